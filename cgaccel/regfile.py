@@ -1,0 +1,155 @@
+"""AXI4-Lite register file generated from :mod:`cgaccel.regs`."""
+
+from amaranth.hdl import Const, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
+from .regs import register_map
+
+__all__ = ["RegFile", "ADDR_WIDTH"]
+
+ADDR_WIDTH = 12
+
+
+def port_name(reg):
+    return reg.name.lower()
+
+
+class RegFile(wiring.Component):
+    """AXI4-Lite subordinate serving the register map.
+
+    Members
+    -------
+    bus : ``In(AXI4LiteSignature(addr_width=12))``
+        Host access. Unmapped addresses answer SLVERR; byte strobes are honoured on ``rw``
+        registers.
+    <reg> : one member per register, named in lower case
+        ``rw``: ``Out(32)``, the value the host wrote. ``ro``: ``In(32)``, the value the host
+        reads (``ID``, ``VERSION`` and ``HWCFG*`` are constants and have no port). ``w1p``:
+        ``Out(32)``, high for one cycle with the bits written as 1. ``w1c``: ``Out(32)`` the
+        pending bits and ``<reg>_set: In(32)`` bits hardware sets.
+
+    Parameters
+    ----------
+    constants : dict
+        Values of the constant ``ro`` registers, by name.
+    """
+
+    def __init__(self, constants):
+        self._regs = register_map()
+        self._constants = dict(constants)
+        members = {"bus": In(AXI4LiteSignature(addr_width=ADDR_WIDTH))}
+        for reg in self._regs:
+            if reg.name in self._constants or reg.name in ("ID", "VERSION"):
+                continue
+            if reg.access == "ro":
+                members[port_name(reg)] = In(32)
+            elif reg.access in ("rw", "w1p"):
+                members[port_name(reg)] = Out(32, init=reg.reset)
+            elif reg.access == "w1c":
+                members[port_name(reg)] = Out(32)
+                members[port_name(reg) + "_set"] = In(32)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+        regs = self._regs
+        by_name = {r.name: r for r in regs}
+
+        # Write channel: take address and data independently, answer once both arrived.
+        aw_addr = Signal(ADDR_WIDTH)
+        aw_full = Signal()
+        w_data = Signal(32)
+        w_strb = Signal(4)
+        w_full = Signal()
+        b_pending = Signal()
+        m.d.comb += [
+            bus.awready.eq(~aw_full & ~b_pending),
+            bus.wready.eq(~w_full & ~b_pending),
+            bus.bvalid.eq(b_pending),
+        ]
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += [aw_addr.eq(bus.awaddr), aw_full.eq(1)]
+        with m.If(bus.wvalid & bus.wready):
+            m.d.sync += [w_data.eq(bus.wdata), w_strb.eq(bus.wstrb), w_full.eq(1)]
+        with m.If(bus.bvalid & bus.bready):
+            m.d.sync += b_pending.eq(0)
+
+        do_write = Signal()
+        m.d.comb += do_write.eq(aw_full & w_full)
+        bresp = Signal(2)
+        m.d.comb += bus.bresp.eq(bresp)
+        wmask = Signal(32)
+        m.d.comb += wmask.eq(Const(0, 32))
+        for i in range(4):
+            with m.If(w_strb[i]):
+                m.d.comb += wmask[8 * i:8 * i + 8].eq(0xFF)
+
+        for reg in regs:
+            if reg.access == "w1p":
+                m.d.sync += getattr(self, port_name(reg)).eq(0)
+            if reg.access == "w1c":
+                port = getattr(self, port_name(reg))
+                m.d.sync += port.eq(port | getattr(self, port_name(reg) + "_set"))
+
+        with m.If(do_write):
+            m.d.sync += [aw_full.eq(0), w_full.eq(0), b_pending.eq(1)]
+            with m.Switch(aw_addr[2:]):
+                for reg in regs:
+                    with m.Case(reg.offset >> 2):
+                        m.d.sync += bresp.eq(RESP_OKAY)
+                        if reg.name not in self._constants and reg.name not in ("ID", "VERSION"):
+                            port = getattr(self, port_name(reg))
+                            if reg.access == "rw":
+                                m.d.sync += port.eq((port & ~wmask) | (w_data & wmask))
+                            elif reg.access == "w1p":
+                                m.d.sync += port.eq(w_data & wmask)
+                            elif reg.access == "w1c":
+                                setp = getattr(self, port_name(reg) + "_set")
+                                m.d.sync += port.eq((port & ~(w_data & wmask)) | setp)
+                with m.Default():
+                    m.d.sync += bresp.eq(RESP_SLVERR)
+
+        # Read channel: one outstanding read, data registered.
+        r_pending = Signal()
+        rdata = Signal(32)
+        rresp = Signal(2)
+        m.d.comb += [
+            bus.arready.eq(~r_pending),
+            bus.rvalid.eq(r_pending),
+            bus.rdata.eq(rdata),
+            bus.rresp.eq(rresp),
+        ]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += r_pending.eq(0)
+
+        # Counter _HI halves latched when _LO is read.
+        shadows = {}
+        for reg in regs:
+            if reg.offset >= 0x100 and reg.name.endswith("_HI"):
+                shadows[reg.name] = Signal(32, name=f"{port_name(reg)}_shadow")
+
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += r_pending.eq(1)
+            with m.Switch(bus.araddr[2:]):
+                for reg in regs:
+                    with m.Case(reg.offset >> 2):
+                        m.d.sync += rresp.eq(RESP_OKAY)
+                        if reg.name in ("ID", "VERSION"):
+                            m.d.sync += rdata.eq(reg.reset)
+                        elif reg.name in self._constants:
+                            m.d.sync += rdata.eq(self._constants[reg.name])
+                        elif reg.access == "w1p":
+                            m.d.sync += rdata.eq(0)
+                        elif reg.name in shadows:
+                            m.d.sync += rdata.eq(shadows[reg.name])
+                        else:
+                            m.d.sync += rdata.eq(getattr(self, port_name(reg)))
+                        hi = reg.name[:-3] + "_HI"
+                        if reg.name.endswith("_LO") and hi in shadows:
+                            m.d.sync += shadows[hi].eq(getattr(self, port_name(by_name[hi])))
+                with m.Default():
+                    m.d.sync += [rresp.eq(RESP_SLVERR), rdata.eq(0)]
+        return m

@@ -1,0 +1,140 @@
+"""The register map: the single source for the RTL register file, the C/JSON header and the docs.
+
+Every register is 32 bits wide and word aligned. 64-bit quantities (addresses, counters) are split
+into ``_LO``/``_HI`` pairs. Reading a counter's ``_LO`` latches its ``_HI``, so reading ``_LO`` then
+``_HI`` gives one coherent 64-bit value.
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_values"]
+
+MAGIC = 0x43474143   # "CGAC"
+VERSION = 0x00010000  # major.minor in the upper/lower half-words
+
+# Error codes reported in ERROR.code. Zero is no error.
+ERRORS = {
+    "none": 0,
+    "dram_read": 1,        # SLVERR/DECERR on a read response
+    "dram_write": 2,       # SLVERR/DECERR on a write response
+    "misaligned": 3,       # a descriptor address is not aligned as required
+    "out_of_range": 4,     # a descriptor region exceeds the address space
+    "shape": 5,            # the shape cannot run on this configuration
+    "busy": 6,             # start written while busy
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    lsb: int
+    width: int
+    doc: str
+
+
+@dataclass(frozen=True)
+class Reg:
+    """One 32-bit register.
+
+    ``access`` is ``"ro"`` (hardware drives it), ``"rw"`` (host writes, hardware reads), ``"w1p"``
+    (writing 1 to a bit gives a one-cycle pulse; reads 0) or ``"w1c"`` (hardware sets a bit, the
+    host clears it by writing 1).
+    """
+    name: str
+    offset: int
+    access: str
+    doc: str
+    fields: tuple = ()
+    reset: int = 0
+
+
+def _desc_regs(base):
+    regs = []
+    off = base
+    for name, doc in (
+            ("X_ADDR", "input activations x, int8 [C,H,W]"),
+            ("W_ADDR", "weights w, int8 [K,C,R,S]"),
+            ("P_ADDR", "per-channel parameter table (bias, thr, mult, shift), see docs"),
+            ("RES_ADDR", "residual res, int8 [K,Ho,Wo] (used when FLAGS.residual)"),
+            ("Y_ADDR", "output y, int8 [K,Ho,Wo]"),
+            ("MASK_ADDR", "FBS masks: omask [K] then imask [C], one byte each")):
+        regs.append(Reg(f"{name}_LO", off, "rw", f"Byte address of {doc}, bits 31:0."))
+        regs.append(Reg(f"{name}_HI", off + 4, "rw", f"Byte address of {doc}, bits 63:32."))
+        off += 8
+    regs += [
+        Reg("SHAPE0", off, "rw", "Input channels and output channels.",
+            (Field("c", 0, 16, "input channels C"), Field("k", 16, 16, "output channels K"))),
+        Reg("SHAPE1", off + 4, "rw", "Input height and width.",
+            (Field("h", 0, 16, "input height H"), Field("w", 16, 16, "input width W"))),
+        Reg("SHAPE2", off + 8, "rw", "Kernel, stride, padding and groups.",
+            (Field("r", 0, 4, "kernel height R"), Field("s", 4, 4, "kernel width S"),
+             Field("stride", 8, 4, "stride"), Field("pad", 12, 4, "zero padding"),
+             Field("groups", 16, 8, "CGNet groups G (1 = dense)"))),
+        Reg("FLAGS", off + 12, "rw", "Layer options.",
+            (Field("relu", 0, 1, "apply ReLU"), Field("residual", 1, 1, "add residual"),
+             Field("omask", 2, 1, "use the FBS output-channel mask"),
+             Field("imask", 3, 1, "use the FBS input-channel mask"))),
+    ]
+    return regs
+
+
+_COUNTERS = (
+    ("CYCLES", "cycles from start to done"),
+    ("BUSY", "cycles the compute array had work"),
+    ("STALL_DRAM", "cycles compute waited for DRAM data"),
+    ("MACS_ISSUED", "multiply-accumulates issued to the array"),
+    ("MACS_SKIPPED", "multiply-accumulates skipped by gating and masks"),
+    ("GATE_OPEN", "output activations whose gate opened"),
+    ("DRAM_RD_BYTES", "bytes read from DRAM"),
+    ("DRAM_WR_BYTES", "bytes written to DRAM"),
+)
+
+
+def register_map():
+    """Return the registers in address order."""
+    regs = [
+        Reg("ID", 0x000, "ro", "Magic number 0x43474143 (\"CGAC\").", reset=MAGIC),
+        Reg("VERSION", 0x004, "ro", "Register map version (major << 16 | minor).",
+            reset=VERSION),
+        Reg("HWCFG0", 0x008, "ro", "Array geometry and widths of this instance.",
+            (Field("rows", 0, 8, "PE rows"), Field("cols", 8, 8, "columns"),
+             Field("act_width", 16, 5, "activation bits"),
+             Field("weight_width", 21, 5, "weight bits"))),
+        Reg("HWCFG1", 0x00C, "ro", "Features and bus widths of this instance.",
+            (Field("cgnet", 0, 1, "CGNet gating built"), Field("fbs", 1, 1, "FBS masks built"),
+             Field("max_groups", 2, 7, "largest G"),
+             Field("axi_bytes", 9, 8, "AXI4 data bytes per beat"),
+             Field("max_burst", 17, 9, "longest burst (beats)"))),
+        Reg("CTRL", 0x010, "w1p", "Control pulses.",
+            (Field("start", 0, 1, "start the programmed layer"),
+             Field("soft_reset", 1, 1, "abort and return to idle, clearing status"))),
+        Reg("STATUS", 0x014, "ro", "State.",
+            (Field("busy", 0, 1, "a layer is running"), Field("done", 1, 1, "last layer done"),
+             Field("error", 2, 1, "last layer stopped on an error (see ERROR)"))),
+        Reg("ERROR", 0x018, "ro", "Error code of the last layer (0 = none).",
+            (Field("code", 0, 8, "error code, see the error table"),)),
+        Reg("IRQ", 0x01C, "w1c", "Interrupt status; write 1 to clear.",
+            (Field("done", 0, 1, "layer finished (with or without error)"),)),
+        Reg("IRQ_EN", 0x020, "rw", "Interrupt enable.",
+            (Field("done", 0, 1, "raise irq when IRQ.done is set"),)),
+    ]
+    regs += _desc_regs(0x040)
+    off = 0x100
+    for name, doc in _COUNTERS:
+        regs.append(Reg(f"{name}_LO", off, "ro", f"Counter: {doc}, bits 31:0."))
+        regs.append(Reg(f"{name}_HI", off + 4, "ro", f"Counter: {doc}, bits 63:32."))
+        off += 8
+    return regs
+
+
+def counter_names():
+    """Names of the 64-bit performance counters, in register order."""
+    return [name for name, _ in _COUNTERS]
+
+
+def hwcfg_values(config):
+    """Reset values of HWCFG0/HWCFG1 for ``config``."""
+    hw0 = (config.rows | config.cols << 8 | config.act_width << 16 | config.weight_width << 21)
+    hw1 = (int(config.cgnet) | int(config.fbs) << 1 | config.max_groups << 2
+           | config.axi_bytes << 9 | config.max_burst << 17)
+    return {"HWCFG0": hw0, "HWCFG1": hw1}

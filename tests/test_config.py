@@ -1,0 +1,74 @@
+import dataclasses
+import json
+
+import pytest
+
+from cgaccel.config import PRESETS, AccelConfig, parse_overrides, preset
+
+
+def test_presets_are_valid_and_ordered_by_size():
+    sizes = [PRESETS[n].macs for n in ("tiny", "default", "large")]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert PRESETS["large"].rows >= 16 and PRESETS["large"].cols >= 16
+
+
+def test_derived_sizes():
+    c = AccelConfig(rows=4, cols=2, axi_data_width=128)
+    assert c.macs == 8
+    assert c.act_word_width == 32
+    assert c.axi_bytes == 16
+    assert c.channel_bits == (512).bit_length()
+    assert c.onchip_bytes == 2 * (2 * 1024 * 4 + 2 * 1024 * 4 + 2048)
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AccelConfig().rows = 3
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    ({"rows": 0}, ValueError, r"^Array rows must be an integer between 1 and 64, not 0$"),
+    ({"cols": 65}, ValueError, r"^Array cols must be an integer between 1 and 64, not 65$"),
+    ({"rows": 2.0}, TypeError, r"^Array rows must be an integer, not 2.0$"),
+    ({"rows": True}, TypeError, r"^Array rows must be an integer, not True$"),
+    ({"act_depth": 1000}, ValueError,
+     r"^Activation buffer depth must be a power of two, not 1000$"),
+    ({"axi_data_width": 48}, ValueError, r"^AXI data width must be a power of two, not 48$"),
+    ({"axi_data_width": 16}, ValueError,
+     r"^AXI data width must be an integer between 32 and 1024, not 16$"),
+    ({"acc_width": 12}, ValueError,
+     r"^Accumulator width must be at least act_width \+ weight_width \(16\), not 12$"),
+    ({"max_burst": 256, "axi_data_width": 256}, ValueError,
+     r"^Max burst must fit in 4 KiB \(128 beats at 256 bits\), not 256$"),
+    ({"max_outstanding": 32, "axi_id_width": 4}, ValueError,
+     r"^Max outstanding reads must be an integer between 1 and 16, not 32$"),
+    ({"cgnet": 1}, TypeError, r"^CGNet gating must be a bool, not 1$"),
+    ({"fbs": "yes"}, TypeError, r"^FBS channel skipping must be a bool, not 'yes'$"),
+])
+def test_invalid_values_are_rejected(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        AccelConfig(**kwargs)
+
+
+def test_overrides_are_checked():
+    assert preset("tiny").with_overrides(rows=4).rows == 4
+    with pytest.raises(ValueError, match=r"^Config parameter must be one of .*, not 'rowz'$"):
+        preset("default").with_overrides(rowz=4)
+    with pytest.raises(ValueError,
+                       match=r"^Preset must be one of tiny, default, large, not 'huge'$"):
+        preset("huge")
+
+
+def test_parse_overrides():
+    assert parse_overrides(["rows=4", "fbs=false", "cgnet=True", "axi_data_width=0x80"]) == {
+        "rows": 4, "fbs": False, "cgnet": True, "axi_data_width": 128}
+    with pytest.raises(ValueError, match=r"^Override must be key=value, not 'rows'$"):
+        parse_overrides(["rows"])
+
+
+def test_json_round_trip():
+    c = preset("tiny")
+    d = json.loads(c.to_json())
+    fields = {f.name for f in dataclasses.fields(AccelConfig)}
+    assert AccelConfig(**{k: d[k] for k in fields}) == c
+    assert d["macs"] == c.macs
