@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .regs import ERRORS, MAGIC, VERSION, hwcfg_values, register_map
 
-__all__ = ["c_header", "json_header"]
+__all__ = ["c_header", "json_header", "markdown_registers"]
 
 
 def _json_dict(config):
@@ -60,13 +60,59 @@ def c_header(config):
     return "\n".join(lines)
 
 
+def markdown_registers():
+    """The register map as Markdown: ``docs/registers.md`` is this text (a test keeps it so)."""
+    lines = [
+        "# Register map",
+        "",
+        "Generated from `cgaccel/regs.py` by `cgaccel header --markdown`: do not edit by hand.",
+        "The same source writes the RTL register file and the C/JSON headers.",
+        "",
+        "AXI4-Lite, 32-bit registers, byte offsets. Access: `ro` read-only, `rw` read-write, `w1p`",
+        "write 1 for a one-cycle pulse (reads 0), `w1c` set by hardware, write 1 to clear.",
+        "Unmapped offsets answer SLVERR. 64-bit values are `_LO`/`_HI` pairs; reading a counter's",
+        "`_LO` latches its `_HI`, so read `_LO` first.",
+        "",
+        "| offset | name | access | description |",
+        "|---|---|---|---|",
+    ]
+    for r in register_map():
+        lines.append(f"| 0x{r.offset:03x} | `{r.name}` | {r.access} | {r.doc} |")
+    lines += ["", "## Fields", ""]
+    for r in register_map():
+        if not r.fields:
+            continue
+        lines.append(f"**{r.name}** (0x{r.offset:03x})")
+        lines.append("")
+        lines.append("| bits | field | description |")
+        lines.append("|---|---|---|")
+        for f in r.fields:
+            hi = f.lsb + f.width - 1
+            bits = f"{f.lsb}" if f.width == 1 else f"{hi}:{f.lsb}"
+            lines.append(f"| {bits} | `{f.name}` | {f.doc} |")
+        lines.append("")
+    lines += ["## Error codes (`ERROR.code`)", "", "| code | name |", "|---|---|"]
+    for name, code in ERRORS.items():
+        lines.append(f"| {code} | `{name}` |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def add_arguments(parser):
     parser.add_argument("--out", help="output file (default: standard output)")
-    parser.add_argument("--json", action="store_true", help="write JSON instead of C")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--json", action="store_true", help="write JSON instead of C")
+    kind.add_argument("--markdown", action="store_true",
+                      help="write the register map as Markdown (docs/registers.md)")
 
 
 def run(args):
-    text = json_header(args.config_obj) if args.json else c_header(args.config_obj)
+    if args.markdown:
+        text = markdown_registers()
+    elif args.json:
+        text = json_header(args.config_obj)
+    else:
+        text = c_header(args.config_obj)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)

@@ -94,7 +94,7 @@ def register_map():
     """Return the registers in address order."""
     regs = [
         Reg("ID", 0x000, "ro", "Magic number 0x43474143 (\"CGAC\").", reset=MAGIC),
-        Reg("VERSION", 0x004, "ro", "Register map version (major << 16 | minor).",
+        Reg("VERSION", 0x004, "ro", "Register map version: major in bits 31:16, minor in 15:0.",
             reset=VERSION),
         Reg("HWCFG0", 0x008, "ro", "Array geometry and widths of this instance.",
             (Field("rows", 0, 8, "PE rows"), Field("cols", 8, 8, "columns"),

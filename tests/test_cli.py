@@ -43,3 +43,12 @@ def test_header_c(tmp_path):
     cc = subprocess.run(["cc", "-fsyntax-only", "-x", "c", str(out)], capture_output=True,
                         text=True)
     assert cc.returncode == 0, cc.stderr
+
+
+def test_register_docs_are_generated_from_the_map():
+    from pathlib import Path
+
+    from cgaccel.header import markdown_registers
+    docs = Path(__file__).parent.parent / "docs" / "registers.md"
+    assert docs.read_text() == markdown_registers(), "run: cgaccel header --markdown --out " \
+        "docs/registers.md"
