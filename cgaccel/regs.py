@@ -17,10 +17,10 @@ ERRORS = {
     "none": 0,
     "dram_read": 1,        # SLVERR/DECERR on a read response
     "dram_write": 2,       # SLVERR/DECERR on a write response
-    "misaligned": 3,       # a descriptor address is not aligned as required
-    "out_of_range": 4,     # a descriptor region exceeds the address space
-    "shape": 5,            # the shape cannot run on this configuration
-    "busy": 6,             # start written while busy
+    "misaligned": 3,       # CMD_ADDR or CMD_LEN is not a multiple of 32
+    "out_of_range": 4,     # a transfer leaves the address space or a store the output window
+    "shape": 5,            # the engine refused a tile (shape does not fit this configuration)
+    "command": 6,          # unknown opcode, malformed command, or a list without END
 }
 
 
@@ -49,33 +49,21 @@ class Reg:
 
 
 def _desc_regs(base):
-    regs = []
-    off = base
-    for name, doc in (
-            ("X_ADDR", "input activations x, int8 [C,H,W]"),
-            ("W_ADDR", "weights w, int8 [K,C,R,S]"),
-            ("P_ADDR", "per-channel parameter table (bias, thr, mult, shift), see docs"),
-            ("RES_ADDR", "residual res, int8 [K,Ho,Wo] (used when FLAGS.residual)"),
-            ("Y_ADDR", "output y, int8 [K,Ho,Wo]"),
-            ("MASK_ADDR", "FBS masks: omask [K] then imask [C], one byte each")):
-        regs.append(Reg(f"{name}_LO", off, "rw", f"Byte address of {doc}, bits 31:0."))
-        regs.append(Reg(f"{name}_HI", off + 4, "rw", f"Byte address of {doc}, bits 63:32."))
-        off += 8
-    regs += [
-        Reg("SHAPE0", off, "rw", "Input channels and output channels.",
-            (Field("c", 0, 16, "input channels C"), Field("k", 16, 16, "output channels K"))),
-        Reg("SHAPE1", off + 4, "rw", "Input height and width.",
-            (Field("h", 0, 16, "input height H"), Field("w", 16, 16, "input width W"))),
-        Reg("SHAPE2", off + 8, "rw", "Kernel, stride, padding and groups.",
-            (Field("r", 0, 4, "kernel height R"), Field("s", 4, 4, "kernel width S"),
-             Field("stride", 8, 4, "stride"), Field("pad", 12, 4, "zero padding"),
-             Field("groups", 16, 8, "CGNet groups G (1 = dense)"))),
-        Reg("FLAGS", off + 12, "rw", "Layer options.",
-            (Field("relu", 0, 1, "apply ReLU"), Field("residual", 1, 1, "add residual"),
-             Field("omask", 2, 1, "use the FBS output-channel mask"),
-             Field("imask", 3, 1, "use the FBS input-channel mask"))),
+    """Layer descriptor: where the command list is and where the layer may write.
+
+    The host compiles a layer into a command list (:mod:`cgaccel.commands`); the controller
+    refuses any store outside ``[Y_ADDR, Y_ADDR + Y_LEN)``.
+    """
+    return [
+        Reg("CMD_ADDR_LO", base, "rw", "Byte address of the command list, bits 31:0 "
+            "(32-byte aligned)."),
+        Reg("CMD_ADDR_HI", base + 4, "rw", "Byte address of the command list, bits 63:32."),
+        Reg("CMD_LEN", base + 8, "rw", "Length of the command list in bytes (a multiple of 32)."),
+        Reg("Y_ADDR_LO", base + 12, "rw", "Output window start (byte address), bits 31:0."),
+        Reg("Y_ADDR_HI", base + 16, "rw", "Output window start (byte address), bits 63:32."),
+        Reg("Y_LEN", base + 20, "rw", "Output window length in bytes: stores outside the window "
+            "stop the layer with error out_of_range."),
     ]
-    return regs
 
 
 _COUNTERS = (

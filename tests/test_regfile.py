@@ -27,10 +27,10 @@ def test_registers():
         assert await axil_read(ctx, bus, REGS["VERSION"]) == (VERSION, RESP_OKAY)
         assert await axil_read(ctx, bus, REGS["HWCFG0"]) == (hw["HWCFG0"], RESP_OKAY)
         # rw with byte strobes
-        assert await axil_write(ctx, bus, REGS["X_ADDR_LO"], 0x11223344) == RESP_OKAY
-        assert await axil_write(ctx, bus, REGS["X_ADDR_LO"], 0xAABBCCDD, strb=0b0101) == RESP_OKAY
-        assert ctx.get(dut.x_addr_lo) == 0x11BB33DD
-        assert await axil_read(ctx, bus, REGS["X_ADDR_LO"]) == (0x11BB33DD, RESP_OKAY)
+        assert await axil_write(ctx, bus, REGS["CMD_ADDR_LO"], 0x11223344) == RESP_OKAY
+        assert await axil_write(ctx, bus, REGS["CMD_ADDR_LO"], 0xAABBCCDD, strb=0b0101) == RESP_OKAY
+        assert ctx.get(dut.cmd_addr_lo) == 0x11BB33DD
+        assert await axil_read(ctx, bus, REGS["CMD_ADDR_LO"]) == (0x11BB33DD, RESP_OKAY)
         # unmapped address
         assert await axil_write(ctx, bus, 0xFFC, 1) == RESP_SLVERR
         assert (await axil_read(ctx, bus, 0xFFC))[1] == RESP_SLVERR

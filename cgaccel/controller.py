@@ -1,0 +1,397 @@
+"""Controller: fetches the host's command list from DRAM and drives the DMA engines and the engine.
+
+The command format and semantics are in :mod:`cgaccel.commands`. One command executes at a time,
+but a ``RUN`` only hands the tile to the engine, so the loads that follow it (into the other
+buffer bank) overlap the tile; the engine itself holds off what must wait (writes to the bank in
+use, write-back reads and residual preloads while a tile runs).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .commands import COMMAND_BYTES, Op
+from .dma.common import command_layout, read_beat_layout, write_beat_layout
+from .engine.geometry import Geometry
+from .regs import ERRORS
+
+__all__ = ["Controller"]
+
+LEN_WIDTH = 24
+
+
+class Controller(wiring.Component):
+    """Command-list processor.
+
+    Members
+    -------
+    start, soft_reset : ``In(1)``
+        One-cycle pulses from ``CTRL``. A start while busy is ignored; a soft reset stops the
+        layer (DMA engines drain, a running tile ends) and returns to idle with status clear.
+    cmd_addr, y_addr : ``In(64)``; cmd_len, y_len : ``In(32)``
+        The descriptor registers.
+    busy, done : ``Out(1)``
+        ``done`` stays high from the end of a layer until the next start or soft reset.
+    error_code : ``Out(8)``
+        :data:`cgaccel.regs.ERRORS` code of the last layer (0 = none).
+    finished : ``Out(1)``
+        One-cycle pulse when a layer ends (with or without error): the interrupt source.
+    rd_cmd, rd_data, rd_error, wr_cmd, wr_data, wr_done, wr_error, dma_abort, dma_busy
+        To the read and write DMA engines (:mod:`cgaccel.dma`).
+    eng_wr, eng_cmd, eng_done, eng_rd, eng_rd_data, eng_busy
+        To the engine's ``i_wr``, ``i_cmd``, ``o_done``, ``i_rd``, ``o_rd`` and ``busy``.
+
+    Parameters
+    ----------
+    config : AccelConfig
+    """
+
+    def __init__(self, config):
+        self._cfg = config
+        self._geo = geo = Geometry(config)
+        aw = config.axi_addr_width
+        dw = config.axi_data_width
+        tile_bits = geo.tile_layout().size
+        if tile_bits > 96:
+            raise ValueError(f"Tile command must fit 96 bits of a RUN command, not {tile_bits}")
+        widest = max(geo.data_width, config.act_width)
+        if geo.data_width > dw and geo.data_width > 64:
+            raise ValueError(f"AXI data width must be at least the widest buffer item "
+                             f"({widest} bits), not {dw}")
+        super().__init__({
+            "start": In(1), "soft_reset": In(1),
+            "cmd_addr": In(64), "cmd_len": In(32), "y_addr": In(64), "y_len": In(32),
+            "busy": Out(1), "done": Out(1), "error_code": Out(8), "finished": Out(1),
+            "rd_cmd": Out(stream.Signature(command_layout(aw, LEN_WIDTH))),
+            "rd_data": In(stream.Signature(read_beat_layout(dw))),
+            "rd_error": In(1),
+            "wr_cmd": Out(stream.Signature(command_layout(aw, LEN_WIDTH))),
+            "wr_data": Out(stream.Signature(write_beat_layout(dw))),
+            "wr_done": In(1),
+            "wr_error": In(1),
+            "dma_abort": Out(1),
+            "dma_busy": In(1),
+            "eng_wr": Out(stream.Signature(geo.write_layout())),
+            "eng_cmd": Out(stream.Signature(geo.tile_layout())),
+            "eng_done": In(stream.Signature(data.StructLayout({"error": 1}))),
+            "eng_rd": Out(stream.Signature(geo.read_layout())),
+            "eng_rd_data": In(stream.Signature(config.act_width)),
+            "eng_busy": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, geo = self._cfg, self._geo
+        aw = cfg.axi_addr_width
+        beat_bytes = cfg.axi_bytes
+        beat_bits = beat_bytes * 8
+        beat_log2 = beat_bytes.bit_length() - 1
+        cols = cfg.cols
+
+        # Decoded command ---------------------------------------------------------------------
+        words = Signal(8 * 32)
+        w = [words[32 * i:32 * (i + 1)] for i in range(8)]
+        op = w[0][0:4]
+        target = w[0][4:7]
+        bcast = w[0][7]
+        bank = w[0][8]
+        chan = w[0][9]
+        item_log2 = w[0][10:13]
+        col_field = w[0][16:32]
+        buf_addr, buf_stride, inner, outer = w[1], w[2], w[3], w[4]
+        dram = Cat(w[5], w[6])
+        dram_stride = w[7]
+
+        pc = Signal(64)
+        pc_end = Signal(64)
+        error = Signal(8)
+        m.d.comb += self.error_code.eq(error)
+
+        # Engine done tracking: runs handed over minus done entries seen.
+        runs = Signal(16)
+        run_issued = Signal()
+        m.d.comb += self.eng_done.ready.eq(1)
+        eng_failed = Signal()
+        got_done = self.eng_done.valid
+        m.d.sync += runs.eq(runs + run_issued - got_done)
+        with m.If(got_done & self.eng_done.payload.error):
+            m.d.sync += eng_failed.eq(1)
+
+        fault = Signal(8)
+        m.d.comb += fault.eq(Mux(self.rd_error, ERRORS["dram_read"],
+                                 Mux(self.wr_error, ERRORS["dram_write"],
+                                     Mux(eng_failed, ERRORS["shape"], 0))))
+
+        # Transfer counters shared by LOAD and STORE --------------------------------------------
+        n_issue = Signal(32)        # DMA commands issued
+        dram_next = Signal(64)      # address of the next DMA command
+        n_data = Signal(32)         # outer iterations fully moved
+        idx = Signal(32)            # item (LOAD) or byte (STORE) within the iteration
+        col = Signal(range(max(2, cols)))
+        base = Signal(32)
+        item_bytes = Signal(range(beat_bytes * 2 + 1))
+        m.d.comb += item_bytes.eq(Const(1, 16) << item_log2)
+        xfer_len = Signal(LEN_WIDTH + 1)
+        m.d.comb += xfer_len.eq(inner << item_log2)
+
+        # LOAD data path: beat register split into items.
+        beat = Signal(beat_bits)
+        beat_count = Signal(range(beat_bytes + 1))
+        beat_full = Signal()
+        offset = Signal(range(beat_bytes + 1))
+        item = Signal(geo.data_width)
+        mask = Signal(beat_bits)
+        with m.Switch(item_log2):
+            for lg in range(beat_log2 + 1):
+                with m.Case(lg):
+                    m.d.comb += mask.eq((1 << (8 << lg)) - 1)
+            with m.Default():
+                m.d.comb += mask.eq(0)
+        m.d.comb += item.eq((beat >> (offset << 3)) & mask)
+        wr = self.eng_wr.payload
+        m.d.comb += [
+            wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + idx), wr.data.eq(item),
+            wr.col.eq(Mux(chan, col, col_field)), wr.bcast.eq(~chan & bcast),
+        ]
+
+        # STORE data path: bytes packed into beats.
+        pack = Signal(beat_bits)
+        pack_n = Signal(range(beat_bytes + 1))
+        pack_full = Signal()
+        rq_n = Signal(32)           # read requests: iteration and byte
+        rq_idx = Signal(32)
+        rq_col = Signal(range(max(2, cols)))
+        rq_base = Signal(32)
+        wr_seen = Signal(32)
+        m.d.comb += [
+            self.eng_rd.payload.col.eq(rq_col),
+            self.eng_rd.payload.addr.eq(rq_base + rq_idx),
+            self.wr_data.payload.data.eq(pack),
+        ]
+        with m.If(self.wr_done):
+            m.d.sync += wr_seen.eq(wr_seen + 1)
+        win_end = Signal(66)
+        st_end = Signal(66)
+        span = Signal(64)
+
+        resetting = Signal()
+
+        def check_abort():
+            # Later statements win: a soft reset or a fault overrides the state's own next.
+            with m.If(self.soft_reset):
+                m.d.sync += resetting.eq(1)
+                m.next = "ABORT"
+            with m.Elif(fault != 0):
+                m.d.sync += error.eq(fault)
+                m.next = "ABORT"
+
+        # Command fetch assembly.
+        fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
+
+        m.d.comb += self.busy.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
+                                 pc_end.eq(self.cmd_addr + self.cmd_len), eng_failed.eq(0)]
+                    with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
+                              | (self.cmd_len == 0)):
+                        m.d.sync += error.eq(ERRORS["misaligned"])
+                        m.next = "FINISH"
+                    with m.Else():
+                        m.next = "FETCH"
+                with m.Elif(self.soft_reset):
+                    m.d.sync += [error.eq(0), self.done.eq(0)]
+
+            with m.State("FETCH"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(pc >= pc_end):
+                    m.d.sync += error.eq(ERRORS["command"])
+                    m.next = "ABORT"
+                with m.Else():
+                    m.d.comb += [self.rd_cmd.valid.eq(1),
+                                 self.rd_cmd.payload.addr.eq(pc),
+                                 self.rd_cmd.payload.length.eq(COMMAND_BYTES)]
+                    with m.If(self.rd_cmd.ready):
+                        m.d.sync += [pc.eq(pc + COMMAND_BYTES), fetch_idx.eq(0), words.eq(0)]
+                        m.next = "FETCH_DATA"
+                check_abort()
+
+            with m.State("FETCH_DATA"):
+                m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+                with m.If(self.rd_data.valid):
+                    step = min(beat_bits, 256)
+                    chunk = self.rd_data.payload.data[:step]
+                    with m.Switch(fetch_idx):
+                        for i in range(max(1, 256 // step)):
+                            with m.Case(i):
+                                m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                    m.d.sync += fetch_idx.eq(fetch_idx + 1)
+                    with m.If(self.rd_data.payload.last):
+                        m.next = "DECODE"
+                check_abort()
+
+            with m.State("DECODE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [n_issue.eq(0), n_data.eq(0), idx.eq(0), col.eq(0),
+                             base.eq(buf_addr), dram_next.eq(dram), beat_full.eq(0),
+                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
+                             rq_idx.eq(0), rq_col.eq(0), rq_base.eq(buf_addr), wr_seen.eq(0),
+                             span.eq((outer - 1) * dram_stride)]
+                with m.Switch(op):
+                    with m.Case(Op.END):
+                        m.next = "END"
+                    with m.Case(Op.LOAD):
+                        with m.If((outer == 0) | (inner == 0)):
+                            m.next = "FETCH"
+                        with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
+                                    | (inner >= (1 << LEN_WIDTH))):
+                            m.d.sync += error.eq(ERRORS["command"])
+                            m.next = "ABORT"
+                        with m.Else():
+                            m.next = "LOAD"
+                    with m.Case(Op.RUN):
+                        m.next = "RUN"
+                    with m.Case(Op.STORE):
+                        with m.If((outer == 0) | (inner == 0)):
+                            m.next = "FETCH"
+                        with m.Elif(inner >= (1 << LEN_WIDTH)):
+                            m.d.sync += error.eq(ERRORS["command"])
+                            m.next = "ABORT"
+                        with m.Else():
+                            m.next = "STORE_CHECK"
+                    with m.Default():
+                        m.d.sync += error.eq(ERRORS["command"])
+                        m.next = "ABORT"
+
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                # Issue one DMA read per outer iteration.
+                with m.If(n_issue < outer):
+                    m.d.comb += [self.rd_cmd.valid.eq(1),
+                                 self.rd_cmd.payload.addr.eq(dram_next),
+                                 self.rd_cmd.payload.length.eq(xfer_len)]
+                    with m.If(self.rd_cmd.ready):
+                        m.d.sync += [n_issue.eq(n_issue + 1),
+                                     dram_next.eq(dram_next + dram_stride)]
+                # Split beats into items; the next beat is taken as the last item of the
+                # current one leaves, so one item per beat still moves every cycle.
+                hs = self.eng_wr.valid & self.eng_wr.ready
+                ends = idx + 1 == inner
+                drained = hs & ((offset + item_bytes >= beat_count) | ends)
+                m.d.comb += [self.eng_wr.valid.eq(beat_full),
+                             self.rd_data.ready.eq(~beat_full | drained)]
+                with m.If(hs):
+                    m.d.sync += [offset.eq(offset + item_bytes), idx.eq(idx + 1)]
+                    with m.If(drained):
+                        m.d.sync += beat_full.eq(0)
+                    with m.If(ends):
+                        m.d.sync += [n_data.eq(n_data + 1), idx.eq(0)]
+                        with m.If(chan):
+                            with m.If(col == cols - 1):
+                                m.d.sync += [col.eq(0), base.eq(base + buf_stride)]
+                            with m.Else():
+                                m.d.sync += col.eq(col + 1)
+                        with m.Else():
+                            m.d.sync += base.eq(base + buf_stride)
+                        with m.If(n_data + 1 == outer):
+                            m.next = "FETCH"
+                with m.If(self.rd_data.valid & self.rd_data.ready):
+                    m.d.sync += [beat.eq(self.rd_data.payload.data),
+                                 beat_count.eq(self.rd_data.payload.count),
+                                 beat_full.eq(1), offset.eq(0)]
+                check_abort()
+
+            with m.State("RUN"):
+                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
+                             self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3]))]
+                with m.If(self.eng_cmd.ready):
+                    m.d.comb += run_issued.eq(1)
+                    m.next = "FETCH"
+                check_abort()
+
+            with m.State("STORE_CHECK"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [win_end.eq(self.y_addr + self.y_len),
+                             st_end.eq(dram + span + inner)]
+                m.next = "STORE_CHECK2"
+
+            with m.State("STORE_CHECK2"):
+                m.d.comb += self.busy.eq(1)
+                with m.If((dram < self.y_addr) | (st_end > win_end)
+                          | (st_end > (1 << aw))):
+                    m.d.sync += error.eq(ERRORS["out_of_range"])
+                    m.next = "ABORT"
+                with m.Else():
+                    m.next = "STORE"
+
+            with m.State("STORE"):
+                m.d.comb += self.busy.eq(1)
+                # One DMA write per outer iteration.
+                with m.If(n_issue < outer):
+                    m.d.comb += [self.wr_cmd.valid.eq(1),
+                                 self.wr_cmd.payload.addr.eq(dram_next),
+                                 self.wr_cmd.payload.length.eq(inner)]
+                    with m.If(self.wr_cmd.ready):
+                        m.d.sync += [n_issue.eq(n_issue + 1),
+                                     dram_next.eq(dram_next + dram_stride)]
+                # Read requests to the engine's output banks.
+                with m.If(rq_n < outer):
+                    m.d.comb += self.eng_rd.valid.eq(1)
+                    with m.If(self.eng_rd.ready):
+                        with m.If(rq_idx + 1 == inner):
+                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n + 1)]
+                            with m.If(rq_col == cols - 1):
+                                m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
+                            with m.Else():
+                                m.d.sync += rq_col.eq(rq_col + 1)
+                        with m.Else():
+                            m.d.sync += rq_idx.eq(rq_idx + 1)
+                # Pack returned bytes into beats; an iteration's last byte closes its beat. A
+                # byte arriving as the full beat leaves starts the next one.
+                flush = self.wr_data.valid & self.wr_data.ready
+                slot = Signal(range(beat_bytes + 1))
+                m.d.comb += [self.wr_data.valid.eq(pack_full),
+                             self.eng_rd_data.ready.eq(~pack_full | flush),
+                             slot.eq(Mux(flush, 0, pack_n))]
+                with m.If(flush):
+                    m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack.eq(0)]
+                with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
+                    byte = self.eng_rd_data.payload
+                    with m.Switch(slot):
+                        for i in range(beat_bytes):
+                            with m.Case(i):
+                                m.d.sync += pack[8 * i:8 * i + 8].eq(byte)
+                    m.d.sync += pack_n.eq(slot + 1)
+                    ends = idx + 1 == inner
+                    with m.If(ends):
+                        m.d.sync += [idx.eq(0), n_data.eq(n_data + 1)]
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+                    with m.If(ends | (slot == beat_bytes - 1)):
+                        m.d.sync += pack_full.eq(1)
+                with m.If((n_data == outer) & ~pack_full & (wr_seen == outer)):
+                    m.next = "FETCH"
+                check_abort()
+
+            with m.State("END"):
+                m.d.comb += self.busy.eq(1)
+                with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
+                    m.next = "FINISH"
+                check_abort()
+
+            with m.State("ABORT"):
+                # Stop the DMA engines (they drain what is in flight) and let a running tile end.
+                m.d.comb += [self.busy.eq(1), self.dma_abort.eq(1),
+                             self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
+                with m.If(~self.dma_busy & ~self.eng_busy & (runs == 0)):
+                    m.next = "FINISH"
+
+            with m.State("FINISH"):
+                with m.If(resetting):
+                    m.d.sync += [resetting.eq(0), error.eq(0), self.done.eq(0)]
+                with m.Else():
+                    m.d.comb += self.finished.eq(1)
+                    m.d.sync += self.done.eq(1)
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,218 @@
+# amaranth: UnusedElaboratable=no
+"""Controller unit tests: the DMA engines are modelled in the testbench, the engine is real."""
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from cgaccel.commands import Command, Op, encode
+from cgaccel.config import AccelConfig
+from cgaccel.controller import Controller
+from cgaccel.engine.engine import Engine
+from cgaccel.regs import ERRORS
+
+CFG = AccelConfig(rows=2, cols=2, max_channels=16, max_kernel=3, max_dim=16, act_depth=256,
+                  weight_depth=256, out_depth=256, psum_slots=8, max_groups=2)
+
+
+class Harness(wiring.Component):
+    """Controller wired to a real engine; DMA ports left to the testbench."""
+
+    def __init__(self, config):
+        self.ctl = Controller(config)
+        self.engine = Engine(config)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ctl = ctl = self.ctl
+        m.submodules.engine = eng = self.engine
+        wiring.connect(m, ctl.eng_wr, eng.i_wr)
+        wiring.connect(m, ctl.eng_cmd, eng.i_cmd)
+        wiring.connect(m, eng.o_done, ctl.eng_done)
+        wiring.connect(m, ctl.eng_rd, eng.i_rd)
+        wiring.connect(m, eng.o_rd, ctl.eng_rd_data)
+        m.d.comb += ctl.eng_busy.eq(eng.busy)
+        return m
+
+
+async def _handshake(ctx, valid, *fields):
+    """Wait for ``valid`` (ready is already high), return ``fields`` as transferred.
+
+    A plain loop rather than ``tick().until()``: these models run in the background and are
+    left suspended when the simulation ends.
+    """
+    while not ctx.get(valid):
+        await ctx.tick()
+    values = [ctx.get(f) for f in fields]
+    await ctx.tick()
+    return values
+
+
+async def _offer(ctx, valid, ready):
+    """Hold ``valid`` (payload already set) until the transfer happens."""
+    ctx.set(valid, 1)
+    while not ctx.get(ready):
+        await ctx.tick()
+    await ctx.tick()
+
+
+def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, reset_after=None,
+             max_cycles=20000):
+    """Run one layer; return (error_code, done, finished pulses, memory)."""
+    dut = Harness(CFG)
+    ctl = dut.ctl
+    beat = CFG.axi_bytes
+    out = {"finished": 0}
+    reads = []
+
+    async def read_dma(ctx):
+        served = 0
+        while True:
+            ctx.set(ctl.rd_cmd.ready, 1)
+            addr, length = await _handshake(ctx, ctl.rd_cmd.valid, ctl.rd_cmd.payload.addr,
+                                            ctl.rd_cmd.payload.length)
+            ctx.set(ctl.rd_cmd.ready, 0)
+            reads.append((addr, length))
+            if rd_fail_at is not None and served == rd_fail_at:
+                ctx.set(ctl.rd_error, 1)
+                ctx.set(ctl.dma_busy, 1)
+                while not ctx.get(ctl.dma_abort):
+                    await ctx.tick()
+                ctx.set(ctl.rd_error, 0)
+                ctx.set(ctl.dma_busy, 0)
+                return
+            served += 1
+            data = bytes(mem[addr:addr + length])
+            for i in range(0, length, beat):
+                chunk = data[i:i + beat]
+                ctx.set(ctl.rd_data.payload.data, int.from_bytes(chunk, "little"))
+                ctx.set(ctl.rd_data.payload.count, len(chunk))
+                ctx.set(ctl.rd_data.payload.last, i + beat >= length)
+                await _offer(ctx, ctl.rd_data.valid, ctl.rd_data.ready)
+            ctx.set(ctl.rd_data.valid, 0)
+
+    async def write_dma(ctx):
+        while True:
+            ctx.set(ctl.wr_cmd.ready, 1)
+            addr, length = await _handshake(ctx, ctl.wr_cmd.valid, ctl.wr_cmd.payload.addr,
+                                            ctl.wr_cmd.payload.length)
+            ctx.set(ctl.wr_cmd.ready, 0)
+            got = b""
+            ctx.set(ctl.wr_data.ready, 1)
+            while len(got) < length:
+                word, = await _handshake(ctx, ctl.wr_data.valid, ctl.wr_data.payload.data)
+                word = word.to_bytes(beat, "little")
+                got += word[:min(beat, length - len(got))]
+            ctx.set(ctl.wr_data.ready, 0)
+            mem[addr:addr + length] = got
+            ctx.set(ctl.wr_done, 1)
+            await ctx.tick()
+            ctx.set(ctl.wr_done, 0)
+
+    async def host(ctx):
+        ctx.set(ctl.cmd_addr, cmd_addr)
+        ctx.set(ctl.cmd_len, cmd_len)
+        ctx.set(ctl.y_addr, y_addr)
+        ctx.set(ctl.y_len, y_len)
+        ctx.set(ctl.start, 1)
+        await ctx.tick()
+        ctx.set(ctl.start, 0)
+        for cycle in range(max_cycles):
+            if reset_after is not None and cycle == reset_after:
+                ctx.set(ctl.soft_reset, 1)
+                await ctx.tick()
+                ctx.set(ctl.soft_reset, 0)
+            if ctx.get(ctl.finished):
+                out["finished"] += 1
+            if not ctx.get(ctl.busy) and cycle > 2:
+                break
+            await ctx.tick()
+        else:
+            raise AssertionError("controller never finished")
+        await ctx.tick().repeat(3)
+        out["error"] = ctx.get(ctl.error_code)
+        out["done"] = ctx.get(ctl.done)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(read_dma, background=True)
+    sim.add_testbench(write_dma, background=True)
+    sim.add_testbench(host)
+    sim.run()
+    return out, reads
+
+
+def program(*cmds):
+    return b"".join(encode(c) for c in cmds)
+
+
+def test_misaligned_list_is_refused_without_touching_dram():
+    mem = bytearray(4096)
+    out, reads = simulate(mem, cmd_addr=0x104, cmd_len=32)
+    assert out["error"] == ERRORS["misaligned"] and out["done"] == 1
+    assert reads == []
+
+
+def test_unknown_opcode():
+    mem = bytearray(4096)
+    mem[0:32] = program(Command(op=9))
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=32)
+    assert out["error"] == ERRORS["command"]
+
+
+def test_list_without_end():
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.LOAD, outer=0), Command(op=Op.LOAD, outer=0))
+    out, reads = simulate(mem, cmd_addr=0, cmd_len=64)
+    assert out["error"] == ERRORS["command"]
+    assert [a for a, _ in reads] == [0, 32]
+
+
+def test_end_only_finishes_cleanly():
+    mem = bytearray(4096)
+    mem[0x200:0x220] = program(Command(op=Op.END))
+    out, _ = simulate(mem, cmd_addr=0x200, cmd_len=32)
+    assert out == {"finished": 1, "error": 0, "done": 1}
+
+
+@pytest.mark.parametrize("dram, window", [(0x7F0, (0x800, 0x100)), (0x8F8, (0x800, 0x100))])
+def test_store_outside_window_is_refused(dram, window):
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=16, outer=1, dram=dram),
+                        Command(op=Op.END))
+    before = bytes(mem)
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=window[0], y_len=window[1])
+    assert out["error"] == ERRORS["out_of_range"]
+    assert bytes(mem) == before
+
+
+def test_store_inside_window_writes_only_its_bytes():
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=5, outer=2, dram=0x803,
+                                dram_stride=7), Command(op=Op.END))
+    mem[0x800:0x900] = b"\xAA" * 0x100
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100)
+    assert out["error"] == 0
+    # Output banks are zero after reset: bytes 3..7 and 10..14 are written, nothing else.
+    expect = bytearray(b"\xAA" * 0x100)
+    expect[3:8] = bytes(5)
+    expect[10:15] = bytes(5)
+    assert bytes(mem[0x800:0x900]) == bytes(expect)
+
+
+def test_dram_read_error_stops_with_code():
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.END), Command(op=Op.END))
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, rd_fail_at=0)
+    assert out["error"] == ERRORS["dram_read"] and out["done"] == 1
+
+
+def test_soft_reset_returns_to_idle_with_clear_status():
+    mem = bytearray(8192)
+    # A long load keeps the controller busy when the reset arrives.
+    mem[0:64] = program(Command(op=Op.LOAD, target=0, bcast=1, item_log2=1, inner=200,
+                                outer=4, dram=0x1000, dram_stride=400), Command(op=Op.END))
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, reset_after=30)
+    assert out["finished"] == 0 and out["error"] == 0 and out["done"] == 0
