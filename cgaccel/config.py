@@ -193,7 +193,7 @@ PRESETS = {
     # Fits a Lattice iCE40 UP5K: 4 MACs, buffers in EBR/SPRAM-sized memories.
     "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
-                        axi_data_width=32, max_burst=16, max_outstanding=2, max_groups=4),
+                        axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4),
     # Fits a Lattice ECP5-85F.
     "default": AccelConfig(),
     # ASIC-sized.

@@ -54,10 +54,12 @@ class Controller(wiring.Component):
         tile_bits = geo.tile_layout().size
         if tile_bits > 96:
             raise ValueError(f"Tile command must fit 96 bits of a RUN command, not {tile_bits}")
-        widest = max(geo.data_width, config.act_width)
-        if geo.data_width > dw and geo.data_width > 64:
+        # LOAD splits beats into items and never joins beats, so every buffer item (padded to
+        # a power-of-two byte count) must fit one beat.
+        item_bits = 8 << max(0, (-(-geo.data_width // 8) - 1).bit_length())
+        if item_bits > dw:
             raise ValueError(f"AXI data width must be at least the widest buffer item "
-                             f"({widest} bits), not {dw}")
+                             f"({item_bits} bits for this array), not {dw}")
         super().__init__({
             "start": In(1), "soft_reset": In(1),
             "cmd_addr": In(64), "cmd_len": In(32), "y_addr": In(64), "y_len": In(32),

@@ -216,3 +216,9 @@ def test_soft_reset_returns_to_idle_with_clear_status():
                                 outer=4, dram=0x1000, dram_stride=400), Command(op=Op.END))
     out, _ = simulate(mem, cmd_addr=0, cmd_len=64, reset_after=30)
     assert out["finished"] == 0 and out["error"] == 0 and out["done"] == 0
+
+
+def test_axi_too_narrow_for_buffer_items():
+    with pytest.raises(ValueError, match=r"^AXI data width must be at least the widest buffer "
+                                         r"item \(64 bits for this array\), not 32$"):
+        Controller(CFG.with_overrides(axi_data_width=32))
