@@ -221,4 +221,4 @@ def test_soft_reset_returns_to_idle_with_clear_status():
 def test_axi_too_narrow_for_buffer_items():
     with pytest.raises(ValueError, match=r"^AXI data width must be at least the widest buffer "
                                          r"item \(64 bits for this array\), not 32$"):
-        Controller(CFG.with_overrides(axi_data_width=32))
+        Controller(CFG.with_overrides(max_channels=128, axi_data_width=32))
