@@ -2,9 +2,37 @@
 
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import _nir
 
 __all__ = ["to_verilog", "write_verilog"]
+
+
+def _emit_memory_init(self, cell_idx, cell):
+    # Amaranth 0.5.10 builds one Python Net object per bit of a memory's initial contents: the
+    # default config's ~2 Mbit of buffers then take over a minute to emit. The same $meminit
+    # cell with its data written as one RTLIL constant takes well under a second.
+    info = self.memories[cell_idx]
+    width, depth = cell.width, cell.depth
+    mask = (1 << width) - 1
+    value = 0
+    for i, row in enumerate(cell.init):
+        value |= (row & mask) << (i * width)
+    total = width * depth
+    self.builder.cell("$meminit_v2", ports={
+        "ADDR": self.sigspec(),
+        "DATA": f"{total}'{value:0{total}b}",
+        "EN": self.sigspec(_nir.Value.ones(width)),
+    }, parameters={
+        "MEMID": info.memid,
+        "ABITS": 0,
+        "WIDTH": width,
+        "WORDS": depth,
+        "PRIORITY": 0,
+    }, src_loc=cell.src_loc)
+
+
+rtlil.ModuleEmitter.emit_memory = _emit_memory_init
 
 
 def to_verilog(component, name):
