@@ -1,0 +1,514 @@
+"""One decoupled output-channel column of the compute engine.
+
+A column owns the output channels ``k = k0 + index + cols*i`` of a tile and computes them on its
+own: it has private copies of the activation band, its weight bank, a per-channel parameter
+table, a work list and an output bank, and it walks its work items ``(i, p)`` at its own pace.
+
+Pipeline (one word of ``rows`` MACs per cycle)::
+
+    item setup (5 stages, FIFO) -> issue -> list read -> act/wgt read -> MacColumn -> accumulate
+        -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
+
+The issue stage prefers conditional work popped from the queue over new base work. An item
+that may open its gate holds one of ``psum_slots`` slots from its base issue until it reaches
+the output unit, and the queue holds ``psum_slots`` entries, so the tail never stalls.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .gate_unit import GateUnit
+from .geometry import Geometry, Target
+from .output_unit import OutputUnit
+from .pe import MacColumn, _discard
+
+__all__ = ["Column"]
+
+
+class Column(wiring.Component):
+    """A column: buffers, work generator, issue stage, PE column, gate unit, output unit.
+
+    Parameters
+    ----------
+    config : AccelConfig
+    index : int
+        Column number ``j``: the column computes tile-local channels ``j, j+cols, ...``.
+
+    Members
+    -------
+    wr_en, wr_target, wr_bank, wr_addr, wr_data : In
+        Buffer write (already decoded for this column by the engine; registered here).
+    start, start_bank : In(1)
+        Pulse: queue the tile of buffer half ``start_bank`` (at most one per half). Tiles run
+        in the order they were queued; the column starts the next one as soon as it has
+        finished its part of the previous one, without waiting for the other columns.
+    descs : In(ArrayLayout(Geometry.tile_layout(), 2))
+        The tile command of each half (stable while that half's tile is queued or running).
+    scw, rscw : In(ArrayLayout(_, 2))
+        ``S*CW`` and ``R*S*CW`` of each half's tile (weight-address strides).
+    busy : Out(1)
+        The column has work of a tile in flight.
+    fin, fin_bank : Out(1)
+        Pulse: the column finished its part of the tile of half ``fin_bank``.
+    rd_en, rd_addr : In
+        Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid the
+        next cycle and holds while ``rd_en`` is low.
+    rd_data : Out(signed(act_width))
+    cnt_word, cnt_open : Out(1)
+        This cycle a MAC word was issued / a gate opened.
+    cnt_skip : Out
+        Words of conditional work skipped by a gate that closed this cycle.
+    """
+
+    def __init__(self, config, index):
+        if not isinstance(index, int) or not 0 <= index < config.cols:
+            _discard(self)
+            raise ValueError(f"Column index must be an integer in 0..{config.cols - 1}, "
+                             f"not {index!r}")
+        self._cfg = config
+        self._geo = geo = Geometry(config)
+        self._index = index
+        self._tl = geo.tile_layout()
+        wb = geo.wgt_bits + 1
+        super().__init__({
+            "wr_en": In(1), "wr_target": In(3), "wr_bank": In(1),
+            "wr_addr": In(geo.addr_bits), "wr_data": In(geo.data_width),
+            "start": In(1), "start_bank": In(1),
+            "descs": In(data.ArrayLayout(self._tl, 2)),
+            "scw": In(data.ArrayLayout(wb, 2)), "rscw": In(data.ArrayLayout(wb, 2)),
+            "busy": Out(1), "fin": Out(1), "fin_bank": Out(1),
+            "rd_en": In(1), "rd_addr": In(geo.out_bits),
+            "rd_data": Out(signed(config.act_width)),
+            "cnt_word": Out(1), "cnt_open": Out(1),
+            "cnt_skip": Out(8 + geo.count_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, geo = self._cfg, self._geo
+        rows, aw, ww = cfg.rows, cfg.act_width, cfg.weight_width
+        ab, wgb, lb, pb, ob = geo.act_bits, geo.wgt_bits, geo.list_bits, geo.param_bits, \
+            geo.out_bits
+        cb = geo.count_bits
+        oh = ob - 1  # a double-buffered output tile uses one half of the output bank
+        nslots = cfg.psum_slots
+        sb = max(1, (nslots - 1).bit_length())
+        ds = signed(cfg.dim_bits + 6)
+
+        # Tile queue (one entry per buffer half) and the running tile's own copy of its
+        # command, so the engine may accept the next command while this column still works.
+        q_valid = Signal(2)
+        q_bank = Signal(2)
+        go = Signal()
+        start_i = Signal()
+        d = Signal(self._tl)
+        bank = Signal()
+        scw_l = Signal(geo.wgt_bits + 1)
+        rscw_l = Signal(geo.wgt_bits + 1)
+        m.d.comb += go.eq(~self.busy & ~start_i & q_valid[0])
+        m.d.sync += start_i.eq(go)
+        with m.If(go):
+            m.d.sync += [d.eq(self.descs[q_bank[0]]), bank.eq(q_bank[0]),
+                         scw_l.eq(self.scw[q_bank[0]]), rscw_l.eq(self.rscw[q_bank[0]])]
+        # Pop on go, push on start (into the first free entry after the pop).
+        with m.If(go):
+            with m.If(self.start):
+                with m.If(q_valid[1]):
+                    m.d.sync += [q_bank[0].eq(q_bank[1]), q_bank[1].eq(self.start_bank)]
+                with m.Else():
+                    m.d.sync += [q_bank[0].eq(self.start_bank), q_valid.eq(0b01)]
+            with m.Else():
+                m.d.sync += [q_bank[0].eq(q_bank[1]), q_valid.eq(q_valid[1])]
+        with m.Elif(self.start):
+            with m.If(q_valid[0]):
+                m.d.sync += [q_bank[1].eq(self.start_bank), q_valid[1].eq(1)]
+            with m.Else():
+                m.d.sync += [q_bank[0].eq(self.start_bank), q_valid[0].eq(1)]
+
+        # Buffer writes: registered once more here so the broadcast fan-out is not a long net.
+        wq_en = Signal()
+        wq_target = Signal(3)
+        wq_bank = Signal()
+        wq_addr = Signal(geo.addr_bits)
+        wq_data = Signal(geo.data_width)
+        m.d.sync += [wq_en.eq(self.wr_en), wq_target.eq(self.wr_target),
+                     wq_bank.eq(self.wr_bank), wq_addr.eq(self.wr_addr),
+                     wq_data.eq(self.wr_data)]
+
+        def banked(name, width, depth, target):
+            mem = Memory(shape=width, depth=2 * depth, init=[])
+            m.submodules[name] = mem
+            wp = mem.write_port()
+            abits = (depth - 1).bit_length()
+            m.d.comb += [wp.addr.eq(Cat(wq_addr[:abits], wq_bank)),
+                         wp.data.eq(wq_data[:width]),
+                         wp.en.eq(wq_en & (wq_target == target))]
+            return mem
+
+        act_mem = banked("act_mem", rows * aw, cfg.act_depth, Target.ACT)
+        wgt_mem = banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT)
+        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST)
+        bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS)
+        thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
+        mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT)
+        cfg_mem = banked("cfg_mem", geo.cfg_width, geo.param_depth, Target.CFG)
+        out_mem = Memory(shape=aw, depth=cfg.out_depth, init=[])
+        m.submodules.out_mem = out_mem
+
+        def cfg_fields(word):
+            return {
+                "shift": word[0:6], "omask": word[6],
+                "start": word[7:7 + cb], "mid": word[7 + cb:7 + 2 * cb],
+                "end": word[7 + 2 * cb:7 + 3 * cb],
+            }
+
+        # ---------------------------------------------------------------- item setup -----
+        item_layout = data.StructLayout({
+            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
+            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": 8 + cb,
+            "empty_b": 1, "empty_c": 1,
+        })
+        setup_fifo = SyncFIFO(width=item_layout.size, depth=4)
+        m.submodules.setup_fifo = setup_fifo
+
+        gen_active = Signal()
+        g_i = Signal(pb + 1)
+        g_k = Signal(range(cfg.max_channels + 2 * cfg.cols + 1))
+        g_oy = Signal(cfg.dim_bits)
+        g_ox = Signal(cfg.dim_bits)
+        g_iy = Signal(ds)
+        g_ix = Signal(ds)
+        g_oaddr = Signal(ob + 1)
+        g_wt = Signal(wgb + 1)
+
+        s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]
+        s4_out = Signal(item_layout)
+        adv = Signal()
+        m.d.comb += adv.eq(~s_valid[4] | setup_fifo.w_rdy)
+        m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
+                     setup_fifo.w_data.eq(s4_out.as_value())]
+
+        with m.If(start_i):
+            m.d.sync += [
+                gen_active.eq(self._index < d.kt),
+                g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
+                g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0),
+            ]
+        with m.Elif(adv & gen_active):
+            m.d.sync += g_oaddr.eq(g_oaddr + 1)
+            with m.If(g_ox + 1 < d.wo):
+                m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
+            with m.Else():
+                m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
+                with m.If(g_oy + 1 < d.ho):
+                    m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                with m.Else():
+                    m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_i.eq(g_i + 1),
+                                 g_k.eq(g_k + cfg.cols), g_wt.eq(g_wt + rscw_l),
+                                 gen_active.eq(g_k + cfg.cols < d.kt)]
+
+        cfg_rp1 = cfg_mem.read_port()
+        m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
+
+        # S1: window bounds of the valid (non-padding) taps.
+        s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in
+              dict(i=g_i, oaddr=g_oaddr, iy=g_iy, ix=g_ix, wt=g_wt).items()}
+        with m.If(adv):
+            m.d.sync += s_valid[1].eq(gen_active & ~start_i)
+            m.d.sync += [s1["i"].eq(g_i), s1["oaddr"].eq(g_oaddr), s1["iy"].eq(g_iy),
+                         s1["ix"].eq(g_ix), s1["wt"].eq(g_wt)]
+        with m.If(start_i):
+            for v in s_valid[1:]:
+                m.d.sync += v.eq(0)
+        c1 = cfg_fields(cfg_rp1.data)
+        r0 = Mux(s1["iy"] < 0, -s1["iy"], 0)
+        r1 = Mux(d.hb - s1["iy"] < d.r, d.hb - s1["iy"], d.r)
+        c0 = Mux(s1["ix"] < 0, -s1["ix"], 0)
+        c1_ = Mux(d.w - s1["ix"] < d.s, d.w - s1["ix"], d.s)
+        nr_s = Signal(ds)
+        ns_s = Signal(ds)
+        m.d.comb += [nr_s.eq(r1 - r0), ns_s.eq(c1_ - c0)]
+        seg_end = Mux(d.gated, c1["mid"], c1["end"])
+
+        s2 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), wt=Signal(wgb + 1),
+                  start=Signal(cb), mid=Signal(cb), end=Signal(cb), segend=Signal(cb),
+                  omask=Signal(), nr=Signal(4), ns=Signal(4), iyr=Signal(ds), ixs=Signal(ds),
+                  tap0=Signal(9))
+        with m.If(adv):
+            m.d.sync += [
+                s_valid[2].eq(s_valid[1] & ~start_i),
+                s2["i"].eq(s1["i"]), s2["oaddr"].eq(s1["oaddr"]), s2["wt"].eq(s1["wt"]),
+                s2["start"].eq(c1["start"]), s2["mid"].eq(c1["mid"]), s2["end"].eq(c1["end"]),
+                s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
+                s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
+                s2["iyr"].eq(s1["iy"] + r0), s2["ixs"].eq(s1["ix"] + c0),
+                s2["tap0"].eq(r0 * d.s + c0),
+            ]
+
+        # S3: addresses of the first valid tap, tap count.
+        s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
+                  end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
+                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(8))
+        with m.If(adv):
+            m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
+            for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
+                m.d.sync += s3[k].eq(s2[k])
+            m.d.sync += [
+                s3["pix"].eq(s2["iyr"] * d.w + s2["ixs"]),
+                s3["wt"].eq(s2["wt"] + s2["tap0"] * d.cw),
+                s3["taps"].eq(s2["nr"] * s2["ns"]),
+            ]
+
+        # S4: conditional word count (for the skip counter), emptiness.
+        with m.If(adv):
+            m.d.sync += [
+                s_valid[4].eq(s_valid[3] & ~start_i),
+                s4_out.i.eq(s3["i"]), s4_out.oaddr.eq(s3["oaddr"]),
+                s4_out.pix.eq(s3["pix"]), s4_out.wt.eq(s3["wt"]),
+                s4_out.nr.eq(s3["nr"]), s4_out.ns.eq(s3["ns"]),
+                s4_out.start.eq(s3["start"]), s4_out.mid.eq(s3["segend"]),
+                s4_out.end.eq(s3["end"]), s4_out.omask.eq(s3["omask"]),
+                s4_out.ncw.eq(s3["taps"] * (s3["end"] - s3["mid"])),
+                s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
+                s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
+            ]
+
+        # ------------------------------------------------------------------ issue -------
+        slot_layout = data.StructLayout({
+            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
+            "mid": cb, "end": cb, "ncw": 8 + cb, "empty_c": 1,
+        })
+        slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
+        m.submodules.slot_mem = slot_mem
+        slot_wp = slot_mem.write_port()
+        slot_rp_issue = slot_mem.read_port(domain="comb")
+        slot_rp_tail = slot_mem.read_port(domain="comb")
+        psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[])
+        m.submodules.psum_mem = psum_mem
+        psum_wp = psum_mem.write_port()
+        psum_rp = psum_mem.read_port(domain="comb")
+        condq = SyncFIFO(width=sb, depth=nslots)
+        m.submodules.condq = condq
+
+        free = Signal(nslots, init=(1 << nslots) - 1)
+        alloc_idx = Signal(sb)
+        for k in reversed(range(nslots)):
+            with m.If(free[k]):
+                m.d.comb += alloc_idx.eq(k)
+        alloc = Signal()
+        release = Signal()
+        release_idx = Signal(sb)
+        alloc_mask = Signal(nslots)
+        release_mask = Signal(nslots)
+        m.d.comb += [alloc_mask.eq(Mux(alloc, Const(1, nslots) << alloc_idx, 0)),
+                     release_mask.eq(Mux(release, Const(1, nslots) << release_idx, 0))]
+        m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
+
+        in_item = Signal()
+        cur = dict(cond=Signal(), slot=Signal(sb), i=Signal(pb), oaddr=Signal(ob),
+                   gated=Signal(), off=Signal(), bubble=Signal(), first=Signal(),
+                   l=Signal(cb), lseg=Signal(cb), lend=Signal(cb), r=Signal(4), s=Signal(4),
+                   nr=Signal(4), ns=Signal(4), pix=Signal(ab), prow=Signal(ab), wt=Signal(wgb),
+                   wrow=Signal(wgb))
+
+        meta_layout = data.StructLayout({
+            "first": 1, "last": 1, "cond": 1, "slot": sb, "i": pb, "oaddr": ob, "gated": 1,
+            "off": 1,
+        })
+        iss_valid = Signal()
+        iss_l = Signal(cb)
+        iss_pix = Signal(ab)
+        iss_wt = Signal(wgb)
+        iss_bubble = Signal()
+        iss_meta = Signal(meta_layout)
+
+        last_now = Signal()
+        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (
+            (cur["l"] + 1 == cur["lend"]) & (cur["s"] + 1 == cur["ns"])
+            & (cur["r"] + 1 == cur["nr"]))))
+        m.d.sync += [
+            iss_valid.eq(in_item),
+            iss_l.eq(cur["l"]), iss_pix.eq(cur["pix"]), iss_wt.eq(cur["wt"]),
+            iss_bubble.eq(cur["bubble"]),
+            iss_meta.first.eq(cur["first"]), iss_meta.last.eq(last_now),
+            iss_meta.cond.eq(cur["cond"]), iss_meta.slot.eq(cur["slot"]),
+            iss_meta.i.eq(cur["i"]), iss_meta.oaddr.eq(cur["oaddr"]),
+            iss_meta.gated.eq(cur["gated"]), iss_meta.off.eq(cur["off"]),
+        ]
+        m.d.comb += self.cnt_word.eq(in_item & ~cur["bubble"])
+
+        # Walk the item: list entries innermost, then taps along a row, then rows.
+        with m.If(in_item & ~last_now):
+            m.d.sync += cur["first"].eq(0)
+            with m.If(cur["l"] + 1 != cur["lend"]):
+                m.d.sync += cur["l"].eq(cur["l"] + 1)
+            with m.Else():
+                m.d.sync += cur["l"].eq(cur["lseg"])
+                with m.If(cur["s"] + 1 != cur["ns"]):
+                    m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
+                                 cur["wt"].eq(cur["wt"] + d.cw)]
+                with m.Else():
+                    m.d.sync += [cur["s"].eq(0), cur["r"].eq(cur["r"] + 1),
+                                 cur["prow"].eq(cur["prow"] + d.w),
+                                 cur["pix"].eq(cur["prow"] + d.w),
+                                 cur["wrow"].eq(cur["wrow"] + scw_l),
+                                 cur["wt"].eq(cur["wrow"] + scw_l)]
+
+        fifo_item = Signal(item_layout)
+        m.d.comb += fifo_item.eq(setup_fifo.r_data)
+        m.d.comb += slot_rp_issue.addr.eq(condq.r_data)
+        sl = slot_rp_issue.data
+        need_slot = d.gated & fifo_item.omask
+        outstanding = Signal(range(cfg.out_depth + nslots + 8))
+        pop_base = Signal()
+        m.d.comb += pop_base.eq(0)
+
+        def load(cond, slot, i, oaddr, gated, off, bubble, lseg, lend, nr, ns, pix, wt):
+            m.d.sync += [
+                in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
+                cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
+                cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
+                cur["lseg"].eq(lseg), cur["lend"].eq(lend), cur["r"].eq(0), cur["s"].eq(0),
+                cur["nr"].eq(nr), cur["ns"].eq(ns), cur["pix"].eq(pix), cur["prow"].eq(pix),
+                cur["wt"].eq(wt), cur["wrow"].eq(wt),
+            ]
+
+        with m.If(~in_item | last_now):
+            with m.If(condq.r_rdy):
+                m.d.comb += condq.r_en.eq(1)
+                load(1, condq.r_data, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.end,
+                     sl.nr, sl.ns, sl.pix, sl.wt)
+            with m.Elif(setup_fifo.r_rdy & (~need_slot | free.any())):
+                m.d.comb += [setup_fifo.r_en.eq(1), pop_base.eq(1), alloc.eq(need_slot)]
+                load(0, alloc_idx, fifo_item.i, fifo_item.oaddr, need_slot, ~fifo_item.omask,
+                     ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.mid,
+                     fifo_item.nr, fifo_item.ns, fifo_item.pix, fifo_item.wt)
+                m.d.comb += [
+                    slot_wp.en.eq(need_slot), slot_wp.addr.eq(alloc_idx),
+                    slot_wp.data.i.eq(fifo_item.i), slot_wp.data.oaddr.eq(fifo_item.oaddr),
+                    slot_wp.data.pix.eq(fifo_item.pix), slot_wp.data.wt.eq(fifo_item.wt),
+                    slot_wp.data.nr.eq(fifo_item.nr), slot_wp.data.ns.eq(fifo_item.ns),
+                    slot_wp.data.mid.eq(fifo_item.mid), slot_wp.data.end.eq(fifo_item.end),
+                    slot_wp.data.ncw.eq(fifo_item.ncw),
+                    slot_wp.data.empty_c.eq(fifo_item.empty_c),
+                ]
+            with m.Else():
+                m.d.sync += in_item.eq(0)
+
+        # ------------------------------------------------------- operand fetch ----------
+        list_rp = list_mem.read_port()
+        m.d.comb += list_rp.addr.eq(Cat(iss_l[:lb], bank))
+        ad_valid = Signal()
+        ad_pix = Signal(ab)
+        ad_wt = Signal(wgb)
+        ad_bubble = Signal()
+        ad_meta = Signal(meta_layout)
+        m.d.sync += [ad_valid.eq(iss_valid), ad_pix.eq(iss_pix), ad_wt.eq(iss_wt),
+                     ad_bubble.eq(iss_bubble), ad_meta.eq(iss_meta)]
+        entry = list_rp.data
+        e_off = entry[:ab]
+        e_cw = entry[ab:ab + geo.cw_bits]
+        e_mask = entry[ab + geo.cw_bits:ab + geo.cw_bits + rows]
+        act_rp = act_mem.read_port()
+        wgt_rp = wgt_mem.read_port()
+        m.d.comb += [act_rp.addr.eq(Cat((e_off + ad_pix)[:ab], bank)),
+                     wgt_rp.addr.eq(Cat((e_cw + ad_wt)[:wgb], bank))]
+        md_valid = Signal()
+        md_mask = Signal(rows)
+        md_meta = Signal(meta_layout)
+        m.d.sync += [md_valid.eq(ad_valid), md_mask.eq(Mux(ad_bubble, 0, e_mask)),
+                     md_meta.eq(ad_meta)]
+
+        sum_width = aw + ww + max(1, (rows - 1).bit_length())
+        mac = MacColumn(rows, aw, ww, sum_width, meta_layout.size)
+        m.submodules.mac = mac
+        m.d.comb += [mac.i_valid.eq(md_valid), mac.i_act.eq(act_rp.data),
+                     mac.i_wgt.eq(wgt_rp.data), mac.i_mask.eq(md_mask),
+                     mac.i_meta.eq(md_meta)]
+
+        # ------------------------------------------------------------ accumulate --------
+        o_meta = Signal(meta_layout)
+        m.d.comb += o_meta.eq(mac.o_meta)
+        thr_rp = thr_mem.read_port()
+        m.d.comb += thr_rp.addr.eq(Cat(o_meta.i, bank))
+        acc = Signal(signed(cfg.acc_width))
+        acc_new = Signal(signed(cfg.acc_width))
+        m.d.comb += acc_new.eq(Mux(o_meta.first, 0, acc) + mac.o_sum)
+        res_valid = Signal()
+        res_psum = Signal(signed(cfg.acc_width))
+        res_meta = Signal(meta_layout)
+        m.d.sync += [res_valid.eq(mac.o_valid & o_meta.last), res_psum.eq(acc_new),
+                     res_meta.eq(o_meta)]
+        with m.If(mac.o_valid):
+            m.d.sync += acc.eq(acc_new)
+
+        # ------------------------------------------------------------ gate decision -----
+        gate = GateUnit(cfg.acc_width)
+        m.submodules.gate = gate
+        m.d.comb += [psum_rp.addr.eq(res_meta.slot), slot_rp_tail.addr.eq(res_meta.slot)]
+        m.d.comb += [
+            gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
+            gate.i_thr.eq(thr_rp.data), gate.i_cond.eq(res_meta.cond),
+            gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
+        ]
+        m.d.comb += [
+            condq.w_en.eq(gate.o_open), condq.w_data.eq(res_meta.slot),
+            psum_wp.en.eq(gate.o_open), psum_wp.addr.eq(res_meta.slot),
+            psum_wp.data.eq(res_psum),
+            release.eq(gate.o_closed | (res_valid & res_meta.cond)),
+            release_idx.eq(res_meta.slot),
+            self.cnt_open.eq(gate.o_open),
+            self.cnt_skip.eq(Mux(gate.o_closed, slot_rp_tail.data.ncw, 0)),
+        ]
+
+        # ------------------------------------------------------------ output ------------
+        # Double-buffered output tiles (``obuf``) live in the half of their bank.
+        oaddr_full = Signal(ob)
+        m.d.comb += oaddr_full.eq(Mux(d.obuf, Cat(res_meta.oaddr[:oh], bank), res_meta.oaddr))
+        bias_rp = bias_mem.read_port()
+        mult_rp = mult_mem.read_port()
+        cfg_rp2 = cfg_mem.read_port()
+        res_rp = out_mem.read_port()
+        m.d.comb += [bias_rp.addr.eq(Cat(res_meta.i, bank)),
+                     mult_rp.addr.eq(Cat(res_meta.i, bank)),
+                     cfg_rp2.addr.eq(Cat(res_meta.i, bank)),
+                     res_rp.addr.eq(oaddr_full)]
+        o0_valid = Signal()
+        o0_acc = Signal(signed(cfg.acc_width))
+        o0_off = Signal()
+        o0_addr = Signal(ob)
+        m.d.sync += [o0_valid.eq(gate.o_out), o0_acc.eq(gate.o_acc), o0_off.eq(res_meta.off),
+                     o0_addr.eq(oaddr_full)]
+        ou = OutputUnit(aw, cfg.acc_width, ob)
+        m.submodules.output_unit = ou
+        m.d.comb += [
+            ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),
+            ou.i_addr.eq(o0_addr), ou.i_bias.eq(bias_rp.data), ou.i_mult.eq(mult_rp.data),
+            ou.i_shift.eq(cfg_fields(cfg_rp2.data)["shift"]), ou.i_res.eq(res_rp.data),
+            ou.relu.eq(d.relu), ou.residual.eq(d.residual),
+        ]
+        # Two write ports: results of the running tile, residual preloads for the next one.
+        out_wp = out_mem.write_port()
+        m.d.comb += [out_wp.en.eq(ou.o_valid), out_wp.addr.eq(ou.o_addr),
+                     out_wp.data.eq(ou.o_data)]
+        pre_wp = out_mem.write_port()
+        m.d.comb += [pre_wp.en.eq(wq_en & (wq_target == Target.OUT)),
+                     pre_wp.addr.eq(wq_addr[:ob]), pre_wp.data.eq(wq_data[:aw])]
+        wb_rp = out_mem.read_port()
+        m.d.comb += [wb_rp.addr.eq(self.rd_addr), wb_rp.en.eq(self.rd_en),
+                     self.rd_data.eq(wb_rp.data)]
+
+        # ------------------------------------------------------------ completion --------
+        done_write = ou.o_valid
+        m.d.sync += outstanding.eq(outstanding + pop_base - done_write)
+        with m.If(start_i):
+            m.d.sync += self.busy.eq(1)
+        with m.Elif(self.busy & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
+                    & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~condq.r_rdy
+                    & (outstanding == 0) & ~pop_base):
+            m.d.sync += self.busy.eq(0)
+            m.d.comb += [self.fin.eq(1), self.fin_bank.eq(bank)]
+        return m

@@ -1,0 +1,252 @@
+"""Compute engine top: ``cols`` decoupled output-channel columns behind simple streams.
+
+Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
+
+``i_wr`` (buffer writes, :meth:`Geometry.write_layout`)
+    ``target`` (:class:`~cgaccel.engine.geometry.Target`), ``col``, ``bcast`` (all columns),
+    ``bank`` (buffer half), ``addr``, ``data`` (``OUT`` writes ignore ``bank``: their address
+    is a full output-bank address). ``ready`` is low while the write would hit the half of a
+    tile (or the output-bank region) that is accepted and not finished by every column.
+``i_cmd`` (tile commands, :meth:`Geometry.tile_layout`)
+    The tile runs on buffer half ``bank`` (activations, weights, list, parameters). With
+    ``obuf = 1`` its outputs also go to half ``bank`` of the output bank (address
+    ``bank * out_depth/2 + i*P + p``) and it is accepted while no other command for that half
+    is in flight, so the next tile can be queued while the current one computes: columns that
+    finish the current tile early start the next one at once, and the host reads one tile back
+    while the next computes. With ``obuf = 0`` the tile uses the whole output bank (address
+    ``i*P + p``) and runs alone (accepted only when nothing is in flight).
+``o_done`` (one entry per command, in command order)
+    ``error`` is set when the command was impossible (nothing was computed).
+``i_rd`` / ``o_rd`` (write-back)
+    ``i_rd`` names a column and an output-bank address; ``o_rd`` returns the int8 there, in
+    order. Held off while a tile that writes there is in flight.
+
+Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
+column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
+loader has not delivered the next tile), ``cnt_col_idle`` (column-cycles a column has no tile
+while another computes), ``cnt_macs`` (``rows`` times words issued), ``cnt_skipped`` (MACs of
+conditional work skipped by closed gates), ``cnt_open`` (gates opened).
+"""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from .column import Column
+from .geometry import Geometry, Target
+from .pe import _discard
+
+__all__ = ["Engine"]
+
+
+class Engine(wiring.Component):
+    """The compute engine.
+
+    Parameters
+    ----------
+    config : AccelConfig
+
+    Raises
+    ------
+    TypeError
+        ``config`` is not an :class:`~cgaccel.config.AccelConfig`.
+    """
+
+    counter_width = 48
+
+    def __init__(self, config):
+        from ..config import AccelConfig
+        if not isinstance(config, AccelConfig):
+            _discard(self)
+            raise TypeError(f"Engine config must be an AccelConfig, not {config!r}")
+        self._cfg = config
+        self._geo = geo = Geometry(config)
+        cw = self.counter_width
+        super().__init__({
+            "i_wr": In(stream.Signature(geo.write_layout())),
+            "i_cmd": In(stream.Signature(geo.tile_layout())),
+            "o_done": Out(stream.Signature(data.StructLayout({"error": 1}))),
+            "i_rd": In(stream.Signature(geo.read_layout())),
+            "o_rd": Out(stream.Signature(config.act_width)),
+            "busy": Out(1),
+            "cnt_busy": Out(cw), "cnt_wait": Out(cw), "cnt_col_idle": Out(cw),
+            "cnt_macs": Out(cw), "cnt_skipped": Out(cw), "cnt_open": Out(cw),
+        })
+
+    @property
+    def config(self):
+        return self._cfg
+
+    @property
+    def geometry(self):
+        return self._geo
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, geo = self._cfg, self._geo
+        cols = [Column(cfg, j) for j in range(cfg.cols)]
+        for j, c in enumerate(cols):
+            m.submodules[f"col{j}"] = c
+        tl = geo.tile_layout()
+        wb = geo.wgt_bits + 1
+        allcols = (1 << cfg.cols) - 1
+
+        descs = Signal(data.ArrayLayout(tl, 2))
+        scws = Signal(data.ArrayLayout(wb, 2))
+        rscws = Signal(data.ArrayLayout(wb, 2))
+        remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
+        inflight = Signal(2)   # accepted, o_done not yet taken
+        ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
+        busy_half = Signal(2)  # some column has not finished the half's tile
+        m.d.comb += busy_half.eq(Cat(remaining[0].any(), remaining[1].any()))
+
+        # Command records in command order: {bank, error}; o_done pops the head.
+        recs = SyncFIFO(width=2, depth=4)
+        m.submodules.recs = recs
+        head_bank = recs.r_data[0]
+        head_err = recs.r_data[1]
+        m.d.comb += [
+            self.o_done.valid.eq(recs.r_rdy & (head_err | ~busy_half.bit_select(head_bank, 1))),
+            self.o_done.payload.error.eq(head_err),
+            recs.r_en.eq(self.o_done.valid & self.o_done.ready),
+        ]
+
+        # Command intake: size, check, queue.
+        cmd = Signal(tl)
+        scw = Signal(32)
+        rscw = Signal(32)
+        pix = Signal(32)
+        nk = Signal(32)
+        act_words = Signal(32)
+        started = Signal()
+        start = Signal()
+        intake = Signal()
+        done_clr = Signal(2)
+        set_inflight = Signal(2)
+        m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
+                                    Mux(head_bank, 0b10, 0b01), 0))
+        m.d.sync += inflight.eq((inflight & ~done_clr) | set_inflight)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
+                # nothing is in flight and blocks further commands until its o_done is taken.
+                c_obuf = self.i_cmd.payload.obuf
+                m.d.comb += self.i_cmd.ready.eq(
+                    ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
+                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
+                with m.If(self.i_cmd.valid & self.i_cmd.ready):
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1)]
+                    m.next = "SIZE"
+            with m.State("SIZE"):
+                m.d.comb += intake.eq(1)
+                m.d.sync += [
+                    scw.eq(cmd.s * cmd.cw),
+                    pix.eq(cmd.ho * cmd.wo),
+                    nk.eq((cmd.kt + cfg.cols - 1) // cfg.cols),
+                ]
+                m.next = "SIZE2"
+            with m.State("SIZE2"):
+                m.d.comb += intake.eq(1)
+                m.d.sync += [rscw.eq(scw * cmd.r), act_words.eq(cmd.hb * cmd.w * cmd.cw)]
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += intake.eq(1)
+                d = cmd
+                bad = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
+                       | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)
+                       | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
+                       | (d.hb == 0) | (d.w == 0)
+                       | (nk > geo.param_depth)
+                       | (nk * pix > Mux(d.obuf, cfg.out_depth // 2, cfg.out_depth))
+                       | (nk * rscw > cfg.weight_depth)
+                       | (act_words > cfg.act_depth))
+                if not cfg.cgnet:
+                    bad = bad | d.gated
+                m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
+                with m.If(~bad):
+                    m.d.comb += [start.eq(1),
+                                 set_inflight.eq(Mux(d.bank, 0b10, 0b01))]
+                    m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(scw),
+                                 rscws[d.bank].eq(rscw), ofull.bit_select(d.bank, 1).eq(~d.obuf)]
+                m.next = "IDLE"
+
+        # Columns: queue on start, report when finished.
+        for b in range(2):
+            fins = Cat(c.fin & (c.fin_bank == b) for c in cols)
+            with m.If(start & (cmd.bank == b)):
+                m.d.sync += remaining[b].eq(allcols)
+            with m.Else():
+                m.d.sync += remaining[b].eq(remaining[b] & ~fins)
+        for c in cols:
+            m.d.comb += [c.start.eq(start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
+                         c.scw.eq(scws), c.rscw.eq(rscws)]
+
+        # A half is in use from intake until every column finished its tile.
+        in_use = Signal(2)
+        m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
+        m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
+
+        # Buffer writes: decode, register, broadcast to every addressed column.
+        wr = self.i_wr.payload
+        # Output-bank writes (residual preloads) and reads use full addresses: a half is busy
+        # while its double-buffered tile is in flight; all of it while a single-buffered one is.
+        out_all = Signal()
+        m.d.comb += out_all.eq((in_use & ofull).any() | (intake & ~cmd.obuf))
+        ob1 = geo.out_bits - 1
+        out_blocked = Signal()
+        m.d.comb += out_blocked.eq(out_all | in_use.bit_select(wr.addr[ob1], 1))
+        m.d.comb += self.i_wr.ready.eq(Mux(wr.target == Target.OUT, ~out_blocked,
+                                           ~in_use.bit_select(wr.bank, 1)))
+        take = self.i_wr.valid & self.i_wr.ready
+        q_en = Signal(cfg.cols)
+        q_target = Signal(3)
+        q_bank = Signal()
+        q_addr = Signal(geo.addr_bits)
+        q_data = Signal(geo.data_width)
+        colmask = Signal(cfg.cols)
+        for j in range(cfg.cols):
+            m.d.comb += colmask[j].eq(wr.bcast | (wr.col == j))
+        m.d.sync += [q_en.eq(colmask & take.replicate(cfg.cols)), q_target.eq(wr.target),
+                     q_bank.eq(wr.bank), q_addr.eq(wr.addr), q_data.eq(wr.data)]
+        for j, c in enumerate(cols):
+            m.d.comb += [
+                c.wr_en.eq(q_en[j]), c.wr_target.eq(q_target), c.wr_bank.eq(q_bank),
+                c.wr_addr.eq(q_addr), c.wr_data.eq(q_data),
+            ]
+
+        # Write-back reads: one request per cycle, the read port holds its data under stall.
+        rd = self.i_rd.payload
+        rd_col = Signal(geo.col_bits)
+        accept = self.i_rd.valid & self.i_rd.ready
+        m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
+                                       & (~self.o_rd.valid | self.o_rd.ready))
+        with m.If(accept):
+            m.d.sync += [self.o_rd.valid.eq(1), rd_col.eq(rd.col)]
+        with m.Elif(self.o_rd.ready):
+            m.d.sync += self.o_rd.valid.eq(0)
+        for j, c in enumerate(cols):
+            m.d.comb += [c.rd_en.eq(accept & (rd.col == j)),
+                         c.rd_addr.eq(rd.addr)]
+            with m.If(rd_col == j):
+                m.d.comb += self.o_rd.payload.eq(c.rd_data)
+
+        # Counters.
+        in_run = Signal()
+        m.d.comb += in_run.eq(Cat(c.busy for c in cols).any())
+        words = sum(c.cnt_word for c in cols)
+        skips = sum(c.cnt_skip for c in cols)
+        opens = sum(c.cnt_open for c in cols)
+        idle_cols = sum(~c.busy for c in cols)
+        m.d.sync += [
+            self.cnt_macs.eq(self.cnt_macs + words * cfg.rows),
+            self.cnt_skipped.eq(self.cnt_skipped + skips * cfg.rows),
+            self.cnt_open.eq(self.cnt_open + opens),
+        ]
+        with m.If(in_run):
+            m.d.sync += [self.cnt_busy.eq(self.cnt_busy + 1),
+                         self.cnt_col_idle.eq(self.cnt_col_idle + idle_cols)]
+        with m.Elif(started):
+            m.d.sync += self.cnt_wait.eq(self.cnt_wait + 1)
+        return m

@@ -1,0 +1,207 @@
+"""Widths, depths and packed formats shared by the engine RTL and the host tiling helper.
+
+Everything here is derived from an :class:`~cgaccel.config.AccelConfig`, so the hardware and the
+host-side packing (:mod:`cgaccel.engine.tiling`) cannot drift apart. Pure Python except the
+Amaranth layouts, which are only built on request.
+
+Buffer write port targets (``Target``)
+--------------------------------------
+======  =========  ====================================================================
+value   name       word written (one per transaction, ``addr`` within one bank half)
+======  =========  ====================================================================
+0       ACT        ``rows`` activations, lane ``l`` in bits ``[l*aw, (l+1)*aw)``
+1       WGT        ``rows`` weights, same lane packing
+2       LIST       work-list entry ``{cw_off, cw, lane_mask}`` (see :meth:`pack_list`)
+3       BIAS       int32 bias of one column-local output channel
+4       THR        int32 gate threshold
+5       MULT       requant multiplier (1 .. 2**31-1)
+6       CFG        ``{shift, omask, list_start, list_mid, list_end}`` (:meth:`pack_cfg`)
+7       OUT        one int8 residual into the output bank (not banked: ``addr`` is the full
+                   output-bank address; double-buffered tiles put their half in its MSB)
+======  =========  ====================================================================
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = ["Target", "Geometry"]
+
+
+class Target(IntEnum):
+    ACT = 0
+    WGT = 1
+    LIST = 2
+    BIAS = 3
+    THR = 4
+    MULT = 5
+    CFG = 6
+    OUT = 7
+
+
+def _bits(n):
+    """Bits needed to index ``n`` entries (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _pow2_ceil(n):
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Derived engine sizes for one configuration.
+
+    Parameters
+    ----------
+    config : AccelConfig
+    """
+
+    config: object
+
+    # Depths (entries per bank half) and address widths ---------------------------------------
+    @property
+    def rows(self):
+        return self.config.rows
+
+    @property
+    def cols(self):
+        return self.config.cols
+
+    @property
+    def max_words(self):
+        """Activation words per pixel for ``max_channels`` input channels."""
+        return _ceil_div(self.config.max_channels, self.config.rows)
+
+    @property
+    def list_depth(self):
+        """Work-list entries per half: every group's base and conditional words."""
+        return _pow2_ceil(self.config.max_groups * (self.max_words + 2))
+
+    @property
+    def param_depth(self):
+        """Parameter entries per half: output channels a column owns in one tile."""
+        return _pow2_ceil(max(2, _ceil_div(self.config.max_channels, self.config.cols)))
+
+    @property
+    def act_bits(self):
+        return _bits(self.config.act_depth)
+
+    @property
+    def wgt_bits(self):
+        return _bits(self.config.weight_depth)
+
+    @property
+    def list_bits(self):
+        return _bits(self.list_depth)
+
+    @property
+    def param_bits(self):
+        return _bits(self.param_depth)
+
+    @property
+    def out_bits(self):
+        return _bits(self.config.out_depth)
+
+    @property
+    def cw_bits(self):
+        """Bits of a word index within one pixel (``0 .. max_words-1``)."""
+        return _bits(self.max_words)
+
+    @property
+    def count_bits(self):
+        """Bits of a list position or count (``0 .. list_depth``)."""
+        return self.list_bits + 1
+
+    @property
+    def col_bits(self):
+        return _bits(self.config.cols)
+
+    @property
+    def addr_bits(self):
+        return max(self.act_bits, self.wgt_bits, self.list_bits, self.param_bits, self.out_bits)
+
+    # Packed words ---------------------------------------------------------------------------
+    @property
+    def list_width(self):
+        return self.act_bits + self.cw_bits + self.config.rows
+
+    @property
+    def cfg_width(self):
+        return 6 + 1 + 3 * self.count_bits
+
+    @property
+    def data_width(self):
+        c = self.config
+        return max(32, c.rows * c.act_width, c.rows * c.weight_width, self.list_width,
+                   self.cfg_width)
+
+    def pack_word(self, values, width):
+        """Pack ``rows`` signed integers of ``width`` bits, lane 0 in the low bits."""
+        if len(values) != self.rows:
+            raise ValueError(f"word must have {self.rows} lanes, not {len(values)}")
+        out = 0
+        mask = (1 << width) - 1
+        for lane, v in enumerate(values):
+            out |= (int(v) & mask) << (lane * width)
+        return out
+
+    def pack_list(self, cw_off, cw, lane_mask):
+        """Pack a work-list entry: activation offset of the word, its word index, lane mask."""
+        if not 0 <= cw_off < self.config.act_depth:
+            raise ValueError(f"list cw_off must be below {self.config.act_depth}, not {cw_off}")
+        if not 0 <= cw < self.max_words:
+            raise ValueError(f"list cw must be below {self.max_words}, not {cw}")
+        return cw_off | (cw << self.act_bits) | (lane_mask << (self.act_bits + self.cw_bits))
+
+    def pack_cfg(self, shift, omask, start, mid, end):
+        """Pack a channel's shift, output mask and work-list segment ``[start, mid, end)``."""
+        if not 1 <= shift <= 62:
+            raise ValueError(f"shift must be between 1 and 62, not {shift}")
+        if not 0 <= start <= mid <= end <= self.list_depth:
+            raise ValueError(f"list segment must satisfy 0 <= start <= mid <= end <= "
+                             f"{self.list_depth}, not {(start, mid, end)}")
+        cb = self.count_bits
+        return (shift | (int(omask) << 6) | (start << 7) | (mid << (7 + cb))
+                | (end << (7 + 2 * cb)))
+
+    # Amaranth layouts (built lazily so the host helper does not need them) ----------------
+    def tile_layout(self):
+        """Layout of one tile command (see ``docs/engine.md``)."""
+        from amaranth import signed
+        from amaranth.lib import data
+        c = self.config
+        db = c.dim_bits
+        return data.StructLayout({
+            "bank": 1,
+            "kt": c.channel_bits,
+            "r": 4, "s": 4, "stride": 4,
+            "hb": db, "w": db,
+            "iy_base": signed(db + 1),
+            "pad_l": 4,
+            "ho": db, "wo": db,
+            "cw": self.cw_bits + 1,
+            "gated": 1, "relu": 1, "residual": 1,
+            # Last, so older packers that do not know it leave it 0.
+            "obuf": 1,
+        })
+
+    def write_layout(self):
+        """Layout of one buffer-write transaction."""
+        from amaranth.lib import data
+        return data.StructLayout({
+            "target": 3,
+            "col": self.col_bits,
+            "bcast": 1,
+            "bank": 1,
+            "addr": self.addr_bits,
+            "data": self.data_width,
+        })
+
+    def read_layout(self):
+        """Layout of one write-back read request."""
+        from amaranth.lib import data
+        return data.StructLayout({"col": self.col_bits, "addr": self.out_bits})

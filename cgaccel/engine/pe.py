@@ -1,0 +1,127 @@
+"""One column of processing elements: ``rows`` int8 x int8 multipliers and a pipelined adder tree.
+
+No flow control: the column accepts a word every cycle and its result appears ``latency`` cycles
+later with the side-band ``meta`` bits that entered with it. Every stage is registered, so the
+longest combinational path is one multiplier or one adder.
+"""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["MacColumn"]
+
+
+def _discard(obj):
+    """Mark a component whose constructor failed as used, so Amaranth does not warn about it."""
+    obj._MustUse__used = True
+
+
+def _check_pos(name, value, lo=1):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, not {value}")
+
+
+class MacColumn(wiring.Component):
+    """``rows`` registered multipliers feeding a registered binary adder tree.
+
+    Parameters
+    ----------
+    rows : int
+        Lanes (input channels reduced per word).
+    act_width, weight_width : int
+        Signed lane widths.
+    sum_width : int
+        Signed width of the word sum (must hold ``rows`` full products).
+    meta_width : int
+        Side-band bits carried alongside (0 allowed).
+
+    Members
+    -------
+    i_valid : In(1)
+    i_act, i_wgt : In(rows * width)
+        Lane ``l`` in bits ``[l*width, (l+1)*width)``, two's complement.
+    i_mask : In(rows)
+        Lane enables; a disabled lane contributes 0 whatever its data.
+    i_meta : In(meta_width)
+    o_valid : Out(1)
+    o_sum : Out(signed(sum_width))
+        ``sum(act[l] * wgt[l] for enabled l)``, ``latency`` cycles after the input.
+    o_meta : Out(meta_width)
+    """
+
+    def __init__(self, rows, act_width=8, weight_width=8, sum_width=32, meta_width=0):
+        try:
+            _check_pos("MacColumn rows", rows)
+            _check_pos("MacColumn act_width", act_width, 2)
+            _check_pos("MacColumn weight_width", weight_width, 2)
+            _check_pos("MacColumn meta_width", meta_width, 0)
+            need = act_width + weight_width + (rows - 1).bit_length()
+            _check_pos("MacColumn sum_width", sum_width, need)
+        except (TypeError, ValueError):
+            _discard(self)
+            raise
+        self._rows = rows
+        self._aw = act_width
+        self._ww = weight_width
+        self._sw = sum_width
+        self._mw = meta_width
+        self._levels = (rows - 1).bit_length()
+        super().__init__({
+            "i_valid": In(1),
+            "i_act": In(rows * act_width),
+            "i_wgt": In(rows * weight_width),
+            "i_mask": In(rows),
+            "i_meta": In(max(1, meta_width)),
+            "o_valid": Out(1),
+            "o_sum": Out(signed(sum_width)),
+            "o_meta": Out(max(1, meta_width)),
+        })
+
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def latency(self):
+        """Cycles from ``i_*`` to ``o_*``: one multiplier stage plus ``ceil(log2(rows))``."""
+        return 1 + self._levels
+
+    def elaborate(self, platform):
+        m = Module()
+        aw, ww, sw = self._aw, self._ww, self._sw
+        # Stage 0: products (masked lanes are forced to zero before the multiplier).
+        level = []
+        for lane in range(self._rows):
+            a = self.i_act[lane * aw:(lane + 1) * aw].as_signed()
+            w = self.i_wgt[lane * ww:(lane + 1) * ww].as_signed()
+            p = Signal(signed(aw + ww), name=f"prod{lane}")
+            m.d.sync += p.eq(Mux(self.i_mask[lane], a * w, 0))
+            level.append(p)
+        valid = Signal(name="v0")
+        meta = Signal(max(1, self._mw), name="m0")
+        m.d.sync += [valid.eq(self.i_valid), meta.eq(self.i_meta)]
+        # Tree: one registered adder level per stage.
+        depth = 0
+        while len(level) > 1:
+            depth += 1
+            nxt = []
+            for idx in range(0, len(level), 2):
+                s = Signal(signed(sw), name=f"t{depth}_{idx // 2}")
+                if idx + 1 < len(level):
+                    m.d.sync += s.eq(level[idx] + level[idx + 1])
+                else:
+                    m.d.sync += s.eq(level[idx])
+                nxt.append(s)
+            v = Signal(name=f"v{depth}")
+            mt = Signal(max(1, self._mw), name=f"m{depth}")
+            m.d.sync += [v.eq(valid), mt.eq(meta)]
+            level, valid, meta = nxt, v, mt
+        m.d.comb += [
+            self.o_sum.eq(level[0]),
+            self.o_valid.eq(valid),
+            self.o_meta.eq(meta),
+        ]
+        return m

@@ -1,0 +1,336 @@
+"""Host-side tiling: turn one layer (golden-model arrays) into engine transactions.
+
+:func:`plan_layer` splits a layer into tiles (output-channel tiles of ``kt`` channels times
+output-row bands) that fit the engine's buffers, and for every tile lists the buffer writes
+(:class:`~cgaccel.engine.geometry.Target`), the tile command and the write-back reads with the
+output element each read returns. The same code drives the RTL in the simulator
+(:mod:`cgaccel.engine.sim`) and, later, the DMA front end.
+
+Buffer layouts (per column, within the bank half given by the tile's ``bank``):
+
+* activations: ``addr = cw * Hb * W + iy * W + ix`` holding channels ``cw*rows .. +rows-1`` of
+  band row ``iy`` (input row ``y0 + iy``), column ``ix``; broadcast to every column;
+* weights: column ``j``'s local channel ``i`` (``k = k0 + j + cols*i``) at
+  ``addr = (i * R*S + r*S + s) * CW + cw``;
+* work list (broadcast): for every group ``g``, its base-path words then its conditional-path
+  words; an entry is ``(cw * Hb * W, cw, lane mask)``; FBS-masked input channels are cleared
+  from the lane masks and words left with no lane are not listed at all;
+* parameters: bias, thr, mult and ``cfg = {shift, omask, list start/mid/end}`` at ``i``;
+* output bank: ``addr = i * P + p`` with ``p = oy * Wo + ox`` within the tile, or with
+  ``double_out`` ``bank * out_depth/2 + i * P + p`` (one half per tile); residuals are
+  preloaded there by ``OUT`` writes and the write-back reads ``(col, addr)``.
+
+The engine does not split the input-channel reduction: a whole ``C`` must fit a column's
+buffers. :func:`plan_layer` raises ValueError when it cannot.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .geometry import Geometry, Target
+
+__all__ = ["TilePlan", "LayerPlan", "plan_layer", "valid_taps", "expected_counts"]
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass
+class TilePlan:
+    """One tile: its buffer writes, its command and its write-back reads.
+
+    Members
+    -------
+    bank : int
+    cmd : dict
+        Tile-command fields (``Geometry.tile_layout``).
+    writes : list of tuple
+        ``(target, col, bcast, bank, addr, data)`` for ACT/WGT/LIST/BIAS/THR/MULT/CFG.
+    out_writes : list of tuple
+        Residual preloads (``Target.OUT``) into output half ``bank``; must follow the
+        write-back of the previous tile that used the same half.
+    reads : list of (col, addr)
+        Write-back reads (output half ``bank``, in the address MSB).
+    dest : ndarray [n, 3]
+        ``(k, oy, ox)`` of the output element returned by each read.
+    k0, kt, oy0, ho : int
+        Output channels ``[k0, k0+kt)`` and output rows ``[oy0, oy0+ho)`` of the tile.
+    """
+
+    bank: int
+    cmd: dict
+    writes: list
+    out_writes: list
+    reads: list
+    dest: np.ndarray
+    k0: int
+    kt: int
+    oy0: int
+    ho: int
+
+
+@dataclass
+class LayerPlan:
+    """A tiled layer.
+
+    Members
+    -------
+    tiles : list of TilePlan
+    shape : (K, Ho, Wo)
+    segments : list of (base_words, cond_words) per output channel (list entries per tap)
+    taps : ndarray [Ho, Wo]
+        Valid (non-padding) taps of every output pixel.
+    """
+
+    tiles: list
+    shape: tuple
+    segments: list = field(repr=False)
+    taps: np.ndarray = field(repr=False)
+    gated: bool = False
+    omask: np.ndarray = field(default=None, repr=False)
+
+    def assemble(self, values):
+        """Place the write-back values (one list per tile, in read order) into ``y``."""
+        y = np.zeros(self.shape, dtype=np.int8)
+        for tile, vals in zip(self.tiles, values, strict=True):
+            d = tile.dest
+            y[d[:, 0], d[:, 1], d[:, 2]] = np.asarray(vals, dtype=np.int64).astype(np.int8)
+        return y
+
+
+def valid_taps(H, W, R, S, stride, pad):
+    """Kernel taps of every output pixel that fall inside the image (not on padding)."""
+    Ho = (H + 2 * pad - R) // stride + 1
+    Wo = (W + 2 * pad - S) // stride + 1
+    ys = np.arange(Ho)[:, None] * stride - pad + np.arange(R)[None, :]
+    xs = np.arange(Wo)[:, None] * stride - pad + np.arange(S)[None, :]
+    ny = ((ys >= 0) & (ys < H)).sum(axis=1)
+    nx = ((xs >= 0) & (xs < W)).sum(axis=1)
+    return np.outer(ny, nx).astype(np.int64)
+
+
+def expected_counts(plan, gate):
+    """Words the engine must issue, conditional words it must skip and gates it must open.
+
+    Derived from the plan's work lists and the golden model's gate map: base words for every
+    unmasked item, conditional words where the gate opened, skipped words where it closed.
+    Returns ``(words, skipped_words, opens)``.
+    """
+    K = plan.shape[0]
+    words = skipped = opens = 0
+    for k in range(K):
+        if not plan.omask[k]:
+            continue
+        nb, nc = plan.segments[k]
+        t = plan.taps
+        if plan.gated:
+            g = gate[k].astype(bool)
+            words += int((t * nb).sum() + (t[g] * nc).sum())
+            skipped += int((t[~g] * nc).sum())
+            opens += int(g.sum())
+        else:
+            words += int((t * nb).sum())
+    return words, skipped, opens
+
+
+def _word_entries(chans, rows):
+    """Group channel indices into (word, lane mask) pairs, words ascending."""
+    out = {}
+    for c in chans:
+        out[c // rows] = out.get(c // rows, 0) | (1 << (c % rows))
+    return sorted(out.items())
+
+
+def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
+               res=None, omask=None, imask=None, k_tile=None, band_rows=None,
+               double_out=False):
+    """Split a layer into engine tiles.
+
+    Parameters
+    ----------
+    config : AccelConfig
+    x, w, bias, thr, mult, shift, stride, pad, groups, relu, res, omask, imask
+        As :func:`cgaccel.model.layer.gated_conv` (not re-validated beyond what tiling needs;
+        run the golden model on the same arrays to check them).
+    k_tile : int, optional
+        Output channels per tile (default: as many as fit).
+    band_rows : int, optional
+        Output rows per band (default: as many as fit).
+    double_out : bool
+        Double-buffer the output bank (tile command ``obuf``): each tile gets half of it, so
+        columns run ahead into the next tile and write-back overlaps computation. Default
+        off: every tile may use the whole output bank and runs alone.
+
+    Returns
+    -------
+    LayerPlan
+
+    Raises
+    ------
+    ValueError
+        The layer cannot be mapped on this configuration (the message names the limit).
+    """
+    geo = Geometry(config)
+    rows, cols = config.rows, config.cols
+    C, H, W = x.shape
+    K, Cw, R, S = w.shape
+    if Cw != C:
+        raise ValueError(f"w must have C={C} input channels like x, not {Cw}")
+    for name, val, hi in (("C", C, config.max_channels), ("K", K, config.max_channels),
+                          ("R", R, config.max_kernel), ("S", S, config.max_kernel),
+                          ("H", H, config.max_dim), ("W", W, config.max_dim),
+                          ("stride", stride, 15), ("pad", pad, 15),
+                          ("groups", groups, config.max_groups)):
+        if not 1 <= val <= hi and not (name == "pad" and val == 0):
+            raise ValueError(f"{name} must be between 1 and {hi} for this configuration, "
+                             f"not {val}")
+    if groups > 1 and not config.cgnet:
+        raise ValueError(f"groups must be 1 when the configuration has no CGNet gating, "
+                         f"not {groups}")
+    if C % groups or K % groups:
+        raise ValueError(f"groups must divide C={C} and K={K}, not {groups}")
+    if (omask is not None or imask is not None) and not config.fbs:
+        raise ValueError("omask/imask must be None when the configuration has no FBS, "
+                         "not given")
+    Ho = (H + 2 * pad - R) // stride + 1
+    Wo = (W + 2 * pad - S) // stride + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"output size must be at least 1, not {Ho}x{Wo}")
+    if Wo > config.max_dim:
+        raise ValueError(f"Wo must be at most {config.max_dim}, not {Wo}")
+    om = np.ones(K, bool) if omask is None else np.asarray(omask).astype(bool)
+    im = np.ones(C, bool) if imask is None else np.asarray(imask).astype(bool)
+    gated = groups > 1
+    CW = _ceil_div(C, rows)
+    RS = R * S
+
+    # Work-list segments per group (word index, lane mask), base then conditional.
+    cg = C // groups
+    seg_words = []
+    for g in range(groups):
+        base = [c for c in range(g * cg, (g + 1) * cg) if im[c]] if gated else \
+            [c for c in range(C) if im[c]]
+        cond = [c for c in range(C) if im[c] and not g * cg <= c < (g + 1) * cg] if gated \
+            else []
+        seg_words.append((_word_entries(base, rows), _word_entries(cond, rows)))
+    nlist = sum(len(b) + len(c) for b, c in seg_words)
+    if nlist > geo.list_depth:
+        raise ValueError(f"work list must fit {geo.list_depth} entries, not {nlist}")
+    kg = K // groups
+    segments = [(len(seg_words[k // kg][0]), len(seg_words[k // kg][1])) for k in range(K)]
+
+    # Tile sizes: most output channels first, then the tallest band that fits.
+    def band_in_rows(ho):
+        return min(H, (ho - 1) * stride + R)
+
+    out_cap = config.out_depth // 2 if double_out else config.out_depth
+    max_nk = min(config.weight_depth // (RS * CW), geo.param_depth)
+    if max_nk < 1:
+        raise ValueError(f"one output channel's weights ({RS * CW} words) must fit the weight "
+                         f"bank ({config.weight_depth} words), not exceed it")
+    choice = None
+    nk_hi = min(max_nk, _ceil_div(K, cols))
+    if k_tile is not None:
+        if not 1 <= k_tile <= min(K, nk_hi * cols):
+            raise ValueError(f"k_tile must be between 1 and {min(K, nk_hi * cols)}, "
+                             f"not {k_tile}")
+        nk_options = [_ceil_div(k_tile, cols)]
+    else:
+        nk_options = range(nk_hi, 0, -1)
+    for nk in nk_options:
+        kt = min(K, nk * cols) if k_tile is None else k_tile
+        nk = _ceil_div(kt, cols)
+        ho = min(Ho, out_cap // (nk * Wo))
+        while ho >= 1 and CW * band_in_rows(ho) * W > config.act_depth:
+            ho -= 1
+        if band_rows is not None:
+            if not 1 <= band_rows <= ho:
+                raise ValueError(f"band_rows must be between 1 and {ho}, not {band_rows}")
+            ho = band_rows
+        if ho >= 1:
+            choice = (kt, ho)
+            break
+    if choice is None:
+        raise ValueError(f"a band of one output row ({CW * band_in_rows(1) * W} activation "
+                         f"words, {Wo} outputs per channel) must fit the buffers "
+                         f"(act_depth {config.act_depth}, output capacity {out_cap}), "
+                         f"not exceed them")
+    kt_max, ho_max = choice
+
+    xq = x.astype(np.int64)
+    wq = w.astype(np.int64)
+    taps = valid_taps(H, W, R, S, stride, pad)
+    tiles = []
+    n = 0
+    for oy0 in range(0, Ho, ho_max):
+        ho = min(ho_max, Ho - oy0)
+        y0 = max(0, oy0 * stride - pad)
+        y1 = min(H, (oy0 + ho - 1) * stride - pad + R)
+        hb = y1 - y0
+        band = np.zeros((CW * rows, hb, W), dtype=np.int64)
+        band[:C] = xq[:, y0:y1, :]
+        for k0 in range(0, K, kt_max):
+            kt = min(kt_max, K - k0)
+            bank = n % 2
+            n += 1
+            writes = []
+            # Activations: broadcast.
+            for cw in range(CW):
+                for iy in range(hb):
+                    for ix in range(W):
+                        word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
+                                             config.act_width)
+                        writes.append((Target.ACT, 0, 1, bank, cw * hb * W + iy * W + ix, word))
+            # Work list: broadcast.
+            seg_pos = []
+            pos = 0
+            for bwords, cwords in seg_words:
+                start = pos
+                for cw, mask in bwords + cwords:
+                    writes.append((Target.LIST, 0, 1, bank, pos,
+                                   geo.pack_list(cw * hb * W, cw, mask)))
+                    pos += 1
+                seg_pos.append((start, start + len(bwords), pos))
+            # Weights and parameters per column.
+            P = ho * Wo
+            obase = bank * out_cap if double_out else 0  # output half: address MSB
+            out_writes, reads, dest = [], [], []
+            for j in range(cols):
+                for i, kl in enumerate(range(j, kt, cols)):
+                    k = k0 + kl
+                    wk = np.zeros((CW * rows, R, S), dtype=np.int64)
+                    wk[:C] = wq[k]
+                    for t in range(RS):
+                        r, s = divmod(t, S)
+                        for cw in range(CW):
+                            word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
+                                                 config.weight_width)
+                            writes.append((Target.WGT, j, 0, bank, (i * RS + t) * CW + cw, word))
+                    start, mid, end = seg_pos[k // kg]
+                    tv = int(thr[k]) if (gated and thr is not None) else 0
+                    writes += [
+                        (Target.BIAS, j, 0, bank, i, int(bias[k]) & 0xFFFFFFFF),
+                        (Target.THR, j, 0, bank, i, tv & 0xFFFFFFFF),
+                        (Target.MULT, j, 0, bank, i, int(mult[k]) & 0xFFFFFFFF),
+                        (Target.CFG, j, 0, bank, i,
+                         geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
+                    ]
+                    for oy in range(ho):
+                        for ox in range(Wo):
+                            p = oy * Wo + ox
+                            if res is not None:
+                                out_writes.append((Target.OUT, j, 0, bank, obase + i * P + p,
+                                                   int(res[k, oy0 + oy, ox]) & 0xFF))
+                            reads.append((j, obase + i * P + p))
+                            dest.append((k, oy0 + oy, ox))
+            cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=W,
+                       iy_base=oy0 * stride - pad - y0, pad_l=pad, ho=ho, wo=Wo, cw=CW,
+                       gated=int(gated), relu=int(bool(relu)), residual=int(res is not None),
+                       obuf=int(bool(double_out)))
+            tiles.append(TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
+                                  reads=reads, dest=np.array(dest, dtype=np.int64),
+                                  k0=k0, kt=kt, oy0=oy0, ho=ho))
+    return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
+                     gated=gated, omask=om)

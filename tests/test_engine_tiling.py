@@ -1,0 +1,103 @@
+"""Host tiling helper: buffer limits, tile coverage, clear errors."""
+
+import numpy as np
+import pytest
+
+from cgaccel.config import AccelConfig
+from cgaccel.engine.geometry import Geometry, Target
+from cgaccel.engine.tiling import expected_counts, plan_layer, valid_taps
+from cgaccel.model.data import make_layer
+from cgaccel.model.layer import gated_conv
+from cgaccel.model.resnet18 import LayerShape
+
+
+def cfg(**kw):
+    base = dict(rows=4, cols=2, max_channels=64, max_dim=32, max_kernel=3, act_depth=64,
+                weight_depth=64, out_depth=64, psum_slots=8, max_groups=4)
+    base.update(kw)
+    return AccelConfig(**base)
+
+
+def layer(C=8, H=6, W=6, K=4, R=3, stride=1, pad=1, groups=1, **kw):
+    return make_layer(LayerShape("t", C, H, W, K, R, R, stride, pad), groups, 0.5, seed=1,
+                      **kw)
+
+
+def test_every_output_read_exactly_once_and_buffers_respected():
+    c = cfg()
+    args = layer(C=8, H=9, W=7, K=5, groups=1, residual=True)
+    plan = plan_layer(c, **args)
+    geo = Geometry(c)
+    assert len(plan.tiles) > 1
+    seen = np.zeros(plan.shape, int)
+    for t in plan.tiles:
+        seen[tuple(t.dest.T)] += 1
+        for target, col, _bc, bank, addr, _ in t.writes:
+            assert bank == t.bank
+            limit = {Target.ACT: c.act_depth, Target.WGT: c.weight_depth,
+                     Target.LIST: geo.list_depth}.get(target, geo.param_depth)
+            assert 0 <= addr < limit and 0 <= col < c.cols
+        assert all(0 <= a < c.out_depth for _, _, _, _, a, _ in t.out_writes)
+        assert len(t.out_writes) == len(t.reads)
+    np.testing.assert_array_equal(seen, np.ones(plan.shape, int))
+
+
+def test_forced_tile_sizes():
+    plan = plan_layer(cfg(), **layer(K=4), k_tile=3, band_rows=2)
+    assert [(t.k0, t.kt, t.oy0, t.ho) for t in plan.tiles][:3] == [
+        (0, 3, 0, 2), (3, 1, 0, 2), (0, 3, 2, 2)]
+    assert [t.bank for t in plan.tiles][:4] == [0, 1, 0, 1]
+
+
+def test_valid_taps():
+    np.testing.assert_array_equal(valid_taps(3, 3, 3, 3, 1, 1),
+                                  [[4, 6, 4], [6, 9, 6], [4, 6, 4]])
+    np.testing.assert_array_equal(valid_taps(4, 4, 1, 1, 2, 0), np.ones((2, 2)))
+
+
+def test_imask_words_are_not_listed():
+    # rows=4, C=8, imask keeps channels 0 and 5 only: base words of group 0 = word 0, cond = 1.
+    c = cfg()
+    args = layer(C=8, K=2, groups=2)
+    args["imask"] = np.array([1, 0, 0, 0, 0, 1, 0, 0], np.uint8)
+    args["x"][args["imask"] == 0] = 0
+    args["omask"] = np.array([1, 0], np.uint8)
+    plan = plan_layer(c, **args)
+    assert plan.segments == [(1, 1), (1, 1)]
+    ref = gated_conv(**args)
+    words, skipped, opens = expected_counts(plan, ref.gate)
+    taps = int(plan.taps.sum())
+    g = ref.gate[0].astype(bool)
+    assert words == taps + int(plan.taps[g].sum())  # channel 1 is masked off: no words
+    assert skipped == int(plan.taps[~g].sum()) and opens == int(g.sum())
+
+
+@pytest.mark.parametrize("kw,override,msg", [
+    (dict(C=8), dict(weight_depth=16), r"one output channel's weights \(18 words\) must fit"),
+    (dict(C=4, H=30, W=30), dict(act_depth=16, out_depth=16),
+     r"a band of one output row .* must fit the buffers"),
+    (dict(groups=4, C=8, K=8), dict(max_groups=2),
+     "groups must be between 1 and 2 for this configuration, not 4"),
+    (dict(groups=2), dict(cgnet=False),
+     "groups must be 1 when the configuration has no CGNet gating, not 2"),
+])
+def test_layers_that_do_not_fit(kw, override, msg):
+    with pytest.raises(ValueError, match=msg):
+        plan_layer(cfg(**override), **layer(**kw))
+
+
+def test_bad_tile_overrides():
+    with pytest.raises(ValueError, match="k_tile must be between 1 and 4, not 9"):
+        plan_layer(cfg(), **layer(K=4), k_tile=9)
+    with pytest.raises(ValueError, match="band_rows must be between 1 and"):
+        plan_layer(cfg(), **layer(K=4), band_rows=0)
+
+
+def test_geometry_packing_errors():
+    geo = Geometry(cfg())
+    with pytest.raises(ValueError, match="shift must be between 1 and 62, not 0"):
+        geo.pack_cfg(0, 1, 0, 0, 0)
+    with pytest.raises(ValueError, match="list segment must satisfy"):
+        geo.pack_cfg(3, 1, 2, 1, 3)
+    with pytest.raises(ValueError, match="word must have 4 lanes, not 3"):
+        geo.pack_word([1, 2, 3], 8)
