@@ -177,6 +177,7 @@ class Controller(wiring.Component):
         span = Signal(64)
 
         resetting = Signal()
+        abort_sent = Signal()
 
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
@@ -383,10 +384,14 @@ class Controller(wiring.Component):
                 check_abort()
 
             with m.State("ABORT"):
-                # Stop the DMA engines (they drain what is in flight) and let a running tile end.
-                m.d.comb += [self.busy.eq(1), self.dma_abort.eq(1),
+                # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
+                # busy until then; a held abort would keep them draining) and let a running
+                # tile end.
+                m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
                              self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
-                with m.If(~self.dma_busy & ~self.eng_busy & (runs == 0)):
+                m.d.sync += abort_sent.eq(1)
+                with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
+                    m.d.sync += abort_sent.eq(0)
                     m.next = "FINISH"
 
             with m.State("FINISH"):

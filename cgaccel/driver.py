@@ -1,0 +1,646 @@
+"""Host driver: compile a layer into a DRAM image and a command list, and run it on the hardware.
+
+Two halves:
+
+* :func:`compile_layer` is pure host software. It tiles the layer with
+  :func:`cgaccel.engine.tiling.plan_layer`, lays the tensors out in DRAM (4 KiB aligned regions,
+  see ``docs/driver.md``) and emits the command list (:mod:`cgaccel.commands`) whose execution
+  writes exactly the engine buffer transactions the plan lists (checked by
+  :mod:`cgaccel.cmdsim` in the tests).
+* :class:`Driver` programs one accelerator through two small abstract interfaces, so the same code
+  drives a cocotb simulation (``cocotbext-axi`` adapters in ``sim/e2e``) and a board:
+
+  - ``regs``: ``await regs.read(offset) -> int`` and ``await regs.write(offset, value)`` on the
+    32-bit register map of :mod:`cgaccel.regs`;
+  - ``mem``: ``mem.write(addr, data)`` and ``mem.read(addr, n) -> bytes`` on DRAM (either may be
+    a coroutine function).
+"""
+
+import asyncio
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .commands import COMMAND_BYTES, Command, Op, encode
+from .config import AccelConfig
+from .engine.geometry import Geometry, Target
+from .engine.tiling import plan_layer
+from .model.vectors import INPUT_KEYS, OPTIONAL_KEYS
+from .regs import ERRORS, MAGIC, VERSION, counter_names, hwcfg_values, register_map
+
+__all__ = ["REGION_ALIGN", "CompiledLayer", "compile_layer", "pack_tile", "unpack_tile",
+           "Driver", "LayerRun", "DriverError", "HardwareMismatch", "AcceleratorError",
+           "AcceleratorTimeout", "REG"]
+
+REGION_ALIGN = 4096
+REG = {r.name: r.offset for r in register_map()}
+ERROR_NAMES = {code: name for name, code in ERRORS.items()}
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _align(n, a=REGION_ALIGN):
+    return _ceil_div(n, a) * a
+
+
+def _item_log2(bits):
+    """log2 of the power-of-two byte count that holds ``bits`` bits."""
+    nbytes = _ceil_div(bits, 8)
+    return max(0, (nbytes - 1).bit_length())
+
+
+# Tile command packing ----------------------------------------------------------------------------
+
+def _tile_fields(config):
+    from amaranth.hdl import Shape
+    out = []
+    for name, fld in Geometry(config).tile_layout():
+        shape = Shape.cast(fld.shape)
+        out.append((name, fld.offset, shape.width, shape.signed))
+    return out
+
+
+def pack_tile(config, cmd):
+    """Pack a tile-command dict LSB first in ``Geometry.tile_layout()`` field order.
+
+    Raises
+    ------
+    ValueError
+        A field does not fit its width, a field is missing, or the command exceeds 96 bits.
+    """
+    fields = _tile_fields(config)
+    total = max(off + width for _, off, width, _ in fields)
+    if total > 96:
+        raise ValueError(f"tile command must fit the 96 bits of a RUN command, not {total}")
+    missing = {name for name, *_ in fields} - set(cmd)
+    if missing:
+        raise ValueError(f"tile command must have fields {sorted(missing)}, not omit them")
+    value = 0
+    for name, off, width, signed in fields:
+        v = int(cmd[name])
+        lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if signed else (0, 1 << width)
+        if not lo <= v < hi:
+            raise ValueError(f"tile command field {name} must fit {width} "
+                             f"{'signed' if signed else 'unsigned'} bits, not {v}")
+        value |= (v & ((1 << width) - 1)) << off
+    return value
+
+
+def unpack_tile(config, value):
+    """The inverse of :func:`pack_tile`: a dict of integers (signed fields sign-extended)."""
+    out = {}
+    for name, off, width, signed in _tile_fields(config):
+        v = (value >> off) & ((1 << width) - 1)
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out[name] = v
+    return out
+
+
+# Compilation -------------------------------------------------------------------------------------
+
+@dataclass
+class CompiledLayer:
+    """A layer ready to run: DRAM image, command list and output window.
+
+    Members
+    -------
+    config : AccelConfig
+    plan : LayerPlan
+        The tiling the commands implement.
+    regions : dict
+        ``name -> (address, bytes)`` of every DRAM region the host writes before starting,
+        including ``"commands"``; the output region ``"y"`` is listed in ``y_addr``/``y_len``.
+    commands : list of Command
+    cmd_addr : int
+        Address of the command list (``CMD_ADDR``).
+    y_addr, y_len : int
+        The output window (``Y_ADDR``/``Y_LEN``): ``y`` as ``[K][Ho][Wo]`` int8.
+    shape : (K, Ho, Wo)
+    load_bytes, store_bytes : int
+        DRAM bytes the LOAD commands read and the STORE commands write.
+    """
+
+    config: AccelConfig
+    plan: object = field(repr=False)
+    regions: dict = field(repr=False)
+    commands: list = field(repr=False)
+    cmd_addr: int
+    y_addr: int
+    y_len: int
+    shape: tuple
+    load_bytes: int
+    store_bytes: int
+
+    @property
+    def cmd_bytes(self):
+        """The encoded command list."""
+        return b"".join(encode(c) for c in self.commands)
+
+    @property
+    def cmd_len(self):
+        return len(self.commands) * COMMAND_BYTES
+
+    @property
+    def end_addr(self):
+        """First byte after every region (output window included)."""
+        ends = [a + len(b) for a, b in self.regions.values()] + [self.y_addr + self.y_len]
+        return max(ends)
+
+    def image(self):
+        """``[(address, bytes)]`` the host writes to DRAM before starting the layer."""
+        return sorted(self.regions.values(), key=lambda r: r[0])
+
+    def decode_y(self, data):
+        """``y`` ``[K, Ho, Wo]`` int8 from the ``y_len`` bytes read at ``y_addr``."""
+        if len(data) != self.y_len:
+            raise ValueError(f"output bytes must be {self.y_len} long, not {len(data)}")
+        return np.frombuffer(bytes(data), dtype=np.int8).reshape(self.shape).copy()
+
+
+def _layer_arrays(layer):
+    if not isinstance(layer, dict):
+        raise TypeError(f"layer must be a dict of vectors or gated_conv arrays, "
+                        f"not {type(layer).__name__}")
+    missing = [k for k in INPUT_KEYS if k not in layer and k != "thr"]
+    if missing:
+        raise ValueError(f"layer must have keys {', '.join(missing)}, not lack them")
+    out = {k: layer[k] for k in INPUT_KEYS + OPTIONAL_KEYS if k in layer}
+    out.setdefault("thr", None)
+    for key in ("stride", "pad", "groups"):
+        out[key] = int(out[key])
+    out["relu"] = bool(out["relu"])
+    return out
+
+
+def _words_table(tensor, width, rows):
+    """Pack ``tensor[..., C]`` along the last axis into ``ceil(C/rows)`` words per position.
+
+    Returns ``(bytes, item_log2)`` with each word little-endian in a power-of-two byte count.
+    """
+    lead = tensor.shape[:-1]
+    C = tensor.shape[-1]
+    CW = _ceil_div(C, rows)
+    padded = np.zeros(lead + (CW * rows,), dtype=np.int64)
+    padded[..., :C] = tensor
+    lanes = padded.reshape(lead + (CW, rows)) & ((1 << width) - 1)
+    log2 = _item_log2(rows * width)
+    nbytes = 1 << log2
+    if width % 8 == 0:
+        # Byte-aligned lanes: the packed word is the lanes' little-endian bytes, zero padded.
+        dt = {1: "<u1", 2: "<u2"}[width // 8]
+        words = lanes.astype(dt).view(np.uint8).reshape(-1, rows * width // 8)
+        padded = np.zeros((words.shape[0], nbytes), dtype=np.uint8)
+        padded[:, :words.shape[1]] = words
+        return padded.tobytes(), log2
+    flat = lanes.reshape(-1, rows)
+    out = bytearray()
+    for lane_vals in flat:
+        word = 0
+        for lane, v in enumerate(lane_vals):
+            word |= int(v) << (lane * width)
+        out += word.to_bytes(nbytes, "little")
+    return bytes(out), log2
+
+
+def _work_list(C, rows, groups, imask):
+    """Per-group ``(base entries, conditional entries)`` of ``(word, lane mask)``, as the engine's
+    work list orders them (base path = the group's own channels, FBS-masked channels dropped)."""
+    im = np.ones(C, bool) if imask is None else np.asarray(imask).astype(bool)
+    gated = groups > 1
+    cg = C // groups
+
+    def entries(chans):
+        words = {}
+        for c in chans:
+            words[c // rows] = words.get(c // rows, 0) | 1 << (c % rows)
+        return sorted(words.items())
+
+    out = []
+    for g in range(groups):
+        own = [c for c in range(g * cg, (g + 1) * cg) if im[c]]
+        if gated:
+            other = [c for c in range(C) if im[c] and not g * cg <= c < (g + 1) * cg]
+            out.append((entries(own), entries(other)))
+        else:
+            out.append((entries([c for c in range(C) if im[c]]), []))
+    return out
+
+
+def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
+                  double_out=False):
+    """Compile one layer into a DRAM image and a command list.
+
+    Parameters
+    ----------
+    config : AccelConfig
+    layer : dict
+        A vectors dict (:func:`cgaccel.model.vectors.load_vectors`; ``gate``/``y`` are ignored)
+        or the keyword arguments of :func:`cgaccel.model.layer.gated_conv`.
+    base_addr : int
+        First DRAM byte the layer may use (a multiple of 4096).
+    k_tile, band_rows : int, optional
+        Tiling overrides passed to :func:`~cgaccel.engine.tiling.plan_layer`.
+    double_out : bool
+        Double-buffered output bank (``plan_layer``'s option, tile command ``obuf``): tile
+        ``t+1`` may start before tile ``t`` is written back, so the write-back of a tile moves
+        one tile later in the list.
+
+    Returns
+    -------
+    CompiledLayer
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, a layer the configuration cannot map (from ``plan_layer``), or an image
+        that does not fit the AXI address space.
+    """
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"config must be an AccelConfig, not {config!r}")
+    if not isinstance(base_addr, int) or isinstance(base_addr, bool):
+        raise TypeError(f"base_addr must be an integer, not {base_addr!r}")
+    if base_addr < 0 or base_addr % REGION_ALIGN:
+        raise ValueError(f"base_addr must be a non-negative multiple of {REGION_ALIGN}, "
+                         f"not {base_addr:#x}")
+    args = _layer_arrays(layer)
+    plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
+                      double_out=double_out)
+    geo = Geometry(config)
+    rows = config.rows
+    x, w = np.asarray(args["x"]), np.asarray(args["w"])
+    C, H, W = x.shape
+    K, _, R, S = w.shape
+    _, Ho, Wo = plan.shape
+    CW = _ceil_div(C, rows)
+    RS = R * S
+    groups = args["groups"]
+    gated = groups > 1
+    kg = K // groups
+
+    # Region contents -------------------------------------------------------------------------
+    act, act_log2 = _words_table(x.astype(np.int64).transpose(1, 2, 0), config.act_width,
+                                 rows)                               # [H][W][CW] words
+    # [H][W][CW] words -> [CW][H][W] words.
+    act_item = 1 << act_log2
+    act = np.frombuffer(act, dtype=np.uint8).reshape(H, W, CW, act_item)
+    act = act.transpose(2, 0, 1, 3).tobytes()
+    wgt, wgt_log2 = _words_table(w.astype(np.int64).transpose(0, 2, 3, 1),
+                                 config.weight_width, rows)          # [K][R][S][CW] words
+    wgt_item = 1 << wgt_log2
+
+    def int32_table(vals):
+        return (np.asarray(vals, dtype=np.int64) & 0xFFFFFFFF).astype("<u4").tobytes()
+
+    bias = int32_table(args["bias"])
+    # Dense layers: the engine is given threshold 0 (unused), as plan_layer does.
+    thr = int32_table(args["thr"] if gated and args["thr"] is not None else np.zeros(K))
+    mult = int32_table(args["mult"])
+
+    seg = _work_list(C, rows, groups, args.get("imask"))
+    seg_pos, pos = [], 0
+    for b, c in seg:
+        seg_pos.append((pos, pos + len(b), pos + len(b) + len(c)))
+        pos += len(b) + len(c)
+    om = np.ones(K, bool) if args.get("omask") is None else np.asarray(args["omask"]).astype(bool)
+    cfg_log2 = _item_log2(geo.cfg_width)
+    cfg = b"".join(geo.pack_cfg(int(args["shift"][k]), bool(om[k]), *seg_pos[k // kg])
+                   .to_bytes(1 << cfg_log2, "little") for k in range(K))
+    list_log2 = _item_log2(geo.list_width)
+    band_heights = sorted({t.cmd["hb"] for t in plan.tiles})
+    lists = {}
+    for hb in band_heights:
+        lists[hb] = b"".join(geo.pack_list(cw * hb * W, cw, mask).to_bytes(1 << list_log2,
+                                                                             "little")
+                             for b, c in seg for cw, mask in b + c)
+    has_res = args.get("res") is not None
+    res = np.asarray(args["res"]).astype(np.int8).tobytes() if has_res else b""
+
+    # Region placement ------------------------------------------------------------------------
+    n_cmds = len(plan.tiles) * (9 + int(has_res)) + 1   # 7 loads, residual, RUN, STORE; END
+    contents = [("commands", b"\0" * (n_cmds * COMMAND_BYTES)), ("x", act), ("w", wgt),
+                ("bias", bias), ("thr", thr), ("mult", mult), ("cfg", cfg)]
+    contents += [(f"list{hb}", lists[hb]) for hb in band_heights]
+    if has_res:
+        contents.append(("res", res))
+    addr = base_addr
+    place = {}
+    for name, data in contents:
+        place[name] = addr
+        addr = _align(addr + max(1, len(data)))
+    y_addr, y_len = addr, K * Ho * Wo
+    end = y_addr + y_len
+    if end > 1 << config.axi_addr_width:
+        raise ValueError(f"layer image must fit the {config.axi_addr_width}-bit address space, "
+                         f"not end at {end:#x}")
+
+    # Commands --------------------------------------------------------------------------------
+    def load(target, bank, log2, inner, outer, dram, dram_stride, buf_stride, *, chan=False,
+             buf_addr=0):
+        return Command(op=Op.LOAD, target=int(target), bcast=int(not chan), bank=bank,
+                       chan=int(chan), item_log2=log2, col=0, buf_addr=buf_addr,
+                       buf_stride=buf_stride, inner=inner, outer=outer, dram=dram,
+                       dram_stride=dram_stride)
+
+    def tile_loads(t):
+        cmd = t.cmd
+        hb, bank = cmd["hb"], t.bank
+        y0 = t.oy0 * cmd["stride"] - cmd["pad_l"] - cmd["iy_base"]
+        k0, kt = t.k0, t.kt
+        nlist = len(lists[hb]) >> list_log2
+        return [
+            load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
+                 H * W * act_item, hb * W),
+            load(Target.LIST, bank, list_log2, nlist, 1, place[f"list{hb}"], 0, 0),
+            load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
+                 RS * CW * wgt_item, RS * CW, chan=True),
+            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=True),
+            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=True),
+            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=True),
+            load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
+                 1 << cfg_log2, 1, chan=True),
+        ]
+
+    def window(t, base):
+        return base + t.k0 * Ho * Wo + t.oy0 * Wo
+
+    # With a double-buffered output bank each tile owns the half ``bank`` (address MSB).
+    out_half = config.out_depth // 2 if double_out else 0
+
+    def res_load(t):
+        P = t.ho * Wo
+        return load(Target.OUT, t.bank, 0, P, t.kt, window(t, place["res"]), Ho * Wo, P,
+                    chan=True, buf_addr=t.bank * out_half)
+
+    def store(t):
+        P = t.ho * Wo
+        return Command(op=Op.STORE, chan=1, buf_addr=t.bank * out_half, buf_stride=P, inner=P,
+                       outer=t.kt, dram=window(t, y_addr), dram_stride=Ho * Wo)
+
+    def run(t):
+        return Command(op=Op.RUN, tile=pack_tile(config, t.cmd))
+
+    # Loads of tile t+1 go to the other bank while tile t runs. The residual preload and the
+    # RUN of tile t+1 overwrite the output bank (half) of tile t (t-1 with a double-buffered
+    # output bank), so that tile's STORE must come first; the engine holds the STORE until
+    # its tile is done.
+    back = 2 if double_out else 1
+    commands = []
+    tiles = plan.tiles
+    for n, t in enumerate(tiles):
+        commands += tile_loads(t)
+        if n >= back:
+            commands.append(store(tiles[n - back]))
+        if has_res:
+            commands.append(res_load(t))
+        commands.append(run(t))
+    for t in tiles[max(0, len(tiles) - back):]:
+        commands.append(store(t))
+    commands.append(Command(op=Op.END))
+    assert len(commands) == n_cmds
+    cmd_bytes = b"".join(encode(c) for c in commands)
+    contents[0] = ("commands", cmd_bytes)
+
+    regions = {name: (place[name], data) for name, data in contents if data}
+    load_bytes = sum(c.outer * (c.inner << c.item_log2) for c in commands if c.op == Op.LOAD)
+    store_bytes = sum(c.outer * c.inner for c in commands if c.op == Op.STORE)
+    return CompiledLayer(config=config, plan=plan, regions=regions, commands=commands,
+                         cmd_addr=place["commands"], y_addr=y_addr, y_len=y_len,
+                         shape=(K, Ho, Wo), load_bytes=load_bytes, store_bytes=store_bytes)
+
+
+# Driver ------------------------------------------------------------------------------------------
+
+class DriverError(RuntimeError):
+    """Base of every error the driver raises about the hardware."""
+
+
+class HardwareMismatch(DriverError):
+    """ID, VERSION or HWCFG registers do not match the configuration the driver was given."""
+
+
+class AcceleratorError(DriverError):
+    """The accelerator stopped a layer with an error status.
+
+    Members
+    -------
+    code : int
+        ``ERROR.code``.
+    name : str
+        Its name in :data:`cgaccel.regs.ERRORS` (``"unknown"`` if not listed).
+    counters : dict
+        Counter values read after the error.
+    """
+
+    def __init__(self, code, counters=None):
+        self.code = code
+        self.name = ERROR_NAMES.get(code, "unknown")
+        self.counters = counters or {}
+        super().__init__(f"accelerator stopped with error {code} ({self.name})")
+
+
+class AcceleratorTimeout(DriverError):
+    """The layer did not finish within the driver's poll limit."""
+
+
+@dataclass
+class LayerRun:
+    """Result of :meth:`Driver.run_layer`.
+
+    Members
+    -------
+    y : ndarray [K, Ho, Wo] int8
+    counters : dict
+        Every 64-bit counter of :func:`cgaccel.regs.counter_names`, lower-case names.
+    cycles : int
+        The ``CYCLES`` counter.
+    error : int
+        ``ERROR.code`` (0: :meth:`Driver.run_layer` raises on any other value).
+    compiled : CompiledLayer
+    polls : int
+        STATUS reads until done.
+    """
+
+    y: np.ndarray
+    counters: dict
+    cycles: int
+    error: int
+    compiled: CompiledLayer = field(repr=False)
+    polls: int = 0
+
+
+async def _maybe_await(value):
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Driver:
+    """Runs compiled layers on one accelerator.
+
+    Parameters
+    ----------
+    config : AccelConfig
+        The configuration the hardware was generated with (checked against ``HWCFG``).
+    regs : object
+        ``async read(offset) -> int`` and ``async write(offset, value)``.
+    mem : object
+        ``write(addr, data)`` and ``read(addr, n) -> bytes`` (plain or coroutine functions).
+    base_addr : int
+        Where layers are placed in DRAM (see :func:`compile_layer`).
+    wait : coroutine function, optional
+        Awaited between STATUS polls (e.g. some clock cycles in a simulation); by default
+        ``asyncio.sleep(0)``.
+    max_polls : int
+        STATUS reads before :class:`AcceleratorTimeout`.
+    fill : int
+        Byte written over the output window before a layer, so that a store the hardware never
+        made cannot pass as a result.
+    """
+
+    def __init__(self, config, regs, mem, *, base_addr=0x10000, wait=None, max_polls=100000,
+                 fill=0xA5):
+        if not isinstance(config, AccelConfig):
+            raise TypeError(f"config must be an AccelConfig, not {config!r}")
+        for name, obj, methods in (("regs", regs, ("read", "write")),
+                                   ("mem", mem, ("read", "write"))):
+            for meth in methods:
+                if not callable(getattr(obj, meth, None)):
+                    raise TypeError(f"{name} must have a {meth}() method, not {obj!r}")
+        if not isinstance(max_polls, int) or max_polls < 1:
+            raise ValueError(f"max_polls must be a positive integer, not {max_polls!r}")
+        if not isinstance(fill, int) or not 0 <= fill <= 255:
+            raise ValueError(f"fill must be a byte value 0..255, not {fill!r}")
+        self.config = config
+        self.regs = regs
+        self.mem = mem
+        self.base_addr = base_addr
+        self.wait = wait
+        self.max_polls = max_polls
+        self.fill = fill
+
+    async def read(self, name):
+        return int(await self.regs.read(REG[name]))
+
+    async def write(self, name, value):
+        await self.regs.write(REG[name], int(value) & 0xFFFFFFFF)
+
+    async def check_hardware(self):
+        """Check ID, VERSION major and HWCFG0/1 against the configuration.
+
+        Raises
+        ------
+        HardwareMismatch
+        """
+        ident = await self.read("ID")
+        if ident != MAGIC:
+            raise HardwareMismatch(f"ID must be {MAGIC:#010x}, not {ident:#010x}")
+        version = await self.read("VERSION")
+        if version >> 16 != VERSION >> 16:
+            raise HardwareMismatch(f"VERSION major must be {VERSION >> 16}, "
+                                   f"not {version >> 16}")
+        for name, want in hwcfg_values(self.config).items():
+            got = await self.read(name)
+            if got != want:
+                raise HardwareMismatch(f"{name} must be {want:#010x} for this configuration, "
+                                       f"not {got:#010x}")
+
+    async def read_counters(self):
+        """Every 64-bit counter (``_LO`` first: it latches ``_HI``), lower-case names."""
+        out = {}
+        for name in counter_names():
+            lo = await self.read(f"{name}_LO")
+            hi = await self.read(f"{name}_HI")
+            out[name.lower()] = lo | hi << 32
+        return out
+
+    async def soft_reset(self):
+        """Abort any layer and return to idle with a clear status."""
+        await self.write("CTRL", 2)
+
+    async def load(self, compiled):
+        """Write the image, the command list and the poisoned output window to DRAM."""
+        for addr, data in compiled.image():
+            await _maybe_await(self.mem.write(addr, data))
+        await _maybe_await(self.mem.write(compiled.y_addr, bytes([self.fill]) * compiled.y_len))
+
+    async def start(self, compiled, *, irq=True):
+        """Program the descriptor registers and pulse ``CTRL.start``.
+
+        Raises
+        ------
+        DriverError
+            The accelerator is still busy with a layer (a start would be refused).
+        """
+        status = await self.read("STATUS")
+        if status & 1:
+            raise DriverError(f"accelerator must be idle to start a layer, not busy "
+                              f"(STATUS {status:#x}); soft_reset() aborts the running layer")
+        await self.write("CMD_ADDR_LO", compiled.cmd_addr)
+        await self.write("CMD_ADDR_HI", compiled.cmd_addr >> 32)
+        await self.write("CMD_LEN", compiled.cmd_len)
+        await self.write("Y_ADDR_LO", compiled.y_addr)
+        await self.write("Y_ADDR_HI", compiled.y_addr >> 32)
+        await self.write("Y_LEN", compiled.y_len)
+        await self.write("IRQ", 1)
+        await self.write("IRQ_EN", int(irq))
+        await self.write("CTRL", 1)
+
+    async def wait_done(self):
+        """Poll STATUS until done or error; return ``(ERROR.code, polls)``.
+
+        Raises
+        ------
+        AcceleratorTimeout
+            STATUS never showed done within ``max_polls`` reads.
+        """
+        for polls in range(1, self.max_polls + 1):
+            status = await self.read("STATUS")
+            # Finished: done, or an error with the layer no longer busy (an error flag seen
+            # while the hardware still drains is not the end yet).
+            if status & 0b010 or (status & 0b100 and not status & 0b001):
+                code = await self.read("ERROR")
+                await self.write("IRQ", 1)
+                if status & 0b100 and code == 0:
+                    code = -1   # error flag without a code: still an error
+                return code, polls
+            if self.wait is not None:
+                await self.wait()
+            else:
+                await asyncio.sleep(0)
+        raise AcceleratorTimeout(f"layer must finish within {self.max_polls} STATUS polls, "
+                                 f"not stay busy (STATUS {status:#x})")
+
+    async def run_compiled(self, compiled, *, check=True):
+        """Run an already compiled layer; see :meth:`run_layer`."""
+        if check:
+            await self.check_hardware()
+        await self.load(compiled)
+        await self.start(compiled)
+        code, polls = await self.wait_done()
+        counters = await self.read_counters()
+        if code:
+            raise AcceleratorError(code, counters)
+        data = await _maybe_await(self.mem.read(compiled.y_addr, compiled.y_len))
+        return LayerRun(y=compiled.decode_y(data), counters=counters, cycles=counters["cycles"],
+                        error=code, compiled=compiled, polls=polls)
+
+    async def run_layer(self, vectors, *, k_tile=None, band_rows=None, double_out=False):
+        """Compile ``vectors`` (tiling options as :func:`compile_layer`), run the layer and read
+        ``y`` back.
+
+        Raises
+        ------
+        HardwareMismatch
+            The hardware is not the configuration given.
+        AcceleratorError
+            The layer stopped with an error status (code and name in the exception).
+        AcceleratorTimeout
+            The layer did not finish in time.
+        """
+        compiled = compile_layer(self.config, vectors, base_addr=self.base_addr, k_tile=k_tile,
+                                 band_rows=band_rows, double_out=double_out)
+        return await self.run_compiled(compiled)

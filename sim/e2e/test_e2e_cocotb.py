@@ -1,0 +1,150 @@
+"""pytest entries of the end-to-end bench: emitted top + Driver + AxiRam, y bit-exact.
+
+The layer cases need the command-list controller inside the top; until it is there they are
+skipped by a capability check (:func:`has_controller`), while ``test_handshake`` (register map,
+identification) runs on any top.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from cgaccel.config import AccelConfig, preset
+from cgaccel.driver import compile_layer
+from cgaccel.driver_cli import run_e2e
+from cgaccel.model.resnet18 import LayerShape, get_layer
+from cgaccel.model.vectors import make_vectors, save_vectors
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE.parents[1] / "build" / "sim" / "e2e"
+
+
+def has_controller():
+    """True when ``cgaccel.controller`` exists and ``cgaccel.top`` imports it."""
+    if importlib.util.find_spec("cgaccel.controller") is None:
+        return False
+    import cgaccel.top  # noqa: F401 - importing it loads the controller if it uses one
+    return "cgaccel.controller" in sys.modules
+
+
+needs_controller = pytest.mark.skipif(
+    not has_controller(), reason="the command-list controller is not in the top yet")
+
+CONFIGS = {
+    "tiny": preset("tiny"),
+    # 4x4 array, 64-bit AXI: few-thousand-cycle layers.
+    "small": AccelConfig(rows=4, cols=4, max_channels=64, max_dim=32, max_kernel=3,
+                         act_depth=256, weight_depth=256, out_depth=256, psum_slots=8,
+                         max_groups=8, axi_data_width=64),
+}
+
+
+def custom(name, C, H, W, K, R, stride=1, pad=None):
+    return LayerShape(name, C, H, W, K, R, R, stride, R // 2 if pad is None else pad)
+
+
+# name: (shape, groups, density, make_vectors kwargs, bench kwargs)
+CASES = {
+    "l1_3x3_g4_res_relu": (get_layer("cifar.layer1.0.conv2", 8), 4, 0.3,
+                           dict(residual=True, relu=True), dict(pause="none")),
+    "l2_3x3_s2_dense": (get_layer("cifar.layer2.0.conv1", 8), 1, 0.0, {},
+                        dict(pause="random")),
+    "l2_downsample_1x1_g2": (get_layer("cifar.layer2.0.downsample", 8), 2, 0.4, {},
+                             dict(pause="random")),
+    "l1_fbs_g2": (get_layer("cifar.layer1.1.conv1", 8), 2, 0.5,
+                  dict(fbs_density=0.6, relu=True), dict(pause="bursty")),
+    "pruned_5x7_dense_res": (custom("pruned", 5, 5, 6, 7, 3), 1, 0.0,
+                             dict(residual=True, fbs_density=0.8), dict(pause="random")),
+    "multitile_res_relu": (custom("multi", 4, 7, 6, 6, 3), 2, 0.5,
+                           dict(residual=True, relu=True),
+                           dict(pause="random", k_tile=2, band_rows=2)),
+    "multitile_double_out": (custom("multi2", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
+                             dict(pause="bursty", k_tile=2, band_rows=2, double_out=True)),
+}
+SMALL_CASES = {
+    "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
+                    dict(pause="random")),
+    "l3_downsample_g8": (get_layer("cifar.layer3.0.downsample", 8), 8, 0.3,
+                         dict(residual=True), dict(pause="none")),
+    "pruned_13x11_s2": (custom("pruned2", 13, 7, 7, 11, 3, 2), 1, 0.0,
+                        dict(fbs_density=0.7, residual=True, relu=True), dict(pause="random")),
+}
+SLOW_CASES = {
+    "l2_conv1_s4_g4": (get_layer("cifar.layer2.0.conv1", 4), 4, 0.3,
+                       dict(residual=True, relu=True), dict(pause="random")),
+    "l3_conv2_s8_g8_fbs": (get_layer("cifar.layer3.0.conv2", 8), 8, 0.2,
+                           dict(fbs_density=0.7), dict(pause="bursty")),
+}
+ICARUS_CASES = ("l1_3x3_g4_res_relu", "pruned_5x7_dense_res")
+
+
+def make_cases(table, names, build, seed=0):
+    """Write the vectors files of ``names`` and return the bench's case list."""
+    out = []
+    for n, name in enumerate(names):
+        shape, groups, density, vkw, bkw = table[name]
+        path = build / "vectors" / f"{name}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_vectors(path, make_vectors(shape, groups, density, seed=seed + n, **vkw))
+        out.append(dict(name=name, vectors=str(path), seed=seed + n, **bkw))
+    return out
+
+
+@pytest.mark.parametrize("cfg_name,table", [("tiny", CASES), ("small", SMALL_CASES)])
+def test_cases_compile(cfg_name, table, tmp_path):
+    """Every bench case maps on its configuration (runs without the controller)."""
+    cfg = CONFIGS[cfg_name]
+    for case in make_cases(table, list(table), tmp_path):
+        from cgaccel.model.vectors import load_vectors
+        c = compile_layer(cfg, load_vectors(case["vectors"]),
+                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out")
+                             if k in case})
+        assert c.plan.tiles and c.commands[-1].op == 0
+        if case.get("k_tile"):
+            assert len(c.plan.tiles) > 2  # the multi-tile case must alternate banks
+
+
+def test_handshake():
+    """The Driver identifies the emitted top and programs its descriptor registers (Icarus:
+    cheap to build; the Verilator runs below repeat it before their layers)."""
+    run_e2e(CONFIGS["tiny"], "handshake", [], BUILD / "handshake_icarus", sim="icarus")
+
+
+@needs_controller
+def test_layers_tiny_verilator():
+    """Every case on the tiny preset (after the identification checks), one build."""
+    build = BUILD / "layers_tiny_verilator"
+    run_e2e(CONFIGS["tiny"], "handshake+layers", make_cases(CASES, list(CASES), build), build)
+
+
+@needs_controller
+def test_errors_icarus():
+    """Error statuses (store outside the window, misaligned CMD_LEN), soft-reset recovery and
+    a good layer afterwards (Icarus: cheap to build, the layer is small)."""
+    build = BUILD / "errors_tiny_icarus"
+    run_e2e(CONFIGS["tiny"], "errors", make_cases(CASES, ["l1_3x3_g4_res_relu"], build), build,
+            sim="icarus")
+
+
+@needs_controller
+def test_layers_small_verilator():
+    build = BUILD / "layers_small_verilator"
+    run_e2e(CONFIGS["small"], "handshake+layers",
+            make_cases(SMALL_CASES, list(SMALL_CASES), build), build)
+
+
+@needs_controller
+def test_layers_icarus():
+    build = BUILD / "layers_tiny_icarus"
+    run_e2e(CONFIGS["tiny"], "layers", make_cases(CASES, ICARUS_CASES, build), build,
+            sim="icarus")
+
+
+@pytest.mark.slow
+@needs_controller
+def test_layers_slow():
+    build = BUILD / "layers_default_verilator"
+    run_e2e(preset("default"), "layers", make_cases(SLOW_CASES, list(SLOW_CASES), build),
+            build)
