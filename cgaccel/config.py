@@ -66,7 +66,7 @@ class AccelConfig:
     max_burst : int
         Longest AXI4 INCR burst issued, in beats.
     max_outstanding : int
-        AXI4 read bursts in flight.
+        AXI4 bursts in flight per DMA engine (reads awaiting data, writes awaiting B).
     max_groups : int
         Largest CGNet channel-group count G (base-path fraction 1/G).
     cgnet : bool

@@ -1,13 +1,18 @@
 """The top level ``cgaccel``: AXI4-Lite control, AXI4 master to DRAM, interrupt."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import BURST_INCR, AXI4LiteSignature, AXI4Signature
+from .axi import AXI4LiteSignature, AXI4Signature
 from .config import AccelConfig
+from .controller import LEN_WIDTH, Controller
+from .dma.common import DMAParams, connect_axi
+from .dma.reader import ReadDMA
+from .dma.writer import WriteDMA
+from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
-from .regs import ERRORS, hwcfg_values
+from .regs import counter_names, hwcfg_values
 
 __all__ = ["Top"]
 
@@ -51,29 +56,61 @@ class Top(wiring.Component):
         m.submodules.regs = regs = RegFile(hwcfg_values(cfg))
         wiring.connect(m, wiring.flipped(self.s_axil), regs.bus)
 
-        # The datapath (DMA engines and compute array) is integrated by the end-to-end work;
-        # until then a start is refused with a readable error rather than ignored.
-        busy = Signal()
-        done = Signal()
-        error = Signal()
-        code = Signal(8)
-        with m.If(regs.ctrl[1]):
-            m.d.sync += [busy.eq(0), done.eq(0), error.eq(0), code.eq(0)]
-        with m.Elif(regs.ctrl[0]):
-            m.d.sync += [done.eq(1), error.eq(1), code.eq(ERRORS["shape"])]
-            m.d.comb += regs.irq_set.eq(1)
+        params = DMAParams.from_config(cfg, len_width=LEN_WIDTH)
+        m.submodules.rdma = rdma = ReadDMA(params)
+        m.submodules.wdma = wdma = WriteDMA(params)
+        connect_axi(m, self.m_axi, read=rdma.m_axi, write=wdma.m_axi)
+        m.submodules.engine = engine = Engine(cfg)
+        m.submodules.controller = ctl = Controller(cfg)
+
+        wiring.connect(m, ctl.rd_cmd, rdma.cmd)
+        wiring.connect(m, rdma.o_stream, ctl.rd_data)
+        wiring.connect(m, ctl.wr_cmd, wdma.cmd)
+        wiring.connect(m, ctl.wr_data, wdma.i_stream)
+        wiring.connect(m, ctl.eng_wr, engine.i_wr)
+        wiring.connect(m, ctl.eng_cmd, engine.i_cmd)
+        wiring.connect(m, engine.o_done, ctl.eng_done)
+        wiring.connect(m, ctl.eng_rd, engine.i_rd)
+        wiring.connect(m, engine.o_rd, ctl.eng_rd_data)
         m.d.comb += [
-            regs.status.eq(busy | done << 1 | error << 2),
-            regs.error.eq(code),
+            ctl.start.eq(regs.ctrl[0]),
+            ctl.soft_reset.eq(regs.ctrl[1]),
+            ctl.cmd_addr.eq(Cat(regs.cmd_addr_lo, regs.cmd_addr_hi)),
+            ctl.cmd_len.eq(regs.cmd_len),
+            ctl.y_addr.eq(Cat(regs.y_addr_lo, regs.y_addr_hi)),
+            ctl.y_len.eq(regs.y_len),
+            ctl.rd_error.eq(rdma.error),
+            ctl.wr_error.eq(wdma.error),
+            ctl.wr_done.eq(wdma.done & ~wdma.error),
+            ctl.dma_busy.eq(rdma.busy | wdma.busy),
+            ctl.eng_busy.eq(engine.busy),
+            rdma.abort.eq(ctl.dma_abort),
+            wdma.abort.eq(ctl.dma_abort),
+            regs.status.eq(ctl.busy | ctl.done << 1 | (ctl.done & (ctl.error_code != 0)) << 2),
+            regs.error.eq(ctl.error_code),
+            regs.irq_set.eq(ctl.finished),
             self.irq.eq((regs.irq & regs.irq_en)[0]),
         ]
 
-        # Idle AXI4 master: constant attributes a DRAM controller expects.
-        for ch in ("aw", "ar"):
-            m.d.comb += [
-                getattr(self.m_axi, f"{ch}burst").eq(BURST_INCR),
-                getattr(self.m_axi, f"{ch}size").eq((cfg.axi_bytes).bit_length() - 1),
-                getattr(self.m_axi, f"{ch}cache").eq(0b0011),
-            ]
-        m.d.comb += [self.m_axi.bready.eq(1), self.m_axi.rready.eq(1)]
+        # Performance counters: per layer, from the start pulse. The engine's counters run
+        # free, so the layer's share is the difference from a snapshot taken at start.
+        start = regs.ctrl[0] & ~ctl.busy
+        m.d.comb += [rdma.counter_clear.eq(start), wdma.counter_clear.eq(start)]
+        cycles = Signal(64)
+        with m.If(start):
+            m.d.sync += cycles.eq(0)
+        with m.Elif(ctl.busy):
+            m.d.sync += cycles.eq(cycles + 1)
+        values = {"CYCLES": cycles, "STALL_DRAM": rdma.stall_cycles,
+                  "DRAM_RD_BYTES": rdma.bytes_read, "DRAM_WR_BYTES": wdma.bytes_written}
+        for name, port in (("BUSY", engine.cnt_busy), ("MACS_ISSUED", engine.cnt_macs),
+                           ("MACS_SKIPPED", engine.cnt_skipped), ("GATE_OPEN", engine.cnt_open)):
+            snap = Signal.like(port, name=f"{name.lower()}_at_start")
+            with m.If(start):
+                m.d.sync += snap.eq(port)
+            values[name] = Signal(64, name=f"{name.lower()}_count")
+            m.d.comb += values[name].eq(port - snap)
+        for name in counter_names():
+            m.d.comb += [getattr(regs, f"{name.lower()}_lo").eq(values[name][:32]),
+                         getattr(regs, f"{name.lower()}_hi").eq(values[name][32:])]
         return m

@@ -1,0 +1,303 @@
+"""Pieces shared by the AXI4 read and write DMA engines: parameters, layouts, error codes, bursts.
+
+See ``docs/dma.md`` for the stream formats, burst rules and error behaviour.
+"""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..axi import AXI4Signature
+
+__all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
+           "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
+           "connect_axi", "burst_beats"]
+
+#: AXI4 members used by the read engine (AR and R channels).
+READ_MEMBERS = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", "arprot",
+                "arqos", "arvalid", "arready", "rid", "rdata", "rresp", "rlast", "rvalid",
+                "rready")
+#: AXI4 members used by the write engine (AW, W and B channels).
+WRITE_MEMBERS = ("awid", "awaddr", "awlen", "awsize", "awburst", "awlock", "awcache", "awprot",
+                 "awqos", "awvalid", "awready", "wdata", "wstrb", "wlast", "wvalid", "wready",
+                 "bid", "bresp", "bvalid", "bready")
+
+BOUNDARY = 4096  # AXI4: no burst may cross a 4 KiB address boundary.
+
+
+class DMAError(enum.Enum, shape=3):
+    """Sticky error code of a DMA engine (``error_code`` port).
+
+    ``SLVERR``/``DECERR`` come from the bus (R for the read engine, B for the write engine);
+    the others are descriptor checks made when the command is accepted.
+    """
+    NONE = 0
+    SLVERR = 1        # a response had RESP = SLVERR
+    DECERR = 2        # a response had RESP = DECERR
+    ZERO_LENGTH = 3   # command length is 0
+    TOO_LONG = 4      # command length is above 2**len_width
+    OUT_OF_RANGE = 5  # addr + length is beyond the address space
+
+
+def _check_int(name, value, lo, hi=None, *, pow2=False):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        span = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be an integer {span}, not {value}")
+    if pow2 and value & (value - 1):
+        raise ValueError(f"{name} must be a power of two, not {value}")
+
+
+class DMAParams:
+    """Validated DMA engine parameters.
+
+    Parameters
+    ----------
+    addr_width : int
+        AXI4 byte-address width, 12..64.
+    data_width : int
+        AXI4 data width in bits, a power of two from 32 to 1024.
+    id_width : int
+        AXI4 ID width, 1..16 (the engines use ID 0 only, see ``docs/dma.md``).
+    max_burst : int
+        Longest INCR burst in beats, 1..256, at most 4096 bytes.
+    max_outstanding : int
+        Bursts in flight on the bus, 1..256.
+    len_width : int
+        Commands move 1 to ``2**len_width`` bytes; 4..32.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a parameter of the wrong type or out of range.
+    """
+
+    def __init__(self, *, addr_width, data_width, id_width, max_burst, max_outstanding,
+                 len_width=24):
+        _check_int("Address width", addr_width, 12, 64)
+        _check_int("Data width", data_width, 32, 1024, pow2=True)
+        _check_int("ID width", id_width, 1, 16)
+        _check_int("Max burst", max_burst, 1, 256)
+        if max_burst * data_width // 8 > BOUNDARY:
+            raise ValueError(f"Max burst must fit in 4 KiB ({BOUNDARY * 8 // data_width} beats "
+                             f"at {data_width} bits), not {max_burst}")
+        _check_int("Max outstanding", max_outstanding, 1, 256)
+        _check_int("Length width", len_width, 4, 32)
+        self.addr_width = addr_width
+        self.data_width = data_width
+        self.id_width = id_width
+        self.max_burst = max_burst
+        self.max_outstanding = max_outstanding
+        self.len_width = len_width
+
+    @classmethod
+    def from_config(cls, config, *, len_width=24):
+        """Parameters of an :class:`~cgaccel.config.AccelConfig`."""
+        from ..config import AccelConfig
+        if not isinstance(config, AccelConfig):
+            raise TypeError(f"Config must be an AccelConfig, not {config!r}")
+        return cls(addr_width=config.axi_addr_width, data_width=config.axi_data_width,
+                   id_width=config.axi_id_width, max_burst=config.max_burst,
+                   max_outstanding=config.max_outstanding, len_width=len_width)
+
+    @property
+    def beat_bytes(self):
+        """Bytes per data beat."""
+        return self.data_width // 8
+
+    @property
+    def beat_shift(self):
+        """log2 of :attr:`beat_bytes`."""
+        return self.beat_bytes.bit_length() - 1
+
+    @property
+    def beats_width(self):
+        """Bits of a beat count of one command (a command spans at most
+        ``2**len_width / beat_bytes + 1`` beats)."""
+        return self.len_width + 1
+
+    def axi_signature(self):
+        return AXI4Signature(addr_width=self.addr_width, data_width=self.data_width,
+                             id_width=self.id_width)
+
+    def __repr__(self):
+        return (f"DMAParams(addr_width={self.addr_width}, data_width={self.data_width}, "
+                f"id_width={self.id_width}, max_burst={self.max_burst}, "
+                f"max_outstanding={self.max_outstanding}, len_width={self.len_width})")
+
+
+def command_layout(addr_width, len_width):
+    """Command stream payload: ``addr`` (byte address) and ``length`` (bytes, 1..2**len_width;
+    the field is one bit wider so that ``2**len_width`` is representable)."""
+    return data.StructLayout({"addr": unsigned(addr_width), "length": unsigned(len_width + 1)})
+
+
+def read_beat_layout(data_width):
+    """Read engine output payload: ``data`` (byte 0 in bits 7:0), ``count`` (valid bytes from
+    byte 0: ``data_width // 8`` except possibly on the last beat) and ``last``."""
+    nbytes = data_width // 8
+    return data.StructLayout({"data": unsigned(data_width),
+                              "count": unsigned(nbytes.bit_length()),
+                              "last": unsigned(1)})
+
+
+def write_beat_layout(data_width):
+    """Write engine input payload: ``data``, bytes packed from byte 0 (bits 7:0)."""
+    return data.StructLayout({"data": unsigned(data_width)})
+
+
+def _subset_signature(params, names):
+    full = params.axi_signature()
+    return wiring.Signature({name: full.members[name] for name in names})
+
+
+def AXI4ReadSignature(params):  # noqa: N802 (reads like a class at call sites)
+    """AR and R channel members of :class:`~cgaccel.axi.AXI4Signature` (manager side)."""
+    return _subset_signature(params, READ_MEMBERS)
+
+
+def AXI4WriteSignature(params):  # noqa: N802
+    """AW, W and B channel members of :class:`~cgaccel.axi.AXI4Signature` (manager side)."""
+    return _subset_signature(params, WRITE_MEMBERS)
+
+
+def connect_axi(m, axi, *, read=None, write=None):
+    """Join a read engine port and/or a write engine port onto one full AXI4 manager port.
+
+    Parameters
+    ----------
+    m : Module
+    axi : interface of ``Out(AXI4Signature(...))`` (e.g. a top level's ``m_axi``)
+    read, write : the engines' ``m_axi`` ports, or None (that half of ``axi`` is tied idle)
+    """
+    for names, port in ((READ_MEMBERS, read), (WRITE_MEMBERS, write)):
+        for name in names:
+            flow = axi.signature.members[name].flow
+            if port is None:
+                if flow == Out:
+                    m.d.comb += getattr(axi, name).eq(0)
+                continue
+            if flow == Out:
+                m.d.comb += getattr(axi, name).eq(getattr(port, name))
+            else:
+                m.d.comb += getattr(port, name).eq(getattr(axi, name))
+
+
+def burst_beats(params, addr, left):
+    """Beats of the next burst at beat-aligned byte address ``addr`` with ``left`` beats to go.
+
+    The smallest of ``max_burst``, ``left`` and the beats up to the next 4 KiB boundary.
+    Returns ``(beats, stmts)``: a signal and the comb statements that drive it.
+    """
+    shift = params.beat_shift
+    per_page = BOUNDARY >> shift
+    to_page = Signal(range(per_page + 1))
+    beats = Signal(range(params.max_burst + 1))
+    cap = Signal(range(per_page + 1))
+    stmts = [
+        to_page.eq(per_page - addr[shift:12]),
+        cap.eq(Mux(to_page < params.max_burst, to_page, params.max_burst)),
+        beats.eq(Mux(left < cap, left, cap)),
+    ]
+    return beats, stmts
+
+
+def popcount(value):
+    """Number of set bits of ``value`` (an Amaranth value)."""
+    width = len(value).bit_length()
+    total = Const(0, width)
+    for i in range(len(value)):
+        total = (total + value[i])[:width]
+    return total
+
+
+def check_command(m, params, cmd):
+    """Descriptor checks of a command payload ``cmd`` (a ``command_layout`` view).
+
+    Returns a :class:`DMAError` signal, ``NONE`` when the command is valid; drives it with
+    combinational statements added to ``m``.
+    """
+    code = Signal(DMAError)
+    end = Signal(max(params.addr_width, params.len_width + 1) + 1)
+    m.d.comb += end.eq(cmd.addr + cmd.length)
+    with m.If(cmd.length == 0):
+        m.d.comb += code.eq(DMAError.ZERO_LENGTH)
+    with m.Elif(cmd.length > (1 << params.len_width)):
+        m.d.comb += code.eq(DMAError.TOO_LONG)
+    with m.Elif(end > (1 << params.addr_width)):
+        m.d.comb += code.eq(DMAError.OUT_OF_RANGE)
+    with m.Else():
+        m.d.comb += code.eq(DMAError.NONE)
+    return code
+
+
+def resp_error(resp):
+    """The :class:`DMAError` of an AXI response code (``EXOKAY`` counts as ``OKAY``)."""
+    return Mux(resp == 0b11, DMAError.DECERR, DMAError.SLVERR)
+
+
+def resolve_params(params, kwargs):
+    """Accept an AccelConfig, a DMAParams or keyword integers; return a DMAParams."""
+    from ..config import AccelConfig
+    if params is None:
+        return DMAParams(**kwargs)
+    if kwargs:
+        raise TypeError(f"DMA parameters must be given either as an object or as keywords, "
+                        f"not both ({', '.join(sorted(kwargs))})")
+    if isinstance(params, AccelConfig):
+        return DMAParams.from_config(params)
+    if isinstance(params, DMAParams):
+        return params
+    raise TypeError(f"DMA parameters must be an AccelConfig or a DMAParams, not {params!r}")
+
+
+class SmallFIFO(wiring.Component):
+    """First-word-fall-through queue in flip-flops, for the engines' small control queues.
+
+    Same port names as :class:`amaranth.lib.fifo.SyncFIFO` (``w_data``, ``w_en``, ``w_rdy``,
+    ``r_data``, ``r_en``, ``r_rdy``, ``level``); a write and a read may happen in the same cycle,
+    also when full. Built from registers rather than a memory: these queues are a few entries
+    deep, and Icarus does not re-evaluate an asynchronous memory read when the word changes.
+
+    Parameters
+    ----------
+    width : int
+    depth : int
+        1 or more entries.
+    """
+
+    def __init__(self, *, width, depth):
+        _check_int("FIFO width", width, 1)
+        _check_int("FIFO depth", depth, 1)
+        self._width = width
+        self._depth = depth
+        super().__init__({
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
+            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
+            "level": Out(range(depth + 1)),
+        })
+
+    def elaborate(self, platform):
+
+        m = Module()
+        depth = self._depth
+        slots = Array(Signal(self._width, name=f"slot{i}") for i in range(depth))
+        rd = Signal(range(depth))
+        wr = Signal(range(depth))
+        do_r = Signal()
+        do_w = Signal()
+        m.d.comb += [
+            self.r_rdy.eq(self.level != 0),
+            self.w_rdy.eq((self.level != depth) | self.r_en),
+            self.r_data.eq(slots[rd]),
+            do_r.eq(self.r_en & self.r_rdy),
+            do_w.eq(self.w_en & self.w_rdy),
+        ]
+        with m.If(do_w):
+            m.d.sync += [slots[wr].eq(self.w_data),
+                         wr.eq(Mux(wr == depth - 1, 0, wr + 1))]
+        with m.If(do_r):
+            m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
+        m.d.sync += self.level.eq(self.level + do_w - do_r)
+        return m

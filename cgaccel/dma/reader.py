@@ -1,0 +1,292 @@
+"""AXI4 read DMA: byte-addressed commands in, a realigned byte stream out."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..axi import BURST_INCR
+from .common import (
+    AXI4ReadSignature,
+    DMAError,
+    SmallFIFO,
+    burst_beats,
+    check_command,
+    command_layout,
+    read_beat_layout,
+    resolve_params,
+    resp_error,
+)
+
+__all__ = ["ReadDMA"]
+
+
+class ReadDMA(wiring.Component):
+    """Read ``length`` bytes from ``addr`` over AXI4 and stream them out, realigned.
+
+    Bursts are INCR, at most ``max_burst`` beats, never cross a 4 KiB boundary, always use the
+    full data width (``arsize`` = log2 of the bytes per beat) and use ID 0 only, so responses
+    come back in order and no reorder buffer is needed. Up to ``max_outstanding`` bursts are in
+    flight; a burst is only issued when the data buffer (``max_burst * max_outstanding`` beats)
+    has room for all its beats, so ``rready`` never drops because of output backpressure.
+    Commands are pipelined: the next command is accepted as soon as every burst of the current
+    one has been issued.
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(command_layout(addr_width, len_width)))``
+        ``addr`` (any byte alignment) and ``length`` (1..``2**len_width`` bytes).
+    o_stream : ``Out(stream.Signature(read_beat_layout(data_width)))``
+        The bytes of each command in order, byte ``addr`` in bits 7:0 of the first beat,
+        ``count`` valid bytes (``data_width // 8`` except on a short last beat), ``last`` on the
+        command's final beat. Bytes above ``count`` on the last beat are unspecified.
+    m_axi : ``Out(AXI4ReadSignature(...))``
+        AR and R channels, names as cocotbext-axi expects.
+    abort : ``In(1)``
+        Stop: no new burst is issued, the output beat held (if any) is dropped, outstanding
+        bursts are drained (``rready`` high, data discarded), then the engine is idle with the
+        error cleared. ``busy`` stays high until then.
+    busy : ``Out(1)``
+        A command, a burst or a drain is in progress.
+    done : ``Out(1)``
+        One-cycle pulse: a command's last beat was transferred, or (with ``error`` high) a
+        drain after an error has finished.
+    error, error_code : ``Out(1)``, ``Out(DMAError)``
+        Sticky: the first error seen. After an error no new burst is issued, outstanding
+        bursts drain, every command in flight is dropped, and ``cmd.ready`` stays low until
+        ``abort``.
+    counter_clear : ``In(1)``
+        Zero the counters.
+    bytes_read : ``Out(64)``
+        Bytes transferred on ``o_stream`` (``count`` summed).
+    stall_cycles : ``Out(64)``
+        Cycles ``o_stream.ready`` was high, ``o_stream.valid`` low and a command was pending:
+        the consumer waiting on DRAM data.
+
+    Parameters
+    ----------
+    params : AccelConfig or DMAParams, optional
+        Or the :class:`~cgaccel.dma.common.DMAParams` arguments as keywords.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self._p = p = resolve_params(params, kwargs)
+        super().__init__({
+            "cmd": In(stream.Signature(command_layout(p.addr_width, p.len_width))),
+            "o_stream": Out(stream.Signature(read_beat_layout(p.data_width))),
+            "m_axi": Out(AXI4ReadSignature(p)),
+            "abort": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "error_code": Out(DMAError),
+            "counter_clear": In(1),
+            "bytes_read": Out(64),
+            "stall_cycles": Out(64),
+        })
+
+    @property
+    def params(self):
+        return self._p
+
+    @property
+    def buffer_beats(self):
+        """Beats of data buffering (room for ``max_outstanding`` full bursts)."""
+        return self._p.max_burst * self._p.max_outstanding
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._p
+        nbytes, sh = p.beat_bytes, p.beat_shift
+        width = p.data_width
+        depth = self.buffer_beats
+        axi = self.m_axi
+        cmd = self.cmd.payload
+        out = self.o_stream
+
+        # Modes: running, draining (after an error or abort), halted (error reported).
+        draining = Signal()
+        halted = Signal()
+        code = Signal(DMAError)
+        run = Signal()
+        flush = Signal()  # one cycle at the end of a drain: every internal queue is emptied
+        m.d.comb += run.eq(~draining & ~halted)
+
+        # Per-command parameters for the realigner, queued so that bursts of the next command
+        # can be issued while the current one is still streaming out.
+        rq_layout = data.StructLayout({
+            "off": sh, "n_in": p.beats_width, "n_out": p.beats_width,
+            "last_count": nbytes.bit_length()})
+        m.submodules.rq = rq = ResetInserter(flush)(
+            SmallFIFO(width=rq_layout.size, depth=4))
+        m.submodules.buf = fifo = ResetInserter(flush)(
+            SyncFIFOBuffered(width=width, depth=depth))
+
+        # ---- Command intake and descriptor checks ------------------------------------------
+        issuing = Signal()
+        cur = Signal(p.addr_width)              # next burst address, beat aligned
+        left = Signal(p.beats_width)            # beats still to request for this command
+        bad = check_command(m, p, cmd)
+        off = cmd.addr[:sh]
+        last_byte = Signal(p.len_width + 2)     # offset of the last byte from the aligned start
+        m.d.comb += last_byte.eq(off + cmd.length - 1)
+        take = Signal()
+        m.d.comb += [
+            self.cmd.ready.eq(run & ~issuing & rq.w_rdy),
+            take.eq(self.cmd.valid & self.cmd.ready),
+        ]
+        entry = data.View(rq_layout, rq.w_data)
+        n_in = (last_byte >> sh) + 1
+        len_m1 = Signal(p.len_width + 1)
+        m.d.comb += len_m1.eq(cmd.length - 1)
+        m.d.comb += [
+            entry.off.eq(off),
+            entry.n_in.eq(n_in),
+            entry.n_out.eq((len_m1 >> sh) + 1),
+            entry.last_count.eq(len_m1[:sh] + 1),
+            rq.w_en.eq(take & (bad == DMAError.NONE)),
+        ]
+
+        # ---- AR channel --------------------------------------------------------------------
+        beats, stmts = burst_beats(p, cur, left)
+        m.d.comb += stmts
+        outstanding = Signal(range(p.max_outstanding + 1))
+        reserved = Signal(range(depth + 1))     # beats requested and not yet consumed
+        ar_valid = Signal()
+        ar_addr = Signal(p.addr_width)
+        ar_len = Signal(8)
+        commit = Signal()
+        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+                              & (reserved + beats <= depth) & (~ar_valid | axi.arready))
+        m.d.comb += [
+            axi.arvalid.eq(ar_valid),
+            axi.araddr.eq(ar_addr),
+            axi.arlen.eq(ar_len),
+            axi.arid.eq(0),
+            axi.arsize.eq(sh),
+            axi.arburst.eq(BURST_INCR),
+            axi.arlock.eq(0),
+            axi.arcache.eq(0b0011),
+            axi.arprot.eq(0),
+            axi.arqos.eq(0),
+        ]
+        with m.If(commit):
+            m.d.sync += [
+                ar_valid.eq(1),
+                ar_addr.eq(cur),
+                ar_len.eq(beats - 1),
+                cur.eq(cur + (beats << sh)),
+                left.eq(left - beats),
+                issuing.eq(left != beats),
+            ]
+        with m.Elif(axi.arready):
+            m.d.sync += ar_valid.eq(0)
+        with m.If(take & (bad == DMAError.NONE)):
+            m.d.sync += [
+                cur.eq(Cat(Const(0, sh), cmd.addr[sh:])),
+                left.eq(n_in),
+                issuing.eq(1),
+            ]
+
+        # ---- R channel ---------------------------------------------------------------------
+        r_go = Signal()
+        r_ok = Signal()
+        m.d.comb += [
+            axi.rready.eq(~run | fifo.w_rdy),
+            r_go.eq(axi.rvalid & axi.rready),
+            r_ok.eq(~axi.rresp[1]),
+            fifo.w_en.eq(axi.rvalid & run & r_ok),
+            fifo.w_data.eq(axi.rdata),
+        ]
+        r_burst_end = r_go & axi.rlast
+        m.d.sync += outstanding.eq(outstanding + commit - r_burst_end)
+
+        # ---- Realigner: shift by the start offset, cut into output beats ------------------
+        active = Signal()
+        r_off = Signal(sh)
+        in_left = Signal(p.beats_width)
+        out_left = Signal(p.beats_width)
+        last_count = Signal(nbytes.bit_length())
+        buf = Signal(width)
+        buf_valid = Signal()
+        o_valid = Signal()
+        o_payload = Signal(read_beat_layout(width))
+        m.d.comb += [out.valid.eq(o_valid), out.payload.eq(o_payload)]
+
+        head = data.View(rq_layout, rq.r_data)
+        with m.If(~active & run & rq.r_rdy):
+            m.d.comb += rq.r_en.eq(1)
+            m.d.sync += [
+                active.eq(1),
+                r_off.eq(head.off),
+                in_left.eq(head.n_in),
+                out_left.eq(head.n_out),
+                last_count.eq(head.last_count),
+                buf_valid.eq(0),
+            ]
+
+        can_load = ~o_valid | out.ready
+        step = run & active
+        pop = Signal()
+        emit = Signal()
+        more_in = in_left != 0
+        m.d.comb += [
+            pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),
+            emit.eq((pop & buf_valid) | (step & ~more_in & (out_left != 0) & can_load)),
+            fifo.r_en.eq(pop),
+        ]
+        # The final output beat of an unaligned command may need no further input beat.
+        joined = Cat(buf, Mux(more_in, fifo.r_data, 0))
+        shifted = (joined >> Cat(Const(0, 3), r_off))[:width]
+        m.d.sync += reserved.eq(reserved + Mux(commit, beats, 0) - pop)
+
+        with m.If(out.valid & out.ready):
+            m.d.sync += o_valid.eq(0)
+        with m.If(pop):
+            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1)]
+        with m.If(emit):
+            is_last = out_left == 1
+            m.d.sync += [
+                o_valid.eq(1),
+                o_payload.data.eq(shifted),
+                o_payload.last.eq(is_last),
+                o_payload.count.eq(Mux(is_last, last_count, nbytes)),
+                out_left.eq(out_left - 1),
+            ]
+        with m.If(step & ~more_in & (out_left == 0)):
+            m.d.sync += [active.eq(0), buf_valid.eq(0)]
+
+        # ---- Errors, drain, abort ----------------------------------------------------------
+        drained = Signal()
+        m.d.comb += drained.eq(draining & (outstanding == 0) & ~ar_valid)
+        with m.If(take & (bad != DMAError.NONE)):
+            m.d.sync += [code.eq(bad), draining.eq(1)]
+        with m.If(r_go & run & ~r_ok):
+            m.d.sync += [code.eq(resp_error(axi.rresp)), draining.eq(1)]
+        with m.If(drained):
+            m.d.comb += flush.eq(1)
+            m.d.sync += [draining.eq(0), halted.eq(code != DMAError.NONE),
+                         issuing.eq(0), active.eq(0), buf_valid.eq(0), reserved.eq(0)]
+        with m.If(self.abort):
+            m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1), o_valid.eq(0)]
+
+        m.d.comb += [
+            self.done.eq((out.valid & out.ready & o_payload.last & run)
+                         | (drained & (code != DMAError.NONE))),
+            self.error.eq(code != DMAError.NONE),
+            self.error_code.eq(code),
+            self.busy.eq(issuing | rq.r_rdy | active | o_valid | (outstanding != 0) | ar_valid
+                         | draining),
+        ]
+
+        # ---- Counters ----------------------------------------------------------------------
+        pending = issuing | rq.r_rdy | active
+        with m.If(self.counter_clear):
+            m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
+        with m.Else():
+            with m.If(out.valid & out.ready):
+                m.d.sync += self.bytes_read.eq(self.bytes_read + o_payload.count)
+            with m.If(pending & out.ready & ~out.valid):
+                m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
+        return m
+

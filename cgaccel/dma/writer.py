@@ -1,0 +1,300 @@
+"""AXI4 write DMA: byte-addressed commands plus a packed byte stream in, AW/W/B bursts out."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..axi import BURST_INCR
+from .common import (
+    AXI4WriteSignature,
+    DMAError,
+    SmallFIFO,
+    burst_beats,
+    check_command,
+    command_layout,
+    popcount,
+    resolve_params,
+    resp_error,
+    write_beat_layout,
+)
+
+__all__ = ["WriteDMA"]
+
+
+class WriteDMA(wiring.Component):
+    """Write the bytes of ``i_stream`` to ``length`` bytes at ``addr`` over AXI4.
+
+    The input bytes are shifted to the address alignment and written with ``wstrb`` covering
+    exactly ``[addr, addr + length)``: head and tail beats have partial strobes, no byte outside
+    the region is ever written. Bursts are INCR, at most ``max_burst`` beats, never cross a
+    4 KiB boundary, use the full data width and ID 0. A burst's address is only issued once all
+    its W beats are buffered (``2 * max_burst`` beats), so W never stalls on the input stream
+    while the bus holds a burst open, and an error can always be drained. Up to
+    ``max_outstanding`` bursts await their B response. Commands are pipelined.
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(command_layout(addr_width, len_width)))``
+        ``addr`` (any byte alignment) and ``length`` (1..``2**len_width`` bytes).
+    i_stream : ``In(stream.Signature(write_beat_layout(data_width)))``
+        For each command in order, ``ceil(length / (data_width // 8))`` beats, byte 0 of the
+        region in bits 7:0 of the first beat; bytes beyond ``length`` in the last beat are
+        ignored.
+    m_axi : ``Out(AXI4WriteSignature(...))``
+        AW, W and B channels, names as cocotbext-axi expects.
+    abort : ``In(1)``
+        Stop: input is no longer consumed, no new burst is issued, bursts already issued are
+        completed (their data is buffered and inside the region) and their B responses
+        awaited, then the engine is idle with the error cleared.
+    busy : ``Out(1)``
+        A command, a burst or a drain is in progress.
+    done : ``Out(1)``
+        One-cycle pulse: all B responses of a command arrived (OKAY), or (with ``error`` high)
+        a drain after an error has finished.
+    error, error_code : ``Out(1)``, ``Out(DMAError)``
+        Sticky: the first error seen. After an error the engine drains as for ``abort``, drops
+        every command in flight and refuses commands (``cmd.ready`` low) until ``abort``.
+    counter_clear : ``In(1)``
+        Zero the counter.
+    bytes_written : ``Out(64)``
+        Bytes written on the bus (strobes of accepted W beats).
+
+    Parameters
+    ----------
+    params : AccelConfig or DMAParams, optional
+        Or the :class:`~cgaccel.dma.common.DMAParams` arguments as keywords.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self._p = p = resolve_params(params, kwargs)
+        super().__init__({
+            "cmd": In(stream.Signature(command_layout(p.addr_width, p.len_width))),
+            "i_stream": In(stream.Signature(write_beat_layout(p.data_width))),
+            "m_axi": Out(AXI4WriteSignature(p)),
+            "abort": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "error_code": Out(DMAError),
+            "counter_clear": In(1),
+            "bytes_written": Out(64),
+        })
+
+    @property
+    def params(self):
+        return self._p
+
+    @property
+    def buffer_beats(self):
+        """Beats of W data buffering."""
+        return 2 * self._p.max_burst
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._p
+        nbytes, sh = p.beat_bytes, p.beat_shift
+        width = p.data_width
+        depth = self.buffer_beats
+        ones = (1 << nbytes) - 1
+        axi = self.m_axi
+        cmd = self.cmd.payload
+
+        draining = Signal()
+        halted = Signal()
+        code = Signal(DMAError)
+        run = Signal()
+        flush = Signal()
+        m.d.comb += run.eq(~draining & ~halted)
+
+        wq_layout = data.StructLayout({
+            "off": sh, "n_in": p.beats_width, "n_w": p.beats_width,
+            "first_mask": nbytes, "last_mask": nbytes})
+        m.submodules.wq = wq = ResetInserter(flush)(
+            SmallFIFO(width=wq_layout.size, depth=4))
+        m.submodules.wbuf = wbuf = ResetInserter(flush)(
+            SyncFIFOBuffered(width=width + nbytes, depth=depth))
+        # Burst lengths for the W issuer and "last burst of its command" flags for B.
+        m.submodules.bq = bq = ResetInserter(flush)(
+            SmallFIFO(width=(p.max_burst).bit_length(), depth=p.max_outstanding))
+        m.submodules.cq = cq = ResetInserter(flush)(
+            SmallFIFO(width=1, depth=p.max_outstanding))
+
+        # ---- Command intake and descriptor checks ------------------------------------------
+        issuing = Signal()
+        cur = Signal(p.addr_width)
+        left = Signal(p.beats_width)
+        bad = check_command(m, p, cmd)
+        off = cmd.addr[:sh]
+        last_byte = Signal(p.len_width + 2)
+        len_m1 = Signal(p.len_width + 1)
+        m.d.comb += [last_byte.eq(off + cmd.length - 1), len_m1.eq(cmd.length - 1)]
+        take = Signal()
+        good = Signal()
+        m.d.comb += [
+            self.cmd.ready.eq(run & ~issuing & wq.w_rdy),
+            take.eq(self.cmd.valid & self.cmd.ready),
+            good.eq(take & (bad == DMAError.NONE)),
+        ]
+        n_w = (last_byte >> sh) + 1
+        entry = data.View(wq_layout, wq.w_data)
+        m.d.comb += [
+            entry.off.eq(off),
+            entry.n_in.eq((len_m1 >> sh) + 1),
+            entry.n_w.eq(n_w),
+            entry.first_mask.eq((Const(ones, nbytes) << off)[:nbytes]),
+            entry.last_mask.eq(Const(ones, nbytes) >> (~last_byte[:sh])),
+            wq.w_en.eq(good),
+        ]
+
+        # ---- Realigner: input beats -> address-aligned W beats with strobes ----------------
+        active = Signal()
+        r_off = Signal(sh)
+        in_left = Signal(p.beats_width)
+        w_left = Signal(p.beats_width)
+        first = Signal()
+        fmask = Signal(nbytes)
+        lmask = Signal(nbytes)
+        prev = Signal(width)
+        head = data.View(wq_layout, wq.r_data)
+        with m.If(~active & run & wq.r_rdy):
+            m.d.comb += wq.r_en.eq(1)
+            m.d.sync += [
+                active.eq(1),
+                r_off.eq(head.off),
+                in_left.eq(head.n_in),
+                w_left.eq(head.n_w),
+                first.eq(1),
+                fmask.eq(head.first_mask),
+                lmask.eq(head.last_mask),
+                prev.eq(0),
+            ]
+        step = Signal()
+        need_in = Signal()
+        go = Signal()
+        m.d.comb += [
+            step.eq(run & active & (w_left != 0) & wbuf.w_rdy),
+            need_in.eq(in_left != 0),
+            self.i_stream.ready.eq(step & need_in),
+            go.eq(step & (~need_in | self.i_stream.valid)),
+        ]
+        # An unaligned region can need one more W beat than input beats: its tail then comes
+        # from the previous input beat alone.
+        cur_in = Mux(need_in, self.i_stream.payload.data, 0)
+        shifted = (Cat(prev, cur_in) << Cat(Const(0, 3), r_off))[width:2 * width]
+        strb = (Mux(first, fmask, ones) & Mux(w_left == 1, lmask, ones))[:nbytes]
+        m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
+        with m.If(go):
+            m.d.sync += [w_left.eq(w_left - 1), first.eq(0)]
+            with m.If(need_in):
+                m.d.sync += [prev.eq(cur_in), in_left.eq(in_left - 1)]
+        with m.If(active & (w_left == 0)):
+            m.d.sync += active.eq(0)
+
+        # ---- AW channel: a burst is issued once all its beats are buffered -----------------
+        beats, stmts = burst_beats(p, cur, left)
+        m.d.comb += stmts
+        avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
+        outstanding = Signal(range(p.max_outstanding + 1))
+        aw_valid = Signal()
+        aw_addr = Signal(p.addr_width)
+        aw_len = Signal(8)
+        commit = Signal()
+        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+                              & (avail >= beats) & bq.w_rdy & cq.w_rdy
+                              & (~aw_valid | axi.awready))
+        m.d.comb += [
+            axi.awvalid.eq(aw_valid),
+            axi.awaddr.eq(aw_addr),
+            axi.awlen.eq(aw_len),
+            axi.awid.eq(0),
+            axi.awsize.eq(sh),
+            axi.awburst.eq(BURST_INCR),
+            axi.awlock.eq(0),
+            axi.awcache.eq(0b0011),
+            axi.awprot.eq(0),
+            axi.awqos.eq(0),
+            bq.w_en.eq(commit),
+            bq.w_data.eq(beats),
+            cq.w_en.eq(commit),
+            cq.w_data.eq(left == beats),
+        ]
+        with m.If(commit):
+            m.d.sync += [
+                aw_valid.eq(1),
+                aw_addr.eq(cur),
+                aw_len.eq(beats - 1),
+                cur.eq(cur + (beats << sh)),
+                left.eq(left - beats),
+                issuing.eq(left != beats),
+            ]
+        with m.Elif(axi.awready):
+            m.d.sync += aw_valid.eq(0)
+        with m.If(good):
+            m.d.sync += [
+                cur.eq(Cat(Const(0, sh), cmd.addr[sh:])),
+                left.eq(n_w),
+                issuing.eq(1),
+            ]
+        m.d.sync += avail.eq(avail + go - Mux(commit, beats, 0))
+
+        # ---- W channel ---------------------------------------------------------------------
+        w_active = Signal()
+        w_count = Signal(range(p.max_burst + 1))
+        w_go = Signal()
+        wlast = Signal()
+        m.d.comb += [
+            axi.wvalid.eq(w_active & wbuf.r_rdy),
+            axi.wdata.eq(wbuf.r_data[:width]),
+            axi.wstrb.eq(wbuf.r_data[width:]),
+            wlast.eq(w_count == 1),
+            axi.wlast.eq(wlast),
+            w_go.eq(axi.wvalid & axi.wready),
+            wbuf.r_en.eq(w_go),
+        ]
+        with m.If(~w_active | (w_go & wlast)):
+            m.d.comb += bq.r_en.eq(1)
+            m.d.sync += [w_active.eq(bq.r_rdy), w_count.eq(bq.r_data)]
+        with m.Elif(w_go):
+            m.d.sync += w_count.eq(w_count - 1)
+
+        # ---- B channel ---------------------------------------------------------------------
+        b_go = Signal()
+        b_ok = Signal()
+        m.d.comb += [
+            axi.bready.eq(1),
+            b_go.eq(axi.bvalid),
+            b_ok.eq(~axi.bresp[1]),
+            cq.r_en.eq(b_go),
+        ]
+        m.d.sync += outstanding.eq(outstanding + commit - b_go)
+
+        # ---- Errors, drain, abort ----------------------------------------------------------
+        drained = Signal()
+        m.d.comb += drained.eq(draining & (outstanding == 0) & ~aw_valid & ~w_active
+                               & ~bq.r_rdy)
+        with m.If(take & (bad != DMAError.NONE)):
+            m.d.sync += [code.eq(bad), draining.eq(1)]
+        with m.If(b_go & run & ~b_ok):
+            m.d.sync += [code.eq(resp_error(axi.bresp)), draining.eq(1)]
+        with m.If(drained):
+            m.d.comb += flush.eq(1)
+            m.d.sync += [draining.eq(0), halted.eq(code != DMAError.NONE),
+                         issuing.eq(0), active.eq(0), avail.eq(0)]
+        with m.If(self.abort):
+            m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1)]
+
+        m.d.comb += [
+            self.done.eq((b_go & b_ok & cq.r_data & run)
+                         | (drained & (code != DMAError.NONE))),
+            self.error.eq(code != DMAError.NONE),
+            self.error_code.eq(code),
+            self.busy.eq(issuing | wq.r_rdy | active | aw_valid | w_active
+                         | (outstanding != 0) | draining),
+        ]
+
+        with m.If(self.counter_clear):
+            m.d.sync += self.bytes_written.eq(0)
+        with m.Elif(w_go):
+            m.d.sync += self.bytes_written.eq(self.bytes_written + popcount(axi.wstrb))
+        return m

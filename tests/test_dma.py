@@ -1,0 +1,129 @@
+# amaranth: UnusedElaboratable=no
+"""Unit tests of the DMA engines' parameters, signatures and burst splitting (Amaranth sim).
+
+The engines' bus behaviour is tested by the cocotb benches in ``sim/dma``.
+"""
+
+import random
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from cgaccel.axi import AXI4Signature
+from cgaccel.config import preset
+from cgaccel.dma import (
+    AXI4ReadSignature,
+    AXI4WriteSignature,
+    DMAParams,
+    ReadDMA,
+    WriteDMA,
+    connect_axi,
+)
+from cgaccel.dma.common import READ_MEMBERS, WRITE_MEMBERS, burst_beats
+
+BASE = dict(addr_width=32, data_width=64, id_width=4, max_burst=16, max_outstanding=4)
+
+
+@pytest.mark.parametrize(("key", "value", "exc", "match"), [
+    ("addr_width", 11, ValueError, "Address width must be an integer between 12 and 64, not 11"),
+    ("addr_width", "32", TypeError, "Address width must be an integer, not '32'"),
+    ("data_width", 48, ValueError, "Data width must be a power of two, not 48"),
+    ("data_width", 16, ValueError, "Data width must be an integer between 32 and 1024, not 16"),
+    ("id_width", 0, ValueError, "ID width must be an integer between 1 and 16, not 0"),
+    ("max_burst", 0, ValueError, "Max burst must be an integer between 1 and 256, not 0"),
+    ("max_burst", 1024, ValueError, "Max burst must be an integer between 1 and 256, not 1024"),
+    ("max_outstanding", 0, ValueError,
+     "Max outstanding must be an integer between 1 and 256, not 0"),
+    ("max_outstanding", True, TypeError, "Max outstanding must be an integer, not True"),
+    ("len_width", 40, ValueError, "Length width must be an integer between 4 and 32, not 40"),
+])
+def test_params_rejected(key, value, exc, match):
+    with pytest.raises(exc, match=match):
+        DMAParams(**{**BASE, key: value})
+    with pytest.raises(exc, match=match):
+        ReadDMA(**{**BASE, key: value})
+
+
+def test_params_burst_beyond_4k():
+    with pytest.raises(ValueError, match=r"Max burst must fit in 4 KiB \(32 beats at 1024 "
+                                         r"bits\), not 64"):
+        WriteDMA(**{**BASE, "data_width": 1024, "max_burst": 64})
+
+
+def test_params_sources():
+    cfg = preset("tiny")
+    from_cfg = ReadDMA(cfg).params
+    assert (from_cfg.addr_width, from_cfg.data_width, from_cfg.id_width, from_cfg.max_burst,
+            from_cfg.max_outstanding) == (cfg.axi_addr_width, cfg.axi_data_width,
+                                          cfg.axi_id_width, cfg.max_burst, cfg.max_outstanding)
+    params = DMAParams(**BASE)
+    assert WriteDMA(params).params is params
+    with pytest.raises(TypeError, match="DMA parameters must be an AccelConfig or a DMAParams, "
+                                        "not 3"):
+        ReadDMA(3)
+    with pytest.raises(TypeError, match="DMA parameters must be given either as an object or "
+                                        "as keywords, not both"):
+        ReadDMA(params, max_burst=4)
+
+
+def test_signatures_are_subsets_of_axi4():
+    params = DMAParams(**BASE)
+    full = AXI4Signature(addr_width=32, data_width=64, id_width=4)
+    assert set(READ_MEMBERS) | set(WRITE_MEMBERS) == set(full.members.keys())
+    assert not set(READ_MEMBERS) & set(WRITE_MEMBERS)
+    for sig, names in ((AXI4ReadSignature(params), READ_MEMBERS),
+                       (AXI4WriteSignature(params), WRITE_MEMBERS)):
+        for name in names:
+            assert sig.members[name] == full.members[name], name
+    assert ReadDMA(params).signature.members["m_axi"].signature.members.keys() == set(
+        READ_MEMBERS)
+    assert WriteDMA(params).signature.members["m_axi"].signature.members.keys() == set(
+        WRITE_MEMBERS)
+
+
+def test_connect_axi_elaborates():
+    """Both engines join onto one full AXI4 port with every member driven exactly once."""
+    from amaranth.back import rtlil
+
+    params = DMAParams(**BASE)
+
+    class Pair(wiring.Component):
+        m_axi: wiring.Out(AXI4Signature(addr_width=32, data_width=64, id_width=4))
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.rd = rd = ReadDMA(params)
+            m.submodules.wr = wr = WriteDMA(params)
+            connect_axi(m, self.m_axi, read=rd.m_axi, write=wr.m_axi)
+            return m
+
+    text = rtlil.convert(Pair())
+    assert "m_axi__arvalid" in text and "m_axi__wstrb" in text
+
+
+@pytest.mark.parametrize(("data_width", "max_burst"), [(32, 16), (64, 1), (128, 32), (32, 256)])
+def test_burst_beats(data_width, max_burst):
+    """min(max_burst, beats left, beats to the next 4 KiB boundary), against Python."""
+    params = DMAParams(**{**BASE, "data_width": data_width, "max_burst": max_burst})
+    nbytes = data_width // 8
+    m = Module()
+    addr = Signal(32)
+    left = Signal(params.beats_width)
+    beats, stmts = burst_beats(params, addr, left)
+    m.d.comb += stmts
+    rng = random.Random(3)
+    cases = [(4096 - nbytes, 100), (0, 1), (8192, 1 << 20), (4096 - 2 * nbytes, 1)]
+    cases += [(rng.randrange(0, 1 << 32, nbytes), rng.randint(1, 5000)) for _ in range(200)]
+
+    async def bench(ctx):
+        for a, n in cases:
+            ctx.set(addr, a)
+            ctx.set(left, n)
+            want = min(max_burst, n, (4096 - a % 4096) // nbytes)
+            assert ctx.get(beats) == want, (a, n)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
