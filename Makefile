@@ -63,8 +63,11 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
 	$(PY) -m cgaccel synth --target ecp5-85k --config default
 
+# Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in
+# build/bench/ keyed by the RTL and the layer data, so reruns are fast.
 bench: deps
-	$(PY) -m cgaccel bench
+	$(PY) -m cgaccel bench --json build/bench/bench.json --plot build/bench/bench.png
+	$(PY) -m cgaccel.bench.engine --scale 2
 
 lint: verilog
 	$(PY) -m ruff check cgaccel tests sim

@@ -1,0 +1,344 @@
+"""Analytical cycle model of the compute engine, derived from its RTL (not fitted).
+
+Given a tiled layer (:func:`cgaccel.engine.tiling.plan_layer`) and, for a gated layer, the golden
+model's gate map, predict the cycles the engine RTL spends on it.
+
+Compute cycles (the engine's ``cnt_busy``) of one tile
+------------------------------------------------------
+Every column walks its work items ``(i, p)`` (local output channel ``i``, output pixel ``p``) in
+order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engine.column`):
+
+* a base item costs ``max(1, taps(p) * base_words)`` issue cycles; an item whose channel the FBS
+  output mask switches off, or with no base word, is a 1-cycle bubble;
+* in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs
+  ``max(1, taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
+  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read, operand read, the
+  ``MacColumn`` pipeline, accumulate, gate decision, conditional queue); the issue stage takes
+  queued conditional work before new base work, and a base item of a gated tile needs one of
+  ``psum_slots`` slots, held until its gate closes or its conditional item finishes (released
+  with the same latency). With those rules the issue sequence is replayed item by item;
+* a column is busy from ``FILL`` cycles before its first word (start, item generator and four
+  setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
+  operand read, ``MacColumn`` latency, accumulate, gate register, four output-unit stages, the
+  completion check). A column with no channel in the tile is busy for one cycle.
+
+Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
+busy cycles.
+
+Tiles and columns
+-----------------
+With a double-buffered output bank (tile command ``obuf``) the engine queues one tile per
+buffer half, and a column starts its part of the next tile as soon as it has finished the
+current one (``COL_RESTART`` cycles after its last busy cycle: queue pop, registered start);
+otherwise a tile is accepted only when the previous one is done and read back. Either way a
+column starts no earlier than ``CMD_TO_BUSY`` cycles after the command was accepted (intake FSM:
+IDLE, SIZE, SIZE2, CHECK; queue; registered start). ``cnt_busy`` counts the cycles at least one
+column is busy: the union of every column's busy intervals. A tile is done (``o_done``, and its
+half free for new writes) the cycle after its last column finishes.
+
+Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
+------------------------------------------------------------------------------
+The loader writes one buffer word per cycle; tile ``n``'s writes go to half ``n % 2`` and wait
+until tile ``n-2`` (same half) is done; then the loader waits for the write-back of the tile
+that last used the same outputs (``n-2`` with ``obuf``, else ``n-1``), preloads residuals and
+issues the command. The reader takes
+``o_done`` in order and reads each tile back (one read per cycle) while later tiles compute.
+What does not overlap compute is then the first tile's load, the last tile's write-back, and
+any load longer than the compute it hides behind.
+"""
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
+           "model_error_pct"]
+
+OUTPUT_UNIT_LATENCY = 4   # cgaccel.engine.output_unit.OutputUnit.latency
+# Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
+# registered start -> first busy cycle.
+CMD_TO_BUSY = 6
+# Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
+COL_RESTART = 3
+INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
+TB_READBACK = 2           # testbench: o_done handshake, then the last read's data latency
+TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
+
+
+@dataclass(frozen=True)
+class PipelineTiming:
+    """Fixed latencies of one configuration, each counted stage by stage in the RTL.
+
+    Members
+    -------
+    mac_latency : int
+        ``MacColumn.latency``: one multiplier stage plus ``ceil(log2(rows))`` adder levels.
+    fill : int
+        Busy cycles before a column's first word: the registered start loads the item generator
+        (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
+        makes it readable (the issue stage loads it in that cycle); 6 in all.
+    drain : int
+        Busy cycles after a column's last word: issue register, list read, operand read (3),
+        ``mac_latency``, accumulate register (1), gate/output register (1), output unit
+        (``OutputUnit.latency`` = 4), completion check (1).
+    gate_latency : int
+        Cycles from an item's last base word to the earliest first word of its conditional
+        item (also when a released psum slot can be reused): 3 fetch stages, ``mac_latency``,
+        accumulate register, conditional-queue write, queue read-out.
+    """
+
+    mac_latency: int
+    fill: int
+    drain: int
+    gate_latency: int
+
+
+def pipeline_timing(config):
+    """The :class:`PipelineTiming` of ``config`` (only ``rows`` changes it)."""
+    mac = 1 + (config.rows - 1).bit_length()
+    return PipelineTiming(mac_latency=mac, fill=6, drain=3 + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
+                          gate_latency=3 + mac + 3)
+
+
+@dataclass(frozen=True)
+class TileEstimate:
+    """Predicted cycles of one tile.
+
+    Members
+    -------
+    busy : int
+        The tile's compute cycles on its own (max over columns; tiles overlap in the engine).
+    col_busy : tuple of int
+        Busy cycles of every column for this tile.
+    words : int
+        Words (``rows``-MAC issue slots) issued over all columns, bubbles excluded.
+    col_issue : tuple of int
+        Per column, the cycle after its last issued word (0 for a column with no work).
+    writes, out_writes, reads : int
+        Buffer writes, residual preloads and write-back reads of the tile.
+    obuf : bool
+        The tile uses one half of a double-buffered output bank (tile command ``obuf``).
+    """
+
+    busy: int
+    col_busy: tuple
+    words: int
+    col_issue: tuple
+    writes: int
+    out_writes: int
+    reads: int
+    obuf: bool = False
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """Predicted cycles of one layer.
+
+    Members
+    -------
+    compute_cycles : int
+        Cycles at least one column is busy (what the engine's ``cnt_busy`` counts).
+    total_cycles : int
+        Cycles of the engine-only testbench from the first buffer write to the last write-back
+        read, with the load/store traffic that does not overlap compute.
+    tiles : list of TileEstimate
+    """
+
+    compute_cycles: int
+    total_cycles: int
+    tiles: list = field(repr=False)
+
+    @property
+    def words(self):
+        return sum(t.words for t in self.tiles)
+
+
+def _column_items(plan, tile, j, cols, gate):
+    """Base costs, conditional costs (0: gate closed), slot needs and words of column ``j``."""
+    ho, wo = tile.ho, plan.shape[2]
+    taps = plan.taps[tile.oy0:tile.oy0 + ho, :].reshape(-1)
+    n = ho * wo
+    base, cond, slot = [], [], []
+    words = 0
+    for kl in range(j, tile.kt, cols):
+        k = tile.k0 + kl
+        nb, nc = plan.segments[k]
+        if not plan.omask[k]:
+            base.append(np.ones(n, np.int64))
+            cond.append(np.zeros(n, np.int64))
+            slot.append(np.zeros(n, bool))
+            continue
+        base.append(np.maximum(1, taps * nb))
+        words += int((taps * nb).sum())
+        if plan.gated:
+            g = gate[k, tile.oy0:tile.oy0 + ho, :].reshape(-1).astype(bool)
+            cond.append(np.where(g, np.maximum(1, taps * nc), 0))
+            words += int((taps[g] * nc).sum())
+            slot.append(np.ones(n, bool))
+        else:
+            cond.append(np.zeros(n, np.int64))
+            slot.append(np.zeros(n, bool))
+    if not base:
+        return None
+    return np.concatenate(base), np.concatenate(cond), np.concatenate(slot), words
+
+
+def _replay_gated(base, cond, slot, nslots, gl):
+    """Issue-stage replay of one column; returns the cycle after the last issued word."""
+    t = 0
+    n = len(base)
+    bi = 0
+    free = nslots
+    releases = []          # first-word cycles from which a released slot is usable
+    condq = deque()        # (ready cycle, cost)
+    end = 0
+    base_l = base.tolist()
+    cond_l = cond.tolist()
+    slot_l = slot.tolist()
+    while bi < n or condq:
+        while releases and releases[0] <= t:
+            heapq.heappop(releases)
+            free += 1
+        if condq and condq[0][0] <= t:
+            _, cost = condq.popleft()
+            end = t + cost
+            heapq.heappush(releases, end - 1 + gl)
+            t = end
+        elif bi < n and (not slot_l[bi] or free):
+            cost = base_l[bi]
+            end = t + cost
+            if slot_l[bi]:
+                free -= 1
+                if cond_l[bi]:
+                    condq.append((end - 1 + gl, cond_l[bi]))
+                else:
+                    heapq.heappush(releases, end - 1 + gl)
+            bi += 1
+            t = end
+        else:
+            nxt = []
+            if condq:
+                nxt.append(condq[0][0])
+            if releases:
+                nxt.append(releases[0])
+            t = max(t + 1, min(nxt))
+    return end
+
+
+def estimate_plan(config, plan, gate=None):
+    """Predict the cycles of ``plan`` on ``config``'s engine.
+
+    Parameters
+    ----------
+    config : AccelConfig
+        The configuration the plan was made for.
+    plan : LayerPlan
+    gate : ndarray [K, Ho, Wo], optional
+        Golden-model gate map; required when the plan is gated.
+
+    Returns
+    -------
+    LayerEstimate
+
+    Raises
+    ------
+    ValueError
+        A gated plan without a gate map of the plan's output shape.
+    """
+    if plan.gated:
+        if gate is None:
+            raise ValueError("gate must be given for a gated plan, not None")
+        gate = np.asarray(gate)
+        if gate.shape != tuple(plan.shape):
+            raise ValueError(f"gate must have shape {tuple(plan.shape)}, not {gate.shape}")
+    tm = pipeline_timing(config)
+    cols = config.cols
+    tiles = []
+    for tile in plan.tiles:
+        col_issue = []
+        words = 0
+        for j in range(cols):
+            items = _column_items(plan, tile, j, cols, gate)
+            if items is None:
+                col_issue.append(0)
+                continue
+            base, cond, slot, w = items
+            words += w
+            if slot.any():
+                col_issue.append(_replay_gated(base, cond, slot, config.psum_slots,
+                                               tm.gate_latency))
+            else:
+                col_issue.append(int(base.sum()))
+        # A column with no channel (index >= kt) is busy for the start cycle only.
+        col_busy = tuple(tm.fill + c + tm.drain if c else 1 for c in col_issue)
+        tiles.append(TileEstimate(busy=max(col_busy), col_busy=col_busy, words=words,
+                                  col_issue=tuple(col_issue), writes=len(tile.writes),
+                                  out_writes=len(tile.out_writes), reads=len(tile.reads),
+                                  obuf=bool(tile.cmd.get("obuf", 0))))
+    compute, total = _timeline(tiles, cols)
+    return LayerEstimate(compute_cycles=compute, total_cycles=total, tiles=tiles)
+
+
+def _union_length(intervals):
+    """Cycles covered by inclusive ``(first, last)`` intervals."""
+    n = 0
+    cur_a = cur_b = None
+    for a, b in sorted(intervals):
+        if cur_b is None or a > cur_b + 1:
+            if cur_b is not None:
+                n += cur_b - cur_a + 1
+            cur_a, cur_b = a, b
+        else:
+            cur_b = max(cur_b, b)
+    if cur_b is not None:
+        n += cur_b - cur_a + 1
+    return n
+
+
+def _timeline(tiles, cols):
+    """Engine and engine-only testbench timeline (see the module docstring).
+
+    Returns ``(busy cycles, testbench cycles)``.
+    """
+    col_end = [None] * cols      # last busy cycle of every column
+    fin, rb = [], []             # per tile: last busy cycle of any column, write-back done
+    intervals = []
+    loader = 0                   # first cycle the loader is free
+    accept_prev = None
+    for n, t in enumerate(tiles):
+        w0 = loader if n < 2 else max(loader, fin[n - 2] + 1)
+        accept = w0 + t.writes
+        # The tile that last used this tile's outputs must have been read back: two tiles
+        # back with a double-buffered output bank, else the previous tile (which also keeps
+        # a single-buffered tile from being queued behind another).
+        back = 2 if t.obuf else 1
+        if n >= back:
+            accept = max(accept, rb[n - back] + TB_WAKEUP)
+        accept += t.out_writes
+        if accept_prev is not None:
+            accept = max(accept, accept_prev + INTAKE_CYCLES)
+        last = 0
+        for j in range(cols):
+            first = accept + CMD_TO_BUSY
+            if col_end[j] is not None:
+                first = max(first, col_end[j] + COL_RESTART)
+            col_end[j] = first + t.col_busy[j] - 1
+            intervals.append((first, col_end[j]))
+            last = max(last, col_end[j])
+        fin.append(last)
+        start_rd = fin[n] + 1 if n == 0 else max(fin[n] + 1, rb[n - 1] + TB_WAKEUP)
+        rb.append(start_rd + t.reads + TB_READBACK)
+        loader = accept + 1
+        accept_prev = accept
+    return _union_length(intervals), (rb[-1] if rb else 0)
+
+
+def model_error_pct(predicted, measured):
+    """Signed model error in percent of the measured value (None when not measured)."""
+    if measured is None or predicted is None:
+        return None
+    if measured == 0:
+        return 0.0 if predicted == 0 else float("inf")
+    return 100.0 * (predicted - measured) / measured
