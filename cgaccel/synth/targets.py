@@ -1,0 +1,63 @@
+"""FPGA targets of the open flow: device arguments, capacities and the board of each family.
+
+Capacities are the device totals nextpnr reports (``utilization[...]["available"]``); they are
+used to refuse a design that cannot fit before spending minutes placing it.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = ["Target", "TARGETS", "target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One device the flow can build for.
+
+    Parameters
+    ----------
+    name : str
+        The ``--target`` name.
+    family : str
+        ``"ecp5"`` or ``"ice40"``: selects ``synth_<family>`` and ``nextpnr-<family>``.
+    device_args : tuple of str
+        nextpnr device and package arguments.
+    capacity : dict
+        Device totals by resource: ``luts`` (LUT4s on ECP5, logic cells on iCE40), ``ffs``,
+        ``dsps``, ``brams``, ``sprams`` (iCE40 only), ``io``.
+    board : str
+        The board whose pins the ``board`` top uses.
+    block_freq_mhz : float
+        ``--freq`` given to nextpnr for ``--top block`` (a stretch target: it only steers the
+        placer; the achieved Fmax is what is reported).
+    """
+
+    name: str
+    family: str
+    device_args: tuple
+    capacity: dict = field(hash=False)
+    board: str
+    block_freq_mhz: float
+
+
+TARGETS = {
+    "ecp5-85k": Target("ecp5-85k", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"),
+                       {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208, "io": 205},
+                       "ulx3s-85f", 100.0),
+    "ecp5-25k": Target("ecp5-25k", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"),
+                       {"luts": 24288, "ffs": 24288, "dsps": 28, "brams": 56, "io": 197},
+                       "ulx3s-25f", 100.0),
+    "ice40-up5k": Target("ice40-up5k", "ice40", ("--up5k", "--package", "sg48"),
+                         {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30, "sprams": 4,
+                          "io": 39},
+                         "icebreaker", 40.0),
+}
+
+
+def target(name):
+    """Return the :class:`Target` called ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(f"Target must be a string, not {name!r}")
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"Target must be one of {', '.join(TARGETS)}, not {name!r}") from None

@@ -1,0 +1,631 @@
+"""The open FPGA flow (cgaccel.synth): board-design blocks in simulation, one real synthesis.
+
+The UART, the UART-to-AXI4-Lite bridge and the on-chip "DRAM" are checked in the Amaranth
+simulator under idle and backpressure, and the whole board design is driven bit by bit through
+its UART pin with the host-side protocol code of :mod:`cgaccel.synth.host`. One tiny synthesis
+(the tiny top out of context on the iCE40 UP5K, ~25 s) runs by default so the flow cannot rot;
+the full runs are ``slow``.
+"""
+
+import argparse
+import json
+import random
+
+import pytest
+from amaranth.hdl import Fragment, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+from axil import axil_read, axil_write
+
+from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from cgaccel.config import preset
+from cgaccel.regs import MAGIC, register_map
+from cgaccel.synth import flow
+from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
+from cgaccel.synth.board import BOARDS, BoardTop
+from cgaccel.synth.bridge import MEM_BASE, UartAxiLiteBridge
+from cgaccel.synth.dram import AxiRam
+from cgaccel.synth.host import BridgeClient, BridgeError, decode_reply, encode_read, encode_write
+from cgaccel.synth.report import (
+    ResourceError,
+    check_fit,
+    critical_path_summary,
+    fit_error_from_log,
+    mapped_resources,
+)
+from cgaccel.synth.targets import TARGETS, target
+from cgaccel.synth.uart import UARTRx, UARTTx
+
+REGS = {r.name: r.offset for r in register_map()}
+# Any host-writable register will do (the map is still growing).
+RW_REG = next(r.offset for r in register_map() if r.access == "rw")
+
+
+def _run(dut, *benches, processes=(), clock=True):
+    sim = Simulator(dut)
+    if clock:
+        sim.add_clock(1e-8)
+    for p in processes:
+        sim.add_process(p)
+    for b in benches:
+        sim.add_testbench(b)
+    sim.run()
+
+
+# UART ---------------------------------------------------------------------------------------
+
+def _uart_pair(divisor):
+    class Pair(wiring.Component):
+        def __init__(self):
+            self.tx = UARTTx(divisor)
+            self.rx = UARTRx(divisor)
+            super().__init__({})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.tx = self.tx
+            m.submodules.rx = self.rx
+            m.d.comb += self.rx.rx.eq(self.tx.tx)
+            return m
+    return Pair()
+
+
+@pytest.mark.parametrize("divisor", [4, 7])
+@pytest.mark.parametrize("pause", [0.0, 0.6])
+def test_uart_loopback(divisor, pause):
+    rng = random.Random(divisor * 10 + int(pause * 10))
+    data = [rng.randrange(256) for _ in range(24)] + [0x00, 0xFF]
+    dut = _uart_pair(divisor)
+    got = []
+
+    async def send(ctx):
+        for byte in data:
+            while rng.random() < pause:
+                await ctx.tick()
+            ctx.set(dut.tx.i.payload, byte)
+            ctx.set(dut.tx.i.valid, 1)
+            await ctx.tick().until(dut.tx.i.ready)
+            ctx.set(dut.tx.i.valid, 0)
+
+    async def receive(ctx):
+        ctx.set(dut.rx.o.ready, 1)
+        while len(got) < len(data):
+            await ctx.tick().until(dut.rx.o.valid)
+            got.append(ctx.get(dut.rx.o.payload))
+        assert ctx.get(dut.rx.overrun) == 0
+        assert ctx.get(dut.rx.frame_error) == 0
+
+    _run(dut, send, receive)
+    assert got == data
+
+
+def test_uart_overrun_is_flagged():
+    dut = _uart_pair(4)
+
+    async def bench(ctx):
+        ctx.set(dut.rx.o.ready, 0)
+        for byte in (0x12, 0x34):
+            ctx.set(dut.tx.i.payload, byte)
+            ctx.set(dut.tx.i.valid, 1)
+            await ctx.tick().until(dut.tx.i.ready)
+            ctx.set(dut.tx.i.valid, 0)
+        await ctx.tick().repeat(60)
+        # The first byte is kept, the second was lost and says so.
+        assert ctx.get(dut.rx.o.valid) == 1
+        assert ctx.get(dut.rx.o.payload) == 0x12
+        assert ctx.get(dut.rx.overrun) == 1
+
+    _run(dut, bench)
+
+
+def test_uart_rejects_bad_divisor():
+    with pytest.raises(ValueError, match="UART divisor must be at least 4 clock cycles per bit, "
+                                         "not 3"):
+        UARTRx(3)
+    with pytest.raises(TypeError, match="UART divisor must be an integer, not 4.5"):
+        UARTTx(4.5)
+
+
+# AXI RAM ------------------------------------------------------------------------------------
+
+async def _axi_write(ctx, bus, rng, pause, addr, beats, strbs, *, burst=1, size=None,
+                     wlast_at=None, aid=3):
+    """One AXI4 write burst with random valid/ready gaps; return (BID, BRESP)."""
+    size = (len(bus.wstrb) - 1).bit_length() if size is None else size
+    ctx.set(bus.awid, aid)
+    ctx.set(bus.awaddr, addr)
+    ctx.set(bus.awlen, len(beats) - 1)
+    ctx.set(bus.awsize, size)
+    ctx.set(bus.awburst, burst)
+    ctx.set(bus.awvalid, 1)
+    await ctx.tick().until(bus.awready)
+    ctx.set(bus.awvalid, 0)
+    for i, (data, strb) in enumerate(zip(beats, strbs, strict=True)):
+        while rng.random() < pause:
+            await ctx.tick()
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, strb)
+        last = i == len(beats) - 1 if wlast_at is None else i == wlast_at
+        ctx.set(bus.wlast, last)
+        ctx.set(bus.wvalid, 1)
+        await ctx.tick().until(bus.wready)
+        ctx.set(bus.wvalid, 0)
+    while rng.random() < pause:
+        await ctx.tick()
+    ctx.set(bus.bready, 1)
+    bid, bresp = await ctx.tick().sample(bus.bid, bus.bresp).until(bus.bvalid)
+    ctx.set(bus.bready, 0)
+    return bid, bresp
+
+
+async def _axi_read(ctx, bus, rng, pause, addr, n, *, burst=1, aid=5):
+    """One AXI4 read burst with random rready gaps; return [(data, resp, last, id)]."""
+    ctx.set(bus.arid, aid)
+    ctx.set(bus.araddr, addr)
+    ctx.set(bus.arlen, n - 1)
+    ctx.set(bus.arsize, (len(bus.wstrb) - 1).bit_length())
+    ctx.set(bus.arburst, burst)
+    ctx.set(bus.arvalid, 1)
+    await ctx.tick().until(bus.arready)
+    ctx.set(bus.arvalid, 0)
+    beats = []
+    while len(beats) < n:
+        ready = rng.random() >= pause
+        ctx.set(bus.rready, ready)
+        _, _, valid, data, resp, last, rid = await ctx.tick().sample(
+            bus.rvalid, bus.rdata, bus.rresp, bus.rlast, bus.rid)
+        if valid and ready:
+            beats.append((data, resp, last, rid))
+    ctx.set(bus.rready, 0)
+    return beats
+
+
+def _apply(model, addr, data, strb, nbytes):
+    for b in range(nbytes):
+        if strb >> b & 1:
+            model[addr + b] = data >> (8 * b) & 0xFF
+
+
+def _word(model, addr, nbytes):
+    return int.from_bytes(model[addr:addr + nbytes], "little")
+
+
+@pytest.mark.parametrize("data_width", [32, 64])
+@pytest.mark.parametrize("pause", [0.0, 0.5])
+def test_axi_ram_bursts_and_host_port(data_width, pause):
+    size = 512
+    nbytes = data_width // 8
+    dut = AxiRam(size_bytes=size, data_width=data_width, addr_width=32, id_width=4)
+    rng = random.Random(data_width + int(pause * 100))
+    model = bytearray(size)
+
+    async def bench(ctx):
+        axi, lite = dut.axi, dut.lite
+        # Fill through the host port (32-bit lanes of a possibly wider word).
+        for a in range(0, size, 4):
+            v = rng.getrandbits(32)
+            assert await axil_write(ctx, lite, a, v) == RESP_OKAY
+            _apply(model, a, v, 0xF, 4)
+        for _ in range(12):
+            n = rng.randint(1, 8)
+            start = rng.randrange(0, size // nbytes - n + 1) * nbytes
+            beats = [rng.getrandbits(data_width) for _ in range(n)]
+            strbs = [rng.getrandbits(nbytes) for _ in range(n)]
+            assert await _axi_write(ctx, axi, rng, pause, start, beats, strbs) == (3, RESP_OKAY)
+            for i in range(n):
+                _apply(model, start + i * nbytes, beats[i], strbs[i], nbytes)
+            rstart = rng.randrange(0, size // nbytes - n + 1) * nbytes
+            got = await _axi_read(ctx, axi, rng, pause, rstart, n)
+            want = [(_word(model, rstart + i * nbytes, nbytes), RESP_OKAY, int(i == n - 1), 5)
+                    for i in range(n)]
+            assert got == want
+        # Host reads see what the accelerator wrote.
+        for a in range(0, size, 4 * 7):
+            assert await axil_read(ctx, lite, a) == (_word(model, a, 4), RESP_OKAY)
+        # FIXED burst: every beat to one word, reads repeat it.
+        fa = 2 * nbytes
+        beats = [rng.getrandbits(data_width) for _ in range(3)]
+        assert (await _axi_write(ctx, axi, rng, pause, fa, beats, [(1 << nbytes) - 1] * 3,
+                                 burst=0))[1] == RESP_OKAY
+        _apply(model, fa, beats[-1], (1 << nbytes) - 1, nbytes)
+        got = await _axi_read(ctx, axi, rng, pause, fa, 2, burst=0)
+        assert [g[0] for g in got] == [_word(model, fa, nbytes)] * 2
+
+    _run(dut, bench)
+
+
+def test_axi_ram_errors_leave_memory_alone():
+    size, nbytes = 256, 4
+    dut = AxiRam(size_bytes=size, data_width=32, addr_width=32, id_width=2)
+    rng = random.Random(7)
+
+    async def bench(ctx):
+        axi, lite = dut.axi, dut.lite
+        last_word = size - nbytes
+        assert await axil_write(ctx, lite, last_word, 0x5A5A5A5A) == RESP_OKAY
+        # A burst running past the end: SLVERR, nothing written.
+        bid, bresp = await _axi_write(ctx, axi, rng, 0.0, last_word, [1, 2], [0xF, 0xF], aid=1)
+        assert (bid, bresp) == (1, RESP_SLVERR)
+        assert await axil_read(ctx, lite, last_word) == (0x5A5A5A5A, RESP_OKAY)
+        # Outside the RAM, narrow size, WRAP burst: SLVERR; reads return zero data.
+        got = await _axi_read(ctx, axi, rng, 0.0, size, 2)
+        assert got == [(0, RESP_SLVERR, 0, 5 & 3), (0, RESP_SLVERR, 1, 5 & 3)]
+        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [9], [0xF], size=1))[1] == RESP_SLVERR
+        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [9, 9], [0xF] * 2, burst=2))[1] \
+            == RESP_SLVERR
+        # WLAST on the wrong beat: SLVERR.
+        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [1, 2, 3], [0xF] * 3,
+                                 wlast_at=1))[1] == RESP_SLVERR
+        assert await axil_read(ctx, lite, 0x40) == (0, RESP_OKAY)
+
+    _run(dut, bench)
+
+
+def test_axi_ram_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="RAM size must be a power of two of at least 64, "
+                                         "not 100"):
+        AxiRam(size_bytes=100, data_width=32, addr_width=32, id_width=4)
+    with pytest.raises(ValueError, match="RAM address width must reach 65536 bytes, not 12 bits"):
+        AxiRam(size_bytes=65536, data_width=32, addr_width=12, id_width=4)
+
+
+# Bridge and the whole board design -----------------------------------------------------------
+
+def test_host_protocol_encoding():
+    assert encode_write(0x8000_0010, 0xDEADBEEF) == bytes.fromhex("5710000080efbeadde")
+    assert encode_read(0x20) == bytes.fromhex("5220000000")
+    assert decode_reply(bytes.fromhex("a078563412"), is_read=True) == (0, 0x12345678)
+    assert decode_reply(b"\xa2", is_read=False) == (RESP_SLVERR, None)
+    with pytest.raises(BridgeError, match="Reply must be 5 bytes starting with 0xA0..0xA3, "
+                                          "not nothing"):
+        decode_reply(b"", is_read=True)
+    with pytest.raises(ValueError, match="Address must be an unsigned 32-bit integer, "
+                                         "not 0x100000000"):
+        encode_read(1 << 32)
+
+    class Port:
+        def __init__(self, reply):
+            self.sent, self.reply = b"", reply
+
+        def write(self, b):
+            self.sent += b
+
+        def read(self, n):
+            return self.reply[:n]
+
+    port = Port(bytes.fromhex("a3"))
+    with pytest.raises(BridgeError, match="Bridge access answered DECERR"):
+        BridgeClient(port).write32(0x4000_0000, 1)
+
+
+def test_bridge_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="Memory window width must be an integer between 2 and "
+                                         "31, not 32"):
+        UartAxiLiteBridge(mem_addr_width=32)
+
+
+def _board_bench(dut, divisor, script):
+    """Drive ``dut``'s UART pins at ``divisor`` cycles per bit; run ``script(send, recv)``."""
+    board = dut._board
+    rx_pin, tx_pin, clk_pin = (getattr(dut, n) for n in (board.uart_rx, board.uart_tx,
+                                                          board.clk))
+
+    async def clock(ctx):
+        while True:
+            ctx.set(clk_pin, 0)
+            await ctx.delay(5e-9)
+            ctx.set(clk_pin, 1)
+            await ctx.delay(5e-9)
+
+    async def bench(ctx):
+        async def bit_cycles(n):
+            for _ in range(n):
+                await ctx.posedge(clk_pin)
+
+        async def send(data):
+            for byte in data:
+                for bit in [0] + [byte >> i & 1 for i in range(8)] + [1]:
+                    ctx.set(rx_pin, bit)
+                    await bit_cycles(divisor)
+
+        async def recv(n, limit=200_000):
+            out = []
+            for _ in range(n):
+                for _ in range(limit):
+                    await ctx.posedge(clk_pin)
+                    if not ctx.get(tx_pin):
+                        break
+                else:
+                    raise AssertionError("board design never replied")
+                await bit_cycles(divisor // 2)
+                assert ctx.get(tx_pin) == 0
+                byte = 0
+                for i in range(8):
+                    await bit_cycles(divisor)
+                    byte |= ctx.get(tx_pin) << i
+                await bit_cycles(divisor)
+                assert ctx.get(tx_pin) == 1, "stop bit"
+                out.append(byte)
+            return bytes(out)
+
+        ctx.set(rx_pin, 1)
+        await bit_cycles(8)
+        await script(ctx, send, recv)
+
+    sim = Simulator(dut)
+    sim.add_process(clock)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_board_design_over_uart():
+    """Host protocol -> UART pin -> bridge -> registers and RAM -> UART pin -> host decode."""
+    board = BOARDS["ulx3s-85f"]
+    divisor = 4
+    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+                   dram_bytes=256)
+    assert dut.divisor == divisor
+    assert {"__".join(map(str, p)) for p, _m, _v in dut.signature.flatten(dut)} == set(board.pins())
+    rng = random.Random(11)
+
+    async def script(ctx, send, recv):
+        async def read(addr):
+            await send(encode_read(addr))
+            return decode_reply(await recv(5), is_read=True)
+
+        async def write(addr, value):
+            await send(encode_write(addr, value))
+            return decode_reply(await recv(1), is_read=False)[0]
+
+        assert await read(REGS["ID"]) == (RESP_OKAY, MAGIC)
+        v = rng.getrandbits(32)
+        assert await write(RW_REG, v) == RESP_OKAY
+        assert await read(RW_REG) == (RESP_OKAY, v)
+        words = {a: rng.getrandbits(32) for a in rng.sample(range(0, 256, 4), 2)}
+        for a, w in words.items():
+            assert await write(MEM_BASE + a, w) == RESP_OKAY
+        for a, w in words.items():
+            assert await read(MEM_BASE + a) == (RESP_OKAY, w)
+        # Unmapped register, beyond the RAM window, between the windows.
+        assert (await read(0xFFC))[0] == RESP_SLVERR
+        assert (await read(MEM_BASE + 256))[0] == RESP_DECERR
+        assert await write(0x1000, 1) == RESP_DECERR
+        # Garbage before a command is skipped.
+        await send(b"\x00\x13")
+        assert await read(REGS["ID"]) == (RESP_OKAY, MAGIC)
+
+    _board_bench(dut, divisor, script)
+
+
+def test_board_top_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="Baud rate must be at most 3000000 for the 12 MHz "
+                                         "clock of icebreaker, not 4000000"):
+        BoardTop(preset("tiny"), BOARDS["icebreaker"], baud=4_000_000)
+    with pytest.raises(ValueError, match="RAM size must be a power of two of at least 64, "
+                                         "not 3072"):
+        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram_bytes=3072)
+
+
+# Reports and resource checks ------------------------------------------------------------------
+
+def test_resource_estimates_and_fit_messages():
+    est = mapped_resources("ice40", {"SB_LUT4": 100, "SB_DFFE": 300, "SB_DFF": 20,
+                                     "SB_MAC16": 9, "SB_SPRAM256KA": 2, "SB_RAM40_4K": 1})
+    assert est == {"luts": 320, "ffs": 320, "dsps": 9, "brams": 1, "sprams": 2}
+    with pytest.raises(ResourceError, match=r"Design does not fit ice40-up5k: it needs 9 DSP "
+                                            r"multipliers \(the device has 8\)"):
+        check_fit(est, TARGETS["ice40-up5k"].capacity, "ice40-up5k")
+    est = mapped_resources("ecp5", {"LUT4": 1000, "CCU2C": 10, "TRELLIS_FF": 7,
+                                    "DP16KD": 57, "MULT18X18D": 3})
+    assert est == {"luts": 1020, "ffs": 7, "dsps": 3, "brams": 57}
+    with pytest.raises(ResourceError, match=r"57 block RAMs \(the device has 56\)"):
+        check_fit(est, TARGETS["ecp5-25k"].capacity, "ecp5-25k")
+    check_fit(est, TARGETS["ecp5-85k"].capacity, "ecp5-85k")
+    log = ("Info: Device utilisation:\nInfo:\t         ICESTORM_LC:  6012/ 5280   113%\n"
+           "Info:\t        ICESTORM_RAM:    30/   30   100%\n")
+    assert fit_error_from_log(log) == "needs 6012 LUTs (ICESTORM_LC) but the device has 5280"
+    log = ("ERROR: Unable to place cell 'ram.mem.1.7', no BELs remaining to implement cell type "
+           "'DP16KD'\n")
+    assert fit_error_from_log(log) == "the placer ran out of block RAMs (DP16KD)"
+    assert fit_error_from_log("Info: all fine\n") is None
+
+
+def test_critical_path_summary():
+    pin_path = {"from": "<async>", "to": "clk", "path": [
+        {"type": "routing", "net": "pin", "from": {}, "to": {}, "delay": 9.0}]}
+    rep = {"critical_paths": [pin_path, {"from": "clk", "to": "clk", "path": [
+        {"type": "clk-to-q", "from": {"cell": "a", "port": "CLK"}, "to": {"cell": "a",
+                                                                          "port": "Q"},
+         "delay": 0.5},
+        {"type": "routing", "net": "n1", "from": {}, "to": {}, "delay": 1.25},
+        {"type": "logic", "from": {}, "to": {}, "delay": 0.25},
+        {"type": "routing", "net": "n2", "from": {}, "to": {}, "delay": 1.0},
+        {"type": "setup", "from": {}, "to": {"cell": "b", "port": "D"}, "delay": 0.1}]}]}
+    cp = critical_path_summary(rep)
+    assert cp["from"] == "a.CLK" and cp["to"] == "b.D"
+    assert cp["delay_ns"] == 3.1 and cp["routing_ns"] == 2.25 and cp["logic_levels"] == 1
+    assert cp["nets"] == ["n1", "n2"]
+    assert critical_path_summary({"critical_paths": []}) is None
+    assert critical_path_summary({"critical_paths": [pin_path]})["nets"] == ["pin"]
+
+
+def test_synthesize_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="Target must be one of ecp5-85k, ecp5-25k, ice40-up5k, "
+                                         "not 'ecp5-45k'"):
+        flow.synthesize(preset("tiny"), "ecp5-45k", tmp_path)
+    with pytest.raises(ValueError, match="Top must be one of block, board, not 'chip'"):
+        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="chip")
+    with pytest.raises(TypeError, match="Config must be an AccelConfig, not 'tiny'"):
+        flow.synthesize("tiny", "ice40-up5k", tmp_path)
+    with pytest.raises(ValueError, match="Frequency must be a positive number of MHz, not 0"):
+        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, freq_mhz=0)
+    with pytest.raises(ValueError, match="Router must be router1 or router2, not 'router3'"):
+        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, router="router3")
+    with pytest.raises(TypeError, match="Target must be a string, not 5"):
+        target(5)
+    inner = _Inner()
+    with pytest.raises(ValueError, match="Top must be block when a design is given, not 'board'"):
+        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="board", design=inner)
+    Fragment.get(inner, None)     # refused, not forgotten: keep the unused-design warning quiet
+
+
+def test_strip_zero_memory_init():
+    text = ("  reg [7:0] mem [1:0];\n  initial begin\n    mem[0] = 8'd0;\n    mem[1] = 8'd0;\n"
+            "  end\n  reg [7:0] rom [1:0];\n  initial begin\n    rom[0] = 8'd0;\n"
+            "    rom[1] = 8'd7;\n  end\n")
+    out = flow.strip_zero_memory_init(text)
+    assert "mem[0]" not in out and "rom[1] = 8'd7;" in out and "rom[0] = 8'd0;" in out
+
+
+# Real synthesis ------------------------------------------------------------------------------
+
+def _parser():
+    p = argparse.ArgumentParser()
+    flow.add_arguments(p)
+    return p
+
+
+def _check_report(rep, out, tgt):
+    assert rep == json.loads((out / "report.json").read_text())
+    assert rep["fmax_mhz"] > 0 and rep["luts"] > 0 and rep["ffs"] > 0 and rep["io"] > 0
+    cap = TARGETS[tgt].capacity
+    for k in ("luts", "dsps", "brams", "io"):
+        assert 0 <= rep[k] <= cap[k]
+    assert 0 < rep["util_pct"]["luts"] <= 100
+    bit = out / rep["files"]["bitstream"]
+    assert bit.stat().st_size > 1000
+    # nextpnr's Fmax is the inverse of its worst path on that clock.
+    cp = rep["critical_path"]
+    assert cp["delay_ns"] == pytest.approx(1000 / rep["fmax_mhz"], rel=0.02)
+    assert cp["logic_levels"] >= 1 and cp["nets"]
+
+
+def test_flow_on_a_small_block_up5k(tmp_path):
+    """The whole flow (emit, yosys, nextpnr, icepack, report) on a fixed small design.
+
+    The accelerator top itself takes minutes to synthesize, so it runs in the slow tests; this
+    one keeps the flow from rotting in the default suite (~20 s).
+    """
+    ram = AxiRam(size_bytes=2048, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, design=ram)
+    _check_report(rep, tmp_path, "ice40-up5k")
+    assert rep["design"] == "AxiRam" and rep["wrapper"] == "scan"
+    assert (rep["port_bits_in"], rep["port_bits_out"]) == port_bits(ram)
+    assert rep["ffs"] >= rep["wrapper_ffs"]
+    assert rep["brams"] == 4                   # 2 KiB = four 4-Kibit EBRs
+    assert rep["files"]["bitstream"].endswith(".bin")
+
+
+def test_cli_help_and_errors(tmp_path, capsys):
+    args = _parser().parse_args(["--target", "ecp5-25k", "--top", "board", "--baud", "30000000",
+                                 "--out", str(tmp_path)])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "Baud rate must be at most 6250000 for the 25 MHz clock of ulx3s-25f, not 30000000" \
+        in capsys.readouterr().err
+
+
+def test_cli_reports_bad_board_options(tmp_path, capsys):
+    args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--dram-kib", "3",
+                                 "--out", str(tmp_path)])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "RAM size must be a power of two of at least 64, not 3072" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset_name,tgt,top", [
+    ("tiny", "ice40-up5k", "block"),
+    ("tiny", "ice40-up5k", "board"),
+    ("tiny", "ecp5-25k", "block"),
+    ("tiny", "ecp5-25k", "board"),
+    ("default", "ecp5-85k", "block"),
+    ("default", "ecp5-85k", "board"),
+])
+def test_full_flow(tmp_path, preset_name, tgt, top):
+    rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top)
+    _check_report(rep, tmp_path, tgt)
+    if top == "board":
+        assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"
+    if tgt == "ice40-up5k" and top == "board":
+        assert rep["sprams"] == 4          # the 128 KiB RAM is the four SPRAMs
+
+
+@pytest.mark.slow
+def test_oversized_ram_is_refused_before_placing(tmp_path):
+    with pytest.raises(ResourceError, match=r"Design does not fit ice40-up5k: it needs .*8 "
+                                            r"SPRAMs \(the device has 4\)"):
+        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="board",
+                        board_opts={"dram_bytes": 256 * 1024})
+    assert not (tmp_path / "nextpnr.log").exists()
+
+
+# Out-of-context wrappers -----------------------------------------------------------------------
+
+class _Inner(wiring.Component):
+    """3 input bits, 2 output bits: out = registered (a + b)."""
+
+    a: In(2)
+    b: In(1)
+    y: Out(2)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.y.eq(self.a + self.b)
+        return m
+
+
+def test_scan_wrapper_reaches_every_port():
+    inner = _Inner()
+    assert port_bits(inner) == (3, 2)
+    dut = ScanWrapper(inner)
+    rng = random.Random(3)
+
+    async def bench(ctx):
+        misr = [0, 0]
+        chain = [0, 0, 0]
+        y = 0
+        for _ in range(40):
+            bit = rng.getrandbits(1)
+            ctx.set(dut.scan_in, bit)
+            # Model one clock: MISR folds the current outputs, the chain shifts, y registers.
+            flat = [y & 1, y >> 1 & 1]
+            misr = [bit ^ flat[0], misr[0] ^ flat[1]]
+            a = chain[0] | chain[1] << 1
+            y = (a + chain[2]) & 3
+            chain = [bit] + chain[:-1]
+            await ctx.tick()
+            assert ctx.get(inner.a) == (chain[0] | chain[1] << 1)
+            assert ctx.get(inner.b) == chain[2]
+            assert ctx.get(inner.y) == y
+            assert ctx.get(dut.scan_out) == misr[1]
+
+    _run(dut, bench)
+
+
+def test_direct_wrapper_keeps_the_ports():
+    dut = DirectWrapper(_Inner())
+    assert port_bits(dut) == (3, 2)
+
+    async def bench(ctx):
+        ctx.set(dut.a, 2)
+        ctx.set(dut.b, 1)
+        await ctx.tick().repeat(3)      # in register, inner register, out register
+        assert ctx.get(dut.y) == 3
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("name", ["ulx3s-85f", "icebreaker"])   # one per constraint file
+def test_constraint_file_names_every_board_pin(name):
+    import re
+    board = BOARDS[name]
+    text = board.constraints_path().read_text()
+    if board.constraints.endswith(".lpf"):
+        pinned = set(re.findall(r'^LOCATE COMP "([^"]+)" SITE "\w+";', text, re.M))
+    else:
+        pinned = set(re.findall(r"^set_io -nowarn (\S+) \d+$", text, re.M))
+    ports = set(board.pins())
+    assert board.clk in ports and board.uart_tx in ports
+    assert ports == pinned
