@@ -8,6 +8,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import AXI4Signature
+from ..config import _check_int
 
 __all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
            "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
@@ -37,16 +38,6 @@ class DMAError(enum.Enum, shape=3):
     ZERO_LENGTH = 3   # command length is 0
     TOO_LONG = 4      # command length is above 2**len_width
     OUT_OF_RANGE = 5  # addr + length is beyond the address space
-
-
-def _check_int(name, value, lo, hi=None, *, pow2=False):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        span = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be an integer {span}, not {value}")
-    if pow2 and value & (value - 1):
-        raise ValueError(f"{name} must be a power of two, not {value}")
 
 
 class DMAParams:
