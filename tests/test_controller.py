@@ -226,7 +226,6 @@ def test_axi_too_narrow_for_buffer_items():
 
 def _run_compiled(cfg_vectors_seed):
     from cgaccel.driver import compile_layer
-    from cgaccel.model.resnet18 import LayerShape
     from cgaccel.model.vectors import make_vectors
     shape, groups, density, kw = cfg_vectors_seed
     vec = make_vectors(shape, groups, density, seed=3, **kw)

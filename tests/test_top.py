@@ -2,8 +2,8 @@
 
 import pytest
 from amaranth.sim import Simulator
-
 from axil import axil_read, axil_write
+
 from cgaccel.axi import RESP_OKAY
 from cgaccel.cli_verilog import lint_verilog
 from cgaccel.config import AccelConfig, preset
