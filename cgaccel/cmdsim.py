@@ -128,8 +128,9 @@ class Trace:
     def tiles(self):
         """Group the events per tile (:class:`TraceTile`).
 
-        Buffer writes belong to the next RUN; the reads of the ``n``-th STORE are the
-        write-back of the ``n``-th tile (the compiler emits one STORE per tile, in tile order).
+        Buffer writes belong to the next RUN; write-back reads belong to the oldest tile not
+        yet read back completely (``kt * ho * wo`` reads: one STORE per tile, or one per
+        column of a pixel-split tile), so tiles are written back in order.
 
         Raises
         ------
@@ -140,14 +141,15 @@ class Trace:
         """
         tiles = []
         pending = TraceTile()
-        stores = 0          # STORE commands completed
-        stores_at_out = None
+        done = 0            # tiles read back completely
+        store_open = False  # a STORE of tile ``done`` has started
+        done_at_out = None
         for ev in self.events:
             kind = ev[0]
             if kind == "write":
                 if ev[1][0] == Target.OUT:
-                    if stores_at_out is None:
-                        stores_at_out = stores
+                    if done_at_out is None:
+                        done_at_out = done
                     pending.out_writes.append(ev[1])
                 else:
                     if pending.out_writes:
@@ -157,7 +159,7 @@ class Trace:
             elif kind == "run":
                 n = len(tiles)
                 back = 2 if ev[1].get("obuf") else 1
-                first = stores if stores_at_out is None else stores_at_out
+                first = done if done_at_out is None else done_at_out
                 if first < n - back + 1:
                     raise ValueError(f"tile {n}'s residual preload and RUN must follow the "
                                      f"write-back of tile {n - back}, not precede it (they "
@@ -165,17 +167,21 @@ class Trace:
                 pending.cmd = ev[1]
                 tiles.append(pending)
                 pending = TraceTile()
-                stores_at_out = None
+                done_at_out = None
             elif kind == "store":
-                if stores >= len(tiles):
-                    raise ValueError(f"STORE {stores} must follow the RUN of tile {stores}, "
+                if done >= len(tiles):
+                    raise ValueError(f"the STORE of tile {done} must follow its RUN, "
                                      f"not precede it")
-                stores += 1
+                store_open = True
             elif kind == "read":
-                if not stores:
+                if not store_open:
                     raise ValueError("a write-back read must follow a STORE, not precede it")
-                tiles[stores - 1].reads.append(ev[1])
-                tiles[stores - 1].dram.append(ev[2])
+                t = tiles[done]
+                t.reads.append(ev[1])
+                t.dram.append(ev[2])
+                if len(t.reads) == t.cmd["kt"] * t.cmd["ho"] * t.cmd["wo"]:
+                    done += 1
+                    store_open = False
         if pending.writes or pending.out_writes:
             raise ValueError("buffer writes must be followed by a RUN, not left unused")
         return tiles
@@ -264,6 +270,9 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
         if cmd.op == Op.STORE:
             if cmd.bcast or cmd.target:
                 raise CommandError("command", i, "STORE must not set bcast or target")
+            if not cmd.chan and cmd.col >= cols:
+                raise CommandError("command", i, f"STORE col must be below {cols}, "
+                                   f"not {cmd.col}")
             # The whole STORE is checked before any of it is issued.
             if cmd.outer:
                 last = cmd.dram + (cmd.outer - 1) * cmd.dram_stride + cmd.inner
@@ -275,8 +284,10 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
             events.append(("store",))
             for n in range(cmd.outer):
                 dst = cmd.dram + n * cmd.dram_stride
-                col = n % cols
-                base = cmd.buf_addr + (n // cols) * cmd.buf_stride
+                if cmd.chan:
+                    col, base = n % cols, cmd.buf_addr + (n // cols) * cmd.buf_stride
+                else:
+                    col, base = cmd.col, cmd.buf_addr + n * cmd.buf_stride
                 for m in range(cmd.inner):
                     events.append(("read", (col, base + m), dst + m))
                 write_bytes += cmd.inner

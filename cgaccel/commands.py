@@ -35,13 +35,15 @@ Opcodes:
     output channel per iteration, as the engine deals channels to columns); otherwise to column
     ``col`` (or every column with ``bcast``) and ``base = buf_addr + n * buf_stride``.
 ``RUN`` (2)
-    Start one tile: words 1..3 hold the engine's tile command, packed LSB first
+    Start one tile: words 1..4 hold the engine's tile command, packed LSB first
     (:meth:`cgaccel.engine.geometry.Geometry.tile_layout`). The controller goes on with the next
     command (loads into the other bank overlap the tile); the engine holds off what must wait.
 ``STORE`` (3)
-    For ``n`` in ``range(outer)``: read ``inner`` output bytes of output channel ``n`` (column
-    ``n % cols``, output-bank address ``buf_addr + (n // cols) * buf_stride + 0 .. inner-1``)
-    and write them to ``dram + n*dram_stride``. Every byte must fall in the output window.
+    For ``n`` in ``range(outer)``: read ``inner`` output bytes and write them to
+    ``dram + n*dram_stride``. With ``chan`` set they are output channel ``n`` (column
+    ``n % cols``, output-bank address ``buf_addr + (n // cols) * buf_stride + 0 .. inner-1``);
+    otherwise column ``col`` at ``buf_addr + n * buf_stride + 0 .. inner-1`` (pixel-split tiles:
+    a column's chunk of every channel). Every byte must fall in the output window.
 """
 
 import struct
@@ -74,7 +76,7 @@ class Command:
     outer: int = 0
     dram: int = 0
     dram_stride: int = 0
-    tile: int = 0       # RUN only: packed tile command (up to 96 bits)
+    tile: int = 0       # RUN only: packed tile command (up to 128 bits)
 
     def __post_init__(self):
         checks = (("op", self.op, 4), ("target", self.target, 3), ("bcast", self.bcast, 1),
@@ -82,7 +84,7 @@ class Command:
                   ("col", self.col, 16), ("buf_addr", self.buf_addr, 32),
                   ("buf_stride", self.buf_stride, 32), ("inner", self.inner, 32),
                   ("outer", self.outer, 32), ("dram", self.dram, 64),
-                  ("dram_stride", self.dram_stride, 32), ("tile", self.tile, 96))
+                  ("dram_stride", self.dram_stride, 32), ("tile", self.tile, 128))
         for name, value, bits in checks:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"Command {name} must be an integer, not {value!r}")
@@ -98,7 +100,7 @@ def encode(cmd):
           | cmd.item_log2 << 10 | cmd.col << 16)
     if cmd.op == Op.RUN:
         t = cmd.tile
-        words = [w0, t & 0xFFFFFFFF, (t >> 32) & 0xFFFFFFFF, (t >> 64) & 0xFFFFFFFF, 0, 0, 0, 0]
+        words = [w0] + [(t >> (32 * i)) & 0xFFFFFFFF for i in range(4)] + [0, 0, 0]
     else:
         words = [w0, cmd.buf_addr, cmd.buf_stride, cmd.inner, cmd.outer,
                  cmd.dram & 0xFFFFFFFF, cmd.dram >> 32, cmd.dram_stride]
@@ -114,6 +116,6 @@ def decode(blob):
                   bank=(w[0] >> 8) & 1, chan=(w[0] >> 9) & 1, item_log2=(w[0] >> 10) & 7,
                   col=w[0] >> 16)
     if common["op"] == Op.RUN:
-        return Command(**common, tile=w[1] | w[2] << 32 | w[3] << 64)
+        return Command(**common, tile=w[1] | w[2] << 32 | w[3] << 64 | w[4] << 96)
     return Command(**common, buf_addr=w[1], buf_stride=w[2], inner=w[3], outer=w[4],
                    dram=w[5] | w[6] << 32, dram_stride=w[7])

@@ -52,8 +52,8 @@ class Controller(wiring.Component):
         aw = config.axi_addr_width
         dw = config.axi_data_width
         tile_bits = geo.tile_layout().size
-        if tile_bits > 96:
-            raise ValueError(f"Tile command must fit 96 bits of a RUN command, not {tile_bits}")
+        if tile_bits > 128:
+            raise ValueError(f"Tile command must fit 128 bits of a RUN command, not {tile_bits}")
         # LOAD splits beats into items and never joins beats, so every buffer item (padded to
         # a power-of-two byte count) must fit one beat.
         item_bits = 8 << max(0, (-(-geo.data_width // 8) - 1).bit_length())
@@ -239,7 +239,8 @@ class Controller(wiring.Component):
                 m.d.sync += [n_issue.eq(0), n_data.eq(0), idx.eq(0), col.eq(0),
                              base.eq(buf_addr), dram_next.eq(dram), beat_full.eq(0),
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
-                             rq_idx.eq(0), rq_col.eq(0), rq_base.eq(buf_addr), wr_seen.eq(0),
+                             rq_idx.eq(0), rq_col.eq(Mux(chan, 0, col_field)),
+                             rq_base.eq(buf_addr), wr_seen.eq(0),
                              span.eq((outer - 1) * dram_stride)]
                 with m.Switch(op):
                     with m.Case(Op.END):
@@ -248,7 +249,8 @@ class Controller(wiring.Component):
                         with m.If((outer == 0) | (inner == 0)):
                             m.next = "FETCH"
                         with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
-                                    | (inner >= (1 << LEN_WIDTH))):
+                                    | (inner >= (1 << LEN_WIDTH))
+                                    | (~chan & ~bcast & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
@@ -258,7 +260,7 @@ class Controller(wiring.Component):
                     with m.Case(Op.STORE):
                         with m.If((outer == 0) | (inner == 0)):
                             m.next = "FETCH"
-                        with m.Elif(inner >= (1 << LEN_WIDTH)):
+                        with m.Elif((inner >= (1 << LEN_WIDTH)) | (~chan & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
@@ -307,7 +309,7 @@ class Controller(wiring.Component):
 
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
-                             self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3]))]
+                             self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
                 with m.If(self.eng_cmd.ready):
                     m.d.comb += run_issued.eq(1)
                     m.next = "FETCH"
@@ -344,7 +346,9 @@ class Controller(wiring.Component):
                     with m.If(self.eng_rd.ready):
                         with m.If(rq_idx + 1 == inner):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n + 1)]
-                            with m.If(rq_col == cols - 1):
+                            with m.If(~chan):
+                                m.d.sync += rq_base.eq(rq_base + buf_stride)
+                            with m.Elif(rq_col == cols - 1):
                                 m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
                             with m.Else():
                                 m.d.sync += rq_col.eq(rq_col + 1)

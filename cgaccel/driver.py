@@ -69,12 +69,12 @@ def pack_tile(config, cmd):
     Raises
     ------
     ValueError
-        A field does not fit its width, a field is missing, or the command exceeds 96 bits.
+        A field does not fit its width, a field is missing, or the command exceeds 128 bits.
     """
     fields = _tile_fields(config)
     total = max(off + width for _, off, width, _ in fields)
-    if total > 96:
-        raise ValueError(f"tile command must fit the 96 bits of a RUN command, not {total}")
+    if total > 128:
+        raise ValueError(f"tile command must fit the 128 bits of a RUN command, not {total}")
     missing = {name for name, *_ in fields} - set(cmd)
     if missing:
         raise ValueError(f"tile command must have fields {sorted(missing)}, not omit them")
@@ -231,7 +231,7 @@ def _work_list(C, rows, groups, imask):
 
 
 def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
-                  double_out=False):
+                  double_out=False, split="channel"):
     """Compile one layer into a DRAM image and a command list.
 
     Parameters
@@ -248,6 +248,9 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         Double-buffered output bank (``plan_layer``'s option, tile command ``obuf``): tile
         ``t+1`` may start before tile ``t`` is written back, so the write-back of a tile moves
         one tile later in the list.
+    split : {"channel", "pixel", "auto"}
+        How tiles deal work to columns (``plan_layer``'s option): with ``"pixel"`` weights and
+        parameters are broadcast and every column's pixel chunk is stored by its own STORE.
 
     Returns
     -------
@@ -268,7 +271,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                          f"not {base_addr:#x}")
     args = _layer_arrays(layer)
     plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
-                      double_out=double_out)
+                      double_out=double_out, split=split)
     geo = Geometry(config)
     rows = config.rows
     x, w = np.asarray(args["x"]), np.asarray(args["w"])
@@ -320,7 +323,18 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     res = np.asarray(args["res"]).astype(np.int8).tobytes() if has_res else b""
 
     # Region placement ------------------------------------------------------------------------
-    n_cmds = len(plan.tiles) * (9 + int(has_res)) + 1   # 7 loads, residual, RUN, STORE; END
+    def out_parts(t):
+        """Output transfers of a tile: ``(col, chan, buf_stride, inner, dram offset)``."""
+        P = t.ho * Wo
+        off = t.k0 * Ho * Wo + t.oy0 * Wo
+        if not t.cmd["psplit"]:
+            return [(0, 1, P, P, off)]
+        pc = t.cmd["pc"]
+        return [(j, 0, n, n, off + j * pc) for j in range(config.cols)
+                if (n := min(P, j * pc + pc) - j * pc) > 0]
+
+    # 7 loads, residual preloads, RUN, STOREs per tile; END.
+    n_cmds = sum(8 + (1 + int(has_res)) * len(out_parts(t)) for t in plan.tiles) + 1
     contents = [("commands", b"\0" * (n_cmds * COMMAND_BYTES)), ("x", act), ("w", wgt),
                 ("bias", bias), ("thr", thr), ("mult", mult), ("cfg", cfg)]
     contents += [(f"list{hb}", lists[hb]) for hb in band_heights]
@@ -351,34 +365,35 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         y0 = t.oy0 * cmd["stride"] - cmd["pad_l"] - cmd["iy_base"]
         k0, kt = t.k0, t.kt
         nlist = len(lists[hb]) >> list_log2
+        # Channels are dealt to columns, or broadcast to all of them with a pixel split.
+        dealt = not cmd["psplit"]
         return [
             load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
                  H * W * act_item, hb * W),
             load(Target.LIST, bank, list_log2, nlist, 1, place[f"list{hb}"], 0, 0),
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
-                 RS * CW * wgt_item, RS * CW, chan=True),
-            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=True),
-            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=True),
-            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=True),
+                 RS * CW * wgt_item, RS * CW, chan=dealt),
+            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=dealt),
+            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=dealt),
+            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=dealt),
             load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
-                 1 << cfg_log2, 1, chan=True),
+                 1 << cfg_log2, 1, chan=dealt),
         ]
-
-    def window(t, base):
-        return base + t.k0 * Ho * Wo + t.oy0 * Wo
 
     # With a double-buffered output bank each tile owns the half ``bank`` (address MSB).
     out_half = config.out_depth // 2 if double_out else 0
 
-    def res_load(t):
-        P = t.ho * Wo
-        return load(Target.OUT, t.bank, 0, P, t.kt, window(t, place["res"]), Ho * Wo, P,
-                    chan=True, buf_addr=t.bank * out_half)
+    def res_loads(t):
+        return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,
+                        buf_addr=t.bank * out_half, buf_stride=stride, inner=inner, outer=t.kt,
+                        dram=place["res"] + off, dram_stride=Ho * Wo)
+                for col, chan, stride, inner, off in out_parts(t)]
 
-    def store(t):
-        P = t.ho * Wo
-        return Command(op=Op.STORE, chan=1, buf_addr=t.bank * out_half, buf_stride=P, inner=P,
-                       outer=t.kt, dram=window(t, y_addr), dram_stride=Ho * Wo)
+    def stores(t):
+        return [Command(op=Op.STORE, chan=chan, col=col, buf_addr=t.bank * out_half,
+                        buf_stride=stride, inner=inner, outer=t.kt, dram=y_addr + off,
+                        dram_stride=Ho * Wo)
+                for col, chan, stride, inner, off in out_parts(t)]
 
     def run(t):
         return Command(op=Op.RUN, tile=pack_tile(config, t.cmd))
@@ -393,12 +408,12 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     for n, t in enumerate(tiles):
         commands += tile_loads(t)
         if n >= back:
-            commands.append(store(tiles[n - back]))
+            commands += stores(tiles[n - back])
         if has_res:
-            commands.append(res_load(t))
+            commands += res_loads(t)
         commands.append(run(t))
     for t in tiles[max(0, len(tiles) - back):]:
-        commands.append(store(t))
+        commands += stores(t)
     commands.append(Command(op=Op.END))
     assert len(commands) == n_cmds
     cmd_bytes = b"".join(encode(c) for c in commands)
@@ -628,7 +643,8 @@ class Driver:
         return LayerRun(y=compiled.decode_y(data), counters=counters, cycles=counters["cycles"],
                         error=code, compiled=compiled, polls=polls)
 
-    async def run_layer(self, vectors, *, k_tile=None, band_rows=None, double_out=False):
+    async def run_layer(self, vectors, *, k_tile=None, band_rows=None, double_out=False,
+                        split="channel"):
         """Compile ``vectors`` (tiling options as :func:`compile_layer`), run the layer and read
         ``y`` back.
 
@@ -642,5 +658,5 @@ class Driver:
             The layer did not finish in time.
         """
         compiled = compile_layer(self.config, vectors, base_addr=self.base_addr, k_tile=k_tile,
-                                 band_rows=band_rows, double_out=double_out)
+                                 band_rows=band_rows, double_out=double_out, split=split)
         return await self.run_compiled(compiled)

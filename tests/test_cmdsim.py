@@ -213,7 +213,9 @@ def test_descriptor_errors():
 def test_trace_order_violations():
     out = ("write", (Target.OUT, 0, 0, 0, 0, 1))
     wr = ("write", (Target.ACT, 0, 1, 0, 0, 1))
-    run, run_obuf = ("run", {"obuf": 0}), ("run", {"obuf": 1})
+    one = {"kt": 1, "ho": 1, "wo": 1}
+    run, run_obuf = ("run", dict(one, obuf=0)), ("run", dict(one, obuf=1))
+    run2_obuf = ("run", {"obuf": 1, "kt": 2, "ho": 1, "wo": 1})
     store = ("store",)
     read = ("read", (0, 0), 0)
     with pytest.raises(ValueError, match="tile 1's residual preload and RUN must follow the "
@@ -221,7 +223,7 @@ def test_trace_order_violations():
         Trace([wr, run, out, store, read, run], 0, 0).tiles()
     with pytest.raises(ValueError, match="tile 1's residual preload and RUN must follow"):
         Trace([wr, run, wr, run], 0, 0).tiles()
-    with pytest.raises(ValueError, match="STORE 0 must follow the RUN of tile 0"):
+    with pytest.raises(ValueError, match="the STORE of tile 0 must follow its RUN"):
         Trace([store, read], 0, 0).tiles()
     with pytest.raises(ValueError, match="must precede the residual preload"):
         Trace([out, wr, run], 0, 0).tiles()
@@ -231,9 +233,15 @@ def test_trace_order_violations():
                                          "write-back of tile 0"):
         Trace([run_obuf, run_obuf, out, run_obuf], 0, 0).tiles()
     # Double-buffered outputs: tile 1 may start before tile 0 is written back.
-    tiles = Trace([wr, out, run_obuf, wr, out, run_obuf, store, read, wr, out, run_obuf, store,
+    tiles = Trace([wr, out, run_obuf, wr, out, run2_obuf, store, read, wr, out, run_obuf, store,
                    read, read, store, read], 0, 0).tiles()
     assert [len(t.reads) for t in tiles] == [1, 2, 1]
+    # A tile is written back by several STOREs (one per column of a pixel-split tile).
+    tiles = Trace([wr, run2_obuf, store, read, store, read, wr, run_obuf, store, read],
+                  0, 0).tiles()
+    assert [len(t.reads) for t in tiles] == [2, 1]
+    with pytest.raises(ValueError, match="must follow a STORE"):
+        Trace([wr, run_obuf, store, read, read], 0, 0).tiles()
     tiles = Trace([wr, out, run, store, read, out, run, store, read], 0, 0).tiles()
     assert [len(t.reads) for t in tiles] == [1, 1]
 

@@ -228,8 +228,9 @@ def _run_compiled(cfg_vectors_seed):
     from cgaccel.driver import compile_layer
     from cgaccel.model.vectors import make_vectors
     shape, groups, density, kw = cfg_vectors_seed
+    split = kw.pop("split", "channel")
     vec = make_vectors(shape, groups, density, seed=3, **kw)
-    comp = compile_layer(CFG, vec, base_addr=0x1000)
+    comp = compile_layer(CFG, vec, base_addr=0x1000, split=split)
     mem = bytearray(comp.end_addr + 4096)
     for addr, blob in comp.image():
         mem[addr:addr + len(blob)] = blob
@@ -243,6 +244,8 @@ def _run_compiled(cfg_vectors_seed):
 @pytest.mark.parametrize("case", [
     ("g2_res_relu", (4, 5, 6, 4, 3, 3, 1, 1), 2, 0.4, dict(residual=True, relu=True)),
     ("dense_s2", (3, 7, 7, 5, 3, 3, 2, 1), 1, 0.0, {}),
+    # Pixel split: broadcast weights, one residual preload and one STORE per column.
+    ("pixel_g2_res", (4, 5, 6, 5, 3, 3, 1, 1), 1, 0.0, dict(residual=True, split="pixel")),
 ], ids=lambda c: c[0])
 def test_controller_runs_a_compiled_layer_bit_exact(case):
     import numpy as np

@@ -49,7 +49,7 @@ LAYER = make_layer(shape(6, 6, 5, 6, 3), 2, 0.5, seed=2, residual=True, relu=Tru
 
 def test_tile_pack_roundtrip():
     cmd = dict(bank=1, kt=6, r=3, s=3, stride=2, hb=5, w=7, iy_base=-1, pad_l=1, ho=3, wo=4,
-               cw=3, gated=1, relu=0, residual=1, obuf=1)
+               cw=3, gated=1, relu=0, residual=1, obuf=1, psplit=1, pc=5)
     value = pack_tile(CFG, cmd)
     assert value & 1 == 1  # bank is the first (lowest) field
     assert unpack_tile(CFG, value) == cmd
@@ -57,7 +57,7 @@ def test_tile_pack_roundtrip():
 
 def test_tile_pack_errors():
     cmd = dict(bank=0, kt=1, r=1, s=1, stride=1, hb=1, w=1, iy_base=0, pad_l=0, ho=1, wo=1,
-               cw=1, gated=0, relu=0, residual=0, obuf=0)
+               cw=1, gated=0, relu=0, residual=0, obuf=0, psplit=0, pc=0)
     with pytest.raises(ValueError, match="field r must fit 4 unsigned bits, not 16"):
         pack_tile(CFG, dict(cmd, r=16))
     with pytest.raises(ValueError, match="field iy_base must fit 7 signed bits, not -65"):
@@ -136,6 +136,33 @@ def test_command_order_double_out():
     assert seq == want
     outs = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.OUT]
     assert [(o.bank, o.buf_addr) for o in outs] == [(t % 2, (t % 2) * half) for t in range(n)]
+
+
+def test_command_order_pixel_split():
+    """Pixel-split tiles: broadcast weights/parameters, a residual preload and a STORE per
+    column holding pixels, each at its chunk of the output rows."""
+    cfg = small_config(rows=2, cols=4)
+    c = compile_layer(cfg, LAYER, k_tile=4, band_rows=1, split="pixel")
+    _, Ho, Wo = c.shape
+    tiles = c.plan.tiles
+    assert [t.cmd["pc"] for t in tiles] == [2] * len(tiles)   # Wo=5 over 4 columns: 2 2 1 0
+    wgt = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
+    assert all(cmd.bcast == 1 and cmd.chan == 0 for cmd in wgt)
+    stores = [cmd for cmd in c.commands if cmd.op == Op.STORE]
+    res = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.OUT]
+    assert len(stores) == len(res) == 3 * len(tiles)
+    t0 = [s for s in stores if s.dram < c.y_addr + Wo]   # tile 0: channels 0-3, row 0
+    assert [(s.col, s.inner, s.outer, s.dram - c.y_addr, s.dram_stride) for s in t0] == [
+        (0, 2, 4, 0, Ho * Wo), (1, 2, 4, 2, Ho * Wo), (2, 1, 4, 4, Ho * Wo)]
+    assert all(s.chan == 0 and s.buf_stride == s.inner for s in stores)
+    # The command list reproduces the plan's engine transactions exactly.
+    mem = Memory(list(c.image()) + [(c.y_addr, bytes(c.y_len))])
+    trace = execute(cfg, mem, c.cmd_addr, c.cmd_len, c.y_addr, c.y_len).tiles()
+    for t, p in zip(trace, tiles, strict=True):
+        assert t.cmd == p.cmd
+        assert t.reads == p.reads
+        assert sorted(t.writes) == sorted(p.writes)
+        assert sorted(t.out_writes) == sorted(p.out_writes)
 
 
 def test_one_list_image_per_band_height():
@@ -253,6 +280,14 @@ def test_driver_runs_layer_bit_exact():
         assert REG[name] in written[:start]
     assert hw.log[start] == (REG["CTRL"], 1)
     assert hw.r[REG["CMD_LEN"]] == run.compiled.cmd_len
+
+
+def test_driver_runs_pixel_split_layer_bit_exact():
+    vec = make_vectors(shape(4, 5, 6, 6, 1, pad=0), 2, 0.4, seed=6, residual=True)
+    hw = ModelAccel(CFG)
+    run = asyncio.run(Driver(CFG, hw, hw.mem).run_layer(vec, split="pixel"))
+    np.testing.assert_array_equal(run.y, vec["y"])
+    assert all(t.cmd["psplit"] for t in run.compiled.plan.tiles)
 
 
 def test_driver_reports_error_status():

@@ -27,10 +27,11 @@ def small_config(rows=2, cols=2, **kw):
 
 
 def check_layer(cfg, args, *, gaps=False, seed=0, k_tile=None, band_rows=None,
-                double_out=False):
+                double_out=False, split="channel"):
     """Run ``args`` (gated_conv keyword arguments) on the RTL and compare everything."""
     ref = gated_conv(**args)
-    plan = plan_layer(cfg, **args, k_tile=k_tile, band_rows=band_rows, double_out=double_out)
+    plan = plan_layer(cfg, **args, k_tile=k_tile, band_rows=band_rows, double_out=double_out,
+                      split=split)
     res = run_plans(cfg, [plan], gaps=gaps, seed=seed)
     assert res.errors == [0] * len(plan.tiles)
     np.testing.assert_array_equal(res.ys[0], ref.y)
@@ -72,6 +73,27 @@ def test_layer_matches_golden(cfg_kw, shp, groups, density, extra):
     cfg = small_config(**cfg_kw)
     args = make_layer(shp, groups, density, seed=len(CASES), **extra)
     check_layer(cfg, args)
+
+
+@pytest.mark.parametrize("cfg_kw,shp,groups,density,extra", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_pixel_split_matches_golden(cfg_kw, shp, groups, density, extra):
+    cfg = small_config(**cfg_kw)
+    args = make_layer(shp, groups, density, seed=len(CASES) + 1, **extra)
+    plan, _, _ = check_layer(cfg, args, split="pixel")
+    assert all(t.cmd["psplit"] == 1 for t in plan.tiles)
+
+
+@pytest.mark.parametrize("double_out", [False, True])
+def test_pixel_split_multi_tile_with_backpressure(double_out):
+    # Chunks that do not divide the tile (P = 2*5 over 3 columns: 4, 4, 2), several K tiles
+    # and bands, random gaps on every stream.
+    cfg = small_config(rows=2, cols=3)
+    args = make_layer(shape(4, 7, 5, 6, 3), 2, 0.5, seed=13, residual=True, relu=True)
+    plan, _, _ = check_layer(cfg, args, gaps=True, seed=6, k_tile=4, band_rows=2,
+                             double_out=double_out, split="pixel")
+    assert len(plan.tiles) == 2 * 4
+    assert {t.cmd["pc"] for t in plan.tiles} == {4, 2}  # 2 rows of 5, last band 1 row
 
 
 @pytest.mark.parametrize("double_out", [False, True])
@@ -121,7 +143,8 @@ def test_random_shapes(seed):
         extra["fbs_density"] = 0.7
     args = make_layer(shp, groups, float(rng.uniform(0, 1)), seed=seed, **extra)
     check_layer(small_config(rows=rows, cols=cols, psum_slots=4, out_depth=64), args,
-                gaps=bool(seed % 2), seed=seed, double_out=seed >= 3)
+                gaps=bool(seed % 2), seed=seed, double_out=seed >= 3,
+                split="pixel" if seed in (1, 2, 5) else "channel")
 
 
 def test_extreme_requant_values():

@@ -191,24 +191,61 @@ class Column(wiring.Component):
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
 
+        # Pixel split (``psplit``): this column computes every channel on output pixels
+        # ``[index*pc, (index+1)*pc)``. It first walks to its first pixel (``ff``: rows, then
+        # pixels, no multiplier) and keeps that position to restart there for every channel.
+        ff = Signal()
+        ff_rem = Signal(geo.out_bits + geo.col_bits)
+        g_n = Signal(geo.out_bits + 1)
+        st_oy = Signal.like(g_oy)
+        st_ox = Signal.like(g_ox)
+        st_iy = Signal.like(g_iy)
+        st_ix = Signal.like(g_ix)
+        last_pix = Signal()
+        m.d.comb += last_pix.eq((g_ox + 1 == d.wo) & (g_oy + 1 == d.ho))
+
+        def next_channel(active):
+            m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
+
         with m.If(start_i):
             m.d.sync += [
-                gen_active.eq(self._index < d.kt),
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
-                g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0),
+                g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
+                ff_rem.eq(self._index * d.pc),
             ]
+            with m.If(d.psplit):
+                m.d.sync += [gen_active.eq(0), ff.eq(1)]
+            with m.Else():
+                m.d.sync += gen_active.eq(self._index < d.kt)
+        with m.Elif(ff):
+            with m.If(g_oy >= d.ho):
+                m.d.sync += ff.eq(0)        # the chunk starts past the tile: nothing to do
+            with m.Elif(ff_rem >= d.wo):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride)]
+            with m.Elif(ff_rem != 0):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
+                             g_ix.eq(g_ix + d.stride)]
+            with m.Else():
+                m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
+                             st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix)]
         with m.Elif(adv & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
-            with m.If(g_ox + 1 < d.wo):
-                m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
+            with m.If(d.psplit & ((g_n + 1 == d.pc) | last_pix)):
+                m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
+                             g_ix.eq(st_ix)]
+                next_channel(g_i + 1 < d.kt)
             with m.Else():
-                m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
-                with m.If(g_oy + 1 < d.ho):
-                    m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                m.d.sync += g_n.eq(g_n + 1)
+                with m.If(g_ox + 1 < d.wo):
+                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
                 with m.Else():
-                    m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_i.eq(g_i + 1),
-                                 g_k.eq(g_k + cfg.cols), g_wt.eq(g_wt + rscw_l),
-                                 gen_active.eq(g_k + cfg.cols < d.kt)]
+                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
+                    with m.If(g_oy + 1 < d.ho):
+                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                    with m.Else():
+                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
+                        next_channel(g_k + cfg.cols < d.kt)
 
         cfg_rp1 = cfg_mem.read_port()
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
@@ -506,7 +543,7 @@ class Column(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + pop_base - done_write)
         with m.If(start_i):
             m.d.sync += self.busy.eq(1)
-        with m.Elif(self.busy & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
+        with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
                     & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~condq.r_rdy
                     & (outstanding == 0) & ~pop_base):
             m.d.sync += self.busy.eq(0)

@@ -144,7 +144,8 @@ class Engine(wiring.Component):
                 m.d.sync += [
                     scw.eq(cmd.s * cmd.cw),
                     pix.eq(cmd.ho * cmd.wo),
-                    nk.eq((cmd.kt + cfg.cols - 1) // cfg.cols),
+                    # Channels per column: all of them when the tile is split by pixels.
+                    nk.eq(Mux(cmd.psplit, cmd.kt, (cmd.kt + cfg.cols - 1) // cfg.cols)),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
@@ -159,7 +160,9 @@ class Engine(wiring.Component):
                        | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
                        | (d.hb == 0) | (d.w == 0)
                        | (nk > geo.param_depth)
-                       | (nk * pix > Mux(d.obuf, cfg.out_depth // 2, cfg.out_depth))
+                       | (nk * Mux(d.psplit, d.pc, pix)
+                          > Mux(d.obuf, cfg.out_depth // 2, cfg.out_depth))
+                       | (d.psplit & ((d.pc == 0) | (d.pc * cfg.cols < pix)))
                        | (nk * rscw > cfg.weight_depth)
                        | (act_words > cfg.act_depth))
                 if not cfg.cgnet:

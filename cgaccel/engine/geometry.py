@@ -185,8 +185,11 @@ class Geometry:
             "ho": db, "wo": db,
             "cw": self.cw_bits + 1,
             "gated": 1, "relu": 1, "residual": 1,
-            # Last, so older packers that do not know it leave it 0.
+            # Last, so older packers that do not know them leave them 0.
             "obuf": 1,
+            # Pixel split: every column computes all ``kt`` channels on its own chunk of
+            # ``pc`` consecutive output pixels (column ``j``: pixels ``[j*pc, (j+1)*pc)``).
+            "psplit": 1, "pc": self.out_bits,
         })
 
     def write_layout(self):

@@ -30,7 +30,8 @@ import numpy as np
 
 from .geometry import Geometry, Target
 
-__all__ = ["TilePlan", "LayerPlan", "plan_layer", "valid_taps", "expected_counts"]
+__all__ = ["TilePlan", "LayerPlan", "plan_layer", "valid_taps", "expected_counts",
+           "output_places", "choose_split", "SPLITS"]
 
 
 def _ceil_div(a, b):
@@ -135,6 +136,33 @@ def expected_counts(plan, gate):
     return words, skipped, opens
 
 
+def output_places(kt, P, cols, pc, pixel):
+    """Where a tile's outputs live: ``(col, k, addr, p)`` in write-back order.
+
+    ``k`` is the tile-local channel, ``p`` the tile-local output pixel and ``addr`` the
+    output-bank address (without the half). Channel split: column ``k % cols`` at
+    ``(k // cols) * P + p``. Pixel split: column ``j`` holds pixels ``[j*pc, j*pc + n_j)`` of
+    every channel at ``k * n_j + (p - j*pc)``.
+    """
+    out = []
+    if pixel:
+        for j in range(cols):
+            lo = j * pc
+            n = max(0, min(P, lo + pc) - lo)
+            for k in range(kt):
+                out += [(j, k, k * n + q, lo + q) for q in range(n)]
+    else:
+        for j in range(cols):
+            for i, k in enumerate(range(j, kt, cols)):
+                out += [(j, k, i * P + p, p) for p in range(P)]
+    return out
+
+
+def choose_split(config, K, Ho, Wo, R, S, C, *, double_out=False):
+    """The split ``plan_layer(split="auto")`` uses: ``"pixel"`` or ``"channel"``."""
+    return "channel"
+
+
 def _word_entries(chans, rows):
     """Group channel indices into (word, lane mask) pairs, words ascending."""
     out = {}
@@ -143,9 +171,12 @@ def _word_entries(chans, rows):
     return sorted(out.items())
 
 
+SPLITS = ("channel", "pixel", "auto")
+
+
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
                res=None, omask=None, imask=None, k_tile=None, band_rows=None,
-               double_out=False):
+               double_out=False, split="channel"):
     """Split a layer into engine tiles.
 
     Parameters
@@ -162,6 +193,14 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         Double-buffer the output bank (tile command ``obuf``): each tile gets half of it, so
         columns run ahead into the next tile and write-back overlaps computation. Default
         off: every tile may use the whole output bank and runs alone.
+    split : {"channel", "pixel", "auto"}
+        How a tile's work is dealt to the columns. ``"channel"``: column ``j`` computes
+        channels ``j, j+cols, ...`` on every pixel of the tile. ``"pixel"`` (tile command
+        ``psplit``): every column computes every channel of the tile on its own chunk of
+        ``pc = ceil(P/cols)`` consecutive output pixels; weights and parameters are broadcast,
+        so a tile holds at most ``param_depth`` channels. Columns then share the gate-dependent
+        work of every channel, which balances them on layers with few channels per column
+        (or ``K`` not a multiple of ``cols``). ``"auto"`` picks :func:`choose_split`.
 
     Returns
     -------
@@ -172,6 +211,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     ValueError
         The layer cannot be mapped on this configuration (the message names the limit).
     """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     geo = Geometry(config)
     rows, cols = config.rows, config.cols
     C, H, W = x.shape
@@ -230,20 +271,31 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if max_nk < 1:
         raise ValueError(f"one output channel's weights ({RS * CW} words) must fit the weight "
                          f"bank ({config.weight_depth} words), not exceed it")
+    if split == "auto":
+        split = choose_split(config, K, Ho, Wo, R, S, C, double_out=double_out)
+    pixel = split == "pixel"
+    # Channels a column holds per tile, and channels per tile per channel a column holds.
+    per = 1 if pixel else cols
     choice = None
-    nk_hi = min(max_nk, _ceil_div(K, cols))
+    nk_hi = min(max_nk, _ceil_div(K, per))
     if k_tile is not None:
-        if not 1 <= k_tile <= min(K, nk_hi * cols):
-            raise ValueError(f"k_tile must be between 1 and {min(K, nk_hi * cols)}, "
+        if not 1 <= k_tile <= min(K, nk_hi * per):
+            raise ValueError(f"k_tile must be between 1 and {min(K, nk_hi * per)}, "
                              f"not {k_tile}")
-        nk_options = [_ceil_div(k_tile, cols)]
+        nk_options = [_ceil_div(k_tile, per)]
     else:
         nk_options = range(nk_hi, 0, -1)
+
+    def col_pixels(nk, ho):
+        """Outputs per channel in one column's bank."""
+        return _ceil_div(ho * Wo, cols) if pixel else ho * Wo
+
     for nk in nk_options:
-        kt = min(K, nk * cols) if k_tile is None else k_tile
-        nk = _ceil_div(kt, cols)
-        ho = min(Ho, out_cap // (nk * Wo))
-        while ho >= 1 and CW * band_in_rows(ho) * W > config.act_depth:
+        kt = min(K, nk * per) if k_tile is None else k_tile
+        nk = _ceil_div(kt, per)
+        ho = Ho
+        while ho >= 1 and (nk * col_pixels(nk, ho) > out_cap
+                           or CW * band_in_rows(ho) * W > config.act_depth):
             ho -= 1
         if band_rows is not None:
             if not 1 <= band_rows <= ho:
@@ -293,42 +345,47 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                                    geo.pack_list(cw * hb * W, cw, mask)))
                     pos += 1
                 seg_pos.append((start, start + len(bwords), pos))
-            # Weights and parameters per column.
+            # Weights and parameters: dealt to columns, or broadcast with a pixel split.
             P = ho * Wo
+            pc = _ceil_div(P, cols) if pixel else 0
+            if pixel:
+                chans = [(0, 1, i, k0 + i) for i in range(kt)]
+            else:
+                chans = [(j, 0, i, k0 + kl) for j in range(cols)
+                         for i, kl in enumerate(range(j, kt, cols))]
+            for col, bc, i, k in chans:
+                wk = np.zeros((CW * rows, R, S), dtype=np.int64)
+                wk[:C] = wq[k]
+                for t in range(RS):
+                    r, s = divmod(t, S)
+                    for cw in range(CW):
+                        word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
+                                             config.weight_width)
+                        writes.append((Target.WGT, col, bc, bank, (i * RS + t) * CW + cw, word))
+                start, mid, end = seg_pos[k // kg]
+                tv = int(thr[k]) if (gated and thr is not None) else 0
+                writes += [
+                    (Target.BIAS, col, bc, bank, i, int(bias[k]) & 0xFFFFFFFF),
+                    (Target.THR, col, bc, bank, i, tv & 0xFFFFFFFF),
+                    (Target.MULT, col, bc, bank, i, int(mult[k]) & 0xFFFFFFFF),
+                    (Target.CFG, col, bc, bank, i,
+                     geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
+                ]
+            # Outputs: column j's bank holds its channels (or its pixel chunk of every
+            # channel) one after the other, in the order the column computes them.
             obase = bank * out_cap if double_out else 0  # output half: address MSB
             out_writes, reads, dest = [], [], []
-            for j in range(cols):
-                for i, kl in enumerate(range(j, kt, cols)):
-                    k = k0 + kl
-                    wk = np.zeros((CW * rows, R, S), dtype=np.int64)
-                    wk[:C] = wq[k]
-                    for t in range(RS):
-                        r, s = divmod(t, S)
-                        for cw in range(CW):
-                            word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
-                                                 config.weight_width)
-                            writes.append((Target.WGT, j, 0, bank, (i * RS + t) * CW + cw, word))
-                    start, mid, end = seg_pos[k // kg]
-                    tv = int(thr[k]) if (gated and thr is not None) else 0
-                    writes += [
-                        (Target.BIAS, j, 0, bank, i, int(bias[k]) & 0xFFFFFFFF),
-                        (Target.THR, j, 0, bank, i, tv & 0xFFFFFFFF),
-                        (Target.MULT, j, 0, bank, i, int(mult[k]) & 0xFFFFFFFF),
-                        (Target.CFG, j, 0, bank, i,
-                         geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
-                    ]
-                    for oy in range(ho):
-                        for ox in range(Wo):
-                            p = oy * Wo + ox
-                            if res is not None:
-                                out_writes.append((Target.OUT, j, 0, bank, obase + i * P + p,
-                                                   int(res[k, oy0 + oy, ox]) & 0xFF))
-                            reads.append((j, obase + i * P + p))
-                            dest.append((k, oy0 + oy, ox))
+            for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
+                oy, ox = divmod(p, Wo)
+                if res is not None:
+                    out_writes.append((Target.OUT, j, 0, bank, obase + addr,
+                                       int(res[k0 + k, oy0 + oy, ox]) & 0xFF))
+                reads.append((j, obase + addr))
+                dest.append((k0 + k, oy0 + oy, ox))
             cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=W,
                        iy_base=oy0 * stride - pad - y0, pad_l=pad, ho=ho, wo=Wo, cw=CW,
                        gated=int(gated), relu=int(bool(relu)), residual=int(res is not None),
-                       obuf=int(bool(double_out)))
+                       obuf=int(bool(double_out)), psplit=int(pixel), pc=pc)
             tiles.append(TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
                                   reads=reads, dest=np.array(dest, dtype=np.int64),
                                   k0=k0, kt=kt, oy0=oy0, ho=ho))
