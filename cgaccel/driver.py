@@ -314,9 +314,10 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                    .to_bytes(1 << cfg_log2, "little") for k in range(K))
     list_log2 = _item_log2(geo.list_width)
     band_heights = sorted({t.cmd["hb"] for t in plan.tiles})
+    Wb = plan.tiles[0].cmd["w"]     # band width (W, or W/stride for a gathered 1x1 layer)
     lists = {}
     for hb in band_heights:
-        lists[hb] = b"".join(geo.pack_list(cw * hb * W, cw, mask).to_bytes(1 << list_log2,
+        lists[hb] = b"".join(geo.pack_list(cw * hb * Wb, cw, mask).to_bytes(1 << list_log2,
                                                                              "little")
                              for b, c in seg for cw, mask in b + c)
     has_res = args.get("res") is not None
@@ -333,8 +334,24 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         return [(j, 0, n, n, off + j * pc) for j in range(config.cols)
                 if (n := min(P, j * pc + pc) - j * pc) > 0]
 
-    # 7 loads, residual preloads, RUN, STOREs per tile; END.
-    n_cmds = sum(8 + (1 + int(has_res)) * len(out_parts(t)) for t in plan.tiles) + 1
+    sub = plan.subsample
+
+    def act_loads(t):
+        cmd = t.cmd
+        hb, bank, ws = cmd["hb"], t.bank, cmd["w"]
+        y0 = t.oy0 * cmd["stride"] - cmd["pad_l"] - cmd["iy_base"]
+        if sub == 1:
+            return [load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
+                         H * W * act_item, hb * W)]
+        # Strided 1x1 layer: gather every sub-th pixel of every sub-th row, one item each.
+        return [load(Target.ACT, bank, act_log2, 1, ws,
+                     place["x"] + (cw * H + (y0 + iy) * sub) * W * act_item, sub * act_item, 1,
+                     buf_addr=(cw * hb + iy) * ws)
+                for cw in range(CW) for iy in range(hb)]
+
+    # Activation loads, 6 other loads, residual preloads, RUN, STOREs per tile; END.
+    n_cmds = sum((1 if sub == 1 else CW * t.cmd["hb"]) + 7
+                 + (1 + int(has_res)) * len(out_parts(t)) for t in plan.tiles) + 1
     contents = [("commands", b"\0" * (n_cmds * COMMAND_BYTES)), ("x", act), ("w", wgt),
                 ("bias", bias), ("thr", thr), ("mult", mult), ("cfg", cfg)]
     contents += [(f"list{hb}", lists[hb]) for hb in band_heights]
@@ -362,14 +379,11 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     def tile_loads(t):
         cmd = t.cmd
         hb, bank = cmd["hb"], t.bank
-        y0 = t.oy0 * cmd["stride"] - cmd["pad_l"] - cmd["iy_base"]
         k0, kt = t.k0, t.kt
         nlist = len(lists[hb]) >> list_log2
         # Channels are dealt to columns, or broadcast to all of them with a pixel split.
         dealt = not cmd["psplit"]
-        return [
-            load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
-                 H * W * act_item, hb * W),
+        return act_loads(t) + [
             load(Target.LIST, bank, list_log2, nlist, 1, place[f"list{hb}"], 0, 0),
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
                  RS * CW * wgt_item, RS * CW, chan=dealt),

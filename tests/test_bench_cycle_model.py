@@ -31,10 +31,11 @@ def small_config(**kw):
 
 
 def measure(cfg, shape, groups, density, *, band_rows=None, k_tile=None, double_out=False,
-            **extra):
+            split="channel", **extra):
     args = make_layer(shape, groups, density, seed=3, relu=True, **extra)
     ref = gated_conv(**args)
-    plan = plan_layer(cfg, **args, band_rows=band_rows, k_tile=k_tile, double_out=double_out)
+    plan = plan_layer(cfg, **args, band_rows=band_rows, k_tile=k_tile, double_out=double_out,
+                      split=split)
     res = run_plans(cfg, [plan])
     np.testing.assert_array_equal(res.ys[0], ref.y)
     return plan, ref, res, estimate_plan(cfg, plan, ref.gate)
@@ -54,6 +55,8 @@ FAST = [
      dict(band_rows=2, double_out=True)),
     ("dense_1x1_res", dict(rows=4), LayerShape("t", 8, 5, 5, 6, 1, 1, 1, 0), 1, 0.0,
      dict(residual=True)),
+    ("pixel_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
+     dict(band_rows=2, split="pixel", double_out=True)),
 ]
 SLOW = [
     ("gated_g4_slots4", dict(rows=2, cols=3, psum_slots=4), LayerShape("t", 8, 5, 5, 8, 1, 1,
@@ -68,7 +71,8 @@ SLOW = [
 
 
 def _split(extra):
-    tiling = {k: extra[k] for k in ("band_rows", "k_tile", "double_out") if k in extra}
+    tiling = {k: extra[k] for k in ("band_rows", "k_tile", "double_out", "split")
+              if k in extra}
     data = {k: v for k, v in extra.items() if k not in tiling}
     return tiling, data
 

@@ -246,6 +246,8 @@ def _run_compiled(cfg_vectors_seed):
     ("dense_s2", (3, 7, 7, 5, 3, 3, 2, 1), 1, 0.0, {}),
     # Pixel split: broadcast weights, one residual preload and one STORE per column.
     ("pixel_g2_res", (4, 5, 6, 5, 3, 3, 1, 1), 1, 0.0, dict(residual=True, split="pixel")),
+    # Strided 1x1: the activations are gathered (every other row and column).
+    ("gather_1x1_s2", (6, 7, 8, 4, 1, 1, 2, 0), 2, 0.5, dict(relu=True)),
 ], ids=lambda c: c[0])
 def test_controller_runs_a_compiled_layer_bit_exact(case):
     import numpy as np

@@ -165,6 +165,34 @@ def test_command_order_pixel_split():
         assert sorted(t.out_writes) == sorted(p.out_writes)
 
 
+def test_strided_1x1_layer_gathers_activations():
+    """A 1x1 stride-2 layer loads only the pixels it reads: one single-item transfer per
+    used pixel, every second row and column, and runs at stride 1 on the engine."""
+    cfg = small_config(rows=2, cols=2)
+    args = make_layer(shape(3, 7, 8, 4, 1, stride=2, pad=0), 1, 0.0, seed=8)
+    c = compile_layer(cfg, args, band_rows=2)
+    assert c.plan.subsample == 2 and c.shape == (4, 4, 4)
+    acts = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.ACT]
+    CW, item = 2, 2                      # 3 channels in 2-lane words of 2 bytes
+    assert len(acts) == sum(CW * t.cmd["hb"] for t in c.plan.tiles) == 2 * CW * 2
+    assert all((a.inner, a.outer, a.dram_stride, a.buf_stride) == (1, 4, 2 * item, 1)
+               for a in acts)
+    x0 = c.regions["x"][0]
+    # Tile 1 (output rows 2, 3) reads input rows 4 and 6 of both word planes.
+    rows = [(a.dram - x0) // (8 * item) for a in acts[2 * CW:4 * CW]]
+    assert rows == [4, 6, 7 + 4, 7 + 6]
+    assert c.load_bytes < CW * 7 * 8 * item + 4096   # far less than the whole map twice
+    mem = Memory(list(c.image()) + [(c.y_addr, bytes(c.y_len))])
+    trace = execute(cfg, mem, c.cmd_addr, c.cmd_len, c.y_addr, c.y_len).tiles()
+    for t, p in zip(trace, c.plan.tiles, strict=True):
+        assert t.cmd == p.cmd and t.cmd["stride"] == 1
+        assert sorted(t.writes) == sorted(p.writes)
+    hw = ModelAccel(cfg)
+    vec = dict(args, y=gated_conv(**args).y)
+    run = asyncio.run(Driver(cfg, hw, hw.mem).run_layer(vec, band_rows=2))
+    np.testing.assert_array_equal(run.y, vec["y"])
+
+
 def test_one_list_image_per_band_height():
     c = compile_layer(CFG, LAYER, band_rows=4)   # Ho=6: bands of 4 and 2 output rows
     heights = sorted({t.cmd["hb"] for t in c.plan.tiles})

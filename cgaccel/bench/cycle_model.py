@@ -23,7 +23,9 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
   completion check). A column with no channel in the tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
-busy cycles.
+busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
+``[j*pc, (j+1)*pc)``; before its first item the column walks to pixel ``j*pc`` (one cycle per
+row, then per pixel, plus one: :func:`ff_cycles`).
 
 Tiles and columns
 -----------------
@@ -54,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
-           "model_error_pct"]
+           "model_error_pct", "ff_cycles"]
 
 OUTPUT_UNIT_LATENCY = 4   # cgaccel.engine.output_unit.OutputUnit.latency
 # Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
@@ -155,14 +157,38 @@ class LayerEstimate:
         return sum(t.words for t in self.tiles)
 
 
+def _column_work(plan, tile, j, cols):
+    """Channels (tile-local) and the slice of the tile's pixels column ``j`` computes."""
+    P = tile.ho * plan.shape[2]
+    if tile.cmd.get("psplit"):
+        pc = tile.cmd["pc"]
+        lo = min(P, j * pc)
+        return range(tile.kt), slice(lo, min(P, lo + pc))
+    return range(j, tile.kt, cols), slice(0, P)
+
+
+def ff_cycles(plan, tile, j):
+    """Cycles a pixel-split column walks to its first pixel before its first item (0 else)."""
+    if not tile.cmd.get("psplit"):
+        return 0
+    wo = plan.shape[2]
+    q, r = divmod(j * tile.cmd["pc"], wo)
+    if q >= tile.ho:
+        return tile.ho + 1      # chunk past the tile: row steps until it leaves, then stop
+    return q + r + 1
+
+
 def _column_items(plan, tile, j, cols, gate):
     """Base costs, conditional costs (0: gate closed), slot needs and words of column ``j``."""
     ho, wo = tile.ho, plan.shape[2]
-    taps = plan.taps[tile.oy0:tile.oy0 + ho, :].reshape(-1)
-    n = ho * wo
+    chans, pix = _column_work(plan, tile, j, cols)
+    taps = plan.taps[tile.oy0:tile.oy0 + ho, :].reshape(-1)[pix]
+    n = len(taps)
     base, cond, slot = [], [], []
     words = 0
-    for kl in range(j, tile.kt, cols):
+    if n == 0:
+        return None
+    for kl in chans:
         k = tile.k0 + kl
         nb, nc = plan.segments[k]
         if not plan.omask[k]:
@@ -173,7 +199,7 @@ def _column_items(plan, tile, j, cols, gate):
         base.append(np.maximum(1, taps * nb))
         words += int((taps * nb).sum())
         if plan.gated:
-            g = gate[k, tile.oy0:tile.oy0 + ho, :].reshape(-1).astype(bool)
+            g = gate[k, tile.oy0:tile.oy0 + ho, :].reshape(-1)[pix].astype(bool)
             cond.append(np.where(g, np.maximum(1, taps * nc), 0))
             words += int((taps[g] * nc).sum())
             slot.append(np.ones(n, bool))
@@ -271,8 +297,11 @@ def estimate_plan(config, plan, gate=None):
                                                tm.gate_latency))
             else:
                 col_issue.append(int(base.sum()))
-        # A column with no channel (index >= kt) is busy for the start cycle only.
-        col_busy = tuple(tm.fill + c + tm.drain if c else 1 for c in col_issue)
+        # A column with no work (no channel, or a pixel chunk past the tile) is busy for the
+        # start cycle (and its walk to the chunk) only.
+        ff = [ff_cycles(plan, tile, j) for j in range(cols)]
+        col_busy = tuple(tm.fill + f + c + tm.drain if c else 1 + f
+                         for f, c in zip(ff, col_issue, strict=True))
         tiles.append(TileEstimate(busy=max(col_busy), col_busy=col_busy, words=words,
                                   col_issue=tuple(col_issue), writes=len(tile.writes),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),

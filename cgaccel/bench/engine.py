@@ -14,7 +14,8 @@ bit-exact against the golden model, and print:
 Usage::
 
     python -m cgaccel.bench.engine [--scale 4] [--geometry imagenet] [--groups 4]
-        [--density 0.3] [--layers NAME ...] [--preset default] [--set rows=4 ...]
+        [--density 0.3] [--layers NAME ...] [--split auto|channel|pixel]
+        [--preset default] [--set rows=4 ...]
 """
 
 import argparse
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..config import parse_overrides, preset
 from ..engine.sim import run_plans
-from ..engine.tiling import plan_layer, valid_taps
+from ..engine.tiling import SPLITS, plan_layer, valid_taps
 from ..model.data import make_layer
 from ..model.layer import gated_conv
 from ..model.resnet18 import LayerShape, layers, scaled
@@ -53,10 +54,10 @@ def useful_macs(args, ref):
     return int(taps.sum()) * nb * K + int(opened) * (C - nb)
 
 
-def run_layer(runner, cfg, shape, groups, density, seed, double_out):
+def run_layer(runner, cfg, shape, groups, density, seed, double_out, split="channel"):
     args = make_layer(shape, groups, density, seed=seed, relu=True)
     ref = gated_conv(**args)
-    plan = plan_layer(cfg, **args, double_out=double_out)
+    plan = plan_layer(cfg, **args, double_out=double_out, split=split)
     res = runner([plan])
     if any(res.errors):
         raise RuntimeError(f"{shape.name}: engine reported an error")
@@ -79,6 +80,8 @@ def main(argv=None):
                     help="extra unscaled layers, e.g. 20,10,10,13,3,1,1 (irregular sizes)")
     ap.add_argument("--single-out", action="store_true",
                     help="single-buffered output bank: every tile runs alone (obuf = 0)")
+    ap.add_argument("--split", choices=SPLITS, default="auto",
+                    help="how tiles deal work to columns (plan_layer's split)")
     ap.add_argument("--backend", choices=("verilator", "amaranth"), default="verilator",
                     help="simulator (verilator: cocotb + Verilator; amaranth: Python sim)")
     ap.add_argument("--layers", nargs="*", default=None,
@@ -104,7 +107,7 @@ def main(argv=None):
     print(f"engine benchmark: {a.geometry} ResNet-18 /s{a.scale}, rows={cfg.rows} "
           f"cols={cfg.cols} psum_slots={cfg.psum_slots}, gated G={a.groups} "
           f"density={a.density}, output bank {'single' if a.single_out else 'double'}-buffered, "
-          f"simulator: {a.backend}")
+          f"split {a.split}, simulator: {a.backend}")
     hdr = (f"{'layer':<22}{'CxHxW->K RxS/s':>20}{'dense cyc':>10}{'gated cyc':>10}"
            f"{'MAC red':>8}{'speedup':>8}{'effic':>7}{'np red':>7}{'np eff':>7}{'util':>6}"
            f"{'util_np':>8}{'lanes':>6}{'d_idle':>7}{'imbal':>6}{'d total':>8}{'g total':>8}"
@@ -115,7 +118,8 @@ def main(argv=None):
         name = shape.name.split(".", 1)[-1]
         geo = f"{shape.C}x{shape.H}x{shape.W}->{shape.K} {shape.R}x{shape.S}/{shape.stride}"
         t0 = time.time()
-        d_args, d_ref, _, d_res = run_layer(runner, cfg, shape, 1, 0.0, a.seed, not a.single_out)
+        d_args, d_ref, _, d_res = run_layer(runner, cfg, shape, 1, 0.0, a.seed, not a.single_out,
+                                             a.split)
         dc = d_res.counters["busy"]
         util = d_ref.stats.dense / (dc * pes)
         d_np = useful_macs(d_args, d_ref)
@@ -129,7 +133,7 @@ def main(argv=None):
             sys.stdout.flush()
             continue
         g_args, g_ref, _, g_res = run_layer(runner, cfg, shape, a.groups, a.density, a.seed,
-                                            not a.single_out)
+                                            not a.single_out, a.split)
         dt = time.time() - t0
         gc = g_res.counters["busy"]
         red = g_ref.stats.reduction

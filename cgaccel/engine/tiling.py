@@ -83,6 +83,12 @@ class LayerPlan:
     segments : list of (base_words, cond_words) per output channel (list entries per tap)
     taps : ndarray [Ho, Wo]
         Valid (non-padding) taps of every output pixel.
+    gated : bool
+    omask : ndarray [K] of bool
+    subsample : int
+        A strided 1x1 layer (no padding) is planned on ``x[:, ::s, ::s]`` at stride 1: its
+        bands hold input rows ``y0*s, (y0+1)*s, ...``, columns ``0, s, 2s, ...`` (``s`` here,
+        1 otherwise).
     """
 
     tiles: list
@@ -91,6 +97,7 @@ class LayerPlan:
     taps: np.ndarray = field(repr=False)
     gated: bool = False
     omask: np.ndarray = field(default=None, repr=False)
+    subsample: int = 1
 
     def assemble(self, values):
         """Place the write-back values (one list per tile, in read order) into ``y``."""
@@ -235,6 +242,14 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if (omask is not None or imask is not None) and not config.fbs:
         raise ValueError("omask/imask must be None when the configuration has no FBS, "
                          "not given")
+    # A strided 1x1 convolution reads only every ``stride``-th row and column: the loader
+    # gathers those and the engine runs a stride-1 convolution on them, so a band holds
+    # stride**2 times more output rows and no skipped pixel is ever loaded.
+    subsample = 1
+    if R == S == 1 and stride > 1 and pad == 0:
+        subsample, stride = stride, 1
+        x = x[:, ::subsample, ::subsample]
+        C, H, W = x.shape
     Ho = (H + 2 * pad - R) // stride + 1
     Wo = (W + 2 * pad - S) // stride + 1
     if Ho < 1 or Wo < 1:
@@ -390,4 +405,4 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                                   reads=reads, dest=np.array(dest, dtype=np.int64),
                                   k0=k0, kt=kt, oy0=oy0, ho=ho))
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
-                     gated=gated, omask=om)
+                     gated=gated, omask=om, subsample=subsample)
