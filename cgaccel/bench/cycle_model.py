@@ -180,7 +180,7 @@ def ff_cycles(plan, tile, j):
 
 def _column_items(plan, tile, j, cols, gate):
     """Base costs, conditional costs (0: gate closed), slot needs and words of column ``j``."""
-    ho, wo = tile.ho, plan.shape[2]
+    ho = tile.ho
     chans, pix = _column_work(plan, tile, j, cols)
     taps = plan.taps[tile.oy0:tile.oy0 + ho, :].reshape(-1)[pix]
     n = len(taps)
