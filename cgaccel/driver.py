@@ -231,7 +231,7 @@ def _work_list(C, rows, groups, imask):
 
 
 def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
-                  double_out=False, split="channel"):
+                  double_out=False, split="auto"):
     """Compile one layer into a DRAM image and a command list.
 
     Parameters
@@ -658,7 +658,7 @@ class Driver:
                         error=code, compiled=compiled, polls=polls)
 
     async def run_layer(self, vectors, *, k_tile=None, band_rows=None, double_out=False,
-                        split="channel"):
+                        split="auto"):
         """Compile ``vectors`` (tiling options as :func:`compile_layer`), run the layer and read
         ``y`` back.
 

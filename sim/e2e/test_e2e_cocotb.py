@@ -62,6 +62,10 @@ CASES = {
                            dict(pause="random", k_tile=2, band_rows=2)),
     "multitile_double_out": (custom("multi2", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                              dict(pause="bursty", k_tile=2, band_rows=2, double_out=True)),
+    # Pixel split: broadcast weights, a residual preload and a STORE per column.
+    "pixel_split_g2_double_out": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
+                                  dict(pause="random", band_rows=2, double_out=True,
+                                       split="pixel")),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
@@ -99,7 +103,7 @@ def test_cases_compile(cfg_name, table, tmp_path):
     for case in make_cases(table, list(table), tmp_path):
         from cgaccel.model.vectors import load_vectors
         c = compile_layer(cfg, load_vectors(case["vectors"]),
-                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out")
+                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out", "split")
                              if k in case})
         assert c.plan.tiles and c.commands[-1].op == 0
         if case.get("k_tile"):
