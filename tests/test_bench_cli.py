@@ -5,8 +5,11 @@ import json
 import pytest
 
 from cgaccel.bench.cli import format_table
-from cgaccel.bench.network import RECORD_KEYS, select_layers
+from cgaccel.bench.network import RECORD_KEYS, executed_macs, select_layers
 from cgaccel.cli import main
+from cgaccel.model.data import make_layer
+from cgaccel.model.layer import gated_conv
+from cgaccel.model.resnet18 import LayerShape
 
 
 def run_bench(tmp_path, *extra):
@@ -33,6 +36,36 @@ def test_model_only_json_keys(tmp_path, capsys):
         assert r["dram_bytes_gated"] >= r["dram_bytes_dense"] > 0
     text = capsys.readouterr().out
     assert "cifar.layer4.0.conv2/s8" in text and "model" in text
+
+
+def _executed_macs_by_loops(args, gate):
+    """Independent count: walk every output, tap and input channel; count the MACs whose
+    input pixel is inside the image and whose channel the gate lets through."""
+    C, H, W = args["x"].shape
+    K, _, R, S = args["w"].shape
+    st, pad, G = args["stride"], args["pad"], args["groups"]
+    Ho, Wo = gate.shape[1:]
+    n = 0
+    for k in range(K):
+        base = range((k // (K // G)) * (C // G), (k // (K // G) + 1) * (C // G))
+        for oy in range(Ho):
+            for ox in range(Wo):
+                for r in range(R):
+                    for s_ in range(S):
+                        iy, ix = oy * st - pad + r, ox * st - pad + s_
+                        if 0 <= iy < H and 0 <= ix < W:
+                            n += C if G == 1 or gate[k, oy, ox] else len(base)
+    return n
+
+
+@pytest.mark.parametrize("groups,stride,pad", [(1, 1, 1), (4, 1, 1), (2, 2, 1), (4, 1, 0)])
+def test_executed_macs_match_nested_loops(groups, stride, pad):
+    shape = LayerShape("t", 8, 5, 6, 4, 3, 3, stride, pad)
+    args = make_layer(shape, groups, 0.4, seed=groups)
+    ref = gated_conv(**args)
+    assert executed_macs(args, ref.gate) == _executed_macs_by_loops(args, ref.gate)
+    if pad:   # padding taps make the golden count larger
+        assert executed_macs(args, ref.gate) < ref.stats.executed
 
 
 def test_rtl_rows_are_measured_and_model_within_5pct(tmp_path):

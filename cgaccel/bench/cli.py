@@ -41,9 +41,13 @@ def add_arguments(parser):
     parser.add_argument("--density", type=float, default=0.3,
                         help="fraction of gates open (default: 0.3)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--double-out", action="store_true",
-                        help="tile with a double-buffered output bank (the write-back of one "
-                             "tile overlaps the next; halves the output rows per tile)")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--double-out", dest="double_out", action="store_true", default=True,
+                     help="tile with a double-buffered output bank: columns run ahead into "
+                          "the next tile and the write-back of one tile overlaps the next "
+                          "(default)")
+    out.add_argument("--single-out", dest="double_out", action="store_false",
+                     help="every tile uses the whole output bank and runs alone")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--rtl", dest="rtl", action="store_true", default=True,
                       help="measure on the RTL within --max-rtl-cycles (default)")
@@ -115,7 +119,8 @@ COLUMNS = (
     ("layer", "layer", "s", 30), ("src", "source", "s", 6),
     ("dense cyc", "dense_cycles", "d", 10), ("gated cyc", "gated_cycles", "d", 10),
     ("MAC red", "mac_reduction", ".3f", 8), ("speedup", "speedup", ".3f", 8),
-    ("effic", "efficiency", ".3f", 6), ("util", "utilization", ".3f", 6),
+    ("effic", "efficiency", ".3f", 6), ("gold red", "golden_mac_reduction", ".3f", 9),
+    ("g.eff", "golden_efficiency", ".3f", 6), ("util", "utilization", ".3f", 6),
     ("DRAM B dense", "dram_bytes_dense", "d", 13), ("DRAM B gated", "dram_bytes_gated", "d", 13),
     ("SCALE-Sim ws", "scalesim_dense_cycles", "d", 13), ("ss/ours", "scalesim_ratio", ".2f", 8),
     ("model err%", "model_error_pct", "+.2f", 11),
@@ -308,9 +313,11 @@ def run(args):
         print(f"mean efficiency {eff:.3f} over {len(done)} gated layers; "
               f"{sum(r['source'] == 'rtl' for r in records)} of {len(records)} rows "
               f"RTL-measured; {time.time() - t_all:.0f} s")
-    print("columns: cycles = compute cycles (engine cnt_busy / BUSY counter); MAC red = golden "
-          "dense / executed MACs of the gated layer; speedup = dense/gated cycles; "
-          "effic = speedup / MAC red; util = non-padding MACs / (dense cycles * rows * cols); "
+    print("columns: cycles = compute cycles (engine cnt_busy / BUSY counter); MAC red = "
+          "dense / gated executed MACs (golden gate map, padding taps excluded: no engine "
+          "executes them); speedup = dense/gated cycles; effic = speedup / MAC red; gold red, "
+          "g.eff = the same with the golden MacStats count (padding taps included); "
+          "util = non-padding MACs / (dense cycles * rows * cols); "
           "DRAM B = bytes the driver's "
           "command list moves; SCALE-Sim ws = its dense cycles on a rows x cols array; "
           "ss/ours = SCALE-Sim / dense cycles; model err% = worst model error over dense/gated "

@@ -22,14 +22,13 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 from ..config import parse_overrides, preset
 from ..engine.sim import run_plans
-from ..engine.tiling import SPLITS, plan_layer, valid_taps
+from ..engine.tiling import SPLITS, plan_layer
 from ..model.data import make_layer
 from ..model.layer import gated_conv
 from ..model.resnet18 import LayerShape, layers, scaled
+from .network import executed_macs
 
 DEFAULT_LAYERS = (
     "layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.conv2",
@@ -38,20 +37,8 @@ DEFAULT_LAYERS = (
 
 
 def useful_macs(args, ref):
-    """Non-padding MACs the layer executes: the golden MAC counts with padding taps excluded.
-
-    The engine never issues taps that fall on zero padding, so this (not the golden count,
-    which includes them) is the work it must do. No FBS masks are used in this benchmark.
-    """
-    C, H, W = args["x"].shape
-    K, _, R, S = args["w"].shape
-    taps = valid_taps(H, W, R, S, args["stride"], args["pad"])
-    groups = args["groups"]
-    if groups == 1:
-        return int(taps.sum()) * C * K
-    nb = C // groups
-    opened = (ref.gate.astype(np.int64) * taps).sum()
-    return int(taps.sum()) * nb * K + int(opened) * (C - nb)
+    """Non-padding MACs the layer executes (:func:`cgaccel.bench.network.executed_macs`)."""
+    return executed_macs(args, ref.gate)
 
 
 def run_layer(runner, cfg, shape, groups, density, seed, double_out, split="channel"):

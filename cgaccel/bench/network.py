@@ -17,8 +17,11 @@ Record keys (:data:`RECORD_KEYS`, then extras):
     Compute cycles (engine ``cnt_busy``: cycles a tile computes) of the dense and gated layer,
     measured on the RTL when ``source == "rtl"``, else the model's prediction.
 ``mac_reduction``
-    Golden-model dense MACs / executed MACs of the gated layer (:class:`~cgaccel.model.stats.
-    MacStats`; padding taps counted as usual).
+    Executed MACs of the dense layer / executed MACs of the gated layer, from the golden
+    model's gate map, taps on zero padding excluded (:func:`executed_macs`: no engine
+    executes them). The golden :class:`~cgaccel.model.stats.MacStats` reduction, which counts
+    padding taps, is the extra ``golden_mac_reduction`` (and ``golden_efficiency``); they
+    differ on small maps where gates open mostly on interior pixels (layer4: 1.86 vs 2.11).
 ``speedup``, ``efficiency``
     ``dense_cycles / gated_cycles`` and ``speedup / mac_reduction``.
 ``utilization``
@@ -42,7 +45,8 @@ Extras: ``shape``, ``groups``, ``density``, ``dense_total_cycles``/``gated_total
 load/store traffic that does not overlap compute; model rows: the engine-only prediction),
 ``rtl_path`` (``"e2e"``/``"engine"``), ``measured_counters`` (end to end: ``STALL_DRAM``, DRAM
 bytes),
-``model`` (every predicted figure), ``model_errors_pct``, ``scalesim_ratio``
+``model`` (every predicted figure), ``model_errors_pct``, ``scalesim_ratio``,
+``golden_mac_reduction``, ``golden_efficiency``
 (``scalesim_dense_cycles / dense_cycles``), ``tiles``, ``rtl_seconds``, ``note``.
 """
 
@@ -62,7 +66,7 @@ from ..model.resnet18 import layers, scaled
 from .cycle_model import estimate_plan, model_error_pct
 
 __all__ = ["RECORD_KEYS", "RtlRunner", "E2eRunner", "bench_layer", "layer_variants",
-           "select_layers", "useful_macs"]
+           "select_layers", "useful_macs", "executed_macs"]
 
 RECORD_KEYS = ("layer", "dense_cycles", "gated_cycles", "mac_reduction", "speedup", "efficiency",
                "utilization", "dram_bytes_dense", "dram_bytes_gated", "scalesim_dense_cycles",
@@ -73,6 +77,27 @@ def useful_macs(shape):
     """MACs of the dense layer on non-padding taps: ``K * C * sum(valid taps)``."""
     taps = valid_taps(shape.H, shape.W, shape.R, shape.S, shape.stride, shape.pad)
     return shape.K * shape.C * int(taps.sum())
+
+
+def executed_macs(args, gate):
+    """MACs a layer must execute: the golden model's, without taps on zero padding.
+
+    ``args`` are :func:`~cgaccel.model.layer.gated_conv`'s keyword arguments, ``gate`` its gate
+    map. Dense: every non-padding tap of every channel; gated: the base path everywhere and
+    the conditional path where the gate opened. No engine executes padding taps (they add 0);
+    the golden :class:`~cgaccel.model.stats.MacStats` counts them.
+    """
+    if args.get("omask") is not None or args.get("imask") is not None:
+        raise ValueError("executed_macs takes layers without FBS masks, not masked ones")
+    C, H, W = np.asarray(args["x"]).shape
+    K, _, R, S = np.asarray(args["w"]).shape
+    taps = valid_taps(H, W, R, S, args["stride"], args["pad"])
+    groups = args["groups"]
+    if groups == 1:
+        return int(taps.sum()) * C * K
+    nb = C // groups
+    opened = (np.asarray(gate).astype(np.int64) * taps).sum()
+    return int(taps.sum()) * nb * K + int(opened) * (C - nb)
 
 
 def select_layers(geometry, names=None, scale=1):
@@ -448,7 +473,11 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
         return e.compute_cycles if kind == "compute" else e.total_cycles
 
     dense, gated = cycles("dense", "compute"), cycles("gated", "compute")
-    red = refs["gated"].stats.reduction if "gated" in refs else None
+    golden_red = red = None
+    if "gated" in refs:
+        golden_red = refs["gated"].stats.reduction
+        red = (executed_macs(variants["dense"], refs["dense"].gate)
+               / executed_macs(variants["gated"], refs["gated"].gate))
     speedup = dense / gated if gated else None
     efficiency = speedup / red if speedup and red else None
     util = useful_macs(shape) / (dense * config.rows * config.cols)
@@ -487,6 +516,8 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
                   for name, e in ests.items()},
         "model_errors_pct": errors,
         "scalesim_ratio": ss / dense if ss else None,
+        "golden_mac_reduction": golden_red,
+        "golden_efficiency": speedup / golden_red if speedup and golden_red else None,
         "rtl_path": (rtl.path if measured else None),
         "measured_counters": extra,
         "tiles": len(comps["dense"].plan.tiles),
