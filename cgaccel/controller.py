@@ -174,7 +174,11 @@ class Controller(wiring.Component):
             m.d.sync += wr_seen.eq(wr_seen + 1)
         win_end = Signal(66)
         st_end = Signal(66)
+        # (outer - 1) * dram_stride by shift-and-add, one bit per cycle: a STORE is checked
+        # once, and a 32x32 multiplier would take four DSP blocks of a small FPGA.
         span = Signal(64)
+        mul_a = Signal(64)
+        mul_b = Signal(32)
 
         resetting = Signal()
         abort_sent = Signal()
@@ -241,7 +245,7 @@ class Controller(wiring.Component):
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
                              rq_idx.eq(0), rq_col.eq(Mux(chan, 0, col_field)),
                              rq_base.eq(buf_addr), wr_seen.eq(0),
-                             span.eq((outer - 1) * dram_stride)]
+                             span.eq(0), mul_a.eq(dram_stride), mul_b.eq(outer - 1)]
                 with m.Switch(op):
                     with m.Case(Op.END):
                         m.next = "END"
@@ -317,9 +321,14 @@ class Controller(wiring.Component):
 
             with m.State("STORE_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [win_end.eq(self.y_addr + self.y_len),
-                             st_end.eq(dram + span + inner)]
-                m.next = "STORE_CHECK2"
+                with m.If(mul_b != 0):
+                    with m.If(mul_b[0]):
+                        m.d.sync += span.eq(span + mul_a)
+                    m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1)]
+                with m.Else():
+                    m.d.sync += [win_end.eq(self.y_addr + self.y_len),
+                                 st_end.eq(dram + span + inner)]
+                    m.next = "STORE_CHECK2"
 
             with m.State("STORE_CHECK2"):
                 m.d.comb += self.busy.eq(1)

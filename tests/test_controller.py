@@ -177,28 +177,34 @@ def test_end_only_finishes_cleanly():
     assert out == {"finished": 1, "error": 0, "done": 1}
 
 
-@pytest.mark.parametrize("dram, window", [(0x7F0, (0x800, 0x100)), (0x8F8, (0x800, 0x100))])
-def test_store_outside_window_is_refused(dram, window):
+@pytest.mark.parametrize("dram, window, outer, stride", [
+    (0x7F0, (0x800, 0x100), 1, 0), (0x8F8, (0x800, 0x100), 1, 0),
+    # The last of 5 transfers (0x800 + 4*0x3D = 0x8F4, 16 bytes) ends past the window.
+    (0x800, (0x800, 0x100), 5, 0x3D),
+    # Span of 2**32 + 0x800: only a 64-bit product catches it.
+    (0x800, (0x800, 0x100), 3, (1 << 31) + 0x400)])
+def test_store_outside_window_is_refused(dram, window, outer, stride):
     mem = bytearray(4096)
-    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=16, outer=1, dram=dram),
-                        Command(op=Op.END))
+    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=16, outer=outer, dram=dram,
+                                dram_stride=stride), Command(op=Op.END))
     before = bytes(mem)
     out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=window[0], y_len=window[1])
     assert out["error"] == ERRORS["out_of_range"]
     assert bytes(mem) == before
 
 
-def test_store_inside_window_writes_only_its_bytes():
+@pytest.mark.parametrize("outer", [2, 5])
+def test_store_inside_window_writes_only_its_bytes(outer):
     mem = bytearray(4096)
-    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=5, outer=2, dram=0x803,
+    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=5, outer=outer, dram=0x803,
                                 dram_stride=7), Command(op=Op.END))
     mem[0x800:0x900] = b"\xAA" * 0x100
     out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100)
     assert out["error"] == 0
-    # Output banks are zero after reset: bytes 3..7 and 10..14 are written, nothing else.
+    # Output banks are zero after reset: 5 bytes every 7 from 0x803 are written, nothing else.
     expect = bytearray(b"\xAA" * 0x100)
-    expect[3:8] = bytes(5)
-    expect[10:15] = bytes(5)
+    for n in range(outer):
+        expect[3 + 7 * n:8 + 7 * n] = bytes(5)
     assert bytes(mem[0x800:0x900]) == bytes(expect)
 
 
