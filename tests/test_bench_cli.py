@@ -153,6 +153,8 @@ def test_end_to_end_rows(tmp_path):
     (r,) = run_bench(tmp_path, "--config", "tiny", "--rtl-path", "e2e", "--no-scalesim",
                      "--geometry", "cifar", "--layers", "layer4.0.downsample", "--scale", "16")
     assert r["source"] == "rtl" and r["rtl_path"] == "e2e"
-    assert set(r["model_errors_pct"]) == {"dense_compute", "gated_compute"}
+    assert set(r["model_errors_pct"]) == {"dense_compute", "gated_compute", "dense_total",
+                                          "gated_total"}
+    assert r["model_errors_pct"]["dense_compute"] == r["model_errors_pct"]["gated_compute"] == 0
     assert abs(r["model_error_pct"]) <= 5.0
     assert r["dense_total_cycles"] > r["dense_cycles"]

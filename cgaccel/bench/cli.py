@@ -321,8 +321,8 @@ def run(args):
           "DRAM B = bytes the driver's "
           "command list moves; SCALE-Sim ws = its dense cycles on a rows x cols array; "
           "ss/ours = SCALE-Sim / dense cycles; model err% = worst model error over dense/gated "
-          "compute cycles (and engine-testbench total cycles on the engine-only path) of rtl "
-          "rows; src = rtl (measured) or model")
+          "compute and total cycles (end to end: CYCLES against the front-end model; "
+          "engine-only: the testbench's cycles) of rtl rows; src = rtl (measured) or model")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(records, indent=1) + "\n")

@@ -34,8 +34,9 @@ Record keys (:data:`RECORD_KEYS`, then extras):
     not importable or was not asked for).
 ``model_error_pct``
     The model's worst signed error in percent over the measured figures it predicts: dense and
-    gated compute cycles, plus the engine-only testbench's total cycles on that path (None when
-    nothing was measured).
+    gated compute cycles, and their total cycles (end to end: ``CYCLES`` against
+    :mod:`cgaccel.bench.e2e_model`; engine-only: the testbench's cycles against
+    :mod:`cgaccel.bench.cycle_model`). None when nothing was measured.
 ``source``
     ``"rtl"`` (both versions measured: end to end or engine-only, see ``rtl_path``) or
     ``"model"`` (analytical estimate).
@@ -45,7 +46,8 @@ Extras: ``shape``, ``groups``, ``density``, ``dense_total_cycles``/``gated_total
 load/store traffic that does not overlap compute; model rows: the engine-only prediction),
 ``rtl_path`` (``"e2e"``/``"engine"``), ``measured_counters`` (end to end: ``STALL_DRAM``, DRAM
 bytes),
-``model`` (every predicted figure), ``model_errors_pct``, ``scalesim_ratio``,
+``model`` (every predicted figure, ``e2e_cycles`` from the front-end model),
+``model_errors_pct``, ``scalesim_ratio``,
 ``golden_mac_reduction``, ``golden_efficiency``
 (``scalesim_dense_cycles / dense_cycles``), ``tiles``, ``rtl_seconds``, ``note``.
 """
@@ -64,6 +66,7 @@ from ..model.data import make_layer
 from ..model.layer import gated_conv
 from ..model.resnet18 import layers, scaled
 from .cycle_model import estimate_plan, model_error_pct
+from .e2e_model import estimate_e2e
 
 __all__ = ["RECORD_KEYS", "RtlRunner", "E2eRunner", "bench_layer", "layer_variants",
            "select_layers", "useful_macs", "executed_macs"]
@@ -440,11 +443,12 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
     if g is None and groups > 1:
         notes.append(f"not gated: G={groups} does not divide C={shape.C} and K={shape.K}")
     variants = layer_variants(shape, groups, density, seed)
-    refs, comps, ests = {}, {}, {}
+    refs, comps, ests, e2e_ests = {}, {}, {}, {}
     for name, args in variants.items():
         refs[name] = gated_conv(**args)
         comps[name] = compile_layer(config, args, double_out=double_out)
         ests[name] = estimate_plan(config, comps[name].plan, refs[name].gate)
+        e2e_ests[name] = estimate_e2e(config, comps[name], refs[name].gate)
 
     measured = {}
     predicted_total = sum(e.total_cycles for e in ests.values())
@@ -484,10 +488,13 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
     errors = {}
     e2e = rtl is not None and rtl.path == "e2e" and bool(measured)
     for name in measured:
-        # The model's total is the engine-only testbench's; end to end only compute compares.
-        for kind in ("compute",) if e2e else ("compute", "total"):
+        # Totals: end to end the front-end model's CYCLES, else the engine testbench's.
+        for kind in ("compute", "total"):
             e = ests[name]
-            pred = e.compute_cycles if kind == "compute" else e.total_cycles
+            if kind == "compute":
+                pred = e.compute_cycles
+            else:
+                pred = e2e_ests[name].cycles if e2e else e.total_cycles
             errors[f"{name}_{kind}"] = model_error_pct(pred, cycles(name, kind))
     worst = max(errors.values(), key=abs) if errors else None
     ss = None
@@ -512,7 +519,8 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
         "density": density if g else None,
         "dense_total_cycles": cycles("dense", "total"),
         "gated_total_cycles": cycles("gated", "total"),
-        "model": {name: {"compute_cycles": e.compute_cycles, "total_cycles": e.total_cycles}
+        "model": {name: {"compute_cycles": e.compute_cycles, "total_cycles": e.total_cycles,
+                         "e2e_cycles": e2e_ests[name].cycles}
                   for name, e in ests.items()},
         "model_errors_pct": errors,
         "scalesim_ratio": ss / dense if ss else None,
