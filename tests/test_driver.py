@@ -193,6 +193,19 @@ def test_strided_1x1_layer_gathers_activations():
     np.testing.assert_array_equal(run.y, vec["y"])
 
 
+def test_few_channel_layer_is_folded_by_the_host():
+    """C=2 on 4 lanes: the host lays out the im2col input (18 channels) and the engine runs a
+    1x1 layer, bit-exact."""
+    cfg = small_config(rows=4, cols=2)
+    args = make_layer(shape(2, 7, 6, 3, 3, stride=2), 1, 0.0, seed=9, relu=True)
+    c = compile_layer(cfg, args)
+    assert c.plan.folded and c.shape == (3, 4, 3)
+    assert len(c.regions["x"][1]) == 5 * 4 * 3 * 4    # ceil(18/4) words x Ho x Wo, 4 bytes
+    hw = ModelAccel(cfg)
+    run = asyncio.run(Driver(cfg, hw, hw.mem).run_layer(dict(args, y=gated_conv(**args).y)))
+    np.testing.assert_array_equal(run.y, gated_conv(**args).y)
+
+
 def test_one_list_image_per_band_height():
     c = compile_layer(CFG, LAYER, band_rows=4)   # Ho=6: bands of 4 and 2 output rows
     heights = sorted({t.cmd["hb"] for t in c.plan.tiles})

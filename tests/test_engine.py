@@ -64,6 +64,9 @@ CASES = [
     ("g4_density1", dict(cols=3), shape(4, 5, 5, 4, 3), 4, 1.0, dict(residual=True)),
     ("stride2_pad0", dict(rows=4), shape(4, 7, 7, 4, 3, 2, 0), 2, 0.5, {}),
     ("downsample_1x1_s2", dict(rows=4, cols=4), shape(8, 6, 6, 8, 1, 2, 0), 2, 0.3, {}),
+    # C=3 on 8 lanes: taps folded into channels (im2col), run as a 1x1 layer.
+    ("conv1_folded_s2", dict(rows=8), shape(3, 9, 8, 5, 3, 2, 1), 1, 0.0,
+     dict(residual=True, fbs_density=0.6)),
 ]
 
 

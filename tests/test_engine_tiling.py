@@ -5,7 +5,7 @@ import pytest
 
 from cgaccel.config import AccelConfig
 from cgaccel.engine.geometry import Geometry, Target
-from cgaccel.engine.tiling import expected_counts, plan_layer, valid_taps
+from cgaccel.engine.tiling import expected_counts, fold_taps, plan_layer, valid_taps
 from cgaccel.model.data import make_layer
 from cgaccel.model.layer import gated_conv
 from cgaccel.model.resnet18 import LayerShape
@@ -101,3 +101,28 @@ def test_geometry_packing_errors():
         geo.pack_cfg(3, 1, 2, 1, 3)
     with pytest.raises(ValueError, match="word must have 4 lanes, not 3"):
         geo.pack_word([1, 2, 3], 8)
+
+
+@pytest.mark.parametrize("C,R,stride,pad", [(3, 3, 1, 1), (3, 3, 2, 1), (2, 3, 2, 0), (4, 3, 1, 2)])
+def test_fold_taps_is_the_same_convolution(C, R, stride, pad):
+    cfg = AccelConfig(rows=8, cols=2, max_channels=64, max_dim=32, max_kernel=3)
+    args = make_layer(LayerShape("f", C, 9, 8, 5, R, R, stride, pad), 1, 0.0, seed=C + R,
+                      residual=True)
+    x, w, st, p, folded = fold_taps(cfg, args["x"], args["w"], stride, pad)
+    assert folded and x.shape[0] == C * R * R and w.shape[2:] == (1, 1) and (st, p) == (1, 0)
+    np.testing.assert_array_equal(gated_conv(**dict(args, x=x, w=w, stride=st, pad=p)).y,
+                                  gated_conv(**args).y)
+    # The tiler folds the same way: a 1x1 plan, ceil(C*R*S/rows) words per pixel.
+    plan = plan_layer(cfg, **args)
+    assert plan.folded and plan.tiles[0].cmd["r"] == 1
+    assert plan.tiles[0].cmd["cw"] == -(-C * R * R // 8)
+
+
+@pytest.mark.parametrize("C,groups,rows", [(5, 1, 8), (3, 3, 8), (3, 1, 4), (8, 1, 16)])
+def test_fold_taps_only_when_it_issues_fewer_words(C, groups, rows):
+    cfg = AccelConfig(rows=rows, cols=2, max_channels=128, max_dim=32, max_kernel=3)
+    args = make_layer(LayerShape("f", C, 6, 6, 3 * groups, 3, 3, 1, 1), groups, 0.5, seed=1)
+    folded = fold_taps(cfg, args["x"], args["w"], 1, 1, groups)[-1]
+    # Not: C=5 fills more than half of 8 lanes; a gated layer keeps its groups; C=3 is more
+    # than half of 4 lanes. C=8 on 16 lanes folds: ceil(72/16) = 5 words instead of 9.
+    assert folded == (C == 8)

@@ -287,12 +287,16 @@ class E2eRunner:
         return self._hash
 
     def _key(self, args, double_out):
+        from ..driver import compile_layer
+
         h = hashlib.sha1(("e2e" + self.rtl_hash() + repr(bool(double_out))).encode())
         for k in sorted(args):
             v = args[k]
             h.update(k.encode())
             h.update(np.ascontiguousarray(v).tobytes() if isinstance(v, np.ndarray)
                      else repr(v).encode())
+        # The host's compilation (tiling, layouts, command list) changes the cycles too.
+        h.update(compile_layer(self.config, args, double_out=double_out).cmd_bytes)
         return h.hexdigest()
 
     def measure_all(self, layer, variants, comps, refs, double_out=False):

@@ -31,7 +31,7 @@ import numpy as np
 from .geometry import Geometry, Target
 
 __all__ = ["TilePlan", "LayerPlan", "plan_layer", "valid_taps", "expected_counts",
-           "output_places", "choose_split", "SPLITS"]
+           "output_places", "choose_split", "fold_taps", "SPLITS"]
 
 
 def _ceil_div(a, b):
@@ -89,6 +89,9 @@ class LayerPlan:
         A strided 1x1 layer (no padding) is planned on ``x[:, ::s, ::s]`` at stride 1: its
         bands hold input rows ``y0*s, (y0+1)*s, ...``, columns ``0, s, 2s, ...`` (``s`` here,
         1 otherwise).
+    folded : bool
+        The layer's taps were folded into its channels (:func:`fold_taps`): the plan is the
+        1x1 layer on the im2col input.
     """
 
     tiles: list
@@ -98,6 +101,7 @@ class LayerPlan:
     gated: bool = False
     omask: np.ndarray = field(default=None, repr=False)
     subsample: int = 1
+    folded: bool = False
 
     def assemble(self, values):
         """Place the write-back values (one list per tile, in read order) into ``y``."""
@@ -141,6 +145,40 @@ def expected_counts(plan, gate):
         else:
             words += int((t * nb).sum())
     return words, skipped, opens
+
+
+def fold_taps(config, x, w, stride, pad, groups=1, imask=None):
+    """Fold a few-channel layer's kernel taps into its channels when that issues fewer words.
+
+    A layer with ``C <= rows/2`` input channels (ResNet's first layer: C = 3) fills ``C`` of
+    the ``rows`` lanes of every word. Laid out im2col-style (``x'[(c*R + r)*S + s, oy, ox] =
+    x_padded[c, oy*stride + r, ox*stride + s]``, ``w'[k, (c*R + r)*S + s]``) it becomes a 1x1
+    stride-1 layer with ``C*R*S`` channels: ``ceil(C*R*S/rows)`` words per output pixel
+    instead of ``R*S*ceil(C/rows)`` (4 instead of 9 for C = 3, 3x3, 8 lanes). The host lays out
+    ``x'`` in DRAM (``R*S`` times the input bytes). Dense layers without input masks only.
+
+    Returns ``(x, w, stride, pad, folded)``.
+    """
+    C = x.shape[0]
+    K, _, R, S = w.shape
+    rows = config.rows
+    if (groups != 1 or imask is not None or R * S == 1 or 2 * C > rows
+            or C * R * S > config.max_channels
+            or _ceil_div(C * R * S, rows) >= R * S * _ceil_div(C, rows)):
+        return x, w, stride, pad, False
+    H, W = x.shape[1:]
+    Ho = (H + 2 * pad - R) // stride + 1
+    Wo = (W + 2 * pad - S) // stride + 1
+    xp = np.zeros((C, H + 2 * pad, W + 2 * pad), dtype=np.asarray(x).dtype)
+    xp[:, pad:pad + H, pad:pad + W] = x
+    xf = np.empty((C * R * S, Ho, Wo), dtype=xp.dtype)
+    for c in range(C):
+        for r in range(R):
+            for s_ in range(S):
+                xf[(c * R + r) * S + s_] = xp[c, r:r + stride * (Ho - 1) + 1:stride,
+                                              s_:s_ + stride * (Wo - 1) + 1:stride]
+    wf = np.asarray(w).reshape(K, C * R * S, 1, 1)
+    return xf, wf, 1, 0, True
 
 
 def output_places(kt, P, cols, pc, pixel):
@@ -255,6 +293,10 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if (omask is not None or imask is not None) and not config.fbs:
         raise ValueError("omask/imask must be None when the configuration has no FBS, "
                          "not given")
+    x, w, stride, pad, folded = fold_taps(config, x, w, stride, pad, groups, imask)
+    if folded:
+        C, H, W = x.shape
+        K, Cw, R, S = w.shape
     # A strided 1x1 convolution reads only every ``stride``-th row and column: the loader
     # gathers those and the engine runs a stride-1 convolution on them, so a band holds
     # stride**2 times more output rows and no skipped pixel is ever loaded.
@@ -418,4 +460,4 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                                   reads=reads, dest=np.array(dest, dtype=np.int64),
                                   k0=k0, kt=kt, oy0=oy0, ho=ho))
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
-                     gated=gated, omask=om, subsample=subsample)
+                     gated=gated, omask=om, subsample=subsample, folded=folded)

@@ -74,6 +74,9 @@ SMALL_CASES = {
                          dict(residual=True), dict(pause="none")),
     "pruned_13x11_s2": (custom("pruned2", 13, 7, 7, 11, 3, 2), 1, 0.0,
                         dict(fbs_density=0.7, residual=True, relu=True), dict(pause="random")),
+    # Like ResNet's conv1 (few input channels): taps folded into channels by the host.
+    "conv1_like_c2_folded": (custom("c2", 2, 9, 8, 6, 3, 2), 1, 0.0, dict(relu=True),
+                             dict(pause="bursty")),
 }
 SLOW_CASES = {
     "l2_conv1_s4_g4": (get_layer("cifar.layer2.0.conv1", 4), 4, 0.3,
