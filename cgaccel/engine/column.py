@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from .gate_unit import GateUnit
 from .geometry import Geometry, Target
 from .output_unit import OutputUnit
-from .pe import MacColumn, _discard
+from .pe import MacColumn, _discard, shift_add
 
 __all__ = ["Column"]
 
@@ -155,6 +155,9 @@ class Column(wiring.Component):
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT)
         cfg_mem = banked("cfg_mem", geo.cfg_width, geo.param_depth, Target.CFG)
+        # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
+        # written by the same CFG writes, so that each memory has a single read port.
+        shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG)
         # The output bank is two memories, one per half (address MSB), so that each has one
         # write port and one synchronous read port (see "output bank ports" below).
         out_mems = [Memory(shape=aw, depth=cfg.out_depth // 2, init=[]) for _ in range(2)]
@@ -217,7 +220,7 @@ class Column(wiring.Component):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(self._index * d.pc),
+                ff_rem.eq(shift_add(d.pc, self._index)),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
@@ -288,10 +291,11 @@ class Column(wiring.Component):
                 s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
                 s2["iyr"].eq(s1["iy"] + r0), s2["ixs"].eq(s1["ix"] + c0),
-                s2["tap0"].eq(r0 * d.s + c0),
+                s2["tap0"].eq(shift_add(r0, d.s) + c0),
             ]
 
-        # S3: addresses of the first valid tap, tap count.
+        # S3: addresses of the first valid tap, tap count. The item setup's products are
+        # shift-and-add chains (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
                   pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(8))
@@ -300,9 +304,9 @@ class Column(wiring.Component):
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
                 m.d.sync += s3[k].eq(s2[k])
             m.d.sync += [
-                s3["pix"].eq(s2["iyr"] * d.w + s2["ixs"]),
-                s3["wt"].eq(s2["wt"] + s2["tap0"] * d.cw),
-                s3["taps"].eq(s2["nr"] * s2["ns"]),
+                s3["pix"].eq(shift_add(s2["iyr"], d.w) + s2["ixs"]),
+                s3["wt"].eq(s2["wt"] + shift_add(s2["tap0"], d.cw)),
+                s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
             ]
 
         # S4: conditional word count (for the skip counter), emptiness.
@@ -314,7 +318,7 @@ class Column(wiring.Component):
                 s4_out.nr.eq(s3["nr"]), s4_out.ns.eq(s3["ns"]),
                 s4_out.start.eq(s3["start"]), s4_out.mid.eq(s3["segend"]),
                 s4_out.end.eq(s3["end"]), s4_out.omask.eq(s3["omask"]),
-                s4_out.ncw.eq(s3["taps"] * (s3["end"] - s3["mid"])),
+                s4_out.ncw.eq(shift_add(s3["end"] - s3["mid"], s3["taps"])),
                 s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
                 s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
             ]
@@ -559,10 +563,10 @@ class Column(wiring.Component):
         m.d.comb += oaddr_full.eq(Mux(d.obuf, Cat(res_meta.oaddr[:oh], bank), res_meta.oaddr))
         bias_rp = bias_mem.read_port()
         mult_rp = mult_mem.read_port()
-        cfg_rp2 = cfg_mem.read_port()
+        shift_rp = shift_mem.read_port()
         m.d.comb += [bias_rp.addr.eq(Cat(res_meta.i, bank)),
                      mult_rp.addr.eq(Cat(res_meta.i, bank)),
-                     cfg_rp2.addr.eq(Cat(res_meta.i, bank))]
+                     shift_rp.addr.eq(Cat(res_meta.i, bank))]
         o0_valid = Signal()
         o0_acc = Signal(signed(cfg.acc_width))
         o0_off = Signal()
@@ -574,7 +578,7 @@ class Column(wiring.Component):
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),
             ou.i_addr.eq(o0_addr), ou.i_bias.eq(bias_rp.data), ou.i_mult.eq(mult_rp.data),
-            ou.i_shift.eq(cfg_fields(cfg_rp2.data)["shift"]),
+            ou.i_shift.eq(shift_rp.data),
             ou.relu.eq(d.relu), ou.residual.eq(d.residual),
         ]
         # Output bank ports. Two writers (results of the running tile, residual preloads of
