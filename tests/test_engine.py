@@ -341,10 +341,9 @@ def test_column_memories_map_to_block_ram(cfg):
     # read port per memory: a combinational read port or a second port makes Yosys build the
     # memory from flip-flops and multiplexers. Only the 4-entry setup FIFO is kept in
     # flip-flops on purpose.
+    from amaranth.hdl import Fragment
     from amaranth.lib.fifo import SyncFIFO
     from amaranth.lib.memory import Memory
-
-    from amaranth.hdl import Fragment
 
     from cgaccel.engine.column import Column
     from cgaccel.engine.pe import _discard

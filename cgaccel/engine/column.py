@@ -97,6 +97,10 @@ class Column(wiring.Component):
         nslots = cfg.psum_slots
         sb = max(1, (nslots - 1).bit_length())
         ds = signed(cfg.dim_bits + 6)
+        # Taps of an item (at most max_kernel**2: the engine rejects larger kernels) and
+        # conditional words of an item (taps times a list segment).
+        tb = (cfg.max_kernel ** 2).bit_length()
+        nb = tb + cb
 
         # Tile queue (one entry per buffer half) and the running tile's own copy of its
         # command, so the engine may accept the next command while this column still works.
@@ -174,7 +178,7 @@ class Column(wiring.Component):
         # ---------------------------------------------------------------- item setup -----
         item_layout = data.StructLayout({
             "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
-            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": 8 + cb,
+            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": nb,
             "empty_b": 1, "empty_c": 1,
         })
         # Four entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
@@ -298,7 +302,7 @@ class Column(wiring.Component):
         # shift-and-add chains (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
-                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(8))
+                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb))
         with m.If(adv):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
@@ -337,7 +341,7 @@ class Column(wiring.Component):
         m.submodules.slot_mem = slot_mem
         slot_wp = slot_mem.write_port()
         slot_rp = slot_mem.read_port()
-        ncw_mem = Memory(shape=8 + cb, depth=nslots, init=[])
+        ncw_mem = Memory(shape=nb, depth=nslots, init=[])
         m.submodules.ncw_mem = ncw_mem
         ncw_wp = ncw_mem.write_port()
         ncw_rp = ncw_mem.read_port()
