@@ -336,3 +336,29 @@ def test_column_index_is_checked():
     from cgaccel.engine.column import Column
     with pytest.raises(ValueError, match="Column index must be an integer in 0..1, not 2"):
         Column(small_config(), 2)
+
+
+@pytest.mark.parametrize("cfg", [small_config(), preset("tiny")], ids=["small", "tiny"])
+def test_column_memories_map_to_block_ram(cfg):
+    # Block RAM (iCE40 EBR, ECP5 DP16KD) has synchronous reads and here one write and one
+    # read port per memory: a combinational read port or a second port makes Yosys build the
+    # memory from flip-flops and multiplexers. Only the 4-entry setup FIFO is kept in
+    # flip-flops on purpose.
+    from amaranth.hdl import Fragment
+    from amaranth.lib.fifo import SyncFIFO
+    from amaranth.lib.memory import Memory
+
+    from cgaccel.engine.column import Column
+    from cgaccel.engine.pe import _discard
+    col = Column(cfg, 0)
+    _discard(col)  # elaborated by hand below, to look at its memories
+    top = col.elaborate(None)
+    subs = {name: sub for name, (sub, _) in top._named_submodules.items()}
+    mems = {name: sub for name, sub in subs.items() if isinstance(sub, Memory)}
+    assert {"act_mem", "wgt_mem", "slot_mem", "psum_mem", "out_mem0", "out_mem1"} <= set(mems)
+    for name, mem in mems.items():
+        assert len(mem.write_ports) == 1, name
+        assert [p.domain for p in mem.read_ports] == ["sync"], name
+    fifos = {name: sub for name, sub in subs.items() if isinstance(sub, SyncFIFO)}
+    assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 4}
+    Fragment.get(top, None)  # elaborates (and so uses) every submodule

@@ -54,3 +54,51 @@ def test_dot_products_and_latency(rows):
 def test_bad_parameters(kw, exc, msg):
     with pytest.raises(exc, match=msg):
         MacColumn(**kw)
+
+
+def test_shift_add_is_the_exact_product_without_a_multiplier():
+    from amaranth import Elaboratable, Module, Signal, signed
+
+    from cgaccel.engine.pe import shift_add
+
+    a = Signal(signed(7))
+    b = Signal(5)
+    y = Signal(signed(7 + 5 + 1))
+    yc = Signal(signed(7 + 5))
+    expr = shift_add(a, b)
+    # No multiplication operator left for Yosys to map to a DSP block.
+    assert "(*" not in repr(expr) and "(*" not in repr(shift_add(a, 11))
+
+    class Top(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += [y.eq(expr), yc.eq(shift_add(a, 11))]
+            return m
+
+    rng = np.random.default_rng(1)
+    pairs = [(-64, 31), (63, 31), (-1, 0), (0, 17)] + [
+        (int(x), int(z)) for x, z in zip(rng.integers(-64, 64, 60), rng.integers(0, 32, 60),
+                                         strict=True)]
+    got = []
+
+    async def bench(ctx):
+        for x, z in pairs:
+            ctx.set(a, x)
+            ctx.set(b, z)
+            got.append((ctx.get(y), ctx.get(yc)))
+
+    sim = Simulator(Top())
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [(x * z, x * 11) for x, z in pairs]
+
+
+def test_shift_add_rejects_signed_and_negative_multipliers():
+    from amaranth import Signal, signed
+
+    from cgaccel.engine.pe import shift_add
+    with pytest.raises(TypeError, match=r"shift_add multiplier must be unsigned, not signed\(3\)"):
+        shift_add(Signal(4), Signal(signed(3)))
+    with pytest.raises(ValueError, match="shift_add constant must be a non-negative integer, "
+                                         "not -3"):
+        shift_add(Signal(4), -3)

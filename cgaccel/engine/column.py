@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from .gate_unit import GateUnit
 from .geometry import Geometry, Target
 from .output_unit import OutputUnit
-from .pe import MacColumn, _discard
+from .pe import MacColumn, _discard, shift_add
 
 __all__ = ["Column"]
 
@@ -97,6 +97,10 @@ class Column(wiring.Component):
         nslots = cfg.psum_slots
         sb = max(1, (nslots - 1).bit_length())
         ds = signed(cfg.dim_bits + 6)
+        # Taps of an item (at most max_kernel**2: the engine rejects larger kernels) and
+        # conditional words of an item (taps times a list segment).
+        tb = (cfg.max_kernel ** 2).bit_length()
+        nb = tb + cb
 
         # Tile queue (one entry per buffer half) and the running tile's own copy of its
         # command, so the engine may accept the next command while this column still works.
@@ -155,8 +159,14 @@ class Column(wiring.Component):
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT)
         cfg_mem = banked("cfg_mem", geo.cfg_width, geo.param_depth, Target.CFG)
-        out_mem = Memory(shape=aw, depth=cfg.out_depth, init=[])
-        m.submodules.out_mem = out_mem
+        # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
+        # written by the same CFG writes, so that each memory has a single read port.
+        shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG)
+        # The output bank is two memories, one per half (address MSB), so that each has one
+        # write port and one synchronous read port (see "output bank ports" below).
+        out_mems = [Memory(shape=aw, depth=cfg.out_depth // 2, init=[]) for _ in range(2)]
+        for h, mem in enumerate(out_mems):
+            m.submodules[f"out_mem{h}"] = mem
 
         def cfg_fields(word):
             return {
@@ -168,9 +178,12 @@ class Column(wiring.Component):
         # ---------------------------------------------------------------- item setup -----
         item_layout = data.StructLayout({
             "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
-            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": 8 + cb,
+            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": nb,
             "empty_b": 1, "empty_c": 1,
         })
+        # Four entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
+        # A block RAM would hold them in several mostly empty blocks, and the buffered FIFO's
+        # extra cycle would lengthen every tile's fill.
         setup_fifo = SyncFIFO(width=item_layout.size, depth=4)
         m.submodules.setup_fifo = setup_fifo
 
@@ -211,7 +224,7 @@ class Column(wiring.Component):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(self._index * d.pc),
+                ff_rem.eq(shift_add(d.pc, self._index)),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
@@ -282,21 +295,22 @@ class Column(wiring.Component):
                 s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
                 s2["iyr"].eq(s1["iy"] + r0), s2["ixs"].eq(s1["ix"] + c0),
-                s2["tap0"].eq(r0 * d.s + c0),
+                s2["tap0"].eq(shift_add(r0, d.s) + c0),
             ]
 
-        # S3: addresses of the first valid tap, tap count.
+        # S3: addresses of the first valid tap, tap count. The item setup's products are
+        # shift-and-add chains (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
-                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(8))
+                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb))
         with m.If(adv):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
                 m.d.sync += s3[k].eq(s2[k])
             m.d.sync += [
-                s3["pix"].eq(s2["iyr"] * d.w + s2["ixs"]),
-                s3["wt"].eq(s2["wt"] + s2["tap0"] * d.cw),
-                s3["taps"].eq(s2["nr"] * s2["ns"]),
+                s3["pix"].eq(shift_add(s2["iyr"], d.w) + s2["ixs"]),
+                s3["wt"].eq(s2["wt"] + shift_add(s2["tap0"], d.cw)),
+                s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
             ]
 
         # S4: conditional word count (for the skip counter), emptiness.
@@ -308,7 +322,7 @@ class Column(wiring.Component):
                 s4_out.nr.eq(s3["nr"]), s4_out.ns.eq(s3["ns"]),
                 s4_out.start.eq(s3["start"]), s4_out.mid.eq(s3["segend"]),
                 s4_out.end.eq(s3["end"]), s4_out.omask.eq(s3["omask"]),
-                s4_out.ncw.eq(s3["taps"] * (s3["end"] - s3["mid"])),
+                s4_out.ncw.eq(shift_add(s3["end"] - s3["mid"], s3["taps"])),
                 s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
                 s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
             ]
@@ -316,19 +330,60 @@ class Column(wiring.Component):
         # ------------------------------------------------------------------ issue -------
         slot_layout = data.StructLayout({
             "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
-            "mid": cb, "end": cb, "ncw": 8 + cb, "empty_c": 1,
+            "mid": cb, "end": cb, "empty_c": 1,
         })
+        # Every slot memory has one write port and one synchronous read port (block RAM):
+        # ``slot_mem`` (written at base issue) is read for the head of the conditional queue,
+        # addressed the cycle before with the head the queue will have (``cq_next``);
+        # ``psum_mem`` and ``ncw_mem`` are read at the gate stage, addressed one cycle earlier
+        # from the MAC output (``mac.o_meta.slot``, the next cycle's ``res_meta.slot``).
         slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
         m.submodules.slot_mem = slot_mem
         slot_wp = slot_mem.write_port()
-        slot_rp_issue = slot_mem.read_port(domain="comb")
-        slot_rp_tail = slot_mem.read_port(domain="comb")
+        slot_rp = slot_mem.read_port()
+        ncw_mem = Memory(shape=nb, depth=nslots, init=[])
+        m.submodules.ncw_mem = ncw_mem
+        ncw_wp = ncw_mem.write_port()
+        ncw_rp = ncw_mem.read_port()
         psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[])
         m.submodules.psum_mem = psum_mem
         psum_wp = psum_mem.write_port()
-        psum_rp = psum_mem.read_port(domain="comb")
-        condq = SyncFIFO(width=sb, depth=nslots)
-        m.submodules.condq = condq
+        psum_rp = psum_mem.read_port()
+
+        # Conditional queue of slot numbers (gates that opened, in order). ``nslots`` entries
+        # of ``sb`` bits: a few flip-flops, so it is built from registers, which lets the
+        # issue stage see the next head one cycle ahead to address ``slot_mem``. A slot is in
+        # the queue at most once, so it never overflows.
+        cq = [Signal(sb, name=f"cq{k}") for k in range(nslots)]
+        cq_head = Signal(sb)
+        cq_tail = Signal(sb)
+        cq_level = Signal(range(nslots + 1))
+        cq_rdy = Signal()
+        cq_pop = Signal()
+        cq_push = Signal()
+        cq_wdata = Signal(sb)
+        cq_head_slot = Signal(sb)
+        cq_second = Signal(sb)
+        cq_next = Signal(sb)
+        m.d.comb += cq_rdy.eq(cq_level != 0)
+        for k in range(nslots):
+            with m.If(cq_head == k):
+                m.d.comb += [cq_head_slot.eq(cq[k]), cq_second.eq(cq[(k + 1) % nslots])]
+            with m.If(cq_push & (cq_tail == k)):
+                m.d.sync += cq[k].eq(cq_wdata)
+        with m.If(cq_push):
+            m.d.sync += cq_tail.eq(cq_tail + 1)
+        with m.If(cq_pop):
+            m.d.sync += cq_head.eq(cq_head + 1)
+        m.d.sync += cq_level.eq(cq_level + cq_push - cq_pop)
+        # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
+        # entry after a popped head, else the head.
+        with m.If(cq_level - cq_pop == 0):
+            m.d.comb += cq_next.eq(cq_wdata)
+        with m.Elif(cq_pop):
+            m.d.comb += cq_next.eq(cq_second)
+        with m.Else():
+            m.d.comb += cq_next.eq(cq_head_slot)
 
         free = Signal(nslots, init=(1 << nslots) - 1)
         alloc_idx = Signal(sb)
@@ -396,8 +451,10 @@ class Column(wiring.Component):
 
         fifo_item = Signal(item_layout)
         m.d.comb += fifo_item.eq(setup_fifo.r_data)
-        m.d.comb += slot_rp_issue.addr.eq(condq.r_data)
-        sl = slot_rp_issue.data
+        # The queued slot was allocated (written) long before it is read, so the synchronous
+        # read of the head never races a write of the same slot.
+        m.d.comb += slot_rp.addr.eq(cq_next)
+        sl = slot_rp.data
         need_slot = d.gated & fifo_item.omask
         outstanding = Signal(range(cfg.out_depth + nslots + 8))
         pop_base = Signal()
@@ -414,9 +471,9 @@ class Column(wiring.Component):
             ]
 
         with m.If(~in_item | last_now):
-            with m.If(condq.r_rdy):
-                m.d.comb += condq.r_en.eq(1)
-                load(1, condq.r_data, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.end,
+            with m.If(cq_rdy):
+                m.d.comb += cq_pop.eq(1)
+                load(1, cq_head_slot, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.end,
                      sl.nr, sl.ns, sl.pix, sl.wt)
             with m.Elif(setup_fifo.r_rdy & (~need_slot | free.any())):
                 m.d.comb += [setup_fifo.r_en.eq(1), pop_base.eq(1), alloc.eq(need_slot)]
@@ -429,8 +486,9 @@ class Column(wiring.Component):
                     slot_wp.data.pix.eq(fifo_item.pix), slot_wp.data.wt.eq(fifo_item.wt),
                     slot_wp.data.nr.eq(fifo_item.nr), slot_wp.data.ns.eq(fifo_item.ns),
                     slot_wp.data.mid.eq(fifo_item.mid), slot_wp.data.end.eq(fifo_item.end),
-                    slot_wp.data.ncw.eq(fifo_item.ncw),
                     slot_wp.data.empty_c.eq(fifo_item.empty_c),
+                    ncw_wp.en.eq(need_slot), ncw_wp.addr.eq(alloc_idx),
+                    ncw_wp.data.eq(fifo_item.ncw),
                 ]
             with m.Else():
                 m.d.sync += in_item.eq(0)
@@ -485,20 +543,22 @@ class Column(wiring.Component):
         # ------------------------------------------------------------ gate decision -----
         gate = GateUnit(cfg.acc_width)
         m.submodules.gate = gate
-        m.d.comb += [psum_rp.addr.eq(res_meta.slot), slot_rp_tail.addr.eq(res_meta.slot)]
+        # The base psum of a slot is written when its gate opens and read when its
+        # conditional item finishes, at least ``gate_latency`` cycles later: no read-write race.
+        m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot)]
         m.d.comb += [
             gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
             gate.i_thr.eq(thr_rp.data), gate.i_cond.eq(res_meta.cond),
             gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
         ]
         m.d.comb += [
-            condq.w_en.eq(gate.o_open), condq.w_data.eq(res_meta.slot),
+            cq_push.eq(gate.o_open), cq_wdata.eq(res_meta.slot),
             psum_wp.en.eq(gate.o_open), psum_wp.addr.eq(res_meta.slot),
             psum_wp.data.eq(res_psum),
             release.eq(gate.o_closed | (res_valid & res_meta.cond)),
             release_idx.eq(res_meta.slot),
             self.cnt_open.eq(gate.o_open),
-            self.cnt_skip.eq(Mux(gate.o_closed, slot_rp_tail.data.ncw, 0)),
+            self.cnt_skip.eq(Mux(gate.o_closed, ncw_rp.data, 0)),
         ]
 
         # ------------------------------------------------------------ output ------------
@@ -507,12 +567,10 @@ class Column(wiring.Component):
         m.d.comb += oaddr_full.eq(Mux(d.obuf, Cat(res_meta.oaddr[:oh], bank), res_meta.oaddr))
         bias_rp = bias_mem.read_port()
         mult_rp = mult_mem.read_port()
-        cfg_rp2 = cfg_mem.read_port()
-        res_rp = out_mem.read_port()
+        shift_rp = shift_mem.read_port()
         m.d.comb += [bias_rp.addr.eq(Cat(res_meta.i, bank)),
                      mult_rp.addr.eq(Cat(res_meta.i, bank)),
-                     cfg_rp2.addr.eq(Cat(res_meta.i, bank)),
-                     res_rp.addr.eq(oaddr_full)]
+                     shift_rp.addr.eq(Cat(res_meta.i, bank))]
         o0_valid = Signal()
         o0_acc = Signal(signed(cfg.acc_width))
         o0_off = Signal()
@@ -524,19 +582,48 @@ class Column(wiring.Component):
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),
             ou.i_addr.eq(o0_addr), ou.i_bias.eq(bias_rp.data), ou.i_mult.eq(mult_rp.data),
-            ou.i_shift.eq(cfg_fields(cfg_rp2.data)["shift"]), ou.i_res.eq(res_rp.data),
+            ou.i_shift.eq(shift_rp.data),
             ou.relu.eq(d.relu), ou.residual.eq(d.residual),
         ]
-        # Two write ports: results of the running tile, residual preloads for the next one.
-        out_wp = out_mem.write_port()
-        m.d.comb += [out_wp.en.eq(ou.o_valid), out_wp.addr.eq(ou.o_addr),
-                     out_wp.data.eq(ou.o_data)]
-        pre_wp = out_mem.write_port()
-        m.d.comb += [pre_wp.en.eq(wq_en & (wq_target == Target.OUT)),
-                     pre_wp.addr.eq(wq_addr[:ob]), pre_wp.data.eq(wq_data[:aw])]
-        wb_rp = out_mem.read_port()
-        m.d.comb += [wb_rp.addr.eq(self.rd_addr), wb_rp.en.eq(self.rd_en),
-                     self.rd_data.eq(wb_rp.data)]
+        # Output bank ports. Two writers (results of the running tile, residual preloads of
+        # the next one) and two readers (residuals of the running tile, write-back of a
+        # finished one) never use the same half in the same cycle: the engine holds preloads
+        # and write-back reads off every half that a tile accepted and not finished by every
+        # column uses (both halves for a single-buffered tile), and this column's results and
+        # residual reads only go to such a half. So each half memory gets one write port and
+        # one read port, each a multiplexer between its two users, and no access ever waits.
+        res_half = oaddr_full[oh]
+        pre_en = wq_en & (wq_target == Target.OUT)
+        rd_half = self.rd_addr[oh]
+        out_rd = []
+        for h, mem in enumerate(out_mems):
+            wp = mem.write_port()
+            ou_here = ou.o_valid & (ou.o_addr[oh] == h)
+            m.d.comb += [
+                wp.en.eq(ou_here | (pre_en & (wq_addr[oh] == h))),
+                wp.addr.eq(Mux(ou_here, ou.o_addr[:oh], wq_addr[:oh])),
+                wp.data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])),
+            ]
+            rp = mem.read_port()
+            res_here = gate.o_out & (res_half == h)
+            m.d.comb += rp.addr.eq(Mux(res_here, oaddr_full[:oh], self.rd_addr[:oh]))
+            out_rd.append(rp.data)
+        res_half_d = Signal()
+        m.d.sync += res_half_d.eq(res_half)
+        m.d.comb += ou.i_res.eq(Mux(res_half_d, out_rd[1], out_rd[0]))
+        # Write-back data: valid the cycle after ``rd_en``, then held in a register (the read
+        # port is shared with residual reads of a later tile).
+        rd_pend = Signal()
+        rd_half_d = Signal()
+        rd_hold = Signal(signed(aw))
+        rd_now = Signal(signed(aw))
+        m.d.sync += rd_pend.eq(self.rd_en)
+        with m.If(self.rd_en):
+            m.d.sync += rd_half_d.eq(rd_half)
+        m.d.comb += rd_now.eq(Mux(rd_half_d, out_rd[1], out_rd[0]))
+        with m.If(rd_pend):
+            m.d.sync += rd_hold.eq(rd_now)
+        m.d.comb += self.rd_data.eq(Mux(rd_pend, rd_now, rd_hold))
 
         # ------------------------------------------------------------ completion --------
         done_write = ou.o_valid
@@ -544,7 +631,7 @@ class Column(wiring.Component):
         with m.If(start_i):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
-                    & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~condq.r_rdy
+                    & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~cq_rdy
                     & (outstanding == 0) & ~pop_base):
             m.d.sync += self.busy.eq(0)
             m.d.comb += [self.fin.eq(1), self.fin_bank.eq(bank)]

@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from .column import Column
 from .geometry import Geometry, Target
-from .pe import _discard
+from .pe import _discard, shift_add
 
 __all__ = ["Engine"]
 
@@ -102,6 +102,7 @@ class Engine(wiring.Component):
         m.d.comb += busy_half.eq(Cat(remaining[0].any(), remaining[1].any()))
 
         # Command records in command order: {bank, error}; o_done pops the head.
+        # Two bits by four entries: flip-flops on purpose (asynchronous read, no block RAM).
         recs = SyncFIFO(width=2, depth=4)
         m.submodules.recs = recs
         head_bank = recs.r_data[0]
@@ -113,12 +114,21 @@ class Engine(wiring.Component):
         ]
 
         # Command intake: size, check, queue.
+        # Intake products are exact at these widths; they are shift-and-add chains
+        # (``shift_add``), not multipliers: DSP blocks are for the MACs.
         cmd = Signal(tl)
-        scw = Signal(32)
-        rscw = Signal(32)
-        pix = Signal(32)
-        nk = Signal(32)
-        act_words = Signal(32)
+        cwb = len(cmd.cw)
+        db = cfg.dim_bits
+        scw = Signal(4 + cwb)
+        rscw = Signal(8 + cwb)
+        pix = Signal(2 * db)
+        nk = Signal(cfg.channel_bits)
+        hbw = Signal(2 * db)
+        act_words = Signal(2 * db + cwb)
+        if cfg.cols & (cfg.cols - 1) == 0:
+            nk_cols = (cmd.kt + cfg.cols - 1) >> (cfg.cols.bit_length() - 1)
+        else:
+            nk_cols = (cmd.kt + cfg.cols - 1) // cfg.cols
         started = Signal()
         start = Signal()
         intake = Signal()
@@ -142,15 +152,16 @@ class Engine(wiring.Component):
             with m.State("SIZE"):
                 m.d.comb += intake.eq(1)
                 m.d.sync += [
-                    scw.eq(cmd.s * cmd.cw),
-                    pix.eq(cmd.ho * cmd.wo),
+                    scw.eq(shift_add(cmd.cw, cmd.s)),
+                    pix.eq(shift_add(cmd.ho, cmd.wo)),
+                    hbw.eq(shift_add(cmd.w, cmd.hb)),
                     # Channels per column: all of them when the tile is split by pixels.
-                    nk.eq(Mux(cmd.psplit, cmd.kt, (cmd.kt + cfg.cols - 1) // cfg.cols)),
+                    nk.eq(Mux(cmd.psplit, cmd.kt, nk_cols)),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(scw * cmd.r), act_words.eq(cmd.hb * cmd.w * cmd.cw)]
+                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)), act_words.eq(shift_add(hbw, cmd.cw))]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)
@@ -160,10 +171,10 @@ class Engine(wiring.Component):
                        | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
                        | (d.hb == 0) | (d.w == 0)
                        | (nk > geo.param_depth)
-                       | (nk * Mux(d.psplit, d.pc, pix)
+                       | (shift_add(Mux(d.psplit, d.pc, pix), nk)
                           > Mux(d.obuf, cfg.out_depth // 2, cfg.out_depth))
-                       | (d.psplit & ((d.pc == 0) | (d.pc * cfg.cols < pix)))
-                       | (nk * rscw > cfg.weight_depth)
+                       | (d.psplit & ((d.pc == 0) | (shift_add(d.pc, cfg.cols) < pix)))
+                       | (shift_add(rscw, nk) > cfg.weight_depth)
                        | (act_words > cfg.act_depth))
                 if not cfg.cgnet:
                     bad = bad | d.gated
@@ -243,8 +254,8 @@ class Engine(wiring.Component):
         opens = sum(c.cnt_open for c in cols)
         idle_cols = sum(~c.busy for c in cols)
         m.d.sync += [
-            self.cnt_macs.eq(self.cnt_macs + words * cfg.rows),
-            self.cnt_skipped.eq(self.cnt_skipped + skips * cfg.rows),
+            self.cnt_macs.eq(self.cnt_macs + shift_add(words, cfg.rows)),
+            self.cnt_skipped.eq(self.cnt_skipped + shift_add(skips, cfg.rows)),
             self.cnt_open.eq(self.cnt_open + opens),
         ]
         with m.If(in_run):

@@ -5,11 +5,36 @@ later with the side-band ``meta`` bits that entered with it. Every stage is regi
 longest combinational path is one multiplier or one adder.
 """
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MacColumn"]
+__all__ = ["MacColumn", "shift_add"]
+
+
+def shift_add(a, b):
+    """``a * b`` as a sum of shifted copies of ``a``, one per set bit of ``b``.
+
+    For address and size arithmetic that is not a MAC: Yosys maps every ``$mul`` cell to DSP
+    blocks on iCE40 / ECP5 (which the MACs need), this builds adders in logic instead. ``b``
+    is an unsigned value (pass the narrower operand) or a non-negative ``int``; ``a`` may be
+    signed. The result is the exact product (as wide as ``a * b`` would be).
+    """
+    if isinstance(b, int):
+        if b < 0:
+            raise ValueError(f"shift_add constant must be a non-negative integer, not {b}")
+        terms = [a << k for k in range(b.bit_length()) if (b >> k) & 1]
+    else:
+        b = Value.cast(b)
+        if b.shape().signed:
+            raise TypeError(f"shift_add multiplier must be unsigned, not {b.shape()!r}")
+        terms = [Mux(b[k], a << k, 0) for k in range(len(b))]
+    if not terms:
+        return Const(0)
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 def _discard(obj):
