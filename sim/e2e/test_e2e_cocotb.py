@@ -6,16 +6,18 @@ identification) runs on any top.
 """
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from cgaccel.bench.e2e_model import estimate_e2e
 from cgaccel.config import AccelConfig, preset
 from cgaccel.driver import compile_layer
 from cgaccel.driver_cli import run_e2e
 from cgaccel.model.resnet18 import LayerShape, get_layer
-from cgaccel.model.vectors import make_vectors, save_vectors
+from cgaccel.model.vectors import load_vectors, make_vectors, save_vectors
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE.parents[1] / "build" / "sim" / "e2e"
@@ -119,11 +121,35 @@ def test_handshake():
     run_e2e(CONFIGS["tiny"], "handshake", [], BUILD / "handshake_icarus", sim="icarus")
 
 
+def check_cycle_models(cfg, cases, report):
+    """Cases without AXI pauses: ``BUSY`` is the engine model's compute cycles exactly and
+    ``CYCLES`` within 5% of the end-to-end model (``docs/bench.md``)."""
+    checked = 0
+    for case in cases:
+        if case.get("pause", "none") != "none":
+            continue
+        vec = load_vectors(case["vectors"])
+        comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows",
+                                                               "double_out", "split")
+                                          if k in case})
+        gate = vec["gate"] if comp.plan.gated else None
+        got = report[case["name"]]
+        est = estimate_e2e(cfg, comp, gate)
+        assert got["counters"]["busy"] == est.busy, case["name"]
+        err = 100 * (est.cycles - got["cycles"]) / got["cycles"]
+        assert abs(err) <= 5.0, f"{case['name']}: model {est.cycles} vs {got['cycles']} cycles"
+        checked += 1
+    assert checked
+
+
 @needs_controller
 def test_layers_tiny_verilator():
     """Every case on the tiny preset (after the identification checks), one build."""
     build = BUILD / "layers_tiny_verilator"
-    run_e2e(CONFIGS["tiny"], "handshake+layers", make_cases(CASES, list(CASES), build), build)
+    cases = make_cases(CASES, list(CASES), build)
+    run_e2e(CONFIGS["tiny"], "handshake+layers", cases, build,
+            out={"json": build / "report.json"})
+    check_cycle_models(CONFIGS["tiny"], cases, json.loads((build / "report.json").read_text()))
 
 
 @needs_controller
@@ -138,8 +164,10 @@ def test_errors_icarus():
 @needs_controller
 def test_layers_small_verilator():
     build = BUILD / "layers_small_verilator"
-    run_e2e(CONFIGS["small"], "handshake+layers",
-            make_cases(SMALL_CASES, list(SMALL_CASES), build), build)
+    cases = make_cases(SMALL_CASES, list(SMALL_CASES), build)
+    run_e2e(CONFIGS["small"], "handshake+layers", cases, build,
+            out={"json": build / "report.json"})
+    check_cycle_models(CONFIGS["small"], cases, json.loads((build / "report.json").read_text()))
 
 
 @needs_controller
