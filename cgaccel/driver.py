@@ -270,14 +270,14 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         raise ValueError(f"base_addr must be a non-negative multiple of {REGION_ALIGN}, "
                          f"not {base_addr:#x}")
     args = _layer_arrays(layer)
-    # A few-channel layer runs as a 1x1 layer on its im2col input, which the host lays out.
-    x_, w_, st_, pad_, folded = fold_taps(config, np.asarray(args["x"]), np.asarray(args["w"]),
-                                          args["stride"], args["pad"], args["groups"],
-                                          args.get("imask"))
-    args.update(x=x_, w=w_, stride=st_, pad=pad_)
     plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
                       double_out=double_out, split=split)
-    plan.folded = folded
+    if plan.folded:
+        # A few-channel layer runs as a 1x1 layer on its im2col input, which the host lays out.
+        x_, w_, st_, pad_, _ = fold_taps(config, np.asarray(args["x"]), np.asarray(args["w"]),
+                                         args["stride"], args["pad"], args["groups"],
+                                         args.get("imask"))
+        args.update(x=x_, w=w_, stride=st_, pad=pad_)
     geo = Geometry(config)
     rows = config.rows
     x, w = np.asarray(args["x"]), np.asarray(args["w"])

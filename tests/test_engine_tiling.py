@@ -126,3 +126,12 @@ def test_fold_taps_only_when_it_issues_fewer_words(C, groups, rows):
     # Not: C=5 fills more than half of 8 lanes; a gated layer keeps its groups; C=3 is more
     # than half of 4 lanes. C=8 on 16 lanes folds: ceil(72/16) = 5 words instead of 9.
     assert folded == (C == 8)
+
+
+def test_fold_falls_back_when_the_im2col_rows_do_not_fit():
+    # One im2col row is 4 words x 20 = 80 > act_depth 64; three plain rows are 60 words.
+    cfg = AccelConfig(rows=8, cols=2, max_channels=64, max_dim=32, max_kernel=3, act_depth=64)
+    args = make_layer(LayerShape("f", 3, 6, 20, 4, 3, 3, 1, 1), 1, 0.0, seed=2)
+    plan = plan_layer(cfg, **args)
+    assert not plan.folded and plan.tiles[0].cmd["r"] == 3
+    assert plan_layer(cfg.with_overrides(act_depth=128), **args).folded

@@ -234,7 +234,7 @@ SPLITS = ("channel", "pixel", "auto")
 
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
                res=None, omask=None, imask=None, k_tile=None, band_rows=None,
-               double_out=False, split="auto"):
+               double_out=False, split="auto", fold=True):
     """Split a layer into engine tiles.
 
     Parameters
@@ -259,6 +259,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         so a tile holds at most ``param_depth`` channels. Columns then share the gate-dependent
         work of every channel, which balances them on layers with few channels per column
         (or ``K`` not a multiple of ``cols``). ``"auto"`` picks :func:`choose_split`.
+    fold : bool
+        Plan a few-channel layer on its im2col input when that issues fewer words and fits
+        (:func:`fold_taps`; ``LayerPlan.folded`` says so).
 
     Returns
     -------
@@ -293,10 +296,20 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if (omask is not None or imask is not None) and not config.fbs:
         raise ValueError("omask/imask must be None when the configuration has no FBS, "
                          "not given")
-    x, w, stride, pad, folded = fold_taps(config, x, w, stride, pad, groups, imask)
-    if folded:
-        C, H, W = x.shape
-        K, Cw, R, S = w.shape
+    if fold:
+        xf, wf, sf, pf, folded = fold_taps(config, x, w, stride, pad, groups, imask)
+        if folded:
+            try:
+                plan = plan_layer(config, xf, wf, bias, thr, mult, shift, stride=sf, pad=pf,
+                                  groups=groups, relu=relu, res=res, omask=omask, imask=imask,
+                                  k_tile=k_tile, band_rows=band_rows, double_out=double_out,
+                                  split=split, fold=False)
+            except ValueError:
+                pass    # the im2col rows do not fit the buffers: plan the layer as it is
+            else:
+                plan.folded = True
+                return plan
+    folded = False
     # A strided 1x1 convolution reads only every ``stride``-th row and column: the loader
     # gathers those and the engine runs a stride-1 convolution on them, so a band holds
     # stride**2 times more output rows and no skipped pixel is ever loaded.
