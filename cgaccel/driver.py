@@ -319,48 +319,117 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     cfg = b"".join(geo.pack_cfg(int(args["shift"][k]), bool(om[k]), *seg_pos[k // kg])
                    .to_bytes(1 << cfg_log2, "little") for k in range(K))
     list_log2 = _item_log2(geo.list_width)
-    band_heights = sorted({t.cmd["hb"] for t in plan.tiles})
-    Wb = plan.tiles[0].cmd["w"]     # band width (W, or W/stride for a gathered 1x1 layer)
-    lists = {}
-    for hb in band_heights:
-        lists[hb] = b"".join(geo.pack_list(cw * hb * Wb, cw, mask).to_bytes(1 << list_log2,
-                                                                             "little")
-                             for b, c in seg for cw, mask in b + c)
+    # One work-list image per band size: entries hold the word-plane offset cw * hb * wb.
+    bands = sorted({(t.cmd["hb"], t.cmd["w"]) for t in plan.tiles})
+    lists = {(hb, wb): b"".join(geo.pack_list(cw * hb * wb, cw, mask)
+                                .to_bytes(1 << list_log2, "little")
+                                for b, c in seg for cw, mask in b + c)
+             for hb, wb in bands}
     has_res = args.get("res") is not None
     res = np.asarray(args["res"]).astype(np.int8).tobytes() if has_res else b""
+    sub = plan.subsample
+    # With a double-buffered output bank each tile owns the half ``bank`` (address MSB).
+    out_half = config.out_depth // 2 if double_out else 0
 
-    # Region placement ------------------------------------------------------------------------
     def out_parts(t):
-        """Output transfers of a tile: ``(col, chan, buf_stride, inner, dram offset)``."""
-        P = t.ho * Wo
-        off = t.k0 * Ho * Wo + t.oy0 * Wo
+        """Output transfers of a tile: ``(col, chan, buf_addr, buf_stride, inner, dram offset)``
+        for ``outer = kt`` channels (``y`` and ``res`` are ``[K][Ho][Wo]``)."""
+        wo = Wo if t.wo is None else t.wo
+        P = t.ho * wo
+        off = t.k0 * Ho * Wo + t.oy0 * Wo + t.ox0
+        base = t.bank * out_half
+        if wo != Wo:    # a column strip: its rows are not contiguous in DRAM
+            return [(0, 1, base + oy * wo, P, wo, off + oy * Wo) for oy in range(t.ho)]
         if not t.cmd["psplit"]:
-            return [(0, 1, P, P, off)]
+            return [(0, 1, base, P, P, off)]
         pc = t.cmd["pc"]
-        return [(j, 0, n, n, off + j * pc) for j in range(config.cols)
+        return [(j, 0, base, n, n, off + j * pc) for j in range(config.cols)
                 if (n := min(P, j * pc + pc) - j * pc) > 0]
 
-    sub = plan.subsample
+    def load(target, bank, log2, inner, outer, dram, dram_stride, buf_stride, *, chan=False,
+             buf_addr=0):
+        return Command(op=Op.LOAD, target=int(target), bcast=int(not chan), bank=bank,
+                       chan=int(chan), item_log2=log2, col=0, buf_addr=buf_addr,
+                       buf_stride=buf_stride, inner=inner, outer=outer, dram=dram,
+                       dram_stride=dram_stride)
 
-    def act_loads(t):
+    def act_loads(t, place):
         cmd = t.cmd
-        hb, bank, ws = cmd["hb"], t.bank, cmd["w"]
-        y0 = t.oy0 * cmd["stride"] - cmd["pad_l"] - cmd["iy_base"]
-        if sub == 1:
+        hb, bank, wb = cmd["hb"], t.bank, cmd["w"]
+        # First input row and column of the band (the tile command keeps them relative).
+        y0 = t.oy0 * cmd["stride"] - args["pad"] - cmd["iy_base"]
+        x0 = t.ox0 * cmd["stride"] - args["pad"] + cmd["pad_l"]
+        if sub == 1 and wb == W:
             return [load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
                          H * W * act_item, hb * W)]
+        if sub == 1:    # a column strip: one transfer per band row
+            return [load(Target.ACT, bank, act_log2, wb, hb,
+                         place["x"] + ((cw * H + y0) * W + x0) * act_item, W * act_item, wb,
+                         buf_addr=cw * hb * wb)
+                    for cw in range(CW)]
         # Strided 1x1 layer: gather every sub-th pixel of every sub-th row, one item each.
-        return [load(Target.ACT, bank, act_log2, 1, ws,
-                     place["x"] + (cw * H + (y0 + iy) * sub) * W * act_item, sub * act_item, 1,
-                     buf_addr=(cw * hb + iy) * ws)
+        return [load(Target.ACT, bank, act_log2, 1, wb,
+                     place["x"] + ((cw * H + (y0 + iy) * sub) * W + x0 * sub) * act_item,
+                     sub * act_item, 1, buf_addr=(cw * hb + iy) * wb)
                 for cw in range(CW) for iy in range(hb)]
 
-    # Activation loads, 6 other loads, residual preloads, RUN, STOREs per tile; END.
-    n_cmds = sum((1 if sub == 1 else CW * t.cmd["hb"]) + 7
-                 + (1 + int(has_res)) * len(out_parts(t)) for t in plan.tiles) + 1
+    def tile_loads(t, place):
+        cmd = t.cmd
+        bank = t.bank
+        k0, kt = t.k0, t.kt
+        band = (cmd["hb"], cmd["w"])
+        nlist = len(lists[band]) >> list_log2
+        # Channels are dealt to columns, or broadcast to all of them with a pixel split.
+        dealt = not cmd["psplit"]
+        return act_loads(t, place) + [
+            load(Target.LIST, bank, list_log2, nlist, 1, place["list{}x{}".format(*band)], 0, 0),
+            load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
+                 RS * CW * wgt_item, RS * CW, chan=dealt),
+            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=dealt),
+            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=dealt),
+            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=dealt),
+            load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
+                 1 << cfg_log2, 1, chan=dealt),
+        ]
+
+    def res_loads(t, place):
+        return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,
+                        buf_addr=addr, buf_stride=stride, inner=inner, outer=t.kt,
+                        dram=place["res"] + off, dram_stride=Ho * Wo)
+                for col, chan, addr, stride, inner, off in out_parts(t)]
+
+    def stores(t, y_addr):
+        return [Command(op=Op.STORE, chan=chan, col=col, buf_addr=addr, buf_stride=stride,
+                        inner=inner, outer=t.kt, dram=y_addr + off, dram_stride=Ho * Wo)
+                for col, chan, addr, stride, inner, off in out_parts(t)]
+
+    def build(place, y_addr):
+        # Loads of tile t+1 go to the other bank while tile t runs. The residual preload and
+        # the RUN of tile t+1 overwrite the output bank (half) of tile t (t-1 with a
+        # double-buffered output bank), so that tile's STOREs must come first; the engine
+        # holds a STORE until its tile is done.
+        back = 2 if double_out else 1
+        commands = []
+        tiles = plan.tiles
+        for n, t in enumerate(tiles):
+            commands += tile_loads(t, place)
+            if n >= back:
+                commands += stores(tiles[n - back], y_addr)
+            if has_res:
+                commands += res_loads(t, place)
+            commands.append(Command(op=Op.RUN, tile=pack_tile(config, t.cmd)))
+        for t in tiles[max(0, len(tiles) - back):]:
+            commands += stores(t, y_addr)
+        commands.append(Command(op=Op.END))
+        return commands
+
+    # Region placement: the command list comes first, so count its commands once.
+    list_names = {b: "list{}x{}".format(*b) for b in bands}
+    names = ["commands", "x", "w", "bias", "thr", "mult", "cfg"] + list(list_names.values())
+    n_cmds = len(build(dict.fromkeys(names + ["res"], 0), 0))
     contents = [("commands", b"\0" * (n_cmds * COMMAND_BYTES)), ("x", act), ("w", wgt),
                 ("bias", bias), ("thr", thr), ("mult", mult), ("cfg", cfg)]
-    contents += [(f"list{hb}", lists[hb]) for hb in band_heights]
+    contents += [(list_names[b], lists[b]) for b in bands]
     if has_res:
         contents.append(("res", res))
     addr = base_addr
@@ -373,71 +442,9 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     if end > 1 << config.axi_addr_width:
         raise ValueError(f"layer image must fit the {config.axi_addr_width}-bit address space, "
                          f"not end at {end:#x}")
-
-    # Commands --------------------------------------------------------------------------------
-    def load(target, bank, log2, inner, outer, dram, dram_stride, buf_stride, *, chan=False,
-             buf_addr=0):
-        return Command(op=Op.LOAD, target=int(target), bcast=int(not chan), bank=bank,
-                       chan=int(chan), item_log2=log2, col=0, buf_addr=buf_addr,
-                       buf_stride=buf_stride, inner=inner, outer=outer, dram=dram,
-                       dram_stride=dram_stride)
-
-    def tile_loads(t):
-        cmd = t.cmd
-        hb, bank = cmd["hb"], t.bank
-        k0, kt = t.k0, t.kt
-        nlist = len(lists[hb]) >> list_log2
-        # Channels are dealt to columns, or broadcast to all of them with a pixel split.
-        dealt = not cmd["psplit"]
-        return act_loads(t) + [
-            load(Target.LIST, bank, list_log2, nlist, 1, place[f"list{hb}"], 0, 0),
-            load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
-                 RS * CW * wgt_item, RS * CW, chan=dealt),
-            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
-                 1 << cfg_log2, 1, chan=dealt),
-        ]
-
-    # With a double-buffered output bank each tile owns the half ``bank`` (address MSB).
-    out_half = config.out_depth // 2 if double_out else 0
-
-    def res_loads(t):
-        return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,
-                        buf_addr=t.bank * out_half, buf_stride=stride, inner=inner, outer=t.kt,
-                        dram=place["res"] + off, dram_stride=Ho * Wo)
-                for col, chan, stride, inner, off in out_parts(t)]
-
-    def stores(t):
-        return [Command(op=Op.STORE, chan=chan, col=col, buf_addr=t.bank * out_half,
-                        buf_stride=stride, inner=inner, outer=t.kt, dram=y_addr + off,
-                        dram_stride=Ho * Wo)
-                for col, chan, stride, inner, off in out_parts(t)]
-
-    def run(t):
-        return Command(op=Op.RUN, tile=pack_tile(config, t.cmd))
-
-    # Loads of tile t+1 go to the other bank while tile t runs. The residual preload and the
-    # RUN of tile t+1 overwrite the output bank (half) of tile t (t-1 with a double-buffered
-    # output bank), so that tile's STORE must come first; the engine holds the STORE until
-    # its tile is done.
-    back = 2 if double_out else 1
-    commands = []
-    tiles = plan.tiles
-    for n, t in enumerate(tiles):
-        commands += tile_loads(t)
-        if n >= back:
-            commands += stores(tiles[n - back])
-        if has_res:
-            commands += res_loads(t)
-        commands.append(run(t))
-    for t in tiles[max(0, len(tiles) - back):]:
-        commands += stores(t)
-    commands.append(Command(op=Op.END))
+    commands = build(place, y_addr)
     assert len(commands) == n_cmds
-    cmd_bytes = b"".join(encode(c) for c in commands)
-    contents[0] = ("commands", cmd_bytes)
+    contents[0] = ("commands", b"".join(encode(c) for c in commands))
 
     regions = {name: (place[name], data) for name, data in contents if data}
     load_bytes = sum(c.outer * (c.inner << c.item_log2) for c in commands if c.op == Op.LOAD)

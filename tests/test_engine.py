@@ -99,6 +99,21 @@ def test_pixel_split_multi_tile_with_backpressure(double_out):
     assert {t.cmd["pc"] for t in plan.tiles} == {4, 2}  # 2 rows of 5, last band 1 row
 
 
+@pytest.mark.parametrize("stride,pad,double_out", [(1, 1, False), (2, 1, True), (1, 0, True)])
+def test_column_strips_when_a_full_row_does_not_fit(stride, pad, double_out):
+    # 3 rows of a 17-wide map are 51 words > act_depth 32: the tiler cuts the width into
+    # strips whose bands carry their halo columns (left padding only on the first strip).
+    cfg = small_config(rows=4, cols=2, act_depth=32)
+    args = make_layer(shape(4, 7, 17, 4, 3, stride, pad), 2, 0.5, seed=21, residual=True,
+                      relu=True)
+    plan, _, _ = check_layer(cfg, args, gaps=True, seed=2, double_out=double_out)
+    _, Ho, Wo = plan.shape
+    strips = sorted({(t.ox0, t.wo) for t in plan.tiles})
+    assert len(strips) > 1 and sum(wo for _, wo in strips) == Wo
+    assert all(t.cmd["w"] * t.cmd["hb"] <= 32 for t in plan.tiles)
+    assert {t.cmd["pad_l"] for t in plan.tiles if t.ox0} == {0}
+
+
 @pytest.mark.parametrize("double_out", [False, True])
 def test_multi_tile_with_backpressure(double_out):
     cfg = small_config(rows=2, cols=2)

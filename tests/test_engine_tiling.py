@@ -74,8 +74,8 @@ def test_imask_words_are_not_listed():
 
 @pytest.mark.parametrize("kw,override,msg", [
     (dict(C=8), dict(weight_depth=16), r"one output channel's weights \(18 words\) must fit"),
-    (dict(C=4, H=30, W=30), dict(act_depth=16, out_depth=16),
-     r"a band of one output row .* must fit the buffers"),
+    (dict(C=8, H=30, W=30), dict(act_depth=16, out_depth=16),
+     r"a band of one output row and column \(18 activation words\) must fit the buffers"),
     (dict(groups=4, C=8, K=8), dict(max_groups=2),
      "groups must be between 1 and 2 for this configuration, not 4"),
     (dict(groups=2), dict(cgnet=False),
@@ -128,10 +128,11 @@ def test_fold_taps_only_when_it_issues_fewer_words(C, groups, rows):
     assert folded == (C == 8)
 
 
-def test_fold_falls_back_when_the_im2col_rows_do_not_fit():
-    # One im2col row is 4 words x 20 = 80 > act_depth 64; three plain rows are 60 words.
+def test_folded_rows_too_wide_become_column_strips():
+    # One im2col row is 4 words x 20 = 80 > act_depth 64: the folded layer runs in strips.
     cfg = AccelConfig(rows=8, cols=2, max_channels=64, max_dim=32, max_kernel=3, act_depth=64)
     args = make_layer(LayerShape("f", 3, 6, 20, 4, 3, 3, 1, 1), 1, 0.0, seed=2)
     plan = plan_layer(cfg, **args)
-    assert not plan.folded and plan.tiles[0].cmd["r"] == 3
-    assert plan_layer(cfg.with_overrides(act_depth=128), **args).folded
+    assert plan.folded and plan.tiles[0].cmd["r"] == 1
+    assert len({t.ox0 for t in plan.tiles}) > 1
+    assert all(t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] <= 64 for t in plan.tiles)

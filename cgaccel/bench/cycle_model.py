@@ -157,9 +157,14 @@ class LayerEstimate:
         return sum(t.words for t in self.tiles)
 
 
+def _wo(plan, tile):
+    """Output columns of a tile (a column strip, or the whole width)."""
+    return plan.shape[2] if tile.wo is None else tile.wo
+
+
 def _column_work(plan, tile, j, cols):
     """Channels (tile-local) and the slice of the tile's pixels column ``j`` computes."""
-    P = tile.ho * plan.shape[2]
+    P = tile.ho * _wo(plan, tile)
     if tile.cmd.get("psplit"):
         pc = tile.cmd["pc"]
         lo = min(P, j * pc)
@@ -171,7 +176,7 @@ def ff_cycles(plan, tile, j):
     """Cycles a pixel-split column walks to its first pixel before its first item (0 else)."""
     if not tile.cmd.get("psplit"):
         return 0
-    wo = plan.shape[2]
+    wo = _wo(plan, tile)
     q, r = divmod(j * tile.cmd["pc"], wo)
     if q >= tile.ho:
         return tile.ho + 1      # chunk past the tile: row steps until it leaves, then stop
@@ -182,7 +187,8 @@ def _column_items(plan, tile, j, cols, gate):
     """Base costs, conditional costs (0: gate closed), slot needs and words of column ``j``."""
     ho = tile.ho
     chans, pix = _column_work(plan, tile, j, cols)
-    taps = plan.taps[tile.oy0:tile.oy0 + ho, :].reshape(-1)[pix]
+    cs = slice(tile.ox0, tile.ox0 + _wo(plan, tile))
+    taps = plan.taps[tile.oy0:tile.oy0 + ho, cs].reshape(-1)[pix]
     n = len(taps)
     base, cond, slot = [], [], []
     words = 0
@@ -199,7 +205,7 @@ def _column_items(plan, tile, j, cols, gate):
         base.append(np.maximum(1, taps * nb))
         words += int((taps * nb).sum())
         if plan.gated:
-            g = gate[k, tile.oy0:tile.oy0 + ho, :].reshape(-1)[pix].astype(bool)
+            g = gate[k, tile.oy0:tile.oy0 + ho, cs].reshape(-1)[pix].astype(bool)
             cond.append(np.where(g, np.maximum(1, taps * nc), 0))
             words += int((taps[g] * nc).sum())
             slot.append(np.ones(n, bool))

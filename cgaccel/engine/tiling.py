@@ -56,8 +56,9 @@ class TilePlan:
         Write-back reads (output half ``bank``, in the address MSB).
     dest : ndarray [n, 3]
         ``(k, oy, ox)`` of the output element returned by each read.
-    k0, kt, oy0, ho : int
-        Output channels ``[k0, k0+kt)`` and output rows ``[oy0, oy0+ho)`` of the tile.
+    k0, kt, oy0, ho, ox0, wo : int
+        Output channels ``[k0, k0+kt)``, output rows ``[oy0, oy0+ho)`` and output columns
+        ``[ox0, ox0+wo)`` of the tile (all of them unless the layer is tiled in width).
     """
 
     bank: int
@@ -70,6 +71,8 @@ class TilePlan:
     kt: int
     oy0: int
     ho: int
+    ox0: int = 0
+    wo: int = None
 
 
 @dataclass
@@ -345,9 +348,13 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     kg = K // groups
     segments = [(len(seg_words[k // kg][0]), len(seg_words[k // kg][1])) for k in range(K)]
 
-    # Tile sizes: most output channels first, then the tallest band that fits.
+    # Tile sizes: full-width bands if any fit (most output channels first, then the tallest
+    # band), else the widest column strip that does (the band then holds its halo columns).
     def band_in_rows(ho):
         return min(H, (ho - 1) * stride + R)
+
+    def band_in_cols(wo):
+        return min(W, (wo - 1) * stride + S)
 
     out_cap = config.out_depth // 2 if double_out else config.out_depth
     max_nk = min(config.weight_depth // (RS * CW), geo.param_depth)
@@ -357,120 +364,149 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if split == "auto":
         split = choose_split(config, K, Ho, Wo, groups)
     pixel = split == "pixel"
-    # Channels a column holds per tile, and channels per tile per channel a column holds.
-    per = 1 if pixel else cols
-    choice = None
-    nk_hi = min(max_nk, _ceil_div(K, per))
-    if k_tile is not None:
-        if not 1 <= k_tile <= min(K, nk_hi * per):
-            raise ValueError(f"k_tile must be between 1 and {min(K, nk_hi * per)}, "
-                             f"not {k_tile}")
-        nk_options = [_ceil_div(k_tile, per)]
-    else:
-        nk_options = range(nk_hi, 0, -1)
 
-    def col_pixels(nk, ho):
-        """Outputs per channel in one column's bank."""
-        return _ceil_div(ho * Wo, cols) if pixel else ho * Wo
+    def pick(wo_t, pixel):
+        per = 1 if pixel else cols
+        nk_hi = min(max_nk, _ceil_div(K, per))
+        if k_tile is not None:
+            if not 1 <= k_tile <= min(K, nk_hi * per):
+                raise ValueError(f"k_tile must be between 1 and {min(K, nk_hi * per)}, "
+                                 f"not {k_tile}")
+            nk_options = [_ceil_div(k_tile, per)]
+        else:
+            nk_options = range(nk_hi, 0, -1)
+        for nk in nk_options:
+            kt = min(K, nk * per) if k_tile is None else k_tile
+            nk = _ceil_div(kt, per)
+            ho = Ho
+            # Outputs per channel in one column's bank.
+            while ho >= 1 and (nk * (_ceil_div(ho * wo_t, cols) if pixel else ho * wo_t)
+                               > out_cap
+                               or CW * band_in_rows(ho) * band_in_cols(wo_t) > config.act_depth):
+                ho -= 1
+            if band_rows is not None:
+                if not 1 <= band_rows <= ho:
+                    raise ValueError(f"band_rows must be between 1 and {ho}, not {band_rows}")
+                ho = band_rows
+            if ho >= 1:
+                return kt, ho
+        return None
 
-    for nk in nk_options:
-        kt = min(K, nk * per) if k_tile is None else k_tile
-        nk = _ceil_div(kt, per)
-        ho = Ho
-        while ho >= 1 and (nk * col_pixels(nk, ho) > out_cap
-                           or CW * band_in_rows(ho) * W > config.act_depth):
-            ho -= 1
-        if band_rows is not None:
-            if not 1 <= band_rows <= ho:
-                raise ValueError(f"band_rows must be between 1 and {ho}, not {band_rows}")
-            ho = band_rows
-        if ho >= 1:
-            choice = (kt, ho)
-            break
+    choice = pick(Wo, pixel)
+    wo_max = Wo
     if choice is None:
-        raise ValueError(f"a band of one output row ({CW * band_in_rows(1) * W} activation "
-                         f"words, {Wo} outputs per channel) must fit the buffers "
-                         f"(act_depth {config.act_depth}, output capacity {out_cap}), "
-                         f"not exceed them")
+        # Column strips keep a channel split: a strip's rows are not contiguous in DRAM.
+        pixel = False
+        for wo_max in range(Wo - 1, 0, -1):
+            choice = pick(wo_max, False)
+            if choice is not None:
+                break
+    if choice is None:
+        raise ValueError(f"a band of one output row and column ({CW * band_in_rows(1) * S} "
+                         f"activation words) must fit the buffers (act_depth "
+                         f"{config.act_depth}, output capacity {out_cap}), not exceed them")
     kt_max, ho_max = choice
 
     xq = x.astype(np.int64)
     wq = w.astype(np.int64)
     taps = valid_taps(H, W, R, S, stride, pad)
     tiles = []
-    n = 0
     for oy0 in range(0, Ho, ho_max):
         ho = min(ho_max, Ho - oy0)
         y0 = max(0, oy0 * stride - pad)
         y1 = min(H, (oy0 + ho - 1) * stride - pad + R)
         hb = y1 - y0
-        band = np.zeros((CW * rows, hb, W), dtype=np.int64)
-        band[:C] = xq[:, y0:y1, :]
-        for k0 in range(0, K, kt_max):
-            kt = min(kt_max, K - k0)
-            bank = n % 2
-            n += 1
-            writes = []
-            # Activations: broadcast.
-            for cw in range(CW):
-                for iy in range(hb):
-                    for ix in range(W):
-                        word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
-                                             config.act_width)
-                        writes.append((Target.ACT, 0, 1, bank, cw * hb * W + iy * W + ix, word))
-            # Work list: broadcast.
-            seg_pos = []
-            pos = 0
-            for bwords, cwords in seg_words:
-                start = pos
-                for cw, mask in bwords + cwords:
-                    writes.append((Target.LIST, 0, 1, bank, pos,
-                                   geo.pack_list(cw * hb * W, cw, mask)))
-                    pos += 1
-                seg_pos.append((start, start + len(bwords), pos))
-            # Weights and parameters: dealt to columns, or broadcast with a pixel split.
-            P = ho * Wo
-            pc = _ceil_div(P, cols) if pixel else 0
-            if pixel:
-                chans = [(0, 1, i, k0 + i) for i in range(kt)]
-            else:
-                chans = [(j, 0, i, k0 + kl) for j in range(cols)
-                         for i, kl in enumerate(range(j, kt, cols))]
-            for col, bc, i, k in chans:
-                wk = np.zeros((CW * rows, R, S), dtype=np.int64)
-                wk[:C] = wq[k]
-                for t in range(RS):
-                    r, s = divmod(t, S)
-                    for cw in range(CW):
-                        word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
-                                             config.weight_width)
-                        writes.append((Target.WGT, col, bc, bank, (i * RS + t) * CW + cw, word))
-                start, mid, end = seg_pos[k // kg]
-                tv = int(thr[k]) if (gated and thr is not None) else 0
-                writes += [
-                    (Target.BIAS, col, bc, bank, i, int(bias[k]) & 0xFFFFFFFF),
-                    (Target.THR, col, bc, bank, i, tv & 0xFFFFFFFF),
-                    (Target.MULT, col, bc, bank, i, int(mult[k]) & 0xFFFFFFFF),
-                    (Target.CFG, col, bc, bank, i,
-                     geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
-                ]
-            # Outputs: column j's bank holds its channels (or its pixel chunk of every
-            # channel) one after the other, in the order the column computes them.
-            obase = bank * out_cap if double_out else 0  # output half: address MSB
-            out_writes, reads, dest = [], [], []
-            for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
-                oy, ox = divmod(p, Wo)
-                if res is not None:
-                    out_writes.append((Target.OUT, j, 0, bank, obase + addr,
-                                       int(res[k0 + k, oy0 + oy, ox]) & 0xFF))
-                reads.append((j, obase + addr))
-                dest.append((k0 + k, oy0 + oy, ox))
-            cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=W,
-                       iy_base=oy0 * stride - pad - y0, pad_l=pad, ho=ho, wo=Wo, cw=CW,
-                       gated=int(gated), relu=int(bool(relu)), residual=int(res is not None),
-                       obuf=int(bool(double_out)), psplit=int(pixel), pc=pc)
-            tiles.append(TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
-                                  reads=reads, dest=np.array(dest, dtype=np.int64),
-                                  k0=k0, kt=kt, oy0=oy0, ho=ho))
+        for ox0 in range(0, Wo, wo_max):
+            wo = min(wo_max, Wo - ox0)
+            x0 = max(0, ox0 * stride - pad)
+            x1 = min(W, (ox0 + wo - 1) * stride - pad + S)
+            wb = x1 - x0
+            band = np.zeros((CW * rows, hb, wb), dtype=np.int64)
+            band[:C] = xq[:, y0:y1, x0:x1]
+            tiles += _strip_tiles(
+                config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res,
+                K=K, C=C, R=R, S=S, CW=CW, kt_max=kt_max, oy0=oy0, ho=ho, ox0=ox0, wo=wo,
+                y0=y0, x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
+                double_out=double_out, out_cap=out_cap, first_bank=len(tiles) % 2)
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
                      gated=gated, omask=om, subsample=subsample, folded=folded)
+
+
+def _strip_tiles(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C,
+                 R, S, CW, kt_max, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
+                 double_out, out_cap, first_bank):
+    """The tiles of one band (output rows ``oy0..``, columns ``ox0..``): one per K tile."""
+    rows, cols = config.rows, config.cols
+    RS = R * S
+    hb, wb = band.shape[1:]
+    tiles = []
+    n = first_bank
+    for k0 in range(0, K, kt_max):
+        kt = min(kt_max, K - k0)
+        bank = n % 2
+        n += 1
+        writes = []
+        # Activations: broadcast.
+        for cw in range(CW):
+            for iy in range(hb):
+                for ix in range(wb):
+                    word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
+                                         config.act_width)
+                    writes.append((Target.ACT, 0, 1, bank, cw * hb * wb + iy * wb + ix,
+                                   word))
+        # Work list: broadcast.
+        seg_pos = []
+        pos = 0
+        for bwords, cwords in seg_words:
+            start = pos
+            for cw, mask in bwords + cwords:
+                writes.append((Target.LIST, 0, 1, bank, pos,
+                               geo.pack_list(cw * hb * wb, cw, mask)))
+                pos += 1
+            seg_pos.append((start, start + len(bwords), pos))
+        # Weights and parameters: dealt to columns, or broadcast with a pixel split.
+        P = ho * wo
+        pc = _ceil_div(P, cols) if pixel else 0
+        if pixel:
+            chans = [(0, 1, i, k0 + i) for i in range(kt)]
+        else:
+            chans = [(j, 0, i, k0 + kl) for j in range(cols)
+                     for i, kl in enumerate(range(j, kt, cols))]
+        for col, bc, i, k in chans:
+            wk = np.zeros((CW * rows, R, S), dtype=np.int64)
+            wk[:C] = wq[k]
+            for t in range(RS):
+                r, s = divmod(t, S)
+                for cw in range(CW):
+                    word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
+                                         config.weight_width)
+                    writes.append((Target.WGT, col, bc, bank, (i * RS + t) * CW + cw, word))
+            start, mid, end = seg_pos[k // kg]
+            tv = int(thr[k]) if (gated and thr is not None) else 0
+            writes += [
+                (Target.BIAS, col, bc, bank, i, int(bias[k]) & 0xFFFFFFFF),
+                (Target.THR, col, bc, bank, i, tv & 0xFFFFFFFF),
+                (Target.MULT, col, bc, bank, i, int(mult[k]) & 0xFFFFFFFF),
+                (Target.CFG, col, bc, bank, i,
+                 geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
+            ]
+        # Outputs: column j's bank holds its channels (or its pixel chunk of every
+        # channel) one after the other, in the order the column computes them.
+        obase = bank * out_cap if double_out else 0  # output half: address MSB
+        out_writes, reads, dest = [], [], []
+        for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
+            oy, ox = divmod(p, wo)
+            if res is not None:
+                out_writes.append((Target.OUT, j, 0, bank, obase + addr,
+                                   int(res[k0 + k, oy0 + oy, ox0 + ox]) & 0xFF))
+            reads.append((j, obase + addr))
+            dest.append((k0 + k, oy0 + oy, ox0 + ox))
+        cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=wb,
+                   iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
+                   ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
+                   residual=int(res is not None), obuf=int(bool(double_out)),
+                   psplit=int(pixel), pc=pc)
+        tiles.append(TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
+                              reads=reads, dest=np.array(dest, dtype=np.int64),
+                              k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo))
+    return tiles

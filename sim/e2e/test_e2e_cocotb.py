@@ -76,6 +76,9 @@ SMALL_CASES = {
                          dict(residual=True), dict(pause="none")),
     "pruned_13x11_s2": (custom("pruned2", 13, 7, 7, 11, 3, 2), 1, 0.0,
                         dict(fbs_density=0.7, residual=True, relu=True), dict(pause="random")),
+    # Three band rows of 32 channels at width 14 exceed act_depth: column strips.
+    "strips_c32_w14": (custom("strips", 32, 6, 14, 4, 3), 2, 0.4, dict(residual=True),
+                       dict(pause="random")),
     # Like ResNet's conv1 (few input channels): taps folded into channels by the host.
     "conv1_like_c2_folded": (custom("c2", 2, 9, 8, 6, 3, 2), 1, 0.0, dict(relu=True),
                              dict(pause="bursty")),
