@@ -381,8 +381,10 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         nlist = len(lists[band]) >> list_log2
         # Channels are dealt to columns, or broadcast to all of them with a pixel split.
         dealt = not cmd["psplit"]
-        return act_loads(t, place) + [
-            load(Target.LIST, bank, list_log2, nlist, 1, place["list{}x{}".format(*band)], 0, 0),
+        # A buffer half keeps what its previous tile loaded (TilePlan.load_act/load_wgt).
+        acts = act_loads(t, place) + [
+            load(Target.LIST, bank, list_log2, nlist, 1, place["list{}x{}".format(*band)], 0, 0)]
+        wgts = [
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
                  RS * CW * wgt_item, RS * CW, chan=dealt),
             load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=dealt),
@@ -391,6 +393,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
             load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
                  1 << cfg_log2, 1, chan=dealt),
         ]
+        return (acts if t.load_act else []) + (wgts if t.load_wgt else [])
 
     def res_loads(t, place):
         return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,

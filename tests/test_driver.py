@@ -105,16 +105,26 @@ def test_command_order():
     n = len(c.plan.tiles)
     assert n == 6
     ops = [(cmd.op, cmd.target if cmd.op == Op.LOAD else None) for cmd in c.commands]
-    loads = [(Op.LOAD, t) for t in (Target.ACT, Target.LIST, Target.WGT, Target.BIAS,
-                                    Target.THR, Target.MULT, Target.CFG)]
-    want = loads + [(Op.LOAD, Target.OUT), (Op.RUN, None)]
-    for _ in range(n - 1):
-        want += loads + [(Op.STORE, None), (Op.LOAD, Target.OUT), (Op.RUN, None)]
+    acts = [(Op.LOAD, Target.ACT), (Op.LOAD, Target.LIST)]
+    wgts = [(Op.LOAD, t) for t in (Target.WGT, Target.BIAS, Target.THR, Target.MULT,
+                                   Target.CFG)]
+    want = []
+    for i, t in enumerate(c.plan.tiles):
+        want += (acts if t.load_act else []) + (wgts if t.load_wgt else [])
+        want += [(Op.STORE, None)] if i else []
+        want += [(Op.LOAD, Target.OUT), (Op.RUN, None)]
     want += [(Op.STORE, None), (Op.END, None)]
     assert ops == want
-    banks = [cmd.bank for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.ACT]
+    # 2 bands x 3 K tiles, bands outer (activations are the larger load here): tiles 2 and
+    # 5 find their band still in their half (left there by tiles 0 and 3).
+    assert [(t.oy0, t.k0) for t in c.plan.tiles] == [(0, 0), (0, 2), (0, 4), (3, 0), (3, 2),
+                                                     (3, 4)]
+    assert [(t.load_act, t.load_wgt) for t in c.plan.tiles] == [
+        (True, True), (True, True), (False, True), (True, True), (True, True), (False, True)]
+    banks = [cmd.bank for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
     assert banks == [t % 2 for t in range(n)]
     runs = [unpack_tile(CFG, cmd.tile) for cmd in c.commands if cmd.op == Op.RUN]
+    assert [r["bank"] for r in runs] == [t % 2 for t in range(n)]
     assert runs == [t.cmd for t in c.plan.tiles]
 
 

@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 
 from cgaccel.config import AccelConfig, preset
 from cgaccel.engine import Engine
+from cgaccel.engine.geometry import Target
 from cgaccel.engine.sim import run_plans
 from cgaccel.engine.tiling import expected_counts, plan_layer
 from cgaccel.model.data import make_layer
@@ -112,6 +113,20 @@ def test_column_strips_when_a_full_row_does_not_fit(stride, pad, double_out):
     assert len(strips) > 1 and sum(wo for _, wo in strips) == Wo
     assert all(t.cmd["w"] * t.cmd["hb"] <= 32 for t in plan.tiles)
     assert {t.cmd["pad_l"] for t in plan.tiles if t.ox0} == {0}
+
+
+@pytest.mark.parametrize("double_out", [False, True])
+def test_weights_stay_in_their_half_across_bands(double_out):
+    # Weights (2 channels x 9 taps x 4 words per column) outweigh a one-row band (4 words x
+    # 3 rows x 5): K tiles go outermost and a half keeps its K tile's weights, so only the
+    # first two tiles load weights and parameters.
+    cfg = small_config(rows=2, cols=2)
+    args = make_layer(shape(8, 5, 5, 8, 3), 2, 0.5, seed=17, residual=True)
+    plan, _, _ = check_layer(cfg, args, gaps=True, seed=3, k_tile=4, band_rows=1,
+                             double_out=double_out)
+    assert [(t.k0, t.oy0) for t in plan.tiles[:3]] == [(0, 0), (0, 1), (0, 2)]
+    assert [t.load_wgt for t in plan.tiles] == ([True, True] + [False] * 3) * 2
+    assert not any(w[0] == Target.WGT for t in plan.tiles[2:5] for w in t.writes)
 
 
 @pytest.mark.parametrize("double_out", [False, True])

@@ -59,6 +59,10 @@ class TilePlan:
     k0, kt, oy0, ho, ox0, wo : int
         Output channels ``[k0, k0+kt)``, output rows ``[oy0, oy0+ho)`` and output columns
         ``[ox0, ox0+wo)`` of the tile (all of them unless the layer is tiled in width).
+    load_act, load_wgt : bool
+        False when the tile's buffer half still holds its activation band and work list /
+        its channels' weights and parameters from the half's previous tile: ``writes`` then
+        leaves them out (``plan_layer`` orders tiles so that the larger of the two is reused).
     """
 
     bank: int
@@ -73,6 +77,8 @@ class TilePlan:
     ho: int
     ox0: int = 0
     wo: int = None
+    load_act: bool = True
+    load_wgt: bool = True
 
 
 @dataclass
@@ -410,103 +416,111 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     xq = x.astype(np.int64)
     wq = w.astype(np.int64)
     taps = valid_taps(H, W, R, S, stride, pad)
-    tiles = []
+    bands = []
     for oy0 in range(0, Ho, ho_max):
         ho = min(ho_max, Ho - oy0)
         y0 = max(0, oy0 * stride - pad)
         y1 = min(H, (oy0 + ho - 1) * stride - pad + R)
-        hb = y1 - y0
         for ox0 in range(0, Wo, wo_max):
             wo = min(wo_max, Wo - ox0)
             x0 = max(0, ox0 * stride - pad)
             x1 = min(W, (ox0 + wo - 1) * stride - pad + S)
-            wb = x1 - x0
-            band = np.zeros((CW * rows, hb, wb), dtype=np.int64)
-            band[:C] = xq[:, y0:y1, x0:x1]
-            tiles += _strip_tiles(
-                config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res,
-                K=K, C=C, R=R, S=S, CW=CW, kt_max=kt_max, oy0=oy0, ho=ho, ox0=ox0, wo=wo,
-                y0=y0, x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
-                double_out=double_out, out_cap=out_cap, first_bank=len(tiles) % 2)
+            bands.append((oy0, ho, y0, y1, ox0, wo, x0, x1))
+    ktiles = [(k0, min(kt_max, K - k0)) for k0 in range(0, K, kt_max)]
+    # Tile order: a buffer half keeps what its previous tile (two tiles back) loaded, so the
+    # loop over whichever of activations and weights is bigger goes outside: with K tiles
+    # outermost, tiles n and n+2 share their weights and parameters and do not load them again.
+    act_words = CW * (y1 - y0) * (x1 - x0)
+    wgt_words = _ceil_div(kt_max, 1 if pixel else cols) * RS * CW
+    k_outer = len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
+    order = ([(b, k) for k in ktiles for b in bands] if k_outer
+             else [(b, k) for b in bands for k in ktiles])
+    tiles = []
+    for n, ((oy0, ho, y0, y1, ox0, wo, x0, x1), (k0, kt)) in enumerate(order):
+        prev = tiles[n - 2] if n >= 2 else None
+        band = np.zeros((CW * rows, y1 - y0, x1 - x0), dtype=np.int64)
+        band[:C] = xq[:, y0:y1, x0:x1]
+        tiles.append(_one_tile(
+            config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res,
+            K=K, C=C, R=R, S=S, CW=CW, k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo, y0=y0,
+            x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
+            double_out=double_out, out_cap=out_cap, bank=n % 2,
+            load_act=prev is None or (prev.oy0, prev.ho, prev.ox0, prev.wo) != (oy0, ho, ox0, wo),
+            load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt)))
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
                      gated=gated, omask=om, subsample=subsample, folded=folded)
 
 
-def _strip_tiles(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C,
-                 R, S, CW, kt_max, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
-                 double_out, out_cap, first_bank):
-    """The tiles of one band (output rows ``oy0..``, columns ``ox0..``): one per K tile."""
+def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C, R,
+              S, CW, k0, kt, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
+              double_out, out_cap, bank, load_act, load_wgt):
+    """One tile: output channels ``k0..``, rows ``oy0..``, columns ``ox0..``, buffer half
+    ``bank``. ``load_act``/``load_wgt`` False: the half still holds this band / these channels'
+    weights and parameters from its previous tile, so they are not written again."""
     rows, cols = config.rows, config.cols
     RS = R * S
     hb, wb = band.shape[1:]
-    tiles = []
-    n = first_bank
-    for k0 in range(0, K, kt_max):
-        kt = min(kt_max, K - k0)
-        bank = n % 2
-        n += 1
-        writes = []
-        # Activations: broadcast.
+    writes = []
+    # Activations and the work list (its entries depend on the band size): broadcast.
+    if load_act:
         for cw in range(CW):
             for iy in range(hb):
                 for ix in range(wb):
                     word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
                                          config.act_width)
-                    writes.append((Target.ACT, 0, 1, bank, cw * hb * wb + iy * wb + ix,
-                                   word))
-        # Work list: broadcast.
-        seg_pos = []
-        pos = 0
-        for bwords, cwords in seg_words:
-            start = pos
-            for cw, mask in bwords + cwords:
+                    writes.append((Target.ACT, 0, 1, bank, cw * hb * wb + iy * wb + ix, word))
+    seg_pos = []
+    pos = 0
+    for bwords, cwords in seg_words:
+        start = pos
+        for cw, mask in bwords + cwords:
+            if load_act:
                 writes.append((Target.LIST, 0, 1, bank, pos,
                                geo.pack_list(cw * hb * wb, cw, mask)))
-                pos += 1
-            seg_pos.append((start, start + len(bwords), pos))
-        # Weights and parameters: dealt to columns, or broadcast with a pixel split.
-        P = ho * wo
-        pc = _ceil_div(P, cols) if pixel else 0
-        if pixel:
-            chans = [(0, 1, i, k0 + i) for i in range(kt)]
-        else:
-            chans = [(j, 0, i, k0 + kl) for j in range(cols)
-                     for i, kl in enumerate(range(j, kt, cols))]
-        for col, bc, i, k in chans:
-            wk = np.zeros((CW * rows, R, S), dtype=np.int64)
-            wk[:C] = wq[k]
-            for t in range(RS):
-                r, s = divmod(t, S)
-                for cw in range(CW):
-                    word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
-                                         config.weight_width)
-                    writes.append((Target.WGT, col, bc, bank, (i * RS + t) * CW + cw, word))
-            start, mid, end = seg_pos[k // kg]
-            tv = int(thr[k]) if (gated and thr is not None) else 0
-            writes += [
-                (Target.BIAS, col, bc, bank, i, int(bias[k]) & 0xFFFFFFFF),
-                (Target.THR, col, bc, bank, i, tv & 0xFFFFFFFF),
-                (Target.MULT, col, bc, bank, i, int(mult[k]) & 0xFFFFFFFF),
-                (Target.CFG, col, bc, bank, i,
-                 geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
-            ]
-        # Outputs: column j's bank holds its channels (or its pixel chunk of every
-        # channel) one after the other, in the order the column computes them.
-        obase = bank * out_cap if double_out else 0  # output half: address MSB
-        out_writes, reads, dest = [], [], []
-        for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
-            oy, ox = divmod(p, wo)
-            if res is not None:
-                out_writes.append((Target.OUT, j, 0, bank, obase + addr,
-                                   int(res[k0 + k, oy0 + oy, ox0 + ox]) & 0xFF))
-            reads.append((j, obase + addr))
-            dest.append((k0 + k, oy0 + oy, ox0 + ox))
-        cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=wb,
-                   iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
-                   ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
-                   residual=int(res is not None), obuf=int(bool(double_out)),
-                   psplit=int(pixel), pc=pc)
-        tiles.append(TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
-                              reads=reads, dest=np.array(dest, dtype=np.int64),
-                              k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo))
-    return tiles
+            pos += 1
+        seg_pos.append((start, start + len(bwords), pos))
+    # Weights and parameters: dealt to columns, or broadcast with a pixel split.
+    P = ho * wo
+    pc = _ceil_div(P, cols) if pixel else 0
+    if pixel:
+        chans = [(0, 1, i, k0 + i) for i in range(kt)]
+    else:
+        chans = [(j, 0, i, k0 + kl) for j in range(cols)
+                 for i, kl in enumerate(range(j, kt, cols))]
+    for col, bc, i, k in (chans if load_wgt else []):
+        wk = np.zeros((CW * rows, R, S), dtype=np.int64)
+        wk[:C] = wq[k]
+        for t in range(RS):
+            r, s = divmod(t, S)
+            for cw in range(CW):
+                word = geo.pack_word(wk[cw * rows:(cw + 1) * rows, r, s],
+                                     config.weight_width)
+                writes.append((Target.WGT, col, bc, bank, (i * RS + t) * CW + cw, word))
+        start, mid, end = seg_pos[k // kg]
+        tv = int(thr[k]) if (gated and thr is not None) else 0
+        writes += [
+            (Target.BIAS, col, bc, bank, i, int(bias[k]) & 0xFFFFFFFF),
+            (Target.THR, col, bc, bank, i, tv & 0xFFFFFFFF),
+            (Target.MULT, col, bc, bank, i, int(mult[k]) & 0xFFFFFFFF),
+            (Target.CFG, col, bc, bank, i,
+             geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
+        ]
+    # Outputs: column j's bank holds its channels (or its pixel chunk of every
+    # channel) one after the other, in the order the column computes them.
+    obase = bank * out_cap if double_out else 0  # output half: address MSB
+    out_writes, reads, dest = [], [], []
+    for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
+        oy, ox = divmod(p, wo)
+        if res is not None:
+            out_writes.append((Target.OUT, j, 0, bank, obase + addr,
+                               int(res[k0 + k, oy0 + oy, ox0 + ox]) & 0xFF))
+        reads.append((j, obase + addr))
+        dest.append((k0 + k, oy0 + oy, ox0 + ox))
+    cmd = dict(bank=bank, kt=kt, r=R, s=S, stride=stride, hb=hb, w=wb,
+               iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
+               ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
+               residual=int(res is not None), obuf=int(bool(double_out)),
+               psplit=int(pixel), pc=pc)
+    return TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
+                    reads=reads, dest=np.array(dest, dtype=np.int64), k0=k0, kt=kt, oy0=oy0,
+                    ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt)
