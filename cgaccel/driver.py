@@ -231,7 +231,7 @@ def _work_list(C, rows, groups, imask):
 
 
 def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
-                  double_out=False, split="auto"):
+                  double_out=False, split="auto", min_tiles=1):
     """Compile one layer into a DRAM image and a command list.
 
     Parameters
@@ -251,6 +251,12 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     split : {"channel", "pixel", "auto"}
         How tiles deal work to columns (``plan_layer``'s option): with ``"pixel"`` weights and
         parameters are broadcast and every column's pixel chunk is stored by its own STORE.
+    min_tiles : int
+        ``plan_layer``'s option: cut a layer that fits fewer tiles into more row bands. With
+        ``double_out`` more tiles hide more of the loads and the write-back behind
+        computation, but each buffer half then needs its own copy of the weights; the
+        end-to-end model (:mod:`cgaccel.bench.e2e_model`) predicts which wins per layer
+        (``docs/bench.md``).
 
     Returns
     -------
@@ -271,7 +277,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                          f"not {base_addr:#x}")
     args = _layer_arrays(layer)
     plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
-                      double_out=double_out, split=split)
+                      double_out=double_out, split=split, min_tiles=min_tiles)
     if plan.folded:
         # A few-channel layer runs as a 1x1 layer on its im2col input, which the host lays out.
         x_, w_, st_, pad_, _ = fold_taps(config, np.asarray(args["x"]), np.asarray(args["w"]),

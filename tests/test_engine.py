@@ -392,3 +392,16 @@ def test_column_memories_map_to_block_ram(cfg):
     fifos = {name: sub for name, sub in subs.items() if isinstance(sub, SyncFIFO)}
     assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 4}
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
+
+
+def test_min_tiles_cuts_row_bands():
+    # Fits one tile; min_tiles=4 makes four row bands (weights reused by the second pair).
+    cfg = small_config(rows=2, cols=2)
+    args = make_layer(shape(4, 8, 5, 4, 3), 2, 0.5, seed=23, relu=True)
+    ref = gated_conv(**args)
+    assert len(plan_layer(cfg, **args, double_out=True).tiles) == 1
+    plan = plan_layer(cfg, **args, double_out=True, min_tiles=4)
+    assert [(t.oy0, t.ho) for t in plan.tiles] == [(0, 2), (2, 2), (4, 2), (6, 2)]
+    assert [t.load_wgt for t in plan.tiles] == [True, True, False, False]
+    res = run_plans(cfg, [plan], gaps=True, seed=4)
+    np.testing.assert_array_equal(res.ys[0], ref.y)

@@ -243,7 +243,7 @@ SPLITS = ("channel", "pixel", "auto")
 
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
                res=None, omask=None, imask=None, k_tile=None, band_rows=None,
-               double_out=False, split="auto", fold=True):
+               double_out=False, split="auto", fold=True, min_tiles=1):
     """Split a layer into engine tiles.
 
     Parameters
@@ -271,6 +271,10 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     fold : bool
         Plan a few-channel layer on its im2col input when that issues fewer words and fits
         (:func:`fold_taps`; ``LayerPlan.folded`` says so).
+    min_tiles : int
+        Cut the layer into at least this many tiles (more row bands) when it has the rows:
+        with a double-buffered output bank only the first tile's loads and the last tile's
+        write-back are then not hidden behind computation.
 
     Returns
     -------
@@ -312,7 +316,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 plan = plan_layer(config, xf, wf, bias, thr, mult, shift, stride=sf, pad=pf,
                                   groups=groups, relu=relu, res=res, omask=omask, imask=imask,
                                   k_tile=k_tile, band_rows=band_rows, double_out=double_out,
-                                  split=split, fold=False)
+                                  split=split, fold=False, min_tiles=min_tiles)
             except ValueError:
                 pass    # the im2col rows do not fit the buffers: plan the layer as it is
             else:
@@ -412,6 +416,13 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                          f"activation words) must fit the buffers (act_depth "
                          f"{config.act_depth}, output capacity {out_cap}), not exceed them")
     kt_max, ho_max = choice
+    if min_tiles > 1 and band_rows is None:
+        # A tile's loads overlap the previous tile's compute and its write-back the next
+        # one's: only the first load and the last write-back are exposed, so a layer that
+        # fits one tile is still cut into a few row bands.
+        others = _ceil_div(K, kt_max) * _ceil_div(Wo, wo_max)
+        bands = min(Ho, _ceil_div(min_tiles, others))
+        ho_max = min(ho_max, _ceil_div(Ho, bands))
 
     xq = x.astype(np.int64)
     wq = w.astype(np.int64)
