@@ -128,6 +128,7 @@ def test_memories(report):
     fifo = mems[("blk.fifo", "storage")]
     assert (fifo["width"], fifo["depth"], fifo["rd_sync"]) == (8, 4, [False])
     assert fifo["mapped"] == "ff"
+    assert fifo["src"].startswith("amaranth/lib/fifo.py:")
     assert fifo["why"] == "1 asynchronous (comb) read port"
     two = mems[("blk.child", "two")]
     assert two["mapped"] == "ff" and two["wr_ports"] == 2

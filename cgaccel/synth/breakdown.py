@@ -93,6 +93,9 @@ def _src(attrs, root):
     src = src.split("|")[0]
     if root and src.startswith(root):
         src = src[len(root):].lstrip("/")
+    elif "/site-packages/" in src:
+        # Library code (amaranth/lib/fifo.py:162): the venv's path says nothing more.
+        src = src.split("/site-packages/", 1)[1]
     return src
 
 
