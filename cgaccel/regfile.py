@@ -103,7 +103,13 @@ class RegFile(wiring.Component):
                         if reg.name not in self._constants and reg.name not in ("ID", "VERSION"):
                             port = getattr(self, port_name(reg))
                             if reg.access == "rw":
-                                m.d.sync += port.eq((port & ~wmask) | (w_data & wmask))
+                                # One conditional assignment per byte lane rather than a
+                                # masked merge: yosys turns each into a flip-flop enable
+                                # (no LUT per bit; a merge costs one LUT per bit on iCE40).
+                                for i in range(4):
+                                    with m.If(w_strb[i]):
+                                        m.d.sync += port[8 * i:8 * i + 8].eq(
+                                            w_data[8 * i:8 * i + 8])
                             elif reg.access == "w1p":
                                 m.d.sync += port.eq(w_data & wmask)
                             elif reg.access == "w1c":

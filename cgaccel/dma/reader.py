@@ -113,10 +113,10 @@ class ReadDMA(wiring.Component):
         m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
-        # can be issued while the current one is still streaming out.
-        rq_layout = data.StructLayout({
-            "off": sh, "n_in": p.beats_width, "n_out": p.beats_width,
-            "last_count": nbytes.bit_length()})
+        # can be issued while the current one is still streaming out. Only the start offset
+        # and length - 1 (below 2**len_width for a valid command) are queued; the beat counts
+        # are derived at the head: the queue is flip-flops, the derivation a few adders.
+        rq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width})
         m.submodules.rq = rq = ResetInserter(flush)(
             SmallFIFO(width=rq_layout.size, depth=4))
         m.submodules.buf = fifo = ResetInserter(flush)(
@@ -137,13 +137,9 @@ class ReadDMA(wiring.Component):
         ]
         entry = data.View(rq_layout, rq.w_data)
         n_in = (last_byte >> sh) + 1
-        len_m1 = Signal(p.len_width + 1)
-        m.d.comb += len_m1.eq(cmd.length - 1)
         m.d.comb += [
             entry.off.eq(off),
-            entry.n_in.eq(n_in),
-            entry.n_out.eq((len_m1 >> sh) + 1),
-            entry.last_count.eq(len_m1[:sh] + 1),
+            entry.len_m1.eq(cmd.length - 1),
             rq.w_en.eq(take & (bad == DMAError.NONE)),
         ]
 
@@ -214,14 +210,16 @@ class ReadDMA(wiring.Component):
         m.d.comb += [out.valid.eq(o_valid), out.payload.eq(o_payload)]
 
         head = data.View(rq_layout, rq.r_data)
+        head_last = Signal(p.len_width + 1)     # offset of the last byte from the aligned start
+        m.d.comb += head_last.eq(head.off + head.len_m1)
         with m.If(~active & run & rq.r_rdy):
             m.d.comb += rq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
                 r_off.eq(head.off),
-                in_left.eq(head.n_in),
-                out_left.eq(head.n_out),
-                last_count.eq(head.last_count),
+                in_left.eq((head_last >> sh) + 1),
+                out_left.eq((head.len_m1 >> sh) + 1),
+                last_count.eq(head.len_m1[:sh] + 1),
                 buf_valid.eq(0),
             ]
 

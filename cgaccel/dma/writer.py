@@ -107,9 +107,10 @@ class WriteDMA(wiring.Component):
         flush = Signal()
         m.d.comb += run.eq(~draining & ~halted)
 
-        wq_layout = data.StructLayout({
-            "off": sh, "n_in": p.beats_width, "n_w": p.beats_width,
-            "first_mask": nbytes, "last_mask": nbytes})
+        # Per-command parameters for the realigner: start offset and length - 1 (below
+        # 2**len_width for a valid command); beat counts and strobe masks are derived at the
+        # head, so the queue (flip-flops) holds only these.
+        wq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width})
         m.submodules.wq = wq = ResetInserter(flush)(
             SmallFIFO(width=wq_layout.size, depth=4))
         m.submodules.wbuf = wbuf = ResetInserter(flush)(
@@ -140,10 +141,7 @@ class WriteDMA(wiring.Component):
         entry = data.View(wq_layout, wq.w_data)
         m.d.comb += [
             entry.off.eq(off),
-            entry.n_in.eq((len_m1 >> sh) + 1),
-            entry.n_w.eq(n_w),
-            entry.first_mask.eq((Const(ones, nbytes) << off)[:nbytes]),
-            entry.last_mask.eq(Const(ones, nbytes) >> (~last_byte[:sh])),
+            entry.len_m1.eq(len_m1),
             wq.w_en.eq(good),
         ]
 
@@ -157,16 +155,18 @@ class WriteDMA(wiring.Component):
         lmask = Signal(nbytes)
         prev = Signal(width)
         head = data.View(wq_layout, wq.r_data)
+        head_last = Signal(p.len_width + 1)     # offset of the last byte from the aligned start
+        m.d.comb += head_last.eq(head.off + head.len_m1)
         with m.If(~active & run & wq.r_rdy):
             m.d.comb += wq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
                 r_off.eq(head.off),
-                in_left.eq(head.n_in),
-                w_left.eq(head.n_w),
+                in_left.eq((head.len_m1 >> sh) + 1),
+                w_left.eq((head_last >> sh) + 1),
                 first.eq(1),
-                fmask.eq(head.first_mask),
-                lmask.eq(head.last_mask),
+                fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
+                lmask.eq(Const(ones, nbytes) >> (~head_last[:sh])),
                 prev.eq(0),
             ]
         step = Signal()
