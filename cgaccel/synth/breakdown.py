@@ -91,11 +91,12 @@ def _src(attrs, root):
     """The first source location of a cell, relative to ``root`` when under it."""
     src = attrs.get("src", "")
     src = src.split("|")[0]
-    if root and src.startswith(root):
-        src = src[len(root):].lstrip("/")
-    elif "/site-packages/" in src:
-        # Library code (amaranth/lib/fifo.py:162): the venv's path says nothing more.
+    if "/site-packages/" in src:
+        # Library code (amaranth/lib/fifo.py:162): the venv's path (which may lie under
+        # ``root``) says nothing more.
         src = src.split("/site-packages/", 1)[1]
+    elif root and src.startswith(root):
+        src = src[len(root):].lstrip("/")
     return src
 
 
