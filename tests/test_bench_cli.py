@@ -97,14 +97,15 @@ def test_rtl_budget_falls_back_to_model(tmp_path):
 
 
 def test_unmappable_layer_is_reported_or_scaled(tmp_path):
+    # One channel's weights (9 taps x 32 words) do not fit a 256-word weight bank.
     args = ("--model-only", "--no-scalesim", "--geometry", "imagenet", "--layers",
-            "layer1.0.conv1")
+            "layer3.0.conv2", "-p", "weight_depth=256")
     (r,) = run_bench(tmp_path, *args, "--fallback-scale", "1")
     assert r["source"] == "none"
     assert "not mappable" in r["note"]
     assert all(r[k] is None for k in RECORD_KEYS if k not in ("layer", "source"))
     (r,) = run_bench(tmp_path, *args)
-    assert r["layer"] == "imagenet.layer1.0.conv1/s2"
+    assert r["layer"] == "imagenet.layer3.0.conv2/s2"
     assert r["source"] == "model" and r["dense_cycles"] > 0
     assert "not mappable at this size" in r["note"] and "scaled by 2" in r["note"]
 
