@@ -69,7 +69,7 @@ synth: $(STAMP)
 # build/bench/ keyed by the RTL and the layer data, so reruns are fast.
 bench: deps
 	$(PY) -m cgaccel bench --json build/bench/bench.json --plot build/bench/bench.png
-	$(PY) -m cgaccel.bench.engine --scale 2
+	$(PY) -m cgaccel.bench.engine --scale 2 --layers all
 
 lint: verilog
 	$(PY) -m ruff check cgaccel tests sim
