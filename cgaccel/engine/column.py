@@ -337,18 +337,15 @@ class Column(wiring.Component):
         # addressed the cycle before with the head the queue will have (``cq_next``);
         # ``psum_mem`` and ``ncw_mem`` are read at the gate stage, addressed one cycle earlier
         # from the MAC output (``mac.o_meta.slot``, the next cycle's ``res_meta.slot``).
-        # ``psum_slots`` entries (8-32): a whole block RAM each would be mostly empty, so these
-        # three go to LUT RAM where the FPGA has it (ECP5) and to flip-flops where not.
-        small = {"ram_style": "distributed"}
-        slot_mem = Memory(shape=slot_layout, depth=nslots, init=[], attrs=small)
+        slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
         m.submodules.slot_mem = slot_mem
         slot_wp = slot_mem.write_port()
         slot_rp = slot_mem.read_port()
-        ncw_mem = Memory(shape=nb, depth=nslots, init=[], attrs=small)
+        ncw_mem = Memory(shape=nb, depth=nslots, init=[])
         m.submodules.ncw_mem = ncw_mem
         ncw_wp = ncw_mem.write_port()
         ncw_rp = ncw_mem.read_port()
-        psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[], attrs=small)
+        psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[])
         m.submodules.psum_mem = psum_mem
         psum_wp = psum_mem.write_port()
         psum_rp = psum_mem.read_port()
