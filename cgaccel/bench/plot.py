@@ -10,8 +10,9 @@ __all__ = ["plot_speedup"]
 def plot_speedup(records, path, *, title=None):
     """Write a bar chart of ``speedup`` vs ``mac_reduction`` per layer to ``path`` (PNG).
 
-    Layers without a gated version are left out. RTL-measured bars are solid, model estimates
-    hatched.
+    Layers without a gated version are left out. Per layer: the ideal, the compute-cycle
+    speedup and, when the records have total cycles, the start-to-done speedup. RTL-measured
+    bars are solid, model estimates hatched.
 
     Raises
     ------
@@ -30,14 +31,22 @@ def plot_speedup(records, path, *, title=None):
     xs = range(n)
     ideal = [r["mac_reduction"] for r in recs]
     meas = [r["speedup"] for r in recs]
-    ax.bar([x - 0.2 for x in xs], ideal, width=0.4, color="#bbbbbb")
-    for x, r, v in zip(xs, recs, meas, strict=True):
-        ax.bar(x + 0.2, v, width=0.4, color="#1f77b4",
-               hatch=None if r["source"] == "rtl" else "//", edgecolor="white")
+    # Start to done (DMA and controller included), when the records have it.
+    total = [r["dense_total_cycles"] / r["gated_total_cycles"]
+             if r.get("dense_total_cycles") and r.get("gated_total_cycles") else None
+             for r in recs]
+    w = 0.27
+    ax.bar([x - w for x in xs], ideal, width=w, color="#bbbbbb")
+    for x, r, v, t in zip(xs, recs, meas, total, strict=True):
+        hatch = None if r["source"] == "rtl" else "//"
+        ax.bar(x, v, width=w, color="#1f77b4", hatch=hatch, edgecolor="white")
+        if t is not None:
+            ax.bar(x + w, t, width=w, color="#ff7f0e", hatch=hatch, edgecolor="white")
     from matplotlib.patches import Patch
     handles = [Patch(facecolor="#bbbbbb", label="ideal (MAC reduction)"),
-               Patch(facecolor="#1f77b4", label="speedup, RTL-measured"),
-               Patch(facecolor="#1f77b4", hatch="//", edgecolor="white", label="speedup, model")]
+               Patch(facecolor="#1f77b4", label="compute speedup, RTL-measured"),
+               Patch(facecolor="#1f77b4", hatch="//", edgecolor="white", label="model"),
+               Patch(facecolor="#ff7f0e", label="start-to-done speedup")]
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r["layer"].split(".", 1)[-1] for r in recs], rotation=60, ha="right",
                        fontsize=8)
@@ -45,7 +54,7 @@ def plot_speedup(records, path, *, title=None):
     ax.axhline(1.0, color="black", linewidth=0.5)
     # Headroom above the bars for the legend.
     ax.set_ylim(0, 1.35 * max(ideal + meas))
-    ax.legend(handles=handles, fontsize=8, loc="upper center", ncol=3)
+    ax.legend(handles=handles, fontsize=8, loc="upper center", ncol=4)
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
