@@ -517,6 +517,19 @@ def test_flow_on_a_small_block_up5k(tmp_path):
     assert rep["files"]["bitstream"].endswith(".bin")
 
 
+def test_place_only_flow_estimates_fmax(tmp_path):
+    """``route=False`` (``--place-only``): placement, nextpnr's Fmax estimate, no bitstream."""
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, design=ram, route=False)
+    assert rep["routed"] is False and rep["files"]["bitstream"] is None
+    assert 1 < rep["fmax_mhz"] < 1000
+    assert rep["luts"] > 0 and rep["brams"] == 2
+    assert not list(tmp_path.glob("*.bin"))
+    assert "placement estimate" in flow.format_summary(rep)
+    log = "Info: Max frequency for clock 'a': 50.00 MHz\nInfo: Max frequency for clock 'a': 61.5 MHz"
+    assert flow._fmax_from_log(log) == 61.5
+
+
 def test_cli_help_and_errors(tmp_path, capsys):
     args = _parser().parse_args(["--target", "ecp5-25k", "--top", "board", "--baud", "30000000",
                                  "--out", str(tmp_path)])

@@ -142,13 +142,13 @@ class Column(wiring.Component):
                      wq_bank.eq(self.wr_bank), wq_addr.eq(self.wr_addr),
                      wq_data.eq(self.wr_data)]
 
-        def banked(name, width, depth, target):
+        def banked(name, width, depth, target, lsb=0):
             mem = Memory(shape=width, depth=2 * depth, init=[])
             m.submodules[name] = mem
             wp = mem.write_port()
             abits = (depth - 1).bit_length()
             m.d.comb += [wp.addr.eq(Cat(wq_addr[:abits], wq_bank)),
-                         wp.data.eq(wq_data[:width]),
+                         wp.data.eq(wq_data[lsb:lsb + width]),
                          wp.en.eq(wq_en & (wq_target == target))]
             return mem
 
@@ -158,9 +158,11 @@ class Column(wiring.Component):
         bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS)
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT)
-        cfg_mem = banked("cfg_mem", geo.cfg_width, geo.param_depth, Target.CFG)
         # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
-        # written by the same CFG writes, so that each memory has a single read port.
+        # written by the same CFG writes, so that each memory has a single read port; the
+        # generator's copy leaves the shift out (on ECP5 that keeps it 36 bits wide, one
+        # block RAM instead of two per column on ``default``).
+        cfg_mem = banked("cfg_mem", geo.cfg_width - 6, geo.param_depth, Target.CFG, lsb=6)
         shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG)
         # The output bank is two memories, one per half (address MSB), so that each has one
         # write port and one synchronous read port (see "output bank ports" below).
@@ -273,7 +275,7 @@ class Column(wiring.Component):
         with m.If(start_i):
             for v in s_valid[1:]:
                 m.d.sync += v.eq(0)
-        c1 = cfg_fields(cfg_rp1.data)
+        c1 = cfg_fields(Cat(Const(0, 6), cfg_rp1.data))
         r0 = Mux(s1["iy"] < 0, -s1["iy"], 0)
         r1 = Mux(d.hb - s1["iy"] < d.r, d.hb - s1["iy"], d.r)
         c0 = Mux(s1["ix"] < 0, -s1["ix"], 0)

@@ -116,7 +116,7 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
 
 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
-               board_opts=None, place=True, design=None, router=None):
+               board_opts=None, place=True, design=None, router=None, route=True):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -146,6 +146,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         Stop after synthesis (no place and route, no bitstream) when false.
     router : str, optional
         nextpnr ``--router`` (``router1``, nextpnr's default, or ``router2``).
+    route : bool
+        Place only (nextpnr ``--no-route``, no bitstream) when false: ``fmax_mhz`` and
+        ``critical_path`` are then nextpnr's estimates from placement with estimated wire
+        delays (``routed`` is false in the report), minutes instead of hours on a large
+        design; the way to iterate on timing.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -239,13 +244,17 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", netlist.name,
            "--report", pnr_report.name, "--freq", f"{freq:g}", "--timing-allow-fail",
            "--seed", str(seed)] + (["--router", router] if router else [])
+    if not route:
+        cmd += ["--no-route"]
     if tgt.family == "ecp5":
         placed = out / f"{module}.config"
-        cmd += ["--textcfg", placed.name]
+        if route:
+            cmd += ["--textcfg", placed.name]
         cmd += ["--lpf", str(constraints)] if constraints else ["--lpf-allow-unconstrained"]
     else:
         placed = out / f"{module}.asc"
-        cmd += ["--asc", placed.name]
+        if route:
+            cmd += ["--asc", placed.name]
         cmd += ["--pcf", str(constraints)] if constraints else ["--pcf-allow-unconstrained"]
     log = out / "nextpnr.log"
     rc, times["nextpnr"] = _run(cmd, log, out)
@@ -256,25 +265,31 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
             raise ResourceError(f"Design does not fit {tgt.name}: {why} (see {log})")
         raise FlowError(f"nextpnr failed, see {log}:\n{_tail(log)}")
 
-    if tgt.family == "ecp5":
-        bitstream = out / f"{module}.bit"
-        cmd = [tool("yowasp-ecppack"), "--compress", "--input", placed.name,
-               "--bit", bitstream.name]
-    else:
-        bitstream = out / f"{module}.bin"
-        cmd = [tool("yowasp-icepack"), placed.name, bitstream.name]
-    rc, times["pack"] = _run(cmd, out / "pack.log", out)
-    if rc:
-        raise FlowError(f"bitstream packing failed, see {out / 'pack.log'}:\n"
-                        f"{_tail(out / 'pack.log')}")
+    bitstream = None
+    if route:
+        if tgt.family == "ecp5":
+            bitstream = out / f"{module}.bit"
+            cmd = [tool("yowasp-ecppack"), "--compress", "--input", placed.name,
+                   "--bit", bitstream.name]
+        else:
+            bitstream = out / f"{module}.bin"
+            cmd = [tool("yowasp-icepack"), placed.name, bitstream.name]
+        rc, times["pack"] = _run(cmd, out / "pack.log", out)
+        if rc:
+            raise FlowError(f"bitstream packing failed, see {out / 'pack.log'}:\n"
+                            f"{_tail(out / 'pack.log')}")
 
     pnr = json.loads(pnr_report.read_text())
     used, avail = nextpnr_resources(tgt.family, pnr)
     if tgt.family == "ice40":
         used["ffs"], avail["ffs"] = needed["ffs"], tgt.capacity["ffs"]
     fmax = _fmax(pnr)
+    if fmax is None and not route:
+        # Unrouted, nextpnr's JSON report has no Fmax; its log has the placement estimate.
+        fmax = _fmax_from_log(log.read_text(errors="replace"))
     report.update({
         "fmax_mhz": fmax,
+        "routed": route,
         "timing_met": fmax is not None and fmax >= freq,
         "luts": used["luts"], "ffs": used["ffs"], "dsps": used["dsps"], "brams": used["brams"],
         "io": used["io"],
@@ -282,10 +297,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         "available": avail,
         "critical_path": critical_path_summary(pnr),
         "seed": seed,
-        "files": {"verilog": verilog.name, "netlist": netlist.name, "bitstream": bitstream.name,
+        "files": {"verilog": verilog.name, "netlist": netlist.name,
+                  "bitstream": bitstream.name if bitstream else None,
                   "constraints": str(constraints) if constraints else None,
                   "nextpnr_report": pnr_report.name,
-                  "logs": ["yosys.log", "nextpnr.log", "pack.log"]},
+                  "logs": ["yosys.log", "nextpnr.log"] + (["pack.log"] if route else [])},
     })
     if tgt.family == "ice40":
         report["sprams"] = used.get("sprams", 0)
@@ -299,6 +315,14 @@ def _fmax(pnr):
     """Lowest achieved Fmax over the clocks of a nextpnr report (MHz), or None."""
     vals = [c["achieved"] for c in pnr.get("fmax", {}).values() if "achieved" in c]
     return round(min(vals), 2) if vals else None
+
+
+def _fmax_from_log(text):
+    """Lowest "Max frequency for clock" of a nextpnr log (the last report of each clock)."""
+    found = {}
+    for clock, mhz in re.findall(r"Max frequency for clock '([^']*)': ([0-9.]+) MHz", text):
+        found[clock] = float(mhz)
+    return round(min(found.values()), 2) if found else None
 
 
 # CLI ------------------------------------------------------------------------------------------
@@ -329,6 +353,9 @@ def add_arguments(parser):
                         help="board top: on-chip DRAM size in KiB (default per board)")
     parser.add_argument("--synth-only", action="store_true",
                         help="stop after yosys (resource estimate, no place and route)")
+    parser.add_argument("--place-only", action="store_true",
+                        help="place but do not route (nextpnr --no-route): Fmax and critical "
+                             "path estimated from placement, no bitstream")
 
 
 def run(args):
@@ -342,7 +369,7 @@ def run(args):
     try:
         rep = synthesize(config, args.target, args.out, top=args.top, freq_mhz=args.freq,
                          seed=args.seed, dsp=args.dsp, board_opts=board_opts, router=args.router,
-                         place=not args.synth_only)
+                         place=not args.synth_only, route=not args.place_only)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
@@ -357,11 +384,12 @@ def format_summary(rep):
         return (f"{rep['target']} {rep['top']}: synthesis only, estimate "
                 + ", ".join(f"{k}={v}" for k, v in est.items()) + f"; {rep['seconds']} s")
     lines = [
-        f"{rep['target']} {rep['top']}: Fmax {rep['fmax_mhz']} MHz "
+        f"{rep['target']} {rep['top']}: Fmax {rep['fmax_mhz']} MHz"
+        f"{'' if rep.get('routed', True) else ' (placement estimate, not routed)'} "
         f"(target {rep['freq_target_mhz']:g} MHz, {'met' if rep['timing_met'] else 'MISSED'})",
         "  " + ", ".join(f"{k} {rep[k]} ({rep['util_pct'].get(k, 0)}%)"
                          for k in ("luts", "ffs", "dsps", "brams", "io")),
-        f"  {rep['seconds']} s; bitstream {rep['files']['bitstream']}",
+        f"  {rep['seconds']} s; bitstream {rep['files']['bitstream'] or 'none (not routed)'}",
     ]
     cp = rep.get("critical_path")
     if cp:
