@@ -67,6 +67,11 @@ class AccelConfig:
         Longest AXI4 INCR burst issued, in beats.
     max_outstanding : int
         AXI4 bursts in flight per DMA engine (reads awaiting data, writes awaiting B).
+    load_lanes : int
+        Buffer words a ``LOAD`` writes per cycle into the activation and weight buffers, which
+        are split into this many block-RAM banks by address. Loads then keep up with AXI
+        beats of ``load_lanes`` words: the late ResNet-18 layers are bound by weight loading,
+        not by computing, once their gates skip half the work (``docs/bench.md``).
     max_groups : int
         Largest CGNet channel-group count G (base-path fraction 1/G).
     cgnet : bool
@@ -92,6 +97,7 @@ class AccelConfig:
     axi_id_width: int = 4
     max_burst: int = 16
     max_outstanding: int = 4
+    load_lanes: int = 1
     max_groups: int = 8
     cgnet: bool = True
     fbs: bool = True
@@ -122,6 +128,13 @@ class AccelConfig:
             raise ValueError(f"Max burst must fit in 4 KiB ({4096 * 8 // self.axi_data_width} "
                              f"beats at {self.axi_data_width} bits), not {self.max_burst}")
         _check_int("Max outstanding reads", self.max_outstanding, 1, 1 << self.axi_id_width)
+        _check_int("Load lanes", self.load_lanes, 1, 8, pow2=True)
+        word = max(self.act_word_width, self.weight_word_width)
+        word = 8 << max(0, (-(-word // 8) - 1).bit_length())
+        if self.load_lanes > 1 and self.load_lanes * word > self.axi_data_width:
+            raise ValueError(f"Load lanes must be at most {max(1, self.axi_data_width // word)} "
+                             f"({self.axi_data_width}-bit beats of {word}-bit buffer words), "
+                             f"not {self.load_lanes}")
         _check_int("Max groups", self.max_groups, 1, 64)
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
@@ -194,8 +207,9 @@ PRESETS = {
     "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
                         axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4),
-    # Fits a Lattice ECP5-85F.
-    "default": AccelConfig(),
+    # Fits a Lattice ECP5-85F. 128-bit AXI (the width of an ECP5 x16 DDR3 controller's user
+    # port at a quarter of the memory clock) with two buffer words loaded per cycle.
+    "default": AccelConfig(axi_data_width=128, load_lanes=2),
     # ASIC-sized.
     "large": AccelConfig(rows=16, cols=16, act_depth=4096, weight_depth=4096, out_depth=8192,
                          psum_slots=32, axi_data_width=128, max_outstanding=8),

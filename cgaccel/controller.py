@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from .commands import COMMAND_BYTES, Op
 from .dma.common import command_layout, read_beat_layout, write_beat_layout
-from .engine.geometry import Geometry
+from .engine.geometry import Geometry, Target
 from .regs import ERRORS
 
 __all__ = ["Controller"]
@@ -131,8 +131,6 @@ class Controller(wiring.Component):
         idx = Signal(32)            # item (LOAD) or byte (STORE) within the iteration
         col = Signal(range(max(2, cols)))
         base = Signal(32)
-        item_bytes = Signal(range(beat_bytes * 2 + 1))
-        m.d.comb += item_bytes.eq(Const(1, 16) << item_log2)
         xfer_len = Signal(LEN_WIDTH + 1)
         m.d.comb += xfer_len.eq(inner << item_log2)
 
@@ -141,7 +139,7 @@ class Controller(wiring.Component):
         beat_count = Signal(range(beat_bytes + 1))
         beat_full = Signal()
         offset = Signal(range(beat_bytes + 1))
-        item = Signal(geo.data_width)
+        item = Signal(geo.wr_data_width)
         mask = Signal(beat_bits)
         with m.Switch(item_log2):
             for lg in range(beat_log2 + 1):
@@ -149,11 +147,36 @@ class Controller(wiring.Component):
                     m.d.comb += mask.eq((1 << (8 << lg)) - 1)
             with m.Default():
                 m.d.comb += mask.eq(0)
-        m.d.comb += item.eq((beat >> (offset << 3)) & mask)
+        shifted = Signal(beat_bits)
+        m.d.comb += shifted.eq(beat >> (offset << 3))
+        # Several activation/weight words per write (``load_lanes``): as many as are left in
+        # the beat and in the iteration, so that loads keep up with beats of several words.
+        lanes = cfg.load_lanes
+        more = Signal((lanes - 1).bit_length())
+        n_items = Signal(range(lanes + 1))     # items this write
+        if lanes > 1:
+            lb = lanes.bit_length()
+            multi = Signal()    # an ACT/WGT item of the size of the engine's lane layout
+            m.d.comb += multi.eq(
+                ((target == Target.ACT)
+                 & (item_log2 == (geo.act_item_bits // 8).bit_length() - 1))
+                | ((target == Target.WGT)
+                   & (item_log2 == (geo.wgt_item_bits // 8).bit_length() - 1)))
+            left_beat = Signal(range(beat_bytes + 1))
+            m.d.comb += left_beat.eq((beat_count - offset) >> item_log2)
+            left_iter = Signal(32)
+            m.d.comb += left_iter.eq(inner - idx)
+            nb = Mux(left_beat >= lanes, lanes, left_beat[:lb])
+            ni = Mux(left_iter >= lanes, lanes, left_iter[:lb])
+            m.d.comb += [n_items.eq(Mux(multi, Mux(nb < ni, nb, ni), 1)),
+                         more.eq(n_items - 1)]
+        else:
+            m.d.comb += n_items.eq(1)
+        m.d.comb += item.eq(Mux(more != 0, shifted, shifted & mask))
         wr = self.eng_wr.payload
         m.d.comb += [
             wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + idx), wr.data.eq(item),
-            wr.col.eq(Mux(chan, col, col_field)), wr.bcast.eq(~chan & bcast),
+            wr.col.eq(Mux(chan, col, col_field)), wr.bcast.eq(~chan & bcast), wr.more.eq(more),
         ]
 
         # STORE data path: bytes packed into beats.
@@ -286,12 +309,13 @@ class Controller(wiring.Component):
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one item per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = idx + 1 == inner
-                drained = hs & ((offset + item_bytes >= beat_count) | ends)
+                ends = idx + n_items == inner
+                step_bytes = n_items << item_log2
+                drained = hs & ((offset + step_bytes >= beat_count) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
                 with m.If(hs):
-                    m.d.sync += [offset.eq(offset + item_bytes), idx.eq(idx + 1)]
+                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):

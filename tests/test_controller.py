@@ -59,11 +59,11 @@ async def _offer(ctx, valid, ready):
 
 
 def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, reset_after=None,
-             max_cycles=20000):
+             max_cycles=20000, config=CFG):
     """Run one layer; return (error_code, done, finished pulses, memory)."""
-    dut = Harness(CFG)
+    dut = Harness(config)
     ctl = dut.ctl
-    beat = CFG.axi_bytes
+    beat = config.axi_bytes
     out = {"finished": 0}
     reads = []
 
@@ -234,14 +234,16 @@ def _run_compiled(cfg_vectors_seed):
     from cgaccel.driver import compile_layer
     from cgaccel.model.vectors import make_vectors
     shape, groups, density, kw = cfg_vectors_seed
+    kw = dict(kw)
     split = kw.pop("split", "channel")
+    cfg = CFG.with_overrides(**kw.pop("config", {}))
     vec = make_vectors(shape, groups, density, seed=3, **kw)
-    comp = compile_layer(CFG, vec, base_addr=0x1000, split=split)
+    comp = compile_layer(cfg, vec, base_addr=0x1000, split=split)
     mem = bytearray(comp.end_addr + 4096)
     for addr, blob in comp.image():
         mem[addr:addr + len(blob)] = blob
     out, _ = simulate(mem, cmd_addr=comp.cmd_addr, cmd_len=comp.cmd_len, y_addr=comp.y_addr,
-                      y_len=comp.y_len, max_cycles=200000)
+                      y_len=comp.y_len, max_cycles=200000, config=cfg)
     assert out["error"] == 0 and out["done"] == 1
     y = comp.decode_y(bytes(mem[comp.y_addr:comp.y_addr + comp.y_len]))
     return y, vec["y"]
@@ -254,6 +256,12 @@ def _run_compiled(cfg_vectors_seed):
     ("pixel_g2_res", (4, 5, 6, 5, 3, 3, 1, 1), 1, 0.0, dict(residual=True, split="pixel")),
     # Strided 1x1: the activations are gathered (every other row and column).
     ("gather_1x1_s2", (6, 7, 8, 4, 1, 1, 2, 0), 2, 0.5, dict(relu=True)),
+    # Several activation/weight words per engine write (one 64-bit beat: 4 words of 2 lanes,
+    # 2 of 4), odd transfer lengths leaving one or three words for the last write.
+    ("lanes4_g2_res", (4, 5, 7, 4, 3, 3, 1, 1), 2, 0.4,
+     dict(residual=True, config=dict(load_lanes=4))),
+    ("lanes2_rows4_s2", (5, 7, 7, 6, 3, 3, 2, 1), 1, 0.0,
+     dict(relu=True, config=dict(rows=4, load_lanes=2))),
 ], ids=lambda c: c[0])
 def test_controller_runs_a_compiled_layer_bit_exact(case):
     import numpy as np

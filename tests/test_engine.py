@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from cgaccel.config import AccelConfig, preset
 from cgaccel.engine import Engine
-from cgaccel.engine.geometry import Target
+from cgaccel.engine.geometry import Geometry, Target
 from cgaccel.engine.sim import run_plans
 from cgaccel.engine.tiling import expected_counts, plan_layer
 from cgaccel.model.data import make_layer
@@ -68,6 +68,11 @@ CASES = [
     # C=3 on 8 lanes: taps folded into channels (im2col), run as a 1x1 layer.
     ("conv1_folded_s2", dict(rows=8), shape(3, 9, 8, 5, 3, 2, 1), 1, 0.0,
      dict(residual=True, fbs_density=0.6)),
+    # Activation and weight buffers in load_lanes banks, written several words at a time.
+    ("lanes2_g2_res", dict(rows=4, cols=3, load_lanes=2), shape(8, 5, 6, 6, 3), 2, 0.5,
+     dict(residual=True, relu=True)),
+    ("lanes4_stride2_fbs", dict(load_lanes=4), shape(5, 7, 7, 4, 3, 2), 1, 0.0,
+     dict(fbs_density=0.6)),
 ]
 
 
@@ -175,7 +180,9 @@ def test_random_shapes(seed):
     if rng.integers(2):
         extra["fbs_density"] = 0.7
     args = make_layer(shp, groups, float(rng.uniform(0, 1)), seed=seed, **extra)
-    check_layer(small_config(rows=rows, cols=cols, psum_slots=4, out_depth=64), args,
+    lanes = int(rng.choice([1, 2, 4])) if rows <= 2 else int(rng.choice([1, 2]))
+    check_layer(small_config(rows=rows, cols=cols, psum_slots=4, out_depth=64,
+                             load_lanes=lanes), args,
                 gaps=bool(seed % 2), seed=seed, double_out=seed >= 3,
                 split="pixel" if seed in (1, 2, 5) else "channel")
 
@@ -370,7 +377,8 @@ def test_column_index_is_checked():
         Column(small_config(), 2)
 
 
-@pytest.mark.parametrize("cfg", [small_config(), preset("tiny")], ids=["small", "tiny"])
+@pytest.mark.parametrize("cfg", [small_config(), preset("tiny"), small_config(load_lanes=2)],
+                         ids=["small", "tiny", "lanes2"])
 def test_column_memories_map_to_block_ram(cfg):
     # Block RAM (iCE40 EBR, ECP5 DP16KD) has synchronous reads and here one write and one
     # read port per memory: a combinational read port or a second port makes Yosys build the
@@ -387,7 +395,9 @@ def test_column_memories_map_to_block_ram(cfg):
     top = col.elaborate(None)
     subs = {name: sub for name, (sub, _) in top._named_submodules.items()}
     mems = {name: sub for name, sub in subs.items() if isinstance(sub, Memory)}
-    assert {"act_mem", "wgt_mem", "slot_mem", "psum_mem", "out_mem0", "out_mem1"} <= set(mems)
+    bufs = ({"act_mem", "wgt_mem"} if cfg.load_lanes == 1 else
+            {f"{n}{b}" for n in ("act_mem", "wgt_mem") for b in range(cfg.load_lanes)})
+    assert bufs | {"slot_mem", "psum_mem", "out_mem0", "out_mem1"} <= set(mems)
     for name, mem in mems.items():
         assert len(mem.write_ports) == 1, name
         assert [p.domain for p in mem.read_ports] == ["sync"], name
@@ -407,3 +417,19 @@ def test_min_tiles_cuts_row_bands():
     assert [t.load_wgt for t in plan.tiles] == [True, True, False, False]
     res = run_plans(cfg, [plan], gaps=True, seed=4)
     np.testing.assert_array_equal(res.ys[0], ref.y)
+
+
+def test_lane_writes_groups_consecutive_words():
+    geo = Geometry(small_config(rows=4, load_lanes=2))   # 32-bit words
+    A, W, L = int(Target.ACT), int(Target.WGT), int(Target.LIST)
+    writes = [(A, 0, 1, 0, 10, 0x11), (A, 0, 1, 0, 11, 0x22), (A, 0, 1, 0, 12, 0x33),
+              (A, 0, 1, 0, 14, 0x44),                       # gap: a new write
+              (W, 1, 0, 1, 15, 0x55), (W, 0, 0, 1, 16, 0x66),   # another column
+              (L, 0, 0, 1, 0, 0x77), (L, 0, 0, 1, 1, 0x88)]     # lists: one item each
+    got = [(w["target"], w["col"], w["addr"], w["more"], w["data"])
+           for w in geo.lane_writes(writes)]
+    assert got == [(A, 0, 10, 1, 0x22 << 32 | 0x11), (A, 0, 12, 0, 0x33), (A, 0, 14, 0, 0x44),
+                   (W, 1, 15, 0, 0x55), (W, 0, 16, 0, 0x66), (L, 0, 0, 0, 0x77),
+                   (L, 0, 1, 0, 0x88)]
+    one = Geometry(small_config(rows=4))
+    assert [w["more"] for w in one.lane_writes(writes)] == [0] * len(writes)

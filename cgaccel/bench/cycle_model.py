@@ -40,7 +40,8 @@ half free for new writes) the cycle after its last column finishes.
 
 Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
 ------------------------------------------------------------------------------
-The loader writes one buffer word per cycle; tile ``n``'s writes go to half ``n % 2`` and wait
+The loader issues one buffer write per cycle (up to ``load_lanes`` consecutive activation or
+weight words each, :meth:`~cgaccel.engine.geometry.Geometry.lane_writes`); tile ``n``'s writes go to half ``n % 2`` and wait
 until tile ``n-2`` (same half) is done; then the loader waits for the write-back of the tile
 that last used the same outputs (``n-2`` with ``obuf``, else ``n-1``), preloads residuals and
 issues the command. The reader takes
@@ -54,6 +55,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..engine.geometry import Geometry
 
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
@@ -286,6 +289,7 @@ def estimate_plan(config, plan, gate=None):
         if gate.shape != tuple(plan.shape):
             raise ValueError(f"gate must have shape {tuple(plan.shape)}, not {gate.shape}")
     tm = pipeline_timing(config)
+    geo = Geometry(config)
     cols = config.cols
     tiles = []
     for tile in plan.tiles:
@@ -309,7 +313,8 @@ def estimate_plan(config, plan, gate=None):
         col_busy = tuple(tm.fill + f + c + tm.drain if c else 1 + f
                          for f, c in zip(ff, col_issue, strict=True))
         tiles.append(TileEstimate(busy=max(col_busy), col_busy=col_busy, words=words,
-                                  col_issue=tuple(col_issue), writes=len(tile.writes),
+                                  col_issue=tuple(col_issue),
+                                  writes=len(geo.lane_writes(tile.writes)),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),
                                   obuf=bool(tile.cmd.get("obuf", 0))))
     compute, total = _timeline(tiles, cols)

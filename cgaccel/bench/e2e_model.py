@@ -5,7 +5,8 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
 (:mod:`cgaccel.controller`) executes the driver's command list one command at a time:
 
 * every command is fetched from DRAM (``fetch`` cycles: a 32-byte DMA read and its decode);
-* a ``LOAD`` moves ``inner * outer`` items into the engine, one per cycle at best, as
+* a ``LOAD`` moves ``inner * outer`` items into the engine, one per cycle at best (activation
+  and weight words: ``load_lanes`` per cycle), as
   ``outer`` DMA transfers that each cost at least ``per_transfer`` cycles (small transfers:
   the parameter tables, the gathered pixels of a strided 1x1 layer); its first item arrives
   ``load_latency`` cycles after the decode, and it cannot write into a buffer half before
@@ -25,7 +26,7 @@ end-to-end bench and stated in ``docs/bench.md`` with the command that checks th
 from dataclasses import dataclass
 
 from ..commands import Op
-from ..engine.geometry import Target
+from ..engine.geometry import Geometry, Target
 from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
 
 __all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e"]
@@ -99,6 +100,9 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     est = estimate_plan(config, compiled.plan, gate)
     tiles = est.tiles
     cols = config.cols
+    lanes = config.load_lanes
+    geo = Geometry(config)
+    lane_items = {(Target.ACT, geo.act_item_bits), (Target.WGT, geo.wgt_item_bits)}
     col_end = [None] * cols
     fin = []                # per tile: last busy cycle of any column
     intervals = []
@@ -114,7 +118,11 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
             if cmd.target != Target.OUT and n >= 2:
                 # Buffer half n % 2 is free once tile n-2 has finished.
                 first = max(first, fin[n - 2] + 2)
-            t = (first + max(cmd.inner * cmd.outer, cmd.outer * fe.per_transfer)
+            # ``load_lanes`` activation/weight words per engine write, other items one each.
+            per = cmd.inner
+            if lanes > 1 and (cmd.target, 8 << cmd.item_log2) in lane_items:
+                per = -(-cmd.inner // lanes)
+            t = (first + max(per * cmd.outer, cmd.outer * fe.per_transfer)
                  + cmd.outer * fe.transfer_gap)
         elif cmd.op == Op.RUN:
             n = len(fin)

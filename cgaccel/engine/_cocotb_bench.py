@@ -68,18 +68,14 @@ async def run_engine(dut):
 
     async def loader():
         for n, tile in enumerate(tiles):
-            for t, col, bc, bank, addr, data in tile["writes"]:
-                await put(dut.i_wr__valid, dut.i_wr__payload, dut.i_wr__ready,
-                          pack_wr(dict(target=t, col=col, bcast=bc, bank=bank, addr=addr,
-                                       data=data)))
+            for wr in geo.lane_writes(tile["writes"]):
+                await put(dut.i_wr__valid, dut.i_wr__payload, dut.i_wr__ready, pack_wr(wr))
             back = 2 if tile["cmd"].get("obuf") else 1  # tile that last used these outputs
             if n >= back:
                 await rb_done[n - back].wait()
                 await FallingEdge(clk)
-            for t, col, bc, bank, addr, data in tile["out_writes"]:
-                await put(dut.i_wr__valid, dut.i_wr__payload, dut.i_wr__ready,
-                          pack_wr(dict(target=t, col=col, bcast=bc, bank=bank, addr=addr,
-                                       data=data)))
+            for wr in geo.lane_writes(tile["out_writes"]):
+                await put(dut.i_wr__valid, dut.i_wr__payload, dut.i_wr__ready, pack_wr(wr))
             await put(dut.i_cmd__valid, dut.i_cmd__payload, dut.i_cmd__ready,
                       pack_cmd(tile["cmd"]))
 

@@ -14,7 +14,7 @@ that may open its gate holds one of ``psum_slots`` slots from its base issue unt
 the output unit, and the queue holds ``psum_slots`` entries, so the tail never stalls.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -39,8 +39,11 @@ class Column(wiring.Component):
 
     Members
     -------
-    wr_en, wr_target, wr_bank, wr_addr, wr_data : In
-        Buffer write (already decoded for this column by the engine; registered here).
+    wr_en, wr_target, wr_bank, wr_addr, wr_data, wr_more : In
+        Buffer write (already decoded for this column by the engine; registered here):
+        ``1 + wr_more`` activation or weight words at ``wr_addr, wr_addr + 1, ...`` (word
+        ``i`` in bits ``i * item_bits`` of ``wr_data``; ``wr_more`` < ``load_lanes``), or one
+        item of another buffer.
     start, start_bank : In(1)
         Pulse: queue the tile of buffer half ``start_bank`` (at most one per half). Tiles run
         in the order they were queued; the column starts the next one as soon as it has
@@ -75,7 +78,8 @@ class Column(wiring.Component):
         wb = geo.wgt_bits + 1
         super().__init__({
             "wr_en": In(1), "wr_target": In(3), "wr_bank": In(1),
-            "wr_addr": In(geo.addr_bits), "wr_data": In(geo.data_width),
+            "wr_addr": In(geo.addr_bits), "wr_data": In(geo.wr_data_width),
+            "wr_more": In((config.load_lanes - 1).bit_length()),
             "start": In(1), "start_bank": In(1),
             "descs": In(data.ArrayLayout(self._tl, 2)),
             "scw": In(data.ArrayLayout(wb, 2)), "rscw": In(data.ArrayLayout(wb, 2)),
@@ -137,10 +141,11 @@ class Column(wiring.Component):
         wq_target = Signal(3)
         wq_bank = Signal()
         wq_addr = Signal(geo.addr_bits)
-        wq_data = Signal(geo.data_width)
+        wq_data = Signal(geo.wr_data_width)
+        wq_more = Signal.like(self.wr_more)
         m.d.sync += [wq_en.eq(self.wr_en), wq_target.eq(self.wr_target),
                      wq_bank.eq(self.wr_bank), wq_addr.eq(self.wr_addr),
-                     wq_data.eq(self.wr_data)]
+                     wq_data.eq(self.wr_data), wq_more.eq(self.wr_more)]
 
         def banked(name, width, depth, target, lsb=0):
             mem = Memory(shape=width, depth=2 * depth, init=[])
@@ -152,8 +157,52 @@ class Column(wiring.Component):
                          wp.en.eq(wq_en & (wq_target == target))]
             return mem
 
-        act_mem = banked("act_mem", rows * aw, cfg.act_depth, Target.ACT)
-        wgt_mem = banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT)
+        lanes = cfg.load_lanes
+        lg = (lanes - 1).bit_length()
+
+        def lane_banked(name, width, depth, target, item_bits):
+            """A buffer of ``load_lanes`` memories, word ``a`` in memory ``a % lanes``: a
+            multi-word write puts its consecutive words in different memories, one each.
+
+            Returns a function ``read(addr) -> data`` (synchronous, like a read port)."""
+            if lanes == 1:
+                mem = banked(name, width, depth, target)
+                rp = mem.read_port()
+
+                def read(addr):
+                    m.d.comb += rp.addr.eq(addr)
+                    return rp.data
+                return read
+            full = Signal(geo.addr_bits + 1, name=f"{name}_wa")
+            abits = (depth - 1).bit_length()
+            m.d.comb += full.eq(Cat(wq_addr[:abits], wq_bank))
+            rps = []
+            for b in range(lanes):
+                mem = Memory(shape=width, depth=2 * depth // lanes, init=[])
+                m.submodules[f"{name}{b}"] = mem
+                wp = mem.write_port()
+                # Word i of the write lands in memory (addr + i) % lanes.
+                i = Signal(lg, name=f"{name}{b}_i")
+                m.d.comb += [
+                    i.eq(b - wq_addr[:lg]),
+                    wp.addr.eq((full + i)[lg:abits + 1]),
+                    wp.data.eq(wq_data.word_select(i, item_bits)[:width]),
+                    wp.en.eq(wq_en & (wq_target == target) & (i <= wq_more)),
+                ]
+                rps.append(mem.read_port())
+
+            def read(addr):
+                sel = Signal(lg, name=f"{name}_sel")
+                m.d.sync += sel.eq(addr[:lg])
+                for rp in rps:
+                    m.d.comb += rp.addr.eq(addr[lg:])
+                return Array(rp.data for rp in rps)[sel]
+            return read
+
+        act_read = lane_banked("act_mem", rows * aw, cfg.act_depth, Target.ACT,
+                               geo.act_item_bits)
+        wgt_read = lane_banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT,
+                               geo.wgt_item_bits)
         list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST)
         bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS)
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
@@ -509,10 +558,8 @@ class Column(wiring.Component):
         e_off = entry[:ab]
         e_cw = entry[ab:ab + geo.cw_bits]
         e_mask = entry[ab + geo.cw_bits:ab + geo.cw_bits + rows]
-        act_rp = act_mem.read_port()
-        wgt_rp = wgt_mem.read_port()
-        m.d.comb += [act_rp.addr.eq(Cat((e_off + ad_pix)[:ab], bank)),
-                     wgt_rp.addr.eq(Cat((e_cw + ad_wt)[:wgb], bank))]
+        act_data = act_read(Cat((e_off + ad_pix)[:ab], bank))
+        wgt_data = wgt_read(Cat((e_cw + ad_wt)[:wgb], bank))
         md_valid = Signal()
         md_mask = Signal(rows)
         md_meta = Signal(meta_layout)
@@ -522,8 +569,8 @@ class Column(wiring.Component):
         sum_width = aw + ww + max(1, (rows - 1).bit_length())
         mac = MacColumn(rows, aw, ww, sum_width, meta_layout.size)
         m.submodules.mac = mac
-        m.d.comb += [mac.i_valid.eq(md_valid), mac.i_act.eq(act_rp.data),
-                     mac.i_wgt.eq(wgt_rp.data), mac.i_mask.eq(md_mask),
+        m.d.comb += [mac.i_valid.eq(md_valid), mac.i_act.eq(act_data),
+                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(md_mask),
                      mac.i_meta.eq(md_meta)]
 
         # ------------------------------------------------------------ accumulate --------

@@ -5,7 +5,9 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
 ``i_wr`` (buffer writes, :meth:`Geometry.write_layout`)
     ``target`` (:class:`~cgaccel.engine.geometry.Target`), ``col``, ``bcast`` (all columns),
     ``bank`` (buffer half), ``addr``, ``data`` (``OUT`` writes ignore ``bank``: their address
-    is a full output-bank address). ``ready`` is low while the write would hit the half of a
+    is a full output-bank address), ``more``: an ``ACT``/``WGT`` write carries ``1 + more``
+    consecutive words (at most ``load_lanes``, word ``i`` at ``addr + i``; other targets
+    take one item and need ``more = 0``). ``ready`` is low while the write would hit the half of a
     tile (or the output-bank region) that is accepted and not finished by every column.
 ``i_cmd`` (tile commands, :meth:`Geometry.tile_layout`)
     The tile runs on buffer half ``bank`` (activations, weights, list, parameters). With
@@ -218,16 +220,18 @@ class Engine(wiring.Component):
         q_target = Signal(3)
         q_bank = Signal()
         q_addr = Signal(geo.addr_bits)
-        q_data = Signal(geo.data_width)
+        q_data = Signal(geo.wr_data_width)
+        q_more = Signal.like(wr.more)
         colmask = Signal(cfg.cols)
         for j in range(cfg.cols):
             m.d.comb += colmask[j].eq(wr.bcast | (wr.col == j))
         m.d.sync += [q_en.eq(colmask & take.replicate(cfg.cols)), q_target.eq(wr.target),
-                     q_bank.eq(wr.bank), q_addr.eq(wr.addr), q_data.eq(wr.data)]
+                     q_bank.eq(wr.bank), q_addr.eq(wr.addr), q_data.eq(wr.data),
+                     q_more.eq(wr.more)]
         for j, c in enumerate(cols):
             m.d.comb += [
                 c.wr_en.eq(q_en[j]), c.wr_target.eq(q_target), c.wr_bank.eq(q_bank),
-                c.wr_addr.eq(q_addr), c.wr_data.eq(q_data),
+                c.wr_addr.eq(q_addr), c.wr_data.eq(q_data), c.wr_more.eq(q_more),
             ]
 
         # Write-back reads: one request per cycle, the read port holds its data under stall.

@@ -139,6 +139,51 @@ class Geometry:
         return max(32, c.rows * c.act_width, c.rows * c.weight_width, self.list_width,
                    self.cfg_width)
 
+    @staticmethod
+    def item_bits(bits):
+        """Bits of a buffer item of ``bits`` bits as a LOAD moves it (a power-of-two bytes)."""
+        return 8 << max(0, (-(-bits // 8) - 1).bit_length())
+
+    @property
+    def act_item_bits(self):
+        return self.item_bits(self.config.rows * self.config.act_width)
+
+    @property
+    def wgt_item_bits(self):
+        return self.item_bits(self.config.rows * self.config.weight_width)
+
+    @property
+    def wr_data_width(self):
+        """Data bits of one buffer write: one item, or ``load_lanes`` activation/weight words
+        (word ``i`` in bits ``i * item_bits`` up)."""
+        lanes = self.config.load_lanes
+        return max(self.data_width, lanes * self.act_item_bits, lanes * self.wgt_item_bits)
+
+    def lane_writes(self, writes):
+        """Group buffer writes as the loader issues them: runs of consecutive ``ACT``/``WGT``
+        words to the same column(s) and half, ``load_lanes`` at most, become one write.
+
+        ``writes``: ``(target, col, bcast, bank, addr, data)`` tuples. Returns dicts of
+        :meth:`write_layout` fields (``more`` = words after the first).
+        """
+        lanes = self.config.load_lanes
+        out = []
+        for target, col, bcast, bank, addr, word in writes:
+            target = int(target)
+            if out and lanes > 1 and target in (Target.ACT, Target.WGT):
+                last = out[-1]
+                if (last["target"] == target and last["col"] == col
+                        and last["bcast"] == bcast and last["bank"] == bank
+                        and last["more"] + 1 < lanes
+                        and last["addr"] + last["more"] + 1 == addr):
+                    bits = self.act_item_bits if target == Target.ACT else self.wgt_item_bits
+                    last["more"] += 1
+                    last["data"] |= word << (bits * last["more"])
+                    continue
+            out.append({"target": target, "col": col, "bcast": bcast, "bank": bank,
+                        "addr": addr, "data": word, "more": 0})
+        return out
+
     def pack_word(self, values, width):
         """Pack ``rows`` signed integers of ``width`` bits, lane 0 in the low bits."""
         if len(values) != self.rows:
@@ -201,7 +246,9 @@ class Geometry:
             "bcast": 1,
             "bank": 1,
             "addr": self.addr_bits,
-            "data": self.data_width,
+            "data": self.wr_data_width,
+            # Words after the first (ACT/WGT only, at addr + 1, ...): 0 .. load_lanes - 1.
+            "more": (self.config.load_lanes - 1).bit_length(),
         })
 
     def read_layout(self):

@@ -1,7 +1,7 @@
 """Run tiled layers on the engine RTL in the Amaranth simulator.
 
-The testbench is a model of the future DMA front end: a loader process writes each tile's
-buffers (the next tile's into the other half while the current tile computes), waits for the
+The testbench is a model of the DMA front end: a loader process writes each tile's
+buffers (``load_lanes`` consecutive words per write, as the controller does) (the next tile's into the other half while the current tile computes), waits for the
 write-back of the tile that last used the same output half (two tiles back) before preloading
 residuals and issuing the command, and a reader process collects ``o_done`` and reads the
 outputs back (while the next tile computes). With ``gaps`` every stream the engine
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from amaranth.sim import Simulator
 
 from .engine import Engine
+from .geometry import Geometry
 
 __all__ = ["SimResult", "run_plans"]
 
@@ -78,6 +79,7 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
     SimResult
     """
     dut = engine if engine is not None else Engine(config)
+    geo = Geometry(config)
     tiles = [t for p in plans for t in p.tiles]
     rng_w = random.Random(seed)
     rng_r = random.Random(seed + 1)
@@ -91,18 +93,14 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
 
     async def loader(ctx):
         for n, tile in enumerate(tiles):
-            for target, col, bcast, bank, addr, data in tile.writes:
-                await _put(ctx, dut.i_wr, {"target": int(target), "col": col, "bcast": bcast,
-                                          "bank": bank, "addr": addr, "data": data},
-                           rng_w, gaps)
+            for wr in geo.lane_writes(tile.writes):
+                await _put(ctx, dut.i_wr, wr, rng_w, gaps)
             # Preloads may only overwrite outputs already read back: with double-buffered
             # outputs this half was last used by tile n-2, otherwise by tile n-1.
             while state["rb_done"] < n - (2 if tile.cmd.get("obuf") else 1):
                 await ctx.tick()
-            for target, col, bcast, bank, addr, data in tile.out_writes:
-                await _put(ctx, dut.i_wr, {"target": int(target), "col": col, "bcast": bcast,
-                                          "bank": bank, "addr": addr, "data": data},
-                           rng_w, gaps)
+            for wr in geo.lane_writes(tile.out_writes):
+                await _put(ctx, dut.i_wr, wr, rng_w, gaps)
             await _put(ctx, dut.i_cmd, tile.cmd, rng_w, gaps)
 
     async def reader(ctx):

@@ -36,10 +36,11 @@ needs_controller = pytest.mark.skipif(
 
 CONFIGS = {
     "tiny": preset("tiny"),
-    # 4x4 array, 64-bit AXI: few-thousand-cycle layers.
+    # 4x4 array, 128-bit AXI with four 32-bit buffer words loaded per cycle: few-thousand-
+    # cycle layers.
     "small": AccelConfig(rows=4, cols=4, max_channels=64, max_dim=32, max_kernel=3,
                          act_depth=256, weight_depth=256, out_depth=256, psum_slots=8,
-                         max_groups=8, axi_data_width=64),
+                         max_groups=8, axi_data_width=128, load_lanes=4),
 }
 
 
