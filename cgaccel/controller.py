@@ -152,7 +152,7 @@ class Controller(wiring.Component):
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
-        more = Signal((lanes - 1).bit_length())
+        more = Signal(max(1, (lanes - 1).bit_length()))
         n_items = Signal(range(lanes + 1))     # items this write
         if lanes > 1:
             lb = lanes.bit_length()

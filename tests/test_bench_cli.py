@@ -34,6 +34,14 @@ def test_model_only_json_keys(tmp_path, capsys):
         assert r["efficiency"] == pytest.approx(r["speedup"] / r["mac_reduction"])
         assert 0 < r["utilization"] <= 1
         assert r["dram_bytes_gated"] >= r["dram_bytes_dense"] > 0
+        assert r["total_speedup"] == pytest.approx(r["dense_total_cycles"]
+                                                   / r["gated_total_cycles"])
+        assert r["total_efficiency"] == pytest.approx(r["total_speedup"] / r["mac_reduction"])
+        # The bus floor is a lower bound of the modelled start-to-done cycles.
+        for name in ("dense", "gated"):
+            bound = r["dram_bound_cycles"][name]
+            assert bound * 16 >= r[f"dram_bytes_{name}"] > (bound - 1) * 16
+            assert r["model"][name]["e2e_cycles"] >= bound
     text = capsys.readouterr().out
     assert "cifar.layer4.0.conv2/s8" in text and "model" in text
 

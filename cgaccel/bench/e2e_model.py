@@ -4,7 +4,8 @@
 loader (one buffer word per cycle, no command overhead). End to end the controller
 (:mod:`cgaccel.controller`) executes the driver's command list one command at a time:
 
-* every command is fetched from DRAM (``fetch`` cycles: a 32-byte DMA read and its decode);
+* every command is fetched from DRAM (``fetch`` cycles plus one per AXI beat of the 32-byte
+  command: the DMA read and its decode);
 * a ``LOAD`` moves ``inner * outer`` items into the engine, one per cycle at best (activation
   and weight words: ``load_lanes`` per cycle), as
   ``outer`` DMA transfers that each cost at least ``per_transfer`` cycles (small transfers:
@@ -25,7 +26,7 @@ end-to-end bench and stated in ``docs/bench.md`` with the command that checks th
 
 from dataclasses import dataclass
 
-from ..commands import Op
+from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
 from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
 
@@ -41,7 +42,8 @@ class FrontEnd:
     start : int
         ``CTRL.start`` to the first command fetch.
     fetch : int
-        One command: 32-byte DMA read, its data, decode.
+        One command: DMA read latency and decode, without its data beats (one cycle each:
+        4 at 64 bits, 2 at 128).
     load_latency : int
         LOAD decode to its first item at the engine.
     per_transfer : int
@@ -56,7 +58,7 @@ class FrontEnd:
     """
 
     start: int = 4
-    fetch: int = 10
+    fetch: int = 6
     load_latency: int = 2
     per_transfer: int = 4
     transfer_gap: int = 1
@@ -101,6 +103,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     tiles = est.tiles
     cols = config.cols
     lanes = config.load_lanes
+    fetch = fe.fetch + -(-COMMAND_BYTES // config.axi_bytes)
     geo = Geometry(config)
     lane_items = {(Target.ACT, geo.act_item_bits), (Target.WGT, geo.wgt_item_bits)}
     col_end = [None] * cols
@@ -111,7 +114,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     stored = 0              # tiles whose write-back has ended
     store_left = None       # bytes of tile ``stored`` not yet stored
     for cmd in compiled.commands:
-        t += fe.fetch
+        t += fetch
         if cmd.op == Op.LOAD:
             first = t + fe.load_latency
             n = len(fin)    # the tile this LOAD fills (its RUN comes next)

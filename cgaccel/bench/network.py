@@ -487,6 +487,8 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
         red = (executed_macs(variants["dense"], refs["dense"].gate)
                / executed_macs(variants["gated"], refs["gated"].gate))
     speedup = dense / gated if gated else None
+    total_speedup = (cycles("dense", "total") / cycles("gated", "total")
+                     if "gated" in ests else None)
     efficiency = speedup / red if speedup and red else None
     util = useful_macs(shape) / (dense * config.rows * config.cols)
     errors = {}
@@ -525,6 +527,13 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
         "density": density if g else None,
         "dense_total_cycles": cycles("dense", "total"),
         "gated_total_cycles": cycles("gated", "total"),
+        # Start to done: what a user waits for, loads and write-back included.
+        "total_speedup": total_speedup,
+        "total_efficiency": total_speedup / red if total_speedup and red else None,
+        # The AXI bus's floor under the total: every byte of the command list moved at one
+        # full beat per cycle. A gated total near it is bound by DRAM bandwidth, not compute.
+        "dram_bound_cycles": {name: -(-_dram_bytes(c) // config.axi_bytes)
+                              for name, c in comps.items()},
         "model": {name: {"compute_cycles": e.compute_cycles, "total_cycles": e.total_cycles,
                          "e2e_cycles": e2e_ests[name].cycles}
                   for name, e in ests.items()},

@@ -79,7 +79,7 @@ class Column(wiring.Component):
         super().__init__({
             "wr_en": In(1), "wr_target": In(3), "wr_bank": In(1),
             "wr_addr": In(geo.addr_bits), "wr_data": In(geo.wr_data_width),
-            "wr_more": In((config.load_lanes - 1).bit_length()),
+            "wr_more": In(max(1, (config.load_lanes - 1).bit_length())),
             "start": In(1), "start_bank": In(1),
             "descs": In(data.ArrayLayout(self._tl, 2)),
             "scw": In(data.ArrayLayout(wb, 2)), "rscw": In(data.ArrayLayout(wb, 2)),

@@ -248,7 +248,7 @@ class Geometry:
             "addr": self.addr_bits,
             "data": self.wr_data_width,
             # Words after the first (ACT/WGT only, at addr + 1, ...): 0 .. load_lanes - 1.
-            "more": (self.config.load_lanes - 1).bit_length(),
+            "more": max(1, (self.config.load_lanes - 1).bit_length()),
         })
 
     def read_layout(self):

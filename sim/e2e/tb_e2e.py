@@ -211,7 +211,7 @@ async def handshake(tb):
     for name in ("STATUS", "ERROR", "IRQ"):
         value = await drv.read(name)
         assert value == 0, f"{name} after reset reads {value:#x}, not 0"
-    wrong = tb.config.with_overrides(rows=tb.config.rows + 1)
+    wrong = tb.config.with_overrides(cols=tb.config.cols + 1)
     try:
         await tb.driver(100, wrong).check_hardware()
     except HardwareMismatch as exc:
