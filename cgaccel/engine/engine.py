@@ -253,14 +253,32 @@ class Engine(wiring.Component):
         # Counters.
         in_run = Signal()
         m.d.comb += in_run.eq(Cat(c.busy for c in cols).any())
-        words = sum(c.cnt_word for c in cols)
-        skips = sum(c.cnt_skip for c in cols)
-        opens = sum(c.cnt_open for c in cols)
+        # The event counters take the columns' per-cycle figures through two registers (the
+        # columns' own, then their sums): the gate decision and the column sum stay off the
+        # wide counter adders' paths. The counts lag the work by three cycles, long before a
+        # tile's last output is written and ``busy`` falls.
+        def staged(name, values):
+            regs = [Signal.like(v, name=f"{name}_c{j}") for j, v in enumerate(values)]
+            m.d.sync += [r.eq(v) for r, v in zip(regs, values, strict=True)]
+            total = sum(regs)
+            out = Signal(total.shape(), name=f"{name}_sum")
+            m.d.sync += out.eq(total)
+            return out
+
+        words = staged("words", [c.cnt_word for c in cols])
+        skips = staged("skips", [c.cnt_skip for c in cols])
+        opens = staged("opens", [c.cnt_open for c in cols])
+        macs_inc = Signal(range(cfg.rows * cfg.cols + 1))
+        skip_inc = Signal(skips.shape().width + cfg.rows.bit_length())
+        m.d.sync += [macs_inc.eq(shift_add(words, cfg.rows)),
+                     skip_inc.eq(shift_add(skips, cfg.rows))]
+        opens_d = Signal.like(opens)
+        m.d.sync += opens_d.eq(opens)
         idle_cols = sum(~c.busy for c in cols)
         m.d.sync += [
-            self.cnt_macs.eq(self.cnt_macs + shift_add(words, cfg.rows)),
-            self.cnt_skipped.eq(self.cnt_skipped + shift_add(skips, cfg.rows)),
-            self.cnt_open.eq(self.cnt_open + opens),
+            self.cnt_macs.eq(self.cnt_macs + macs_inc),
+            self.cnt_skipped.eq(self.cnt_skipped + skip_inc),
+            self.cnt_open.eq(self.cnt_open + opens_d),
         ]
         with m.If(in_run):
             m.d.sync += [self.cnt_busy.eq(self.cnt_busy + 1),
