@@ -15,6 +15,10 @@ def run(dut, items, relu, residual):
         ctx.set(dut.relu, relu)
         ctx.set(dut.residual, residual)
         for t in range(len(items) + dut.latency + 1):
+            # The residual of a result is due ``res_delay`` cycles after the result; junk
+            # otherwise, so a misaligned residual shows.
+            tr = t - dut.res_delay
+            ctx.set(dut.i_res, items[tr][4] if 0 <= tr < len(items) else -1)
             if t < len(items):
                 acc, bias, mult, shift, res, off = items[t]
                 ctx.set(dut.i_valid, 1)
@@ -22,7 +26,6 @@ def run(dut, items, relu, residual):
                 ctx.set(dut.i_bias, bias)
                 ctx.set(dut.i_mult, mult)
                 ctx.set(dut.i_shift, shift)
-                ctx.set(dut.i_res, res)
                 ctx.set(dut.i_off, off)
                 ctx.set(dut.i_addr, t)
             else:

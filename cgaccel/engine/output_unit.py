@@ -40,7 +40,11 @@ class OutputUnit(wiring.Component):
     i_shift : In(6)
         1 .. 62.
     i_res : In(signed(act_width))
-        Residual, used when ``residual`` is set.
+        Residual of the result that entered ``res_delay`` (1) cycle earlier, used when
+        ``residual`` is set. The column reads it from the output bank with the unit's
+        registered input address, so the bank's read address does not depend on the gate
+        decision of the same cycle (that path was the ECP5 critical path once this unit's
+        stages were split).
     i_addr : In(addr_width)
     relu, residual : In(1)
         Tile-wide options, held stable while results flow.
@@ -51,6 +55,7 @@ class OutputUnit(wiring.Component):
     """
 
     latency = 9
+    res_delay = 1
 
     def __init__(self, act_width=8, acc_width=32, addr_width=12):
         try:
@@ -97,8 +102,8 @@ class OutputUnit(wiring.Component):
         # Every stage holds at most one carry chain of about 34 bits (O4: about 50) or one
         # small LUT/mux tree: the single-stage form (64-bit round add feeding a 64-bit barrel
         # shifter feeding the clamp) was the design's critical path on ECP5 (107 levels).
-        # The residual travels with its result from the input on, so the column keeps
-        # reading it one cycle before the unit's input.
+        # The residual joins its result one cycle after the input (``res_delay``) and travels
+        # with it to O9.
 
         # O1: acc + bias; shift - 1 (the rounding is done as a shift by shift - 1, below).
         s = Signal(signed(sw))
@@ -106,7 +111,7 @@ class OutputUnit(wiring.Component):
         m.d.comb += [s.eq(self.i_acc + self.i_bias), sh1.eq(self.i_shift - 1)]
         v1, r1 = stage("o1", self.i_valid, {
             "s": s, "mult": self.i_mult, "sh1": sh1, "off": self.i_off,
-            "res": self.i_res, "addr": self.i_addr})
+            "addr": self.i_addr})
         # O2: four partial products, each small enough for one 18x18 DSP multiplier
         # (17-bit unsigned / 16-bit signed by 16-bit unsigned), instead of one 33x32 multiply
         # whose DSP pieces and fabric adders would sit in one stage.
@@ -119,7 +124,7 @@ class OutputUnit(wiring.Component):
             pp[key] = Signal((a * b).shape(), name=f"pp_{key}")
             m.d.comb += pp[key].eq(a * b)
         v2, r2 = stage("o2", v1, {
-            **pp, "sh1": r1["sh1"], "off": r1["off"], "res": r1["res"], "addr": r1["addr"]})
+            **pp, "sh1": r1["sh1"], "off": r1["off"], "res": self.i_res, "addr": r1["addr"]})
         # O3: p = ll + lh*2**16 + (hl + hh*2**16)*2**17, two sums at a time. The low 16 bits
         # of each sum are a plain copy, so each carry chain is only about 34 bits long.
         a_ = Cat(r2["ll"][:16], r2["ll"][16:] + r2["lh"])
