@@ -19,7 +19,7 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
   with the same latency). With those rules the issue sequence is replayed item by item;
 * a column is busy from ``FILL`` cycles before its first word (start, item generator and four
   setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
-  operand read, ``MacColumn`` latency, accumulate, gate register, four output-unit stages, the
+  operand read, ``MacColumn`` latency, accumulate, gate register, nine output-unit stages, the
   completion check). A column with no channel in the tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
@@ -61,7 +61,7 @@ from ..engine.geometry import Geometry
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
 
-OUTPUT_UNIT_LATENCY = 4   # cgaccel.engine.output_unit.OutputUnit.latency
+OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
 # Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
 # registered start -> first busy cycle.
 CMD_TO_BUSY = 6
@@ -87,7 +87,7 @@ class PipelineTiming:
     drain : int
         Busy cycles after a column's last word: issue register, list read, operand read (3),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
-        (``OutputUnit.latency`` = 4), completion check (1).
+        (``OutputUnit.latency`` = 9), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
         item (also when a released psum slot can be reused): 3 fetch stages, ``mac_latency``,

@@ -641,7 +641,11 @@ class Column(wiring.Component):
         # column uses (both halves for a single-buffered tile), and this column's results and
         # residual reads only go to such a half. So each half memory gets one write port and
         # one read port, each a multiplexer between its two users, and no access ever waits.
-        res_half = oaddr_full[oh]
+        # Residual reads use the output unit's registered input (``o0_*``), not the gate
+        # decision of this cycle: the unit takes the residual ``res_delay`` cycle later, and the
+        # bank's read address stays off the BRAM -> threshold compare -> gate path.
+        assert OutputUnit.res_delay == 1
+        res_half = o0_addr[oh]
         pre_en = wq_en & (wq_target == Target.OUT)
         rd_half = self.rd_addr[oh]
         out_rd = []
@@ -654,8 +658,8 @@ class Column(wiring.Component):
                 wp.data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])),
             ]
             rp = mem.read_port()
-            res_here = gate.o_out & (res_half == h)
-            m.d.comb += rp.addr.eq(Mux(res_here, oaddr_full[:oh], self.rd_addr[:oh]))
+            res_here = o0_valid & (res_half == h)
+            m.d.comb += rp.addr.eq(Mux(res_here, o0_addr[:oh], self.rd_addr[:oh]))
             out_rd.append(rp.data)
         res_half_d = Signal()
         m.d.sync += res_half_d.eq(res_half)

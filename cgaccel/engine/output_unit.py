@@ -1,12 +1,14 @@
 """Output unit: bias, requantization, residual add and ReLU, bit-exact with the golden model.
 
 ``y = relu?(clamp(clamp(((acc + bias) * mult + 2**(shift-1)) >> shift) + res))`` where a
-channel switched off by the FBS output mask uses ``0`` in place of the requantized value. Four
-registered stages (add, multiply, round/shift/saturate, residual/ReLU); one result per cycle,
+channel switched off by the FBS output mask uses ``0`` in place of the requantized value. Nine
+registered stages (add; four DSP-sized partial products; two stages summing them; variable
+shift by ``shift - 1`` in two halves; saturation flags and the rounding ``+ 1``; halve, clamp
+and mask; residual/ReLU), each short enough for the FPGA's clock target; one result per cycle,
 no flow control.
 """
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,7 +40,11 @@ class OutputUnit(wiring.Component):
     i_shift : In(6)
         1 .. 62.
     i_res : In(signed(act_width))
-        Residual, used when ``residual`` is set.
+        Residual of the result that entered ``res_delay`` (1) cycle earlier, used when
+        ``residual`` is set. The column reads it from the output bank with the unit's
+        registered input address, so the bank's read address does not depend on the gate
+        decision of the same cycle (that path was the ECP5 critical path once this unit's
+        stages were split).
     i_addr : In(addr_width)
     relu, residual : In(1)
         Tile-wide options, held stable while results flow.
@@ -48,7 +54,8 @@ class OutputUnit(wiring.Component):
         ``latency`` cycles after the input.
     """
 
-    latency = 4
+    latency = 9
+    res_delay = 1
 
     def __init__(self, act_width=8, acc_width=32, addr_width=12):
         try:
@@ -79,7 +86,8 @@ class OutputUnit(wiring.Component):
         m = Module()
         aw = self._aw
         lo, hi = -(1 << (aw - 1)), (1 << (aw - 1)) - 1
-        sw = max(self._cw, 32) + 1
+        sw = max(self._cw, 32) + 1      # acc + bias, never wraps
+        pw = sw + 32                    # (acc + bias) * mult, never wraps
 
         def stage(name, src_valid, src):
             v = Signal(name=f"{name}_valid")
@@ -91,37 +99,93 @@ class OutputUnit(wiring.Component):
                 out[key] = r
             return v, out
 
-        # O1: acc + bias.
+        # Every stage holds at most one carry chain of about 34 bits (O4: about 50) or one
+        # small LUT/mux tree: the single-stage form (64-bit round add feeding a 64-bit barrel
+        # shifter feeding the clamp) was the design's critical path on ECP5 (107 levels).
+        # The residual joins its result one cycle after the input (``res_delay``) and travels
+        # with it to O9.
+
+        # O1: acc + bias; shift - 1 (the rounding is done as a shift by shift - 1, below).
         s = Signal(signed(sw))
-        m.d.comb += s.eq(self.i_acc + self.i_bias)
+        sh1 = Signal(6)
+        m.d.comb += [s.eq(self.i_acc + self.i_bias), sh1.eq(self.i_shift - 1)]
         v1, r1 = stage("o1", self.i_valid, {
-            "s": s, "mult": self.i_mult, "shift": self.i_shift, "off": self.i_off,
-            "res": self.i_res, "addr": self.i_addr})
-        # O2: product (needs sw + 32 bits; never wraps, unlike an int64 shortcut would).
-        p = Signal(signed(sw + 33))
-        m.d.comb += p.eq(r1["s"] * r1["mult"])
+            "s": s, "mult": self.i_mult, "sh1": sh1, "off": self.i_off,
+            "addr": self.i_addr})
+        # O2: four partial products, each small enough for one 18x18 DSP multiplier
+        # (17-bit unsigned / 16-bit signed by 16-bit unsigned), instead of one 33x32 multiply
+        # whose DSP pieces and fabric adders would sit in one stage.
+        s1, mu = r1["s"], r1["mult"]
+        s_lo, s_hi = s1[:17], s1[17:].as_signed()
+        m_lo, m_hi = mu[:16], mu[16:]
+        pp = {}
+        for key, a, b in (("ll", s_lo, m_lo), ("lh", s_lo, m_hi),
+                          ("hl", s_hi, m_lo), ("hh", s_hi, m_hi)):
+            pp[key] = Signal((a * b).shape(), name=f"pp_{key}")
+            m.d.comb += pp[key].eq(a * b)
         v2, r2 = stage("o2", v1, {
-            "p": p, "shift": r1["shift"], "off": r1["off"], "res": r1["res"],
-            "addr": r1["addr"]})
-        # O3: round half up, arithmetic shift, saturate.
-        half = Signal(unsigned(63))
-        m.d.comb += half.eq(Const(1, 63) << (r2["shift"] - 1)[:6])
-        rounded = Signal(signed(sw + 34))
-        m.d.comb += rounded.eq((r2["p"] + half) >> r2["shift"])
-        q = Signal(signed(aw))
-        m.d.comb += q.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)))
+            **pp, "sh1": r1["sh1"], "off": r1["off"], "res": self.i_res, "addr": r1["addr"]})
+        # O3: p = ll + lh*2**16 + (hl + hh*2**16)*2**17, two sums at a time. The low 16 bits
+        # of each sum are a plain copy, so each carry chain is only about 34 bits long.
+        a_ = Cat(r2["ll"][:16], r2["ll"][16:] + r2["lh"])
+        b_ = Cat(r2["hl"][:16], r2["hl"][16:].as_signed() + r2["hh"]).as_signed()
+        sa = Signal(unsigned(len(a_)))
+        sb = Signal(signed(len(b_)))
+        m.d.comb += [sa.eq(a_), sb.eq(b_)]
         v3, r3 = stage("o3", v2, {
-            "q": q, "off": r2["off"], "res": r2["res"], "addr": r2["addr"]})
-        # O4: output mask, residual add with saturation, ReLU.
-        base = Mux(r3["off"], 0, r3["q"])
-        t = Signal(signed(aw + 1))
-        m.d.comb += t.eq(base + Mux(self.residual, r3["res"], 0))
+            "a": sa, "b": sb, "sh1": r2["sh1"], "off": r2["off"], "res": r2["res"],
+            "addr": r2["addr"]})
+        # O4: the product; the low 17 bits are a copy of ``a``.
+        p = Signal(signed(pw))
+        m.d.comb += p.eq(Cat(r3["a"][:17], r3["a"][17:] + r3["b"]).as_signed())
+        v4, r4 = stage("o4", v3, {
+            "p": p, "sh1": r3["sh1"], "off": r3["off"], "res": r3["res"], "addr": r3["addr"]})
+        # Round half up: floor((p + 2**(k-1)) / 2**k) == floor((floor(p / 2**(k-1)) + 1) / 2),
+        # so shift arithmetically by k - 1 first and add 1 to a few low bits afterwards (no
+        # 64-bit add of the rounding constant). The variable shift is split over two stages.
+        # O5: shift by the low 3 bits of k - 1 (one 8:1 mux per bit).
+        t1 = Signal(signed(pw))
+        m.d.comb += t1.eq(r4["p"] >> r4["sh1"][:3])
+        v5, r5 = stage("o5", v4, {
+            "t": t1, "sh1": r4["sh1"], "off": r4["off"], "res": r4["res"], "addr": r4["addr"]})
+        # O6: shift by 8 times the high 3 bits of k - 1.
+        t2 = Signal(signed(pw))
+        m.d.comb += t2.eq(r5["t"] >> Cat(Const(0, 3), r5["sh1"][3:]))
+        v6, r6 = stage("o6", v5, {
+            "t": t2, "off": r5["off"], "res": r5["res"], "addr": r5["addr"]})
+        # O7: t = p >> (k-1) is only needed saturated to aw + 2 bits (the result saturates to
+        # aw bits after halving): flag overflow with OR/AND reductions of the high bits (LUT
+        # trees, not a wide comparator), and add the rounding 1 to the low aw + 2 bits.
+        t = r6["t"]
+        top = t[aw + 1:]
+        ovf_p = Signal()
+        ovf_n = Signal()
+        u = Signal(signed(aw + 3))
+        m.d.comb += [ovf_p.eq(~t[-1] & top.any()), ovf_n.eq(t[-1] & ~top.all()),
+                     u.eq(t[:aw + 2].as_signed() + 1)]
+        v7, r7 = stage("o7", v6, {
+            "u": u, "ovf_p": ovf_p, "ovf_n": ovf_n, "off": r6["off"], "res": r6["res"],
+            "addr": r6["addr"]})
+        # O8: halve, saturate to aw bits (r is in [-2**aw, 2**aw]: bit checks again), apply
+        # the output mask.
+        r = Signal(signed(aw + 2))
+        m.d.comb += r.eq(r7["u"] >> 1)
+        rtop = r[aw - 1:]
+        # ``u`` is meaningless when a flag is set, so the flags take precedence.
+        pos = r7["ovf_p"] | (~r7["ovf_n"] & ~r[-1] & rtop.any())
+        neg = r7["ovf_n"] | (~r7["ovf_p"] & r[-1] & ~rtop.all())
+        base = Signal(signed(aw))
+        m.d.comb += base.eq(Mux(r7["off"], 0, Mux(pos, hi, Mux(neg, lo, r[:aw]))))
+        v8, r8 = stage("o8", v7, {"q": base, "res": r7["res"], "addr": r7["addr"]})
+        # O9: residual add with saturation, ReLU.
+        tr = Signal(signed(aw + 1))
+        m.d.comb += tr.eq(r8["q"] + Mux(self.residual, r8["res"], 0))
         sat = Signal(signed(aw))
-        m.d.comb += sat.eq(Mux(t > hi, hi, Mux(t < lo, lo, t)))
+        m.d.comb += sat.eq(Mux(tr > hi, hi, Mux(tr < lo, lo, tr)))
         y = Mux(self.relu & sat[-1], 0, sat)
         m.d.sync += [
-            self.o_valid.eq(v3),
-            self.o_addr.eq(r3["addr"]),
+            self.o_valid.eq(v8),
+            self.o_addr.eq(r8["addr"]),
             self.o_data.eq(y),
         ]
         return m
