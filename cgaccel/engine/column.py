@@ -576,8 +576,26 @@ class Column(wiring.Component):
         # ------------------------------------------------------------ accumulate --------
         o_meta = Signal(meta_layout)
         m.d.comb += o_meta.eq(mac.o_meta)
+        # The threshold is read one cycle early (with the channel of the item one MAC stage
+        # before the output, ``thr_i``) and registered (``thr_q``), so that the gate compare
+        # starts at a flip-flop instead of the block RAM's slow, unregistered output (the
+        # routed ECP5 critical path was thr_mem -> compare -> gate -> output unit).
+        # MacColumn has no flow control, so that channel is ``o_meta.i`` of the next cycle;
+        # the bank does not change while a tile's items are in flight.
+        thr_i = Signal(pb)
+        if mac.latency == 1:
+            m.d.comb += thr_i.eq(md_meta.i)
+        else:
+            thr_d = md_meta.i
+            for k in range(mac.latency - 1):
+                nxt = Signal(pb, name=f"thr_i{k}")
+                m.d.sync += nxt.eq(thr_d)
+                thr_d = nxt
+            m.d.comb += thr_i.eq(thr_d)
         thr_rp = thr_mem.read_port()
-        m.d.comb += thr_rp.addr.eq(Cat(o_meta.i, bank))
+        thr_q = Signal(signed(32))
+        m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
+        m.d.sync += thr_q.eq(thr_rp.data)
         acc = Signal(signed(cfg.acc_width))
         acc_new = Signal(signed(cfg.acc_width))
         m.d.comb += acc_new.eq(Mux(o_meta.first, 0, acc) + mac.o_sum)
@@ -597,7 +615,7 @@ class Column(wiring.Component):
         m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot)]
         m.d.comb += [
             gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
-            gate.i_thr.eq(thr_rp.data), gate.i_cond.eq(res_meta.cond),
+            gate.i_thr.eq(thr_q), gate.i_cond.eq(res_meta.cond),
             gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
         ]
         m.d.comb += [
@@ -617,9 +635,18 @@ class Column(wiring.Component):
         bias_rp = bias_mem.read_port()
         mult_rp = mult_mem.read_port()
         shift_rp = shift_mem.read_port()
-        m.d.comb += [bias_rp.addr.eq(Cat(res_meta.i, bank)),
-                     mult_rp.addr.eq(Cat(res_meta.i, bank)),
-                     shift_rp.addr.eq(Cat(res_meta.i, bank))]
+        # Like the threshold, the output parameters are read one cycle early (with the MAC
+        # output's channel, the next cycle's ``res_meta.i``) and registered next to ``o0_*``,
+        # so the output unit's first stage (``acc + bias``, ``shift - 1``) starts at
+        # flip-flops, not at block-RAM outputs.
+        m.d.comb += [bias_rp.addr.eq(Cat(o_meta.i, bank)),
+                     mult_rp.addr.eq(Cat(o_meta.i, bank)),
+                     shift_rp.addr.eq(Cat(o_meta.i, bank))]
+        o0_bias = Signal(signed(32))
+        o0_mult = Signal(32)
+        o0_shift = Signal(6)
+        m.d.sync += [o0_bias.eq(bias_rp.data), o0_mult.eq(mult_rp.data),
+                     o0_shift.eq(shift_rp.data)]
         o0_valid = Signal()
         o0_acc = Signal(signed(cfg.acc_width))
         o0_off = Signal()
@@ -630,8 +657,8 @@ class Column(wiring.Component):
         m.submodules.output_unit = ou
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),
-            ou.i_addr.eq(o0_addr), ou.i_bias.eq(bias_rp.data), ou.i_mult.eq(mult_rp.data),
-            ou.i_shift.eq(shift_rp.data),
+            ou.i_addr.eq(o0_addr), ou.i_bias.eq(o0_bias), ou.i_mult.eq(o0_mult),
+            ou.i_shift.eq(o0_shift),
             ou.relu.eq(d.relu), ou.residual.eq(d.residual),
         ]
         # Output bank ports. Two writers (results of the running tile, residual preloads of
