@@ -429,7 +429,9 @@ class Column(wiring.Component):
         m.d.sync += cq_level.eq(cq_level + cq_push - cq_pop)
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head.
-        with m.If(cq_level - cq_pop == 0):
+        # (``cq_level - cq_pop == 0`` without a subtractor: this is on the pop -> slot_mem
+        # read address path.)
+        with m.If((cq_level == 0) | ((cq_level == 1) & cq_pop)):
             m.d.comb += cq_next.eq(cq_wdata)
         with m.Elif(cq_pop):
             m.d.comb += cq_next.eq(cq_second)
@@ -451,11 +453,20 @@ class Column(wiring.Component):
         m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
 
         in_item = Signal()
-        cur = dict(cond=Signal(), slot=Signal(sb), i=Signal(pb), oaddr=Signal(ob),
-                   gated=Signal(), off=Signal(), bubble=Signal(), first=Signal(),
-                   l=Signal(cb), lseg=Signal(cb), lend=Signal(cb), r=Signal(4), s=Signal(4),
-                   nr=Signal(4), ns=Signal(4), pix=Signal(ab), prow=Signal(ab), wt=Signal(wgb),
-                   wrow=Signal(wgb))
+        # The walk's end values are kept minus one (``lend1 = lend - 1`` etc., one bit wider so
+        # that 0 - 1 never equals a count): the end-of-item test ``last_now`` is then three
+        # equality compares of registers instead of three increment-and-compare carry chains.
+        # It heads the routed ECP5 critical path (last_now -> queue pop -> cq_next ->
+        # slot_mem read address), so the decrements are done once, when an item is loaded.
+        cur = {k: Signal(v, name=f"cur_{k}") for k, v in dict(
+            cond=1, slot=sb, i=pb, oaddr=ob, gated=1, off=1, bubble=1, first=1,
+            l=cb, lseg=cb, lend1=cb + 1, r=4, s=4, nr1=5, ns1=5, pix=ab, prow=ab, wt=wgb,
+            wrow=wgb).items()}
+        l_end = Signal()
+        s_end = Signal()
+        r_end = Signal()
+        m.d.comb += [l_end.eq(cur["l"] == cur["lend1"]), s_end.eq(cur["s"] == cur["ns1"]),
+                     r_end.eq(cur["r"] == cur["nr1"])]
 
         meta_layout = data.StructLayout({
             "first": 1, "last": 1, "cond": 1, "slot": sb, "i": pb, "oaddr": ob, "gated": 1,
@@ -469,9 +480,7 @@ class Column(wiring.Component):
         iss_meta = Signal(meta_layout)
 
         last_now = Signal()
-        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (
-            (cur["l"] + 1 == cur["lend"]) & (cur["s"] + 1 == cur["ns"])
-            & (cur["r"] + 1 == cur["nr"]))))
+        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (l_end & s_end & r_end)))
         m.d.sync += [
             iss_valid.eq(in_item),
             iss_l.eq(cur["l"]), iss_pix.eq(cur["pix"]), iss_wt.eq(cur["wt"]),
@@ -486,11 +495,11 @@ class Column(wiring.Component):
         # Walk the item: list entries innermost, then taps along a row, then rows.
         with m.If(in_item & ~last_now):
             m.d.sync += cur["first"].eq(0)
-            with m.If(cur["l"] + 1 != cur["lend"]):
+            with m.If(~l_end):
                 m.d.sync += cur["l"].eq(cur["l"] + 1)
             with m.Else():
                 m.d.sync += cur["l"].eq(cur["lseg"])
-                with m.If(cur["s"] + 1 != cur["ns"]):
+                with m.If(~s_end):
                     m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
                                  cur["wt"].eq(cur["wt"] + d.cw)]
                 with m.Else():
@@ -516,8 +525,9 @@ class Column(wiring.Component):
                 in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
                 cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
-                cur["lseg"].eq(lseg), cur["lend"].eq(lend), cur["r"].eq(0), cur["s"].eq(0),
-                cur["nr"].eq(nr), cur["ns"].eq(ns), cur["pix"].eq(pix), cur["prow"].eq(pix),
+                cur["lseg"].eq(lseg), cur["lend1"].eq(lend - 1), cur["r"].eq(0),
+                cur["s"].eq(0), cur["nr1"].eq(nr - 1), cur["ns1"].eq(ns - 1),
+                cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
 
