@@ -426,7 +426,12 @@ class Column(wiring.Component):
             m.d.sync += cq_tail.eq(cq_tail + 1)
         with m.If(cq_pop):
             m.d.sync += cq_head.eq(cq_head + 1)
-        m.d.sync += cq_level.eq(cq_level + cq_push - cq_pop)
+        # Push (gate compare) and pop (end of the issued item) arrive late in the cycle: they
+        # only select between precomputed level +- 1 instead of feeding an adder's carry chain.
+        with m.If(cq_push & ~cq_pop):
+            m.d.sync += cq_level.eq(cq_level + 1)
+        with m.Elif(cq_pop & ~cq_push):
+            m.d.sync += cq_level.eq(cq_level - 1)
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head.
         # (``cq_level - cq_pop == 0`` without a subtractor: this is on the pop -> slot_mem
@@ -717,7 +722,11 @@ class Column(wiring.Component):
 
         # ------------------------------------------------------------ completion --------
         done_write = ou.o_valid
-        m.d.sync += outstanding.eq(outstanding + pop_base - done_write)
+        # (``pop_base`` is late: it selects between precomputed +-1, as for ``cq_level``.)
+        with m.If(pop_base & ~done_write):
+            m.d.sync += outstanding.eq(outstanding + 1)
+        with m.Elif(done_write & ~pop_base):
+            m.d.sync += outstanding.eq(outstanding - 1)
         with m.If(start_i):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
