@@ -350,7 +350,7 @@ class Column(wiring.Component):
             ]
 
         # S3: addresses of the first valid tap, tap count. The item setup's products are
-        # shift-and-add chains (``shift_add``), not multipliers: DSP blocks are for the MACs.
+        # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
                   pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb))

@@ -116,7 +116,7 @@ class Engine(wiring.Component):
         ]
 
         # Command intake: size, check, queue.
-        # Intake products are exact at these widths; they are shift-and-add chains
+        # Intake products are exact at these widths; they are shift-and-add trees
         # (``shift_add``), not multipliers: DSP blocks are for the MACs.
         cmd = Signal(tl)
         cwb = len(cmd.cw)
