@@ -125,7 +125,10 @@ class Controller(wiring.Component):
                                      Mux(eng_failed, ERRORS["shape"], 0))))
 
         # Transfer counters shared by LOAD and STORE --------------------------------------------
-        n_issue = Signal(32)        # DMA commands issued
+        # DMA commands still to issue, counted down from ``outer``: ``!= 0`` is an OR tree,
+        # where ``issued < outer`` was a 32-bit comparator in front of the DMA's command checks
+        # and request queue (the routed ECP5 critical path).
+        n_todo = Signal(32)
         dram_next = Signal(64)      # address of the next DMA command
         n_data = Signal(32)         # outer iterations fully moved
         idx = Signal(32)            # item (LOAD) or byte (STORE) within the iteration
@@ -133,6 +136,11 @@ class Controller(wiring.Component):
         base = Signal(32)
         xfer_len = Signal(LEN_WIDTH + 1)
         m.d.comb += xfer_len.eq(inner << item_log2)
+        # The same, registered, for the DMA read commands: the words are stable from DECODE
+        # on, so it is valid from LOAD's first cycle, and the variable shift is no longer in
+        # front of the DMA reader's command checks.
+        xfer_len_q = Signal.like(xfer_len)
+        m.d.sync += xfer_len_q.eq(xfer_len)
 
         # LOAD data path: beat register split into items.
         beat = Signal(beat_bits)
@@ -263,7 +271,7 @@ class Controller(wiring.Component):
 
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [n_issue.eq(0), n_data.eq(0), idx.eq(0), col.eq(0),
+                m.d.sync += [n_todo.eq(outer), n_data.eq(0), idx.eq(0), col.eq(0),
                              base.eq(buf_addr), dram_next.eq(dram), beat_full.eq(0),
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
                              rq_idx.eq(0), rq_col.eq(Mux(chan, 0, col_field)),
@@ -299,12 +307,12 @@ class Controller(wiring.Component):
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
                 # Issue one DMA read per outer iteration.
-                with m.If(n_issue < outer):
+                with m.If(n_todo != 0):
                     m.d.comb += [self.rd_cmd.valid.eq(1),
                                  self.rd_cmd.payload.addr.eq(dram_next),
-                                 self.rd_cmd.payload.length.eq(xfer_len)]
+                                 self.rd_cmd.payload.length.eq(xfer_len_q)]
                     with m.If(self.rd_cmd.ready):
-                        m.d.sync += [n_issue.eq(n_issue + 1),
+                        m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one item per beat still moves every cycle.
@@ -366,12 +374,12 @@ class Controller(wiring.Component):
             with m.State("STORE"):
                 m.d.comb += self.busy.eq(1)
                 # One DMA write per outer iteration.
-                with m.If(n_issue < outer):
+                with m.If(n_todo != 0):
                     m.d.comb += [self.wr_cmd.valid.eq(1),
                                  self.wr_cmd.payload.addr.eq(dram_next),
                                  self.wr_cmd.payload.length.eq(inner)]
                     with m.If(self.wr_cmd.ready):
-                        m.d.sync += [n_issue.eq(n_issue + 1),
+                        m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
                 # Read requests to the engine's output banks.
                 with m.If(rq_n < outer):

@@ -186,10 +186,16 @@ def burst_beats(params, addr, left):
     to_page = Signal(range(per_page + 1))
     beats = Signal(range(params.max_burst + 1))
     cap = Signal(range(per_page + 1))
+    # ``cap`` <= max_burst < 2**kb, so ``left < cap`` needs only the low kb bits of ``left``
+    # and an OR of its high bits (in parallel), not a full-width comparator after ``cap``:
+    # this chain (to the burst commit and the address register's enable) was the routed ECP5
+    # critical path. Same value.
+    kb = params.max_burst.bit_length()
+    hi_zero = left[kb:] == 0 if len(left) > kb else Const(1)
     stmts = [
         to_page.eq(per_page - addr[shift:12]),
         cap.eq(Mux(to_page < params.max_burst, to_page, params.max_burst)),
-        beats.eq(Mux(left < cap, left, cap)),
+        beats.eq(Mux(hi_zero & (left[:kb] < cap), left[:kb], cap)),
     ]
     return beats, stmts
 

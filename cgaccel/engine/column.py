@@ -350,7 +350,7 @@ class Column(wiring.Component):
             ]
 
         # S3: addresses of the first valid tap, tap count. The item setup's products are
-        # shift-and-add chains (``shift_add``), not multipliers: DSP blocks are for the MACs.
+        # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
                   pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb))
@@ -426,10 +426,17 @@ class Column(wiring.Component):
             m.d.sync += cq_tail.eq(cq_tail + 1)
         with m.If(cq_pop):
             m.d.sync += cq_head.eq(cq_head + 1)
-        m.d.sync += cq_level.eq(cq_level + cq_push - cq_pop)
+        # Push (gate compare) and pop (end of the issued item) arrive late in the cycle: they
+        # only select between precomputed level +- 1 instead of feeding an adder's carry chain.
+        with m.If(cq_push & ~cq_pop):
+            m.d.sync += cq_level.eq(cq_level + 1)
+        with m.Elif(cq_pop & ~cq_push):
+            m.d.sync += cq_level.eq(cq_level - 1)
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head.
-        with m.If(cq_level - cq_pop == 0):
+        # (``cq_level - cq_pop == 0`` without a subtractor: this is on the pop -> slot_mem
+        # read address path.)
+        with m.If((cq_level == 0) | ((cq_level == 1) & cq_pop)):
             m.d.comb += cq_next.eq(cq_wdata)
         with m.Elif(cq_pop):
             m.d.comb += cq_next.eq(cq_second)
@@ -451,11 +458,20 @@ class Column(wiring.Component):
         m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
 
         in_item = Signal()
-        cur = dict(cond=Signal(), slot=Signal(sb), i=Signal(pb), oaddr=Signal(ob),
-                   gated=Signal(), off=Signal(), bubble=Signal(), first=Signal(),
-                   l=Signal(cb), lseg=Signal(cb), lend=Signal(cb), r=Signal(4), s=Signal(4),
-                   nr=Signal(4), ns=Signal(4), pix=Signal(ab), prow=Signal(ab), wt=Signal(wgb),
-                   wrow=Signal(wgb))
+        # The walk's end values are kept minus one (``lend1 = lend - 1`` etc., one bit wider so
+        # that 0 - 1 never equals a count): the end-of-item test ``last_now`` is then three
+        # equality compares of registers instead of three increment-and-compare carry chains.
+        # It heads the routed ECP5 critical path (last_now -> queue pop -> cq_next ->
+        # slot_mem read address), so the decrements are done once, when an item is loaded.
+        cur = {k: Signal(v, name=f"cur_{k}") for k, v in dict(
+            cond=1, slot=sb, i=pb, oaddr=ob, gated=1, off=1, bubble=1, first=1,
+            l=cb, lseg=cb, lend1=cb + 1, r=4, s=4, nr1=5, ns1=5, pix=ab, prow=ab, wt=wgb,
+            wrow=wgb).items()}
+        l_end = Signal()
+        s_end = Signal()
+        r_end = Signal()
+        m.d.comb += [l_end.eq(cur["l"] == cur["lend1"]), s_end.eq(cur["s"] == cur["ns1"]),
+                     r_end.eq(cur["r"] == cur["nr1"])]
 
         meta_layout = data.StructLayout({
             "first": 1, "last": 1, "cond": 1, "slot": sb, "i": pb, "oaddr": ob, "gated": 1,
@@ -469,9 +485,7 @@ class Column(wiring.Component):
         iss_meta = Signal(meta_layout)
 
         last_now = Signal()
-        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (
-            (cur["l"] + 1 == cur["lend"]) & (cur["s"] + 1 == cur["ns"])
-            & (cur["r"] + 1 == cur["nr"]))))
+        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (l_end & s_end & r_end)))
         m.d.sync += [
             iss_valid.eq(in_item),
             iss_l.eq(cur["l"]), iss_pix.eq(cur["pix"]), iss_wt.eq(cur["wt"]),
@@ -486,11 +500,11 @@ class Column(wiring.Component):
         # Walk the item: list entries innermost, then taps along a row, then rows.
         with m.If(in_item & ~last_now):
             m.d.sync += cur["first"].eq(0)
-            with m.If(cur["l"] + 1 != cur["lend"]):
+            with m.If(~l_end):
                 m.d.sync += cur["l"].eq(cur["l"] + 1)
             with m.Else():
                 m.d.sync += cur["l"].eq(cur["lseg"])
-                with m.If(cur["s"] + 1 != cur["ns"]):
+                with m.If(~s_end):
                     m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
                                  cur["wt"].eq(cur["wt"] + d.cw)]
                 with m.Else():
@@ -516,8 +530,9 @@ class Column(wiring.Component):
                 in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
                 cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
-                cur["lseg"].eq(lseg), cur["lend"].eq(lend), cur["r"].eq(0), cur["s"].eq(0),
-                cur["nr"].eq(nr), cur["ns"].eq(ns), cur["pix"].eq(pix), cur["prow"].eq(pix),
+                cur["lseg"].eq(lseg), cur["lend1"].eq(lend - 1), cur["r"].eq(0),
+                cur["s"].eq(0), cur["nr1"].eq(nr - 1), cur["ns1"].eq(ns - 1),
+                cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
 
@@ -576,8 +591,26 @@ class Column(wiring.Component):
         # ------------------------------------------------------------ accumulate --------
         o_meta = Signal(meta_layout)
         m.d.comb += o_meta.eq(mac.o_meta)
+        # The threshold is read one cycle early (with the channel of the item one MAC stage
+        # before the output, ``thr_i``) and registered (``thr_q``), so that the gate compare
+        # starts at a flip-flop instead of the block RAM's slow, unregistered output (the
+        # routed ECP5 critical path was thr_mem -> compare -> gate -> output unit).
+        # MacColumn has no flow control, so that channel is ``o_meta.i`` of the next cycle;
+        # the bank does not change while a tile's items are in flight.
+        thr_i = Signal(pb)
+        if mac.latency == 1:
+            m.d.comb += thr_i.eq(md_meta.i)
+        else:
+            thr_d = md_meta.i
+            for k in range(mac.latency - 1):
+                nxt = Signal(pb, name=f"thr_i{k}")
+                m.d.sync += nxt.eq(thr_d)
+                thr_d = nxt
+            m.d.comb += thr_i.eq(thr_d)
         thr_rp = thr_mem.read_port()
-        m.d.comb += thr_rp.addr.eq(Cat(o_meta.i, bank))
+        thr_q = Signal(signed(32))
+        m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
+        m.d.sync += thr_q.eq(thr_rp.data)
         acc = Signal(signed(cfg.acc_width))
         acc_new = Signal(signed(cfg.acc_width))
         m.d.comb += acc_new.eq(Mux(o_meta.first, 0, acc) + mac.o_sum)
@@ -597,7 +630,7 @@ class Column(wiring.Component):
         m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot)]
         m.d.comb += [
             gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
-            gate.i_thr.eq(thr_rp.data), gate.i_cond.eq(res_meta.cond),
+            gate.i_thr.eq(thr_q), gate.i_cond.eq(res_meta.cond),
             gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
         ]
         m.d.comb += [
@@ -617,9 +650,18 @@ class Column(wiring.Component):
         bias_rp = bias_mem.read_port()
         mult_rp = mult_mem.read_port()
         shift_rp = shift_mem.read_port()
-        m.d.comb += [bias_rp.addr.eq(Cat(res_meta.i, bank)),
-                     mult_rp.addr.eq(Cat(res_meta.i, bank)),
-                     shift_rp.addr.eq(Cat(res_meta.i, bank))]
+        # Like the threshold, the output parameters are read one cycle early (with the MAC
+        # output's channel, the next cycle's ``res_meta.i``) and registered next to ``o0_*``,
+        # so the output unit's first stage (``acc + bias``, ``shift - 1``) starts at
+        # flip-flops, not at block-RAM outputs.
+        m.d.comb += [bias_rp.addr.eq(Cat(o_meta.i, bank)),
+                     mult_rp.addr.eq(Cat(o_meta.i, bank)),
+                     shift_rp.addr.eq(Cat(o_meta.i, bank))]
+        o0_bias = Signal(signed(32))
+        o0_mult = Signal(32)
+        o0_shift = Signal(6)
+        m.d.sync += [o0_bias.eq(bias_rp.data), o0_mult.eq(mult_rp.data),
+                     o0_shift.eq(shift_rp.data)]
         o0_valid = Signal()
         o0_acc = Signal(signed(cfg.acc_width))
         o0_off = Signal()
@@ -630,8 +672,8 @@ class Column(wiring.Component):
         m.submodules.output_unit = ou
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),
-            ou.i_addr.eq(o0_addr), ou.i_bias.eq(bias_rp.data), ou.i_mult.eq(mult_rp.data),
-            ou.i_shift.eq(shift_rp.data),
+            ou.i_addr.eq(o0_addr), ou.i_bias.eq(o0_bias), ou.i_mult.eq(o0_mult),
+            ou.i_shift.eq(o0_shift),
             ou.relu.eq(d.relu), ou.residual.eq(d.residual),
         ]
         # Output bank ports. Two writers (results of the running tile, residual preloads of
@@ -680,7 +722,11 @@ class Column(wiring.Component):
 
         # ------------------------------------------------------------ completion --------
         done_write = ou.o_valid
-        m.d.sync += outstanding.eq(outstanding + pop_base - done_write)
+        # (``pop_base`` is late: it selects between precomputed +-1, as for ``cq_level``.)
+        with m.If(pop_base & ~done_write):
+            m.d.sync += outstanding.eq(outstanding + 1)
+        with m.Elif(done_write & ~pop_base):
+            m.d.sync += outstanding.eq(outstanding - 1)
         with m.If(start_i):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]

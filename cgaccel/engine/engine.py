@@ -116,7 +116,7 @@ class Engine(wiring.Component):
         ]
 
         # Command intake: size, check, queue.
-        # Intake products are exact at these widths; they are shift-and-add chains
+        # Intake products are exact at these widths; they are shift-and-add trees
         # (``shift_add``), not multipliers: DSP blocks are for the MACs.
         cmd = Signal(tl)
         cwb = len(cmd.cw)
@@ -127,6 +127,13 @@ class Engine(wiring.Component):
         nk = Signal(cfg.channel_bits)
         hbw = Signal(2 * db)
         act_words = Signal(2 * db + cwb)
+        # The products with ``nk`` are formed in SIZE2 (``snk = scw * nk``, so that
+        # ``rscw * nk = snk * r``) and the output-capacity checks registered there as flags:
+        # as one CHECK cycle ending at the enables of the descriptor registers they were the
+        # routed ECP5 critical path. Same states, same cycles.
+        snk = Signal(4 + cwb + cfg.channel_bits)
+        bad_out = Signal()
+        bad_pc = Signal()
         if cfg.cols & (cfg.cols - 1) == 0:
             nk_cols = (cmd.kt + cfg.cols - 1) >> (cfg.cols.bit_length() - 1)
         else:
@@ -163,7 +170,12 @@ class Engine(wiring.Component):
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)), act_words.eq(shift_add(hbw, cmd.cw))]
+                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)), act_words.eq(shift_add(hbw, cmd.cw)),
+                             snk.eq(shift_add(scw, nk)),
+                             bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
+                                        > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
+                             bad_pc.eq(cmd.psplit & ((cmd.pc == 0)
+                                                     | (shift_add(cmd.pc, cfg.cols) < pix)))]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)
@@ -173,10 +185,8 @@ class Engine(wiring.Component):
                        | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
                        | (d.hb == 0) | (d.w == 0)
                        | (nk > geo.param_depth)
-                       | (shift_add(Mux(d.psplit, d.pc, pix), nk)
-                          > Mux(d.obuf, cfg.out_depth // 2, cfg.out_depth))
-                       | (d.psplit & ((d.pc == 0) | (shift_add(d.pc, cfg.cols) < pix)))
-                       | (shift_add(rscw, nk) > cfg.weight_depth)
+                       | bad_out | bad_pc
+                       | (shift_add(snk, d.r) > cfg.weight_depth)
                        | (act_words > cfg.act_depth))
                 if not cfg.cgnet:
                     bad = bad | d.gated

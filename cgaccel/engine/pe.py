@@ -31,10 +31,13 @@ def shift_add(a, b):
         terms = [Mux(b[k], a << k, 0) for k in range(len(b))]
     if not terms:
         return Const(0)
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total
+    # A balanced tree of adders, not a chain: ceil(log2(terms)) carry chains deep instead of
+    # terms - 1 (the intake's ``rscw * nk`` check as a chain was the routed ECP5 critical path,
+    # 24 logic levels). The sum is exact either way.
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _discard(obj):
