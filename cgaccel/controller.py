@@ -6,7 +6,7 @@ buffer bank) overlap the tile; the engine itself holds off what must wait (write
 use, write-back reads and residual preloads while a tile runs).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

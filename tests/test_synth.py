@@ -526,7 +526,8 @@ def test_place_only_flow_estimates_fmax(tmp_path):
     assert rep["luts"] > 0 and rep["brams"] == 2
     assert not list(tmp_path.glob("*.bin"))
     assert "placement estimate" in flow.format_summary(rep)
-    log = "Info: Max frequency for clock 'a': 50.00 MHz\nInfo: Max frequency for clock 'a': 61.5 MHz"
+    log = ("Info: Max frequency for clock 'a': 50.00 MHz\n"
+           "Info: Max frequency for clock 'a': 61.5 MHz")
     assert flow._fmax_from_log(log) == 61.5
 
 

@@ -41,13 +41,13 @@ half free for new writes) the cycle after its last column finishes.
 Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
 ------------------------------------------------------------------------------
 The loader issues one buffer write per cycle (up to ``load_lanes`` consecutive activation or
-weight words each, :meth:`~cgaccel.engine.geometry.Geometry.lane_writes`); tile ``n``'s writes go to half ``n % 2`` and wait
-until tile ``n-2`` (same half) is done; then the loader waits for the write-back of the tile
-that last used the same outputs (``n-2`` with ``obuf``, else ``n-1``), preloads residuals and
-issues the command. The reader takes
-``o_done`` in order and reads each tile back (one read per cycle) while later tiles compute.
-What does not overlap compute is then the first tile's load, the last tile's write-back, and
-any load longer than the compute it hides behind.
+weight words each, :meth:`~cgaccel.engine.geometry.Geometry.lane_writes`); tile ``n``'s writes
+go to half ``n % 2`` and wait until tile ``n-2`` (same half) is done; then the loader waits for
+the write-back of the tile that last used the same outputs (``n-2`` with ``obuf``, else
+``n-1``), preloads residuals and issues the command. The reader takes ``o_done`` in order and
+reads each tile back (one read per cycle) while later tiles compute. What does not overlap
+compute is then the first tile's load, the last tile's write-back, and any load longer than the
+compute it hides behind.
 """
 
 import heapq

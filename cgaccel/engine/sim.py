@@ -1,11 +1,11 @@
 """Run tiled layers on the engine RTL in the Amaranth simulator.
 
-The testbench is a model of the DMA front end: a loader process writes each tile's
-buffers (``load_lanes`` consecutive words per write, as the controller does) (the next tile's into the other half while the current tile computes), waits for the
-write-back of the tile that last used the same output half (two tiles back) before preloading
-residuals and issuing the command, and a reader process collects ``o_done`` and reads the
-outputs back (while the next tile computes). With ``gaps`` every stream the engine
-exposes sees random ``valid``/``ready`` gaps.
+The testbench is a model of the DMA front end: a loader process writes each tile's buffers,
+``load_lanes`` consecutive words per write as the controller does (the next tile's into the
+other half while the current tile computes), waits for the write-back of the tile that last
+used the same output half (two tiles back) before preloading residuals and issuing the command,
+and a reader process collects ``o_done`` and reads the outputs back (while the next tile
+computes). With ``gaps`` every stream the engine exposes sees random ``valid``/``ready`` gaps.
 """
 
 import random
