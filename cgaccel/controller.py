@@ -105,7 +105,9 @@ class Controller(wiring.Component):
         dram_stride = w[7]
 
         pc = Signal(64)
-        pc_end = Signal(64)
+        # Commands left in the list: a count-down to zero instead of a 64-bit ``pc >= end``
+        # compare, which was the routed critical path into the read DMA's command checks.
+        n_left = Signal(32 - 5)
         error = Signal(8)
         m.d.comb += self.error_code.eq(error)
 
@@ -231,7 +233,7 @@ class Controller(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
-                                 pc_end.eq(self.cmd_addr + self.cmd_len), eng_failed.eq(0)]
+                                 n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
                     with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
                               | (self.cmd_len == 0)):
                         m.d.sync += error.eq(ERRORS["misaligned"])
@@ -243,7 +245,7 @@ class Controller(wiring.Component):
 
             with m.State("FETCH"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(pc >= pc_end):
+                with m.If(n_left == 0):
                     m.d.sync += error.eq(ERRORS["command"])
                     m.next = "ABORT"
                 with m.Else():
@@ -251,7 +253,8 @@ class Controller(wiring.Component):
                                  self.rd_cmd.payload.addr.eq(pc),
                                  self.rd_cmd.payload.length.eq(COMMAND_BYTES)]
                     with m.If(self.rd_cmd.ready):
-                        m.d.sync += [pc.eq(pc + COMMAND_BYTES), fetch_idx.eq(0), words.eq(0)]
+                        m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
+                                     fetch_idx.eq(0), words.eq(0)]
                         m.next = "FETCH_DATA"
                 check_abort()
 
