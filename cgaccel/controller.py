@@ -318,7 +318,7 @@ class Controller(wiring.Component):
                         m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
                 # Split beats into items; the next beat is taken as the last item of the
-                # current one leaves, so one item per beat still moves every cycle.
+                # current one leaves, so one write per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
                 ends = idx + n_items == inner
                 step_bytes = n_items << item_log2
