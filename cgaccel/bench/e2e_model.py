@@ -6,22 +6,25 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
 
 * every command is fetched from DRAM (``fetch`` cycles plus one per AXI beat of the 32-byte
   command: the DMA read and its decode);
-* a ``LOAD`` moves ``inner * outer`` items into the engine, one per cycle at best (activation
-  and weight words: ``load_lanes`` per cycle), as
-  ``outer`` DMA transfers that each cost at least ``per_transfer`` cycles (small transfers:
-  the parameter tables, the gathered pixels of a strided 1x1 layer); its first item arrives
-  ``load_latency`` cycles after the decode, and it cannot write into a buffer half before
-  the engine has finished the tile that uses it;
+* a ``LOAD`` is ``outer`` DMA transfers: the read DMA delivers each one's beats back to back,
+  ``transfer_gap`` cycles apart, and the controller makes one engine write per item
+  (activation and weight words: up to ``load_lanes`` per write within one beat of the read
+  DMA's realigned stream), whichever is slower; its
+  first item arrives ``load_latency`` cycles after the fetch, and it cannot write into a
+  buffer half before the engine has finished the tile that uses it;
 * a ``RUN`` hands the tile command to the engine (whose columns then follow the engine model:
   intake, queue, drift into the next tile);
 * a ``STORE`` checks its window (one cycle per bit of ``outer - 1``), waits for its tile,
-  reads one output byte per cycle and ends ``store_latency`` cycles after the last byte,
-  when the DRAM write responses are in;
+  reads one output byte per cycle (a DMA write per outer iteration, each issued once its
+  bytes are packed, at least ``store_min`` cycles apart) and ends ``store_tail`` cycles plus
+  one per beat of its last write after that write is issued, when its write responses are
+  in;
 * ``END`` waits for the engine; ``CYCLES`` counts from the start pulse to done.
 
 The engine-side constants come from the RTL (``cycle_model``); the front-end constants
-(:class:`FrontEnd`) are latencies of the DMA engines and the DRAM model, measured once on the
-end-to-end bench and stated in ``docs/bench.md`` with the command that checks them.
+(:class:`FrontEnd`) are latencies of the controller, the DMA engines and the DRAM model, read
+off AXI traces of the end-to-end bench (``docs/bench.md`` says how) and checked against its
+``CYCLES`` counter.
 """
 
 from dataclasses import dataclass
@@ -30,12 +33,12 @@ from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
 from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
 
-__all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e"]
+__all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes"]
 
 
 @dataclass(frozen=True)
 class FrontEnd:
-    """Front-end latencies in cycles (defaults: fitted, see ``docs/bench.md``).
+    """Front-end latencies in cycles (defaults: read off AXI traces, see ``docs/bench.md``).
 
     Members
     -------
@@ -45,25 +48,40 @@ class FrontEnd:
         One command: DMA read latency and decode, without its data beats (one cycle each:
         4 at 64 bits, 2 at 128).
     load_latency : int
-        LOAD decode to its first item at the engine.
-    per_transfer : int
-        Least cycles of one DMA transfer (a LOAD's outer iteration): the read engine takes one
-        command at a time and reads whole beats.
+        LOAD decode to its first transfer's data at the engine (the DMA read's latency).
     transfer_gap : int
-        Extra cycles between two transfers of a LOAD.
-    store_latency : int
-        A tile's last STORE byte to its DRAM write responses.
+        Cycles between the data beats of two transfers of a LOAD (the read DMA's command to
+        data latency, not hidden behind the previous transfer's short burst).
+    store_first : int
+        STORE check to the first DMA write, besides packing its bytes (one per cycle).
+    store_min : int
+        Least cycles between two DMA writes of a STORE (the write engine's command latency).
+    store_tail : int
+        The last DMA write's command to the STORE's end, besides its data beats (write
+        response and the controller's count of them).
     done : int
         END: the engine idle to ``STATUS.done``.
     """
 
-    start: int = 4
-    fetch: int = 6
-    load_latency: int = 2
-    per_transfer: int = 4
-    transfer_gap: int = 1
-    store_latency: int = 20
-    done: int = 3
+    start: int = 0
+    fetch: int = 9
+    load_latency: int = 6
+    transfer_gap: int = 3
+    store_first: int = 1
+    store_min: int = 4
+    store_tail: int = 6
+    done: int = 0
+
+
+def load_writes(inner, item_bytes, beat_bytes, lanes):
+    """Engine writes of one LOAD transfer of ``inner`` items of ``item_bytes``.
+
+    The read DMA realigns the transfer to its first byte, so every beat but the last is full;
+    the controller writes up to ``lanes`` items at once but never joins two beats.
+    """
+    per_beat = beat_bytes // item_bytes
+    full, last = divmod(inner, per_beat)
+    return full * -(-per_beat // lanes) + -(-last // lanes)
 
 
 @dataclass(frozen=True)
@@ -77,14 +95,18 @@ class E2eEstimate:
     busy : int
         Cycles at least one column computes (the top's ``BUSY`` counter).
     commands : int
+    timeline : list of int
+        With ``timeline=True``: the cycle each command ends (the controller fetches the
+        next), to set beside a trace of the RTL's AXI bus when the model and the RTL part.
     """
 
     cycles: int
     busy: int
     commands: int
+    timeline: list = None
 
 
-def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
+def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
     """Predict the end-to-end cycles of ``compiled`` (a :class:`~cgaccel.driver.CompiledLayer`).
 
     Parameters
@@ -94,6 +116,8 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     gate : ndarray, optional
         The golden gate map (required for a gated layer).
     fe : FrontEnd
+    timeline : bool
+        Also return every command's end cycle.
 
     Returns
     -------
@@ -103,6 +127,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     tiles = est.tiles
     cols = config.cols
     lanes = config.load_lanes
+    beat = config.axi_bytes
     fetch = fe.fetch + -(-COMMAND_BYTES // config.axi_bytes)
     geo = Geometry(config)
     lane_items = {(Target.ACT, geo.act_item_bits), (Target.WGT, geo.wgt_item_bits)}
@@ -113,6 +138,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
     accept_prev = None
     stored = 0              # tiles whose write-back has ended
     store_left = None       # bytes of tile ``stored`` not yet stored
+    ends = [] if timeline else None
     for cmd in compiled.commands:
         t += fetch
         if cmd.op == Op.LOAD:
@@ -121,12 +147,15 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
             if cmd.target != Target.OUT and n >= 2:
                 # Buffer half n % 2 is free once tile n-2 has finished.
                 first = max(first, fin[n - 2] + 2)
-            # ``load_lanes`` activation/weight words per engine write, other items one each.
-            per = cmd.inner
-            if lanes > 1 and (cmd.target, 8 << cmd.item_log2) in lane_items:
-                per = -(-cmd.inner // lanes)
-            t = (first + max(per * cmd.outer, cmd.outer * fe.per_transfer)
-                 + cmd.outer * fe.transfer_gap)
+            item = 1 << cmd.item_log2
+            ln = lanes if (cmd.target, 8 * item) in lane_items else 1
+            # The read DMA delivers a transfer's beats back to back and pauses between
+            # transfers; the controller writes the items as they come: whichever is slower
+            # sets the pace.
+            beats = -(-(cmd.inner * item) // beat)
+            writes = load_writes(cmd.inner, item, beat, ln)
+            t = first + max(cmd.outer * (beats + fe.transfer_gap),
+                            cmd.outer * writes + fe.transfer_gap)
         elif cmd.op == Op.RUN:
             n = len(fin)
             accept = t
@@ -151,18 +180,32 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd()):
             t = accept + 1
         elif cmd.op == Op.STORE:
             # Window check (shift-and-add over outer - 1, then the compare), wait for the
-            # tile, one byte per cycle; tiles are stored in order, pixel-split ones by one
-            # STORE per column.
+            # tile, then one DMA write per outer iteration once its bytes are packed; the
+            # STORE ends when the last write's responses are in. Tiles are stored in order,
+            # pixel-split and column-strip ones by several STOREs.
             if store_left is None:
                 store_left = tiles[stored].reads
             t += (cmd.outer - 1).bit_length() + 2
-            t = max(t, fin[stored] + 2) + cmd.inner * cmd.outer
+            t = max(t, fin[stored] + 2)
+            # A write whose bytes straddle one beat more than their count needs costs the
+            # write DMA's realigner a cycle (hidden behind the next write's bytes when they
+            # take longer).
+            t += fe.store_first + cmd.inner
+            least = -(-cmd.inner // beat)
+            for i in range(cmd.outer):
+                beats = -(-((cmd.dram + i * cmd.dram_stride) % beat + cmd.inner) // beat)
+                extra = beats - least
+                t += max(cmd.inner, fe.store_min + extra) if i else extra
+            t += beats + fe.store_tail
             store_left -= cmd.inner * cmd.outer
             if store_left == 0:
-                t += fe.store_latency
                 stored += 1
                 store_left = None
         elif cmd.op == Op.END:
             t = max(t, fin[-1] + 2 if fin else t) + fe.done
+        if timeline:
+            ends.append(t)
+        if cmd.op == Op.END:
             break
-    return E2eEstimate(cycles=t, busy=_union_length(intervals), commands=len(compiled.commands))
+    return E2eEstimate(cycles=t, busy=_union_length(intervals), commands=len(compiled.commands),
+                       timeline=ends)

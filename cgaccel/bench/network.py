@@ -43,7 +43,8 @@ Record keys (:data:`RECORD_KEYS`, then extras):
 
 Extras: ``shape``, ``groups``, ``density``, ``dense_total_cycles``/``gated_total_cycles``
 (end to end: the ``CYCLES`` counter, start to done; engine-only: testbench cycles including the
-load/store traffic that does not overlap compute; model rows: the engine-only prediction),
+load/store traffic that does not overlap compute; model rows: the end-to-end model, or with
+``--rtl-path engine`` the engine-only prediction),
 ``rtl_path`` (``"e2e"``/``"engine"``), ``measured_counters`` (end to end: ``STALL_DRAM``, DRAM
 bytes),
 ``model`` (every predicted figure, ``e2e_cycles`` from the front-end model),
@@ -478,7 +479,12 @@ def bench_layer(config, shape, *, groups=4, density=0.3, seed=0, rtl=None,
         if name in measured:
             return measured[name][0 if kind == "compute" else 1]
         e = ests[name]
-        return e.compute_cycles if kind == "compute" else e.total_cycles
+        if kind == "compute":
+            return e.compute_cycles
+        # Model rows predict what the RTL path measures: start to done through the DMA and
+        # the controller (end-to-end model), or the engine testbench's total.
+        engine_only = rtl is not None and rtl.path == "engine"
+        return e.total_cycles if engine_only else e2e_ests[name].cycles
 
     dense, gated = cycles("dense", "compute"), cycles("gated", "compute")
     golden_red = red = None

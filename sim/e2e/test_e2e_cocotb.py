@@ -69,6 +69,9 @@ CASES = {
     "pixel_split_g2_double_out": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                                   dict(pause="random", band_rows=2, double_out=True,
                                        split="pixel")),
+    # Without AXI pauses, for the end-to-end model's check: a STORE per column.
+    "pixel_split_exact": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
+                          dict(pause="none", band_rows=2, double_out=True, split="pixel")),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
@@ -80,6 +83,10 @@ SMALL_CASES = {
     # Three band rows of 32 channels at width 14 exceed act_depth: column strips.
     "strips_c32_w14": (custom("strips", 32, 6, 14, 4, 3), 2, 0.4, dict(residual=True),
                        dict(pause="random")),
+    # The same without AXI pauses for the end-to-end model's check: many short transfers
+    # and a STORE per output row, like ImageNet's 7x7 layers.
+    "strips_exact": (custom("strips", 32, 6, 14, 4, 3), 2, 0.4, dict(residual=True),
+                     dict(pause="none", double_out=True)),
     # Like ResNet's conv1 (few input channels): taps folded into channels by the host.
     "conv1_like_c2_folded": (custom("c2", 2, 9, 8, 6, 3, 2), 1, 0.0, dict(relu=True),
                              dict(pause="bursty")),
@@ -126,8 +133,9 @@ def test_handshake():
 
 
 def check_cycle_models(cfg, cases, report):
-    """Cases without AXI pauses: ``BUSY`` is the engine model's compute cycles exactly and
-    ``CYCLES`` within 5% of the end-to-end model (``docs/bench.md``)."""
+    """Cases without AXI pauses: ``BUSY`` within 0.2% of the engine model's compute cycles
+    (exact unless loads wait for a buffer half) and ``CYCLES`` within 1% of the end-to-end
+    model (``docs/bench.md``)."""
     checked = 0
     for case in cases:
         if case.get("pause", "none") != "none":
@@ -139,9 +147,12 @@ def check_cycle_models(cfg, cases, report):
         gate = vec["gate"] if comp.plan.gated else None
         got = report[case["name"]]
         est = estimate_e2e(cfg, comp, gate)
-        assert got["counters"]["busy"] == est.busy, case["name"]
+        busy = got["counters"]["busy"]
+        assert abs(est.busy - busy) <= 0.002 * busy, (f"{case['name']}: model {est.busy} vs "
+                                                      f"{busy} BUSY cycles")
         err = 100 * (est.cycles - got["cycles"]) / got["cycles"]
-        assert abs(err) <= 5.0, f"{case['name']}: model {est.cycles} vs {got['cycles']} cycles"
+        assert abs(err) <= 1.0, (f"{case['name']}: model {est.cycles} vs {got['cycles']} "
+                                 f"cycles ({err:+.2f}%)")
         checked += 1
     assert checked
 

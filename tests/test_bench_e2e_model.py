@@ -1,0 +1,56 @@
+"""The end-to-end model's arithmetic; its agreement with the RTL's CYCLES is checked by the
+``sim/e2e`` benches (``check_cycle_models``)."""
+
+import pytest
+
+from cgaccel.bench.e2e_model import FrontEnd, estimate_e2e, load_writes
+from cgaccel.commands import Op
+from cgaccel.config import AccelConfig, preset
+from cgaccel.driver import compile_layer
+from cgaccel.model.data import make_layer
+from cgaccel.model.layer import gated_conv
+from cgaccel.model.resnet18 import LayerShape
+
+
+@pytest.mark.parametrize("inner,item,beat,lanes,want", [
+    (5, 8, 16, 2, 3),       # two words per 128-bit beat, two lanes: a write per beat
+    (4, 8, 16, 2, 2),
+    (1, 4, 16, 1, 1),       # a parameter word
+    (36, 2, 8, 1, 36),      # one item per write whatever the beat holds
+    (9, 4, 16, 4, 3),       # four lanes, four words per beat: 4 + 4 + 1
+    (9, 4, 16, 2, 5),       # two lanes, four words per beat: 2 + 2 + 1
+    (3, 8, 8, 4, 3),        # a beat holds one word: lanes do not join beats
+])
+def test_load_writes(inner, item, beat, lanes, want):
+    assert load_writes(inner, item, beat, lanes) == want
+
+
+def _compiled(cfg, shape, groups):
+    args = make_layer(shape, groups, 0.3, seed=1, relu=True)
+    ref = gated_conv(**args)
+    return compile_layer(cfg, args, double_out=True), ref.gate if groups > 1 else None
+
+
+def test_timeline_ends_at_cycles_and_rises():
+    cfg = preset("tiny")
+    comp, gate = _compiled(cfg, LayerShape("t", 8, 6, 6, 4, 3, 3, 1, 1), 2)
+    est = estimate_e2e(cfg, comp, gate, timeline=True)
+    assert len(est.timeline) == len(comp.commands) == est.commands
+    assert est.timeline[-1] == est.cycles
+    assert est.timeline == sorted(est.timeline)
+    assert estimate_e2e(cfg, comp, gate).timeline is None
+
+
+def test_short_transfers_cost_the_dma_gap():
+    """Column strips make many LOADs of a few words: each transfer costs its beats plus the
+    read DMA's gap, which is what made ImageNet's 7x7 layers command-bound."""
+    cfg = AccelConfig(axi_data_width=128, load_lanes=2)
+    comp, gate = _compiled(cfg, LayerShape("s", 512, 7, 7, 16, 3, 3, 1, 1), 4)
+    acts = [c for c in comp.commands if c.op == Op.LOAD and c.target == 0]
+    assert acts and max(c.inner for c in acts) <= 5
+    base = estimate_e2e(cfg, comp, gate).cycles
+    wider = estimate_e2e(cfg, comp, gate, fe=FrontEnd(transfer_gap=4)).cycles
+    transfers = sum(c.outer for c in comp.commands if c.op == Op.LOAD)
+    # The short loads are DMA-paced, so one more cycle of gap costs one cycle per transfer,
+    # except where a transfer waits for the engine anyway.
+    assert 0.9 * transfers <= wider - base <= transfers
