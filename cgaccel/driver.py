@@ -301,8 +301,27 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                                  rows)                               # [H][W][CW] words
     # [H][W][CW] words -> [CW][H][W] words.
     act_item = 1 << act_log2
-    act = np.frombuffer(act, dtype=np.uint8).reshape(H, W, CW, act_item)
-    act = act.transpose(2, 0, 1, 3).tobytes()
+    act = np.frombuffer(act, dtype=np.uint8).reshape(H, W, CW, act_item).transpose(2, 0, 1, 3)
+    # Column strips (a band row wider than a buffer half): each distinct band of them is
+    # also stored as its own [CW][hb][wb] block, so that a tile's band is one LOAD (one
+    # transfer when its planes fill ``plane``) instead of CW LOADs of hb transfers of wb
+    # words: command and
+    # transfer overhead bounded the ImageNet 7x7 layers (docs/bench.md). DRAM traffic is
+    # the same; only the image grows.
+    sub = plan.subsample
+
+    def band_key(t):
+        cmd = t.cmd
+        return (t.oy0 * cmd["stride"] - args["pad"] - cmd["iy_base"], cmd["hb"],
+                t.ox0 * cmd["stride"] - args["pad"] + cmd["pad_l"], cmd["w"])
+
+    band_off, xs = {}, []
+    for key in sorted({band_key(t) for t in plan.tiles if sub == 1 and t.cmd["w"] != W}):
+        y0, hb, x0, wb = key
+        band_off[key] = sum(len(b) for b in xs)
+        xs.append(np.ascontiguousarray(act[:, y0:y0 + hb, x0:x0 + wb]).tobytes())
+    xs = b"".join(xs)
+    act = act.tobytes()
     wgt, wgt_log2 = _words_table(w.astype(np.int64).transpose(0, 2, 3, 1),
                                  config.weight_width, rows)          # [K][R][S][CW] words
     wgt_item = 1 << wgt_log2
@@ -325,15 +344,12 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     cfg = b"".join(geo.pack_cfg(int(args["shift"][k]), bool(om[k]), *seg_pos[k // kg])
                    .to_bytes(1 << cfg_log2, "little") for k in range(K))
     list_log2 = _item_log2(geo.list_width)
-    # One work-list image per band size: entries hold the word-plane offset cw * hb * wb.
-    bands = sorted({(t.cmd["hb"], t.cmd["w"]) for t in plan.tiles})
-    lists = {(hb, wb): b"".join(geo.pack_list(cw * hb * wb, cw, mask)
-                                .to_bytes(1 << list_log2, "little")
-                                for b, c in seg for cw, mask in b + c)
-             for hb, wb in bands}
+    # One work list for every band: entries hold the word-plane offset cw * plane.
+    plane = plan.plane
+    work_list = b"".join(geo.pack_list(cw * plane, cw, mask).to_bytes(1 << list_log2, "little")
+                         for b, c in seg for cw, mask in b + c)
     has_res = args.get("res") is not None
     res = np.asarray(args["res"]).astype(np.int8).tobytes() if has_res else b""
-    sub = plan.subsample
     # With a double-buffered output bank each tile owns the half ``bank`` (address MSB).
     out_half = config.out_depth // 2 if double_out else 0
 
@@ -367,29 +383,31 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         x0 = t.ox0 * cmd["stride"] - args["pad"] + cmd["pad_l"]
         if sub == 1 and wb == W:
             return [load(Target.ACT, bank, act_log2, hb * W, CW, place["x"] + y0 * W * act_item,
-                         H * W * act_item, hb * W)]
-        if sub == 1:    # a column strip: one transfer per band row
-            return [load(Target.ACT, bank, act_log2, wb, hb,
-                         place["x"] + ((cw * H + y0) * W + x0) * act_item, W * act_item, wb,
-                         buf_addr=cw * hb * wb)
-                    for cw in range(CW)]
+                         H * W * act_item, plane)]
+        if sub == 1:    # a column strip, from its band's own block
+            if hb * wb == plane:    # planes back to back: one transfer
+                return [load(Target.ACT, bank, act_log2, CW * plane, 1,
+                             place["xs"] + band_off[band_key(t)], 0, 0)]
+            return [load(Target.ACT, bank, act_log2, hb * wb, CW,
+                         place["xs"] + band_off[band_key(t)], hb * wb * act_item, plane)]
         # Strided 1x1 layer: gather every sub-th pixel of every sub-th row, one item each.
         return [load(Target.ACT, bank, act_log2, 1, wb,
                      place["x"] + ((cw * H + (y0 + iy) * sub) * W + x0 * sub) * act_item,
-                     sub * act_item, 1, buf_addr=(cw * hb + iy) * wb)
+                     sub * act_item, 1, buf_addr=cw * plane + iy * wb)
                 for cw in range(CW) for iy in range(hb)]
 
     def tile_loads(t, place):
         cmd = t.cmd
         bank = t.bank
         k0, kt = t.k0, t.kt
-        band = (cmd["hb"], cmd["w"])
-        nlist = len(lists[band]) >> list_log2
+        nlist = len(work_list) >> list_log2
         # Channels are dealt to columns, or broadcast to all of them with a pixel split.
         dealt = not cmd["psplit"]
-        # A buffer half keeps what its previous tile loaded (TilePlan.load_act/load_wgt).
-        acts = act_loads(t, place) + [
-            load(Target.LIST, bank, list_log2, nlist, 1, place["list{}x{}".format(*band)], 0, 0)]
+        # A buffer half keeps what its previous tile loaded (TilePlan.load_act/load_wgt/
+        # load_list).
+        acts = act_loads(t, place) if t.load_act else []
+        if t.load_list:
+            acts.append(load(Target.LIST, bank, list_log2, nlist, 1, place["list"], 0, 0))
         wgts = [
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
                  RS * CW * wgt_item, RS * CW, chan=dealt),
@@ -399,7 +417,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
             load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
                  1 << cfg_log2, 1, chan=dealt),
         ]
-        return (acts if t.load_act else []) + (wgts if t.load_wgt else [])
+        return acts + (wgts if t.load_wgt else [])
 
     def res_loads(t, place):
         return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,
@@ -433,12 +451,13 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         return commands
 
     # Region placement: the command list comes first, so count its commands once.
-    list_names = {b: "list{}x{}".format(*b) for b in bands}
-    names = ["commands", "x", "w", "bias", "thr", "mult", "cfg"] + list(list_names.values())
+    names = ["commands", "x", "xs", "w", "bias", "thr", "mult", "cfg", "list"]
     n_cmds = len(build(dict.fromkeys(names + ["res"], 0), 0))
     contents = [("commands", b"\0" * (n_cmds * COMMAND_BYTES)), ("x", act), ("w", wgt),
                 ("bias", bias), ("thr", thr), ("mult", mult), ("cfg", cfg)]
-    contents += [(list_names[b], lists[b]) for b in bands]
+    if xs:
+        contents.insert(2, ("xs", xs))
+    contents.append(("list", work_list))
     if has_res:
         contents.append(("res", res))
     addr = base_addr

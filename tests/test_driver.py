@@ -105,12 +105,13 @@ def test_command_order():
     n = len(c.plan.tiles)
     assert n == 6
     ops = [(cmd.op, cmd.target if cmd.op == Op.LOAD else None) for cmd in c.commands]
-    acts = [(Op.LOAD, Target.ACT), (Op.LOAD, Target.LIST)]
     wgts = [(Op.LOAD, t) for t in (Target.WGT, Target.BIAS, Target.THR, Target.MULT,
                                    Target.CFG)]
     want = []
     for i, t in enumerate(c.plan.tiles):
-        want += (acts if t.load_act else []) + (wgts if t.load_wgt else [])
+        want += [(Op.LOAD, Target.ACT)] if t.load_act else []
+        want += [(Op.LOAD, Target.LIST)] if t.load_list else []
+        want += wgts if t.load_wgt else []
         want += [(Op.STORE, None)] if i else []
         want += [(Op.LOAD, Target.OUT), (Op.RUN, None)]
     want += [(Op.STORE, None), (Op.END, None)]
@@ -121,6 +122,10 @@ def test_command_order():
                                                      (3, 4)]
     assert [(t.load_act, t.load_wgt) for t in c.plan.tiles] == [
         (True, True), (True, True), (False, True), (True, True), (True, True), (False, True)]
+    # One work list serves both bands (3 and 2 input rows: word planes 3 rows apart), so
+    # each half loads it once.
+    assert [t.load_list for t in c.plan.tiles] == [True, True] + [False] * 4
+    assert c.plan.plane == max(t.cmd["hb"] * t.cmd["w"] for t in c.plan.tiles)
     banks = [cmd.bank for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
     assert banks == [t % 2 for t in range(n)]
     runs = [unpack_tile(CFG, cmd.tile) for cmd in c.commands if cmd.op == Op.RUN]
@@ -216,18 +221,19 @@ def test_few_channel_layer_is_folded_by_the_host():
     np.testing.assert_array_equal(run.y, gated_conv(**args).y)
 
 
-def test_one_list_image_per_band_size():
+def test_one_list_image_for_all_band_sizes():
     c = compile_layer(CFG, LAYER, band_rows=4)   # Ho=6: bands of 4 and 2 output rows
-    sizes = sorted({(t.cmd["hb"], t.cmd["w"]) for t in c.plan.tiles})
-    assert sorted(k for k in c.regions if k.startswith("list")) == \
-        sorted(f"list{h}x{w}" for h, w in sizes)
-    assert len(sizes) == 2
+    assert len({(t.cmd["hb"], t.cmd["w"]) for t in c.plan.tiles}) == 2
+    assert [k for k in c.regions if k.startswith("list")] == ["list"]
+    lists = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.LIST]
+    assert [cmd.bank for cmd in lists] == [0, 1]
 
 
 @pytest.mark.parametrize("stride,residual", [(1, True), (2, False)])
 def test_column_strips_compile_and_run(stride, residual):
-    """A map too wide for one band row: column strips, loaded one band row per transfer,
-    stored one output row per STORE; the command list reproduces the plan exactly."""
+    """A map too wide for one band row: column strips, each band loaded as one transfer from
+    its own block, stored one output row per STORE; the command list reproduces the plan
+    exactly."""
     cfg = small_config(rows=2, cols=2, act_depth=32)
     args = make_layer(shape(4, 6, 19, 4, 3, stride=stride), 2, 0.5, seed=4, residual=residual)
     c = compile_layer(cfg, args, double_out=True)

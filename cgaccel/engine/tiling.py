@@ -8,12 +8,13 @@ output element each read returns. The same code drives the RTL in the simulator
 
 Buffer layouts (per column, within the bank half given by the tile's ``bank``):
 
-* activations: ``addr = cw * Hb * W + iy * W + ix`` holding channels ``cw*rows .. +rows-1`` of
-  band row ``iy`` (input row ``y0 + iy``), column ``ix``; broadcast to every column;
+* activations: ``addr = cw * plane + iy * W + ix`` holding channels ``cw*rows .. +rows-1`` of
+  band row ``iy`` (input row ``y0 + iy``), column ``ix``, where ``plane`` is the largest
+  band's ``Hb * W`` (``LayerPlan.plane``); broadcast to every column;
 * weights: column ``j``'s local channel ``i`` (``k = k0 + j + cols*i``) at
   ``addr = (i * R*S + r*S + s) * CW + cw``;
 * work list (broadcast): for every group ``g``, its base-path words then its conditional-path
-  words; an entry is ``(cw * Hb * W, cw, lane mask)``; FBS-masked input channels are cleared
+  words; an entry is ``(cw * plane, cw, lane mask)``; FBS-masked input channels are cleared
   from the lane masks and words left with no lane are not listed at all;
 * parameters: bias, thr, mult and ``cfg = {shift, omask, list start/mid/end}`` at ``i``;
 * output bank: ``addr = i * P + p`` with ``p = oy * Wo + ox`` within the tile, or with
@@ -59,10 +60,11 @@ class TilePlan:
     k0, kt, oy0, ho, ox0, wo : int
         Output channels ``[k0, k0+kt)``, output rows ``[oy0, oy0+ho)`` and output columns
         ``[ox0, ox0+wo)`` of the tile (all of them unless the layer is tiled in width).
-    load_act, load_wgt : bool
-        False when the tile's buffer half still holds its activation band and work list /
-        its channels' weights and parameters from the half's previous tile: ``writes`` then
-        leaves them out (``plan_layer`` orders tiles so that the larger of the two is reused).
+    load_act, load_wgt, load_list : bool
+        False when the tile's buffer half still holds its activation band / its channels'
+        weights and parameters / the work list of its band size from the half's previous tile:
+        ``writes`` then leaves them out (``plan_layer`` orders tiles so that the larger of
+        activations and weights is reused).
     """
 
     bank: int
@@ -79,6 +81,7 @@ class TilePlan:
     wo: int = None
     load_act: bool = True
     load_wgt: bool = True
+    load_list: bool = True
 
 
 @dataclass
@@ -101,6 +104,9 @@ class LayerPlan:
     folded : bool
         The layer's taps were folded into its channels (:func:`fold_taps`): the plan is the
         1x1 layer on the im2col input.
+    plane : int
+        Activation words per word plane in a buffer half (``cw * plane + iy * w + ix``): the
+        largest band's ``hb * w``, so that one work list serves every band of the layer.
     """
 
     tiles: list
@@ -111,6 +117,7 @@ class LayerPlan:
     omask: np.ndarray = field(default=None, repr=False)
     subsample: int = 1
     folded: bool = False
+    plane: int = 0
 
     def assemble(self, values):
         """Place the write-back values (one list per tile, in read order) into ``y``."""
@@ -446,6 +453,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     k_outer = len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
     order = ([(b, k) for k in ktiles for b in bands] if k_outer
              else [(b, k) for b in bands for k in ktiles])
+    # Every band's word planes are ``plane`` words apart, so the work list (plane offsets) is
+    # the same for all of them: each half loads it once.
+    plane = max((y1 - y0) * (x1 - x0) for _, _, y0, y1, _, _, x0, x1 in bands)
     tiles = []
     for n, ((oy0, ho, y0, y1, ox0, wo, x0, x1), (k0, kt)) in enumerate(order):
         prev = tiles[n - 2] if n >= 2 else None
@@ -457,17 +467,19 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
             double_out=double_out, out_cap=out_cap, bank=n % 2,
             load_act=prev is None or (prev.oy0, prev.ho, prev.ox0, prev.wo) != (oy0, ho, ox0, wo),
-            load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt)))
+            load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt), load_list=prev is None,
+            plane=plane))
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
-                     gated=gated, omask=om, subsample=subsample, folded=folded)
+                     gated=gated, omask=om, subsample=subsample, folded=folded, plane=plane)
 
 
 def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C, R,
               S, CW, k0, kt, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
-              double_out, out_cap, bank, load_act, load_wgt):
+              double_out, out_cap, bank, load_act, load_wgt, load_list, plane):
     """One tile: output channels ``k0..``, rows ``oy0..``, columns ``ox0..``, buffer half
-    ``bank``. ``load_act``/``load_wgt`` False: the half still holds this band / these channels'
-    weights and parameters from its previous tile, so they are not written again."""
+    ``bank``. ``load_act``/``load_wgt``/``load_list`` False: the half still holds this band /
+    these channels' weights and parameters / the work list of this band size from its previous
+    tile, so they are not written again."""
     rows, cols = config.rows, config.cols
     RS = R * S
     hb, wb = band.shape[1:]
@@ -479,15 +491,15 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                 for ix in range(wb):
                     word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
                                          config.act_width)
-                    writes.append((Target.ACT, 0, 1, bank, cw * hb * wb + iy * wb + ix, word))
+                    writes.append((Target.ACT, 0, 1, bank, cw * plane + iy * wb + ix, word))
     seg_pos = []
     pos = 0
     for bwords, cwords in seg_words:
         start = pos
         for cw, mask in bwords + cwords:
-            if load_act:
+            if load_list:
                 writes.append((Target.LIST, 0, 1, bank, pos,
-                               geo.pack_list(cw * hb * wb, cw, mask)))
+                               geo.pack_list(cw * plane, cw, mask)))
             pos += 1
         seg_pos.append((start, start + len(bwords), pos))
     # Weights and parameters: dealt to columns, or broadcast with a pixel split.
@@ -534,4 +546,5 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                psplit=int(pixel), pc=pc)
     return TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
                     reads=reads, dest=np.array(dest, dtype=np.int64), k0=k0, kt=kt, oy0=oy0,
-                    ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt)
+                    ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt,
+                    load_list=load_list)
