@@ -11,8 +11,8 @@ from .common import (
     DMAError,
     SmallFIFO,
     burst_beats,
-    check_command,
     command_layout,
+    decode_stage,
     popcount,
     resolve_params,
     resp_error,
@@ -98,7 +98,6 @@ class WriteDMA(wiring.Component):
         depth = self.buffer_beats
         ones = (1 << nbytes) - 1
         axi = self.m_axi
-        cmd = self.cmd.payload
 
         draining = Signal()
         halted = Signal()
@@ -121,27 +120,24 @@ class WriteDMA(wiring.Component):
         m.submodules.cq = cq = ResetInserter(flush)(
             SmallFIFO(width=1, depth=p.max_outstanding))
 
-        # ---- Command intake and descriptor checks ------------------------------------------
+        # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()
         cur = Signal(p.addr_width)
         left = Signal(p.beats_width)
-        bad = check_command(m, p, cmd)
-        off = cmd.addr[:sh]
-        last_byte = Signal(p.len_width + 2)
-        len_m1 = Signal(p.len_width + 1)
-        m.d.comb += [last_byte.eq(off + cmd.length - 1), len_m1.eq(cmd.length - 1)]
+        dcmd = decode_stage(m, p, self.cmd, run, flush)
+        dec = dcmd.payload
+        bad = dec.bad
         take = Signal()
         good = Signal()
         m.d.comb += [
-            self.cmd.ready.eq(run & ~issuing & wq.w_rdy),
-            take.eq(self.cmd.valid & self.cmd.ready),
+            dcmd.ready.eq(run & ~issuing & wq.w_rdy),
+            take.eq(dcmd.valid & dcmd.ready),
             good.eq(take & (bad == DMAError.NONE)),
         ]
-        n_w = (last_byte >> sh) + 1
         entry = data.View(wq_layout, wq.w_data)
         m.d.comb += [
-            entry.off.eq(off),
-            entry.len_m1.eq(len_m1),
+            entry.off.eq(dec.addr[:sh]),
+            entry.len_m1.eq(dec.len_m1),
             wq.w_en.eq(good),
         ]
 
@@ -232,8 +228,8 @@ class WriteDMA(wiring.Component):
             m.d.sync += aw_valid.eq(0)
         with m.If(good):
             m.d.sync += [
-                cur.eq(Cat(Const(0, sh), cmd.addr[sh:])),
-                left.eq(n_w),
+                cur.eq(Cat(Const(0, sh), dec.addr[sh:])),
+                left.eq(dec.beats),
                 issuing.eq(1),
             ]
         m.d.sync += avail.eq(avail + go - Mux(commit, beats, 0))
@@ -289,7 +285,7 @@ class WriteDMA(wiring.Component):
                          | (drained & (code != DMAError.NONE))),
             self.error.eq(code != DMAError.NONE),
             self.error_code.eq(code),
-            self.busy.eq(issuing | wq.r_rdy | active | aw_valid | w_active
+            self.busy.eq(dcmd.valid | issuing | wq.r_rdy | active | aw_valid | w_active
                          | (outstanding != 0) | draining),
         ]
 
