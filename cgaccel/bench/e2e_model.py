@@ -58,8 +58,8 @@ class FrontEnd:
     """
 
     start: int = 4
-    fetch: int = 6
-    load_latency: int = 2
+    fetch: int = 7
+    load_latency: int = 3
     per_transfer: int = 4
     transfer_gap: int = 1
     store_latency: int = 20
