@@ -13,7 +13,7 @@ from ..stream import SkidBuffer
 
 __all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
            "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
-           "connect_axi", "burst_beats", "decoded_layout", "decode_stage"]
+           "connect_axi", "burst_beats", "burst_register", "decoded_layout", "decode_stage"]
 
 #: AXI4 members used by the read engine (AR and R channels).
 READ_MEMBERS = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", "arprot",
@@ -199,6 +199,35 @@ def burst_beats(params, addr, left):
         beats.eq(Mux(hi_zero & (left[:kb] < cap), left[:kb], cap)),
     ]
     return beats, stmts
+
+
+def burst_register(m, params, cur, left, start_addr, start_left, load, commit):
+    """The next burst's length in a register, for the issue logic to compare and add.
+
+    :func:`burst_beats` of the burst address ``cur`` and beats to go ``left`` (a subtract, two
+    compares and two selects) fed the issue condition and, through it, the enables of the
+    address, length and buffer counters in the same cycle: the routed critical path of
+    ``tiny`` on the ECP5 once the command checks were registered. Here it is registered:
+    loaded from the new command (``start_addr``, ``start_left``: registers of the decode stage)
+    when ``load``, so a command's first burst can still issue the cycle after it is taken; and
+    recomputed from ``cur``/``left`` the cycle after each ``commit``, so the bursts of one
+    command issue at most every other cycle (each is at least one data beat, and the data
+    stream, not the address channel, sets the pace).
+
+    Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
+    """
+    beats = Signal(range(params.max_burst + 1))
+    ok = Signal()
+    next_beats, stmts = burst_beats(params, cur, left)
+    first_beats, first_stmts = burst_beats(params, start_addr, start_left)
+    m.d.comb += stmts + first_stmts
+    with m.If(load):
+        m.d.sync += [beats.eq(first_beats), ok.eq(1)]
+    with m.Elif(commit):
+        m.d.sync += ok.eq(0)
+    with m.Else():
+        m.d.sync += [beats.eq(next_beats), ok.eq(1)]
+    return beats, ok
 
 
 def popcount(value):

@@ -10,7 +10,7 @@ from .common import (
     AXI4ReadSignature,
     DMAError,
     SmallFIFO,
-    burst_beats,
+    burst_register,
     command_layout,
     decode_stage,
     read_beat_layout,
@@ -141,15 +141,15 @@ class ReadDMA(wiring.Component):
         ]
 
         # ---- AR channel --------------------------------------------------------------------
-        beats, stmts = burst_beats(p, cur, left)
-        m.d.comb += stmts
+        commit = Signal()
+        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats,
+                                         take & (bad == DMAError.NONE), commit)
         outstanding = Signal(range(p.max_outstanding + 1))
         reserved = Signal(range(depth + 1))     # beats requested and not yet consumed
         ar_valid = Signal()
         ar_addr = Signal(p.addr_width)
         ar_len = Signal(8)
-        commit = Signal()
-        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
                               & (reserved + beats <= depth) & (~ar_valid | axi.arready))
         m.d.comb += [
             axi.arvalid.eq(ar_valid),

@@ -10,7 +10,7 @@ from .common import (
     AXI4WriteSignature,
     DMAError,
     SmallFIFO,
-    burst_beats,
+    burst_register,
     command_layout,
     decode_stage,
     popcount,
@@ -188,15 +188,14 @@ class WriteDMA(wiring.Component):
             m.d.sync += active.eq(0)
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
-        beats, stmts = burst_beats(p, cur, left)
-        m.d.comb += stmts
+        commit = Signal()
+        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
         aw_addr = Signal(p.addr_width)
         aw_len = Signal(8)
-        commit = Signal()
-        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
                               & (avail >= beats) & bq.w_rdy & cq.w_rdy
                               & (~aw_valid | axi.awready))
         m.d.comb += [
