@@ -225,6 +225,18 @@ class Controller(wiring.Component):
                 m.d.sync += error.eq(fault)
                 m.next = "ABORT"
 
+        # DMA command payloads: selected by the state alone, not under the conditions that
+        # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
+        # the DMA decode stage's adders (the routed critical path after the DMA changes). A
+        # payload without ``valid`` is ignored, so this changes no transfer.
+        fetching = Signal()
+        m.d.comb += [
+            self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
+            self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
+            self.wr_cmd.payload.addr.eq(dram_next),
+            self.wr_cmd.payload.length.eq(inner),
+        ]
+
         # Command fetch assembly.
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
 
@@ -244,14 +256,12 @@ class Controller(wiring.Component):
                     m.d.sync += [error.eq(0), self.done.eq(0)]
 
             with m.State("FETCH"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
                 with m.If(n_left == 0):
                     m.d.sync += error.eq(ERRORS["command"])
                     m.next = "ABORT"
                 with m.Else():
-                    m.d.comb += [self.rd_cmd.valid.eq(1),
-                                 self.rd_cmd.payload.addr.eq(pc),
-                                 self.rd_cmd.payload.length.eq(COMMAND_BYTES)]
+                    m.d.comb += self.rd_cmd.valid.eq(1)
                     with m.If(self.rd_cmd.ready):
                         m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
                                      fetch_idx.eq(0), words.eq(0)]
@@ -311,9 +321,7 @@ class Controller(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 # Issue one DMA read per outer iteration.
                 with m.If(n_todo != 0):
-                    m.d.comb += [self.rd_cmd.valid.eq(1),
-                                 self.rd_cmd.payload.addr.eq(dram_next),
-                                 self.rd_cmd.payload.length.eq(xfer_len_q)]
+                    m.d.comb += self.rd_cmd.valid.eq(1)
                     with m.If(self.rd_cmd.ready):
                         m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
@@ -378,9 +386,7 @@ class Controller(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 # One DMA write per outer iteration.
                 with m.If(n_todo != 0):
-                    m.d.comb += [self.wr_cmd.valid.eq(1),
-                                 self.wr_cmd.payload.addr.eq(dram_next),
-                                 self.wr_cmd.payload.length.eq(inner)]
+                    m.d.comb += self.wr_cmd.valid.eq(1)
                     with m.If(self.wr_cmd.ready):
                         m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]

@@ -64,8 +64,8 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 9
-    load_latency: int = 6
+    fetch: int = 10
+    load_latency: int = 7
     transfer_gap: int = 3
     store_first: int = 1
     store_min: int = 4

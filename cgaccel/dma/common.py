@@ -3,16 +3,17 @@
 See ``docs/dma.md`` for the stream formats, burst rules and error behaviour.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, ResetInserter, Signal, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import AXI4Signature
 from ..config import _check_int
+from ..stream import SkidBuffer
 
 __all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
            "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
-           "connect_axi", "burst_beats"]
+           "connect_axi", "burst_beats", "burst_register", "decoded_layout", "decode_stage"]
 
 #: AXI4 members used by the read engine (AR and R channels).
 READ_MEMBERS = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", "arprot",
@@ -200,6 +201,35 @@ def burst_beats(params, addr, left):
     return beats, stmts
 
 
+def burst_register(m, params, cur, left, start_addr, start_left, load, commit):
+    """The next burst's length in a register, for the issue logic to compare and add.
+
+    :func:`burst_beats` of the burst address ``cur`` and beats to go ``left`` (a subtract, two
+    compares and two selects) fed the issue condition and, through it, the enables of the
+    address, length and buffer counters in the same cycle: the routed critical path of
+    ``tiny`` on the ECP5 once the command checks were registered. Here it is registered:
+    loaded from the new command (``start_addr``, ``start_left``: registers of the decode stage)
+    when ``load``, so a command's first burst can still issue the cycle after it is taken; and
+    recomputed from ``cur``/``left`` the cycle after each ``commit``, so the bursts of one
+    command issue at most every other cycle (each is at least one data beat, and the data
+    stream, not the address channel, sets the pace).
+
+    Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
+    """
+    beats = Signal(range(params.max_burst + 1))
+    ok = Signal()
+    next_beats, stmts = burst_beats(params, cur, left)
+    first_beats, first_stmts = burst_beats(params, start_addr, start_left)
+    m.d.comb += stmts + first_stmts
+    with m.If(load):
+        m.d.sync += [beats.eq(first_beats), ok.eq(1)]
+    with m.Elif(commit):
+        m.d.sync += ok.eq(0)
+    with m.Else():
+        m.d.sync += [beats.eq(next_beats), ok.eq(1)]
+    return beats, ok
+
+
 def popcount(value):
     """Number of set bits of ``value`` (an Amaranth value)."""
     width = len(value).bit_length()
@@ -227,6 +257,50 @@ def check_command(m, params, cmd):
     with m.Else():
         m.d.comb += code.eq(DMAError.NONE)
     return code
+
+
+def decoded_layout(params):
+    """A command after the decode stage (:func:`decode_stage`): ``addr``, ``len_m1``
+    (``length - 1``), ``beats`` (bus beats the command spans, from the aligned start) and
+    ``bad`` (the :class:`DMAError` of :func:`check_command`)."""
+    return data.StructLayout({"addr": unsigned(params.addr_width),
+                              "len_m1": unsigned(params.len_width),
+                              "beats": unsigned(params.beats_width),
+                              "bad": DMAError})
+
+
+def decode_stage(m, params, cmd, run, flush):
+    """Command intake through a register stage: the descriptor checks and beat count of the
+    command on ``cmd`` (the engine's ``In`` command stream) computed into a
+    :class:`~cgaccel.stream.SkidBuffer` (submodule ``cmd_dec``).
+
+    Without it the checks' adders and comparators sat between the producer's valid/payload
+    logic (the controller's FSM) and the engine's request queue enables in one cycle: the
+    routed critical path of ``tiny`` on the ECP5. With it every command reaches the engine
+    one cycle later, and back-to-back commands still move one per cycle.
+
+    Commands are refused (``cmd.ready`` low) unless ``run``; ``flush`` empties the stage (end of
+    a drain: a command accepted before an error or abort is dropped with the rest).
+
+    Returns the stage's output stream (``decoded_layout`` payload); the caller drives its
+    ``ready``.
+    """
+    sh = params.beat_shift
+    m.submodules.cmd_dec = dec = ResetInserter(flush)(SkidBuffer(decoded_layout(params)))
+    c = cmd.payload
+    bad = check_command(m, params, c)
+    last_byte = Signal(params.len_width + 2)   # offset of the last byte from the aligned start
+    d = dec.i.payload
+    m.d.comb += [
+        last_byte.eq(c.addr[:sh] + c.length - 1),
+        dec.i.valid.eq(cmd.valid & run),
+        cmd.ready.eq(dec.i.ready & run),
+        d.addr.eq(c.addr),
+        d.len_m1.eq(c.length - 1),
+        d.beats.eq((last_byte >> sh) + 1),
+        d.bad.eq(bad),
+    ]
+    return dec.o
 
 
 def resp_error(resp):

@@ -10,9 +10,9 @@ from .common import (
     AXI4ReadSignature,
     DMAError,
     SmallFIFO,
-    burst_beats,
-    check_command,
+    burst_register,
     command_layout,
+    decode_stage,
     read_beat_layout,
     resolve_params,
     resp_error,
@@ -101,7 +101,6 @@ class ReadDMA(wiring.Component):
         width = p.data_width
         depth = self.buffer_beats
         axi = self.m_axi
-        cmd = self.cmd.payload
         out = self.o_stream
 
         # Modes: running, draining (after an error or abort), halted (error reported).
@@ -122,37 +121,35 @@ class ReadDMA(wiring.Component):
         m.submodules.buf = fifo = ResetInserter(flush)(
             SyncFIFOBuffered(width=width, depth=depth))
 
-        # ---- Command intake and descriptor checks ------------------------------------------
+        # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()
         cur = Signal(p.addr_width)              # next burst address, beat aligned
         left = Signal(p.beats_width)            # beats still to request for this command
-        bad = check_command(m, p, cmd)
-        off = cmd.addr[:sh]
-        last_byte = Signal(p.len_width + 2)     # offset of the last byte from the aligned start
-        m.d.comb += last_byte.eq(off + cmd.length - 1)
+        dcmd = decode_stage(m, p, self.cmd, run, flush)
+        dec = dcmd.payload
+        bad = dec.bad
         take = Signal()
         m.d.comb += [
-            self.cmd.ready.eq(run & ~issuing & rq.w_rdy),
-            take.eq(self.cmd.valid & self.cmd.ready),
+            dcmd.ready.eq(run & ~issuing & rq.w_rdy),
+            take.eq(dcmd.valid & dcmd.ready),
         ]
         entry = data.View(rq_layout, rq.w_data)
-        n_in = (last_byte >> sh) + 1
         m.d.comb += [
-            entry.off.eq(off),
-            entry.len_m1.eq(cmd.length - 1),
+            entry.off.eq(dec.addr[:sh]),
+            entry.len_m1.eq(dec.len_m1),
             rq.w_en.eq(take & (bad == DMAError.NONE)),
         ]
 
         # ---- AR channel --------------------------------------------------------------------
-        beats, stmts = burst_beats(p, cur, left)
-        m.d.comb += stmts
+        commit = Signal()
+        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats,
+                                         take & (bad == DMAError.NONE), commit)
         outstanding = Signal(range(p.max_outstanding + 1))
         reserved = Signal(range(depth + 1))     # beats requested and not yet consumed
         ar_valid = Signal()
         ar_addr = Signal(p.addr_width)
         ar_len = Signal(8)
-        commit = Signal()
-        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
                               & (reserved + beats <= depth) & (~ar_valid | axi.arready))
         m.d.comb += [
             axi.arvalid.eq(ar_valid),
@@ -179,8 +176,8 @@ class ReadDMA(wiring.Component):
             m.d.sync += ar_valid.eq(0)
         with m.If(take & (bad == DMAError.NONE)):
             m.d.sync += [
-                cur.eq(Cat(Const(0, sh), cmd.addr[sh:])),
-                left.eq(n_in),
+                cur.eq(Cat(Const(0, sh), dec.addr[sh:])),
+                left.eq(dec.beats),
                 issuing.eq(1),
             ]
 
@@ -273,12 +270,12 @@ class ReadDMA(wiring.Component):
                          | (drained & (code != DMAError.NONE))),
             self.error.eq(code != DMAError.NONE),
             self.error_code.eq(code),
-            self.busy.eq(issuing | rq.r_rdy | active | o_valid | (outstanding != 0) | ar_valid
-                         | draining),
+            self.busy.eq(dcmd.valid | issuing | rq.r_rdy | active | o_valid | (outstanding != 0)
+                         | ar_valid | draining),
         ]
 
         # ---- Counters ----------------------------------------------------------------------
-        pending = issuing | rq.r_rdy | active
+        pending = dcmd.valid | issuing | rq.r_rdy | active
         with m.If(self.counter_clear):
             m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
         with m.Else():

@@ -10,9 +10,9 @@ from .common import (
     AXI4WriteSignature,
     DMAError,
     SmallFIFO,
-    burst_beats,
-    check_command,
+    burst_register,
     command_layout,
+    decode_stage,
     popcount,
     resolve_params,
     resp_error,
@@ -98,7 +98,6 @@ class WriteDMA(wiring.Component):
         depth = self.buffer_beats
         ones = (1 << nbytes) - 1
         axi = self.m_axi
-        cmd = self.cmd.payload
 
         draining = Signal()
         halted = Signal()
@@ -121,27 +120,24 @@ class WriteDMA(wiring.Component):
         m.submodules.cq = cq = ResetInserter(flush)(
             SmallFIFO(width=1, depth=p.max_outstanding))
 
-        # ---- Command intake and descriptor checks ------------------------------------------
+        # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()
         cur = Signal(p.addr_width)
         left = Signal(p.beats_width)
-        bad = check_command(m, p, cmd)
-        off = cmd.addr[:sh]
-        last_byte = Signal(p.len_width + 2)
-        len_m1 = Signal(p.len_width + 1)
-        m.d.comb += [last_byte.eq(off + cmd.length - 1), len_m1.eq(cmd.length - 1)]
+        dcmd = decode_stage(m, p, self.cmd, run, flush)
+        dec = dcmd.payload
+        bad = dec.bad
         take = Signal()
         good = Signal()
         m.d.comb += [
-            self.cmd.ready.eq(run & ~issuing & wq.w_rdy),
-            take.eq(self.cmd.valid & self.cmd.ready),
+            dcmd.ready.eq(run & ~issuing & wq.w_rdy),
+            take.eq(dcmd.valid & dcmd.ready),
             good.eq(take & (bad == DMAError.NONE)),
         ]
-        n_w = (last_byte >> sh) + 1
         entry = data.View(wq_layout, wq.w_data)
         m.d.comb += [
-            entry.off.eq(off),
-            entry.len_m1.eq(len_m1),
+            entry.off.eq(dec.addr[:sh]),
+            entry.len_m1.eq(dec.len_m1),
             wq.w_en.eq(good),
         ]
 
@@ -192,15 +188,14 @@ class WriteDMA(wiring.Component):
             m.d.sync += active.eq(0)
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
-        beats, stmts = burst_beats(p, cur, left)
-        m.d.comb += stmts
+        commit = Signal()
+        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
         aw_addr = Signal(p.addr_width)
         aw_len = Signal(8)
-        commit = Signal()
-        m.d.comb += commit.eq(issuing & run & (outstanding < p.max_outstanding)
+        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
                               & (avail >= beats) & bq.w_rdy & cq.w_rdy
                               & (~aw_valid | axi.awready))
         m.d.comb += [
@@ -232,8 +227,8 @@ class WriteDMA(wiring.Component):
             m.d.sync += aw_valid.eq(0)
         with m.If(good):
             m.d.sync += [
-                cur.eq(Cat(Const(0, sh), cmd.addr[sh:])),
-                left.eq(n_w),
+                cur.eq(Cat(Const(0, sh), dec.addr[sh:])),
+                left.eq(dec.beats),
                 issuing.eq(1),
             ]
         m.d.sync += avail.eq(avail + go - Mux(commit, beats, 0))
@@ -289,7 +284,7 @@ class WriteDMA(wiring.Component):
                          | (drained & (code != DMAError.NONE))),
             self.error.eq(code != DMAError.NONE),
             self.error_code.eq(code),
-            self.busy.eq(issuing | wq.r_rdy | active | aw_valid | w_active
+            self.busy.eq(dcmd.valid | issuing | wq.r_rdy | active | aw_valid | w_active
                          | (outstanding != 0) | draining),
         ]
 
