@@ -151,7 +151,6 @@ def check_cycle_models(cfg, cases, report):
         assert abs(est.busy - busy) <= 0.002 * busy, (f"{case['name']}: model {est.busy} vs "
                                                       f"{busy} BUSY cycles")
         err = 100 * (est.cycles - got["cycles"]) / got["cycles"]
-        print("MODELCHECK", case["name"], est.busy, busy, est.cycles, got["cycles"])
         assert abs(err) <= 1.0, (f"{case['name']}: model {est.cycles} vs {got['cycles']} "
                                  f"cycles ({err:+.2f}%)")
         checked += 1
