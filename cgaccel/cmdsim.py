@@ -249,27 +249,37 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
         if cmd.op == Op.LOAD:
             if cmd.chan and cmd.bcast:
                 raise CommandError("command", i, "LOAD must not set both chan and bcast")
-            if not cmd.chan and not cmd.bcast and cmd.col >= cols:
+            if cmd.deal and (cmd.chan or cmd.bcast):
+                raise CommandError("command", i, "LOAD deal must not be combined with chan "
+                                   "or bcast")
+            if cmd.deal and cmd.target in (Target.ACT, Target.WGT):
+                raise CommandError("command", i, f"LOAD deal target must not be ACT or WGT, "
+                                   f"not {Target(cmd.target).name}")
+            if not (cmd.chan or cmd.bcast or cmd.deal) and cmd.col >= cols:
                 raise CommandError("command", i, f"LOAD col must be below {cols}, "
                                    f"not {cmd.col}")
             item = 1 << cmd.item_log2
             for n in range(cmd.outer):
                 data = dram_read(i, cmd.dram + n * cmd.dram_stride, cmd.inner * item)
                 read_bytes += len(data)
-                if cmd.chan:
-                    col, bcast = n % cols, 0
-                    base = cmd.buf_addr + (n // cols) * cmd.buf_stride
-                else:
-                    col, bcast = cmd.col, cmd.bcast
-                    base = cmd.buf_addr + n * cmd.buf_stride
                 for m in range(cmd.inner):
+                    if cmd.deal:    # item j of the command: column j % cols, row j // cols
+                        j = n * cmd.inner + m
+                        col, bcast = j % cols, 0
+                        addr = cmd.buf_addr + (j // cols) * cmd.buf_stride
+                    elif cmd.chan:
+                        col, bcast = n % cols, 0
+                        addr = cmd.buf_addr + (n // cols) * cmd.buf_stride + m
+                    else:
+                        col, bcast = cmd.col, cmd.bcast
+                        addr = cmd.buf_addr + n * cmd.buf_stride + m
                     value = int.from_bytes(data[m * item:(m + 1) * item], "little") & data_mask
                     events.append(("write", (Target(cmd.target), col, bcast, cmd.bank,
-                                             base + m, value)))
+                                             addr, value)))
             continue
         if cmd.op == Op.STORE:
-            if cmd.bcast or cmd.target:
-                raise CommandError("command", i, "STORE must not set bcast or target")
+            if cmd.bcast or cmd.target or cmd.deal:
+                raise CommandError("command", i, "STORE must not set bcast, target or deal")
             if not cmd.chan and cmd.col >= cols:
                 raise CommandError("command", i, f"STORE col must be below {cols}, "
                                    f"not {cmd.col}")

@@ -14,9 +14,10 @@ Format: every command is 8 little-endian 32-bit words (32 bytes).
 word  contents
 ====  =====================================================================================
 0     ``op[3:0]``, ``target[6:4]``, ``bcast[7]``, ``bank[8]``, ``chan[9]``,
-      ``item_log2[12:10]``, ``col[31:16]``
+      ``item_log2[12:10]``, ``deal[13]``, ``col[31:16]`` (bits 15:14 are 0)
 1     ``buf_addr``: engine buffer address of the first item
-2     ``buf_stride``: buffer address step per outer iteration (``chan``: per wrap of ``cols``)
+2     ``buf_stride``: buffer address step per outer iteration (``chan``, ``deal``: per wrap
+      of ``cols``)
 3     ``inner``: items per outer iteration
 4     ``outer``: outer iterations (one DMA transfer each)
 5, 6  ``dram``: byte address (low, high word)
@@ -34,6 +35,13 @@ Opcodes:
     ``n`` goes to column ``n % cols`` and ``base = buf_addr + (n // cols) * buf_stride`` (one
     output channel per iteration, as the engine deals channels to columns); otherwise to column
     ``col`` (or every column with ``bcast``) and ``base = buf_addr + n * buf_stride``.
+    With ``deal`` set, the items themselves are dealt: the ``j``-th item moved by the command
+    (counting on through every iteration, ``j = n * inner + m``) goes to column ``j % cols``
+    at ``buf_addr + (j // cols) * buf_stride``. One transfer of ``kt`` items then loads a
+    per-channel table (``BIAS``, ``THR``, ``MULT``, ``CFG``: one item per channel) exactly as
+    ``kt`` single-item ``chan`` iterations do, without paying a DMA transfer per channel.
+    ``deal`` excludes ``chan`` and ``bcast`` and the ``ACT``/``WGT`` targets (whose items
+    the controller writes several at a time); the controller rejects those combinations.
 ``RUN`` (2)
     Start one tile: words 1..4 hold the engine's tile command, packed LSB first
     (:meth:`cgaccel.engine.geometry.Geometry.tile_layout`). The controller goes on with the next
@@ -43,7 +51,8 @@ Opcodes:
     ``dram + n*dram_stride``. With ``chan`` set they are output channel ``n`` (column
     ``n % cols``, output-bank address ``buf_addr + (n // cols) * buf_stride + 0 .. inner-1``);
     otherwise column ``col`` at ``buf_addr + n * buf_stride + 0 .. inner-1`` (pixel-split tiles:
-    a column's chunk of every channel). Every byte must fall in the output window.
+    a column's chunk of every channel). Every byte must fall in the output window. ``deal``,
+    ``bcast`` and ``target`` must be 0.
 """
 
 import struct
@@ -70,6 +79,7 @@ class Command:
     chan: int = 0
     item_log2: int = 0
     col: int = 0
+    deal: int = 0
     buf_addr: int = 0
     buf_stride: int = 0
     inner: int = 0
@@ -81,7 +91,7 @@ class Command:
     def __post_init__(self):
         checks = (("op", self.op, 4), ("target", self.target, 3), ("bcast", self.bcast, 1),
                   ("bank", self.bank, 1), ("chan", self.chan, 1), ("item_log2", self.item_log2, 3),
-                  ("col", self.col, 16), ("buf_addr", self.buf_addr, 32),
+                  ("col", self.col, 16), ("deal", self.deal, 1), ("buf_addr", self.buf_addr, 32),
                   ("buf_stride", self.buf_stride, 32), ("inner", self.inner, 32),
                   ("outer", self.outer, 32), ("dram", self.dram, 64),
                   ("dram_stride", self.dram_stride, 32), ("tile", self.tile, 128))
@@ -97,7 +107,7 @@ class Command:
 def encode(cmd):
     """32 bytes of one command."""
     w0 = (cmd.op | cmd.target << 4 | cmd.bcast << 7 | cmd.bank << 8 | cmd.chan << 9
-          | cmd.item_log2 << 10 | cmd.col << 16)
+          | cmd.item_log2 << 10 | cmd.deal << 13 | cmd.col << 16)
     if cmd.op == Op.RUN:
         t = cmd.tile
         words = [w0] + [(t >> (32 * i)) & 0xFFFFFFFF for i in range(4)] + [0, 0, 0]
@@ -114,7 +124,7 @@ def decode(blob):
     w = struct.unpack("<8I", blob)
     common = dict(op=w[0] & 0xF, target=(w[0] >> 4) & 7, bcast=(w[0] >> 7) & 1,
                   bank=(w[0] >> 8) & 1, chan=(w[0] >> 9) & 1, item_log2=(w[0] >> 10) & 7,
-                  col=w[0] >> 16)
+                  deal=(w[0] >> 13) & 1, col=w[0] >> 16)
     if common["op"] == Op.RUN:
         return Command(**common, tile=w[1] | w[2] << 32 | w[3] << 64 | w[4] << 96)
     return Command(**common, buf_addr=w[1], buf_stride=w[2], inner=w[3], outer=w[4],

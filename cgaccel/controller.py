@@ -99,6 +99,7 @@ class Controller(wiring.Component):
         bank = w[0][8]
         chan = w[0][9]
         item_log2 = w[0][10:13]
+        deal = w[0][13]
         col_field = w[0][16:32]
         buf_addr, buf_stride, inner, outer = w[1], w[2], w[3], w[4]
         dram = Cat(w[5], w[6])
@@ -185,8 +186,11 @@ class Controller(wiring.Component):
         m.d.comb += item.eq(Mux(more != 0, shifted, shifted & mask))
         wr = self.eng_wr.payload
         m.d.comb += [
-            wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + idx), wr.data.eq(item),
-            wr.col.eq(Mux(chan, col, col_field)), wr.bcast.eq(~chan & bcast), wr.more.eq(more),
+            # ``deal`` steps ``base`` per item (it excludes ``chan``/``bcast``, checked at
+            # DECODE, and ACT/WGT, so it writes one item at a time).
+            wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + Mux(deal, 0, idx)),
+            wr.data.eq(item), wr.col.eq(Mux(chan | deal, col, col_field)),
+            wr.bcast.eq(~chan & bcast), wr.more.eq(more),
         ]
 
         # STORE data path: bytes packed into beats.
@@ -294,11 +298,20 @@ class Controller(wiring.Component):
                     with m.Case(Op.END):
                         m.next = "END"
                     with m.Case(Op.LOAD):
-                        with m.If((outer == 0) | (inner == 0)):
+                        # Mode combinations are refused even when nothing would move, as
+                        # the reference executor (cmdsim) does. ``deal`` writes one item per
+                        # cycle, so not the ACT/WGT items that go several to a write.
+                        bad_mode = ((chan & bcast)
+                                    | (deal & (chan | bcast | (target == Target.ACT)
+                                               | (target == Target.WGT))))
+                        with m.If(bad_mode):
+                            m.d.sync += error.eq(ERRORS["command"])
+                            m.next = "ABORT"
+                        with m.Elif((outer == 0) | (inner == 0)):
                             m.next = "FETCH"
                         with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
                                     | (inner >= (1 << LEN_WIDTH))
-                                    | (~chan & ~bcast & (col_field >= cols))):
+                                    | (~chan & ~bcast & ~deal & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
@@ -306,7 +319,10 @@ class Controller(wiring.Component):
                     with m.Case(Op.RUN):
                         m.next = "RUN"
                     with m.Case(Op.STORE):
-                        with m.If((outer == 0) | (inner == 0)):
+                        with m.If(bcast | (target != 0) | deal):
+                            m.d.sync += error.eq(ERRORS["command"])
+                            m.next = "ABORT"
+                        with m.Elif((outer == 0) | (inner == 0)):
                             m.next = "FETCH"
                         with m.Elif((inner >= (1 << LEN_WIDTH)) | (~chan & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
@@ -333,18 +349,22 @@ class Controller(wiring.Component):
                 drained = hs & ((offset + step_bytes >= beat_count) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
+                # The column steps per iteration with ``chan``, per item with ``deal``
+                # (counting on across iterations); its wrap steps ``base``.
+                step_col = Signal()
+                m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
+                with m.If(step_col):
+                    with m.If(col == cols - 1):
+                        m.d.sync += [col.eq(0), base.eq(base + buf_stride)]
+                    with m.Else():
+                        m.d.sync += col.eq(col + 1)
                 with m.If(hs):
                     m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
                         m.d.sync += [n_data.eq(n_data + 1), idx.eq(0)]
-                        with m.If(chan):
-                            with m.If(col == cols - 1):
-                                m.d.sync += [col.eq(0), base.eq(base + buf_stride)]
-                            with m.Else():
-                                m.d.sync += col.eq(col + 1)
-                        with m.Else():
+                        with m.If(~chan & ~deal):
                             m.d.sync += base.eq(base + buf_stride)
                         with m.If(n_data + 1 == outer):
                             m.next = "FETCH"

@@ -369,9 +369,10 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                 if (n := min(P, j * pc + pc) - j * pc) > 0]
 
     def load(target, bank, log2, inner, outer, dram, dram_stride, buf_stride, *, chan=False,
-             buf_addr=0):
-        return Command(op=Op.LOAD, target=int(target), bcast=int(not chan), bank=bank,
-                       chan=int(chan), item_log2=log2, col=0, buf_addr=buf_addr,
+             deal=False, buf_addr=0):
+        return Command(op=Op.LOAD, target=int(target), bcast=int(not (chan or deal)),
+                       bank=bank, chan=int(chan), deal=int(deal), item_log2=log2, col=0,
+                       buf_addr=buf_addr,
                        buf_stride=buf_stride, inner=inner, outer=outer, dram=dram,
                        dram_stride=dram_stride)
 
@@ -411,11 +412,16 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         wgts = [
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
                  RS * CW * wgt_item, RS * CW, chan=dealt),
-            load(Target.BIAS, bank, 2, 1, kt, place["bias"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.THR, bank, 2, 1, kt, place["thr"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.MULT, bank, 2, 1, kt, place["mult"] + 4 * k0, 4, 1, chan=dealt),
-            load(Target.CFG, bank, cfg_log2, 1, kt, place["cfg"] + (k0 << cfg_log2),
-                 1 << cfg_log2, 1, chan=dealt),
+        ] + [
+            # One item per channel. Dealt: one transfer of kt items, item n to column
+            # n % cols at slot n // cols as the weights (``deal``); a pixel split broadcasts
+            # channel n to slot n of every column, one transfer per channel.
+            load(target, bank, log2, kt, 1, place[name] + (k0 << log2), 0, 1, deal=True)
+            if dealt else
+            load(target, bank, log2, 1, kt, place[name] + (k0 << log2), 1 << log2, 1)
+            for target, name, log2 in ((Target.BIAS, "bias", 2), (Target.THR, "thr", 2),
+                                       (Target.MULT, "mult", 2),
+                                       (Target.CFG, "cfg", cfg_log2))
         ]
         return acts + (wgts if t.load_wgt else [])
 
@@ -599,7 +605,8 @@ class Driver:
         await self.regs.write(REG[name], int(value) & 0xFFFFFFFF)
 
     async def check_hardware(self):
-        """Check ID, VERSION major and HWCFG0/1 against the configuration.
+        """Check ID, VERSION (same major, at least this minor: the commands the driver emits
+        exist) and HWCFG0/1 against the configuration.
 
         Raises
         ------
@@ -612,6 +619,9 @@ class Driver:
         if version >> 16 != VERSION >> 16:
             raise HardwareMismatch(f"VERSION major must be {VERSION >> 16}, "
                                    f"not {version >> 16}")
+        if version & 0xFFFF < VERSION & 0xFFFF:
+            raise HardwareMismatch(f"VERSION minor must be at least {VERSION & 0xFFFF}, "
+                                   f"not {version & 0xFFFF}")
         for name, want in hwcfg_values(self.config).items():
             got = await self.read(name)
             if got != want:

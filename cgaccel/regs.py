@@ -10,7 +10,9 @@ from dataclasses import dataclass
 __all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_values"]
 
 MAGIC = 0x43474143   # "CGAC"
-VERSION = 0x00010000  # major.minor in the upper/lower half-words
+# major.minor in the upper/lower half-words. Minor 1: LOAD ``deal`` (cgaccel.commands); a
+# driver that emits it needs hardware of at least this minor version.
+VERSION = 0x00010001
 
 # Error codes reported in ERROR.code. Zero is no error.
 ERRORS = {

@@ -177,6 +177,38 @@ def test_load_modes_and_store():
     assert trace.write_bytes == 6
 
 
+def test_deal_load_matches_chan_load():
+    """A deal LOAD of kt items writes what kt single-item chan iterations write; counting
+    goes on across its iterations, and a wrap of the columns steps buf_stride."""
+    cfg = small_config(cols=3)
+    chan = Command(op=Op.LOAD, target=Target.MULT, chan=1, bank=1, item_log2=2, buf_addr=2,
+                   buf_stride=1, inner=1, outer=7, dram=0x2000, dram_stride=4)
+    deal = Command(op=Op.LOAD, target=Target.MULT, deal=1, bank=1, item_log2=2, buf_addr=2,
+                   buf_stride=1, inner=7, outer=1, dram=0x2000)
+
+    def run(cmd):
+        mem, n = list_memory([cmd, Command(op=Op.END)])
+        return execute(cfg, mem, 0x1000, n, 0x3000, 64)
+
+    traces = [run(c) for c in (chan, deal)]
+    assert traces[0].events == traces[1].events
+    assert traces[0].read_bytes == traces[1].read_bytes
+    le = lambda b: int.from_bytes(bytes(b), "little")  # noqa: E731
+    # Item n (bytes 4n..4n+3) at column n % 3, address 2 + n // 3.
+    assert traces[1].events[:-1] == [("write", (Target.MULT, n % 3, 0, 1, 2 + n // 3,
+                                                le(range(4 * n, 4 * n + 4))))
+                                     for n in range(7)]
+    # Two transfers of 3 one-byte items (CFG), 16 bytes apart, dealt over 3 columns with
+    # buf_stride 5: items 0..5 go to (col, addr) (0,4) (1,4) (2,4) (0,9) (1,9) (2,9).
+    cmd = Command(op=Op.LOAD, target=Target.CFG, deal=1, buf_addr=4, buf_stride=5, inner=3,
+                  outer=2, dram=0x2000, dram_stride=16)
+    assert run(cmd).events == [
+        ("write", (Target.CFG, 0, 0, 0, 4, 0)), ("write", (Target.CFG, 1, 0, 0, 4, 1)),
+        ("write", (Target.CFG, 2, 0, 0, 4, 2)), ("write", (Target.CFG, 0, 0, 0, 9, 16)),
+        ("write", (Target.CFG, 1, 0, 0, 9, 17)), ("write", (Target.CFG, 2, 0, 0, 9, 18)),
+        ("end",)]
+
+
 @pytest.mark.parametrize("cmd,name,match", [
     (Command(op=Op.STORE, chan=1, inner=4, outer=1, dram=0x303E), "out_of_range",
      "must fall in the output window"),
@@ -187,6 +219,14 @@ def test_load_modes_and_store():
     (Command(op=Op.LOAD, bcast=1, inner=1, outer=1, dram=0x5000), "dram_read",
      "must fall in mapped memory"),
     (Command(op=5), "command", "opcode must be one of 0..3, not 5"),
+    (Command(op=Op.LOAD, target=Target.BIAS, deal=1, chan=1, inner=1, outer=1, dram=0x2000),
+     "command", "LOAD deal must not be combined with chan or bcast"),
+    (Command(op=Op.LOAD, target=Target.BIAS, deal=1, bcast=1, inner=1, outer=1, dram=0x2000),
+     "command", "LOAD deal must not be combined with chan or bcast"),
+    (Command(op=Op.LOAD, target=Target.WGT, deal=1, inner=1, outer=1, dram=0x2000),
+     "command", "LOAD deal target must not be ACT or WGT, not WGT"),
+    (Command(op=Op.STORE, deal=1, inner=1, outer=1, dram=0x3000), "command",
+     "STORE must not set bcast, target or deal"),
     (Command(op=Op.LOAD, bcast=1, inner=1, outer=1, dram=(1 << 32) - 2, item_log2=2),
      "out_of_range", "must stay below 0x100000000"),
 ])

@@ -59,8 +59,12 @@ async def _offer(ctx, valid, ready):
 
 
 def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, reset_after=None,
-             max_cycles=20000, config=CFG):
-    """Run one layer; return (error_code, done, finished pulses, memory)."""
+             max_cycles=20000, config=CFG, writes=None):
+    """Run one layer; return (error_code, done, finished pulses, memory).
+
+    With a list ``writes``, append every engine buffer write to it as cmdsim's
+    ``(target, col, bcast, bank, addr, data)``.
+    """
     dut = Harness(config)
     ctl = dut.ctl
     beat = config.axi_bytes
@@ -135,8 +139,18 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
         out["error"] = ctx.get(ctl.error_code)
         out["done"] = ctx.get(ctl.done)
 
+    async def monitor(ctx):
+        p = ctl.eng_wr.payload
+        async for _, _, valid, ready, *fields in ctx.tick().sample(
+                ctl.eng_wr.valid, ctl.eng_wr.ready, p.target, p.col, p.bcast, p.bank, p.addr,
+                p.data):
+            if valid and ready:
+                writes.append(tuple(int(f) for f in fields))
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    if writes is not None:
+        sim.add_testbench(monitor, background=True)
     sim.add_testbench(read_dma, background=True)
     sim.add_testbench(write_dma, background=True)
     sim.add_testbench(host)
@@ -222,6 +236,59 @@ def test_soft_reset_returns_to_idle_with_clear_status():
                                 outer=4, dram=0x1000, dram_stride=400), Command(op=Op.END))
     out, _ = simulate(mem, cmd_addr=0, cmd_len=64, reset_after=30)
     assert out["finished"] == 0 and out["error"] == 0 and out["done"] == 0
+
+
+def _cmdsim_writes(config, mem, n_bytes):
+    from cgaccel.cmdsim import Memory, execute
+    trace = execute(config, Memory([(0, bytes(mem))]), 0, n_bytes, 0, 0)
+    return [tuple(int(f) for f in ev[1]) for ev in trace.events if ev[0] == "write"]
+
+
+def test_deal_load_writes_items_to_columns():
+    """deal: item j of the command goes to column j % cols at buf_addr + (j // cols) *
+    buf_stride, counting on across iterations; the engine writes are cmdsim's."""
+    cfg = CFG.with_overrides(cols=3)
+    mem = bytearray(range(256)) * 32
+    cmds = [Command(op=Op.LOAD, target=3, deal=1, bank=1, item_log2=2, buf_addr=1,
+                    buf_stride=1, inner=7, outer=1, dram=0x1004),
+            # Two transfers of 5 CFG items, 3 columns: the second starts at column 2.
+            Command(op=Op.LOAD, target=6, deal=1, item_log2=0, buf_addr=4, buf_stride=3,
+                    inner=5, outer=2, dram=0x1101, dram_stride=0x20),
+            Command(op=Op.END)]
+    mem[0:96] = program(*cmds)
+    writes = []
+    out, reads = simulate(mem, cmd_addr=0, cmd_len=96, config=cfg, writes=writes)
+    assert out["error"] == 0 and out["done"] == 1
+    # One DMA read per transfer besides the command fetches.
+    assert reads == [(0, 32), (0x1004, 28), (32, 32), (0x1101, 5), (0x1121, 5), (64, 32)]
+    expect = _cmdsim_writes(cfg, mem, 96)
+    assert [(t, c, a) for t, c, _, _, a, _ in expect] == (
+        [(3, n % 3, 1 + n // 3) for n in range(7)]
+        + [(6, j % 3, 4 + 3 * (j // 3)) for j in range(10)])
+    assert writes == expect
+
+
+@pytest.mark.parametrize("cmd", [
+    Command(op=Op.LOAD, target=3, deal=1, chan=1, inner=4, outer=1, dram=0x1000),
+    Command(op=Op.LOAD, target=3, deal=1, bcast=1, inner=4, outer=1, dram=0x1000),
+    Command(op=Op.LOAD, target=1, deal=1, item_log2=1, inner=4, outer=1, dram=0x1000),
+    Command(op=Op.LOAD, target=0, deal=1, item_log2=1, inner=4, outer=0, dram=0x1000),
+    Command(op=Op.LOAD, target=3, chan=1, bcast=1, inner=4, outer=1, dram=0x1000),
+    Command(op=Op.STORE, deal=1, inner=4, outer=1, dram=0x800),
+], ids=["deal_chan", "deal_bcast", "deal_wgt", "deal_act_empty", "chan_bcast", "store_deal"])
+def test_refused_mode_combinations(cmd):
+    """Refused at decode, even with nothing to move, as cmdsim refuses them."""
+    from cgaccel.cmdsim import CommandError
+    mem = bytearray(8192)
+    mem[0:64] = program(cmd, Command(op=Op.END))
+    with pytest.raises(CommandError) as info:
+        _cmdsim_writes(CFG, mem, 64)
+    assert info.value.name == "command"
+    writes = []
+    out, reads = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100,
+                          writes=writes)
+    assert out["error"] == ERRORS["command"] and out["done"] == 1
+    assert reads == [(0, 32)] and writes == []
 
 
 def test_axi_too_narrow_for_buffer_items():

@@ -128,6 +128,20 @@ def test_command_order():
     assert c.plan.plane == max(t.cmd["hb"] * t.cmd["w"] for t in c.plan.tiles)
     banks = [cmd.bank for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
     assert banks == [t % 2 for t in range(n)]
+    # Per-channel tables: one transfer of kt items per table and tile, dealt to the columns.
+    params = [cmd for cmd in c.commands if cmd.op == Op.LOAD
+              and cmd.target in (Target.BIAS, Target.THR, Target.MULT, Target.CFG)]
+    loaded = [t for t in c.plan.tiles if t.load_wgt]
+    assert len(params) == 4 * len(loaded) == 4 * n
+    K = c.shape[0]
+    for i, cmd in enumerate(params):
+        t = loaded[i // 4]
+        name = Target(cmd.target).name.lower()
+        item = len(c.regions[name][1]) // K     # [K] items
+        assert (cmd.deal, cmd.chan, cmd.bcast, cmd.inner, cmd.outer, cmd.buf_addr,
+                cmd.buf_stride, 1 << cmd.item_log2, cmd.bank) == (
+                    1, 0, 0, t.kt, 1, 0, 1, item, t.bank)
+        assert cmd.dram == c.regions[name][0] + t.k0 * item
     runs = [unpack_tile(CFG, cmd.tile) for cmd in c.commands if cmd.op == Op.RUN]
     assert [r["bank"] for r in runs] == [t % 2 for t in range(n)]
     assert runs == [t.cmd for t in c.plan.tiles]
@@ -163,6 +177,12 @@ def test_command_order_pixel_split():
     assert [t.cmd["pc"] for t in tiles] == [2] * len(tiles)   # Wo=5 over 4 columns: 2 2 1 0
     wgt = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
     assert all(cmd.bcast == 1 and cmd.chan == 0 for cmd in wgt)
+    # Parameters: channel n to slot n of every column, one item per transfer (not dealt).
+    params = [cmd for cmd in c.commands if cmd.op == Op.LOAD
+              and cmd.target in (Target.BIAS, Target.THR, Target.MULT, Target.CFG)]
+    assert [(cmd.bcast, cmd.chan, cmd.deal, cmd.inner, cmd.outer, cmd.buf_stride)
+            for cmd in params] == [(1, 0, 0, 1, t.kt, 1) for t in tiles if t.load_wgt
+                                   for _ in range(4)]
     stores = [cmd for cmd in c.commands if cmd.op == Op.STORE]
     res = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.OUT]
     assert len(stores) == len(res) == 3 * len(tiles)
@@ -439,6 +459,13 @@ def test_driver_checks_hardware():
     hw.r[REG["ID"]] = 0xDEADBEEF
     with pytest.raises(HardwareMismatch, match="ID must be 0x43474143, not 0xdeadbeef"):
         asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
+    # Hardware without LOAD deal (minor 0) would load the parameter tables wrongly.
+    hw = ModelAccel(CFG)
+    hw.r[REG["VERSION"]] = 0x00010000
+    with pytest.raises(HardwareMismatch, match="VERSION minor must be at least 1, not 0"):
+        asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
+    hw.r[REG["VERSION"]] = 0x00010002
+    asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
 
 
 def test_driver_constructor_errors():
