@@ -413,12 +413,10 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
                  RS * CW * wgt_item, RS * CW, chan=dealt),
         ] + [
-            # One item per channel. Dealt: one transfer of kt items, item n to column
-            # n % cols at slot n // cols as the weights (``deal``); a pixel split broadcasts
-            # channel n to slot n of every column, one transfer per channel.
-            load(target, bank, log2, kt, 1, place[name] + (k0 << log2), 0, 1, deal=True)
-            if dealt else
-            load(target, bank, log2, 1, kt, place[name] + (k0 << log2), 1 << log2, 1)
+            # One item per channel, one transfer of kt items. Dealt: item n to column n % cols
+            # at slot n // cols as the weights (``deal``); a pixel split broadcasts channel n
+            # to slot n of every column.
+            load(target, bank, log2, kt, 1, place[name] + (k0 << log2), 0, 1, deal=dealt)
             for target, name, log2 in ((Target.BIAS, "bias", 2), (Target.THR, "thr", 2),
                                        (Target.MULT, "mult", 2),
                                        (Target.CFG, "cfg", cfg_log2))

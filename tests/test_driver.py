@@ -177,11 +177,12 @@ def test_command_order_pixel_split():
     assert [t.cmd["pc"] for t in tiles] == [2] * len(tiles)   # Wo=5 over 4 columns: 2 2 1 0
     wgt = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
     assert all(cmd.bcast == 1 and cmd.chan == 0 for cmd in wgt)
-    # Parameters: channel n to slot n of every column, one item per transfer (not dealt).
+    # Parameters: channel n to slot n of every column, the table in one transfer (broadcast,
+    # not dealt).
     params = [cmd for cmd in c.commands if cmd.op == Op.LOAD
               and cmd.target in (Target.BIAS, Target.THR, Target.MULT, Target.CFG)]
-    assert [(cmd.bcast, cmd.chan, cmd.deal, cmd.inner, cmd.outer, cmd.buf_stride)
-            for cmd in params] == [(1, 0, 0, 1, t.kt, 1) for t in tiles if t.load_wgt
+    assert [(cmd.bcast, cmd.chan, cmd.deal, cmd.inner, cmd.outer, cmd.buf_addr)
+            for cmd in params] == [(1, 0, 0, t.kt, 1, 0) for t in tiles if t.load_wgt
                                    for _ in range(4)]
     stores = [cmd for cmd in c.commands if cmd.op == Op.STORE]
     res = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.OUT]
