@@ -91,6 +91,9 @@ def add_arguments(parser):
     parser.add_argument("--pause", default="none", choices=("none", "random", "bursty"),
                         help="AXI backpressure pattern on every channel (default: %(default)s)")
     parser.add_argument("--waves", action="store_true", help="dump waveforms")
+    parser.add_argument("--axi-trace", metavar="TRACE.json",
+                        help="record every AXI master handshake here and compare each "
+                             "command's cycles with the end-to-end model")
 
 
 def _progress(stop, t0):
@@ -125,6 +128,9 @@ def run(args):
     work.mkdir(parents=True, exist_ok=True)
     out = {"npz": str(work / "y.npz"), "json": str(work / "report.json")}
     case = {"name": "layer", "vectors": args.vectors, "pause": args.pause, "seed": 1}
+    if args.axi_trace:
+        Path(args.axi_trace).parent.mkdir(parents=True, exist_ok=True)
+        case["axi_trace"] = str(Path(args.axi_trace).resolve())
     stop = threading.Event()
     t0 = time.monotonic()
     ticker = threading.Thread(target=_progress, args=(stop, t0), daemon=True)
@@ -177,4 +183,19 @@ def run(args):
         return 1
     print(f"cgaccel run: y matches the expected output bit for bit ({y.size} values)",
           file=sys.stderr)
+    if args.axi_trace:
+        _print_trace_comparison(config, compiled, vec, args.axi_trace, layer["cycles"])
     return 0
+
+
+def _print_trace_comparison(config, compiled, vec, path, cycles):
+    from .bench.axi_trace import compare, load_trace, summarize
+    from .bench.e2e_model import estimate_e2e
+
+    est = estimate_e2e(config, compiled, vec["gate"] if compiled.plan.gated else None,
+                       timeline=True)
+    print(f"cgaccel run: end-to-end model {est.cycles} cycles, RTL {cycles} "
+          f"({100 * (est.cycles - cycles) / cycles:+.2f}%); AXI trace in {path}",
+          file=sys.stderr)
+    for line in summarize(compare(compiled, load_trace(path), est)):
+        print(f"cgaccel run:   {line}", file=sys.stderr)

@@ -7,8 +7,10 @@ The bench reads its work from the JSON in ``$E2E_PARAMS``:
 ``config``
     AccelConfig fields of the emitted top.
 ``mode``
-    ``"layers"``: run every case of ``cases`` (``vectors`` path, ``pause``, ``seed`` and the
-    tiling options ``k_tile``, ``band_rows``, ``double_out``) and compare; ``"errors"``: error
+    ``"layers"``: run every case of ``cases`` (``vectors`` path, ``pause``, ``seed``, the
+    tiling options ``k_tile``, ``band_rows``, ``double_out``, and ``axi_trace``: a JSON file to
+    record the AXI master's handshakes in, :mod:`cgaccel.bench.axi_trace`) and compare;
+    ``"errors"``: error
     statuses and recovery (on the first case); ``"handshake"``: identification and descriptor
     registers only (works without a controller). Several modes joined by ``+`` run in order in
     one simulation.
@@ -227,6 +229,24 @@ async def handshake(tb):
         assert got == v, f"{name} reads {got:#x}, wrote {v:#x}"
 
 
+async def axi_monitor(dut, events):
+    """Record every handshake on the AXI4 master (``cgaccel.bench.axi_trace``)."""
+    cycle = 0
+    while True:
+        await RisingEdge(dut.clk)
+        cycle += 1
+        if dut.m_axi__arvalid.value and dut.m_axi__arready.value:
+            events.append((cycle, "AR", int(dut.m_axi__araddr.value),
+                           int(dut.m_axi__arlen.value)))
+        if dut.m_axi__rvalid.value and dut.m_axi__rready.value:
+            events.append((cycle, "R", 0, 0))
+        if dut.m_axi__awvalid.value and dut.m_axi__awready.value:
+            events.append((cycle, "AW", int(dut.m_axi__awaddr.value),
+                           int(dut.m_axi__awlen.value)))
+        if dut.m_axi__bvalid.value and dut.m_axi__bready.value:
+            events.append((cycle, "B", 0, 0))
+
+
 async def layers(tb, cases, out):
     failures = []
     results = {}
@@ -240,6 +260,9 @@ async def layers(tb, cases, out):
         tb.dut._log.info(f"case {name}: {len(compiled.plan.tiles)} tiles, "
                          f"{len(compiled.commands)} commands, pause {case.get('pause')}")
         irqs = tb.irqs
+        events = []
+        monitor = cocotb.start_soon(axi_monitor(tb.dut, events)) if case.get("axi_trace") \
+            else None
         try:
             # A hung bus never returns from a register access: bound the case in sim time too.
             run = await with_timeout(drv.run_compiled(compiled),
@@ -248,8 +271,14 @@ async def layers(tb, cases, out):
         except Exception as exc:  # noqa: BLE001 - reported per case below
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             tb.dut._log.error(f"case {name}: {type(exc).__name__}: {exc}")
+            if monitor is not None:
+                monitor.cancel()
             await with_timeout(drv.soft_reset(), 100000, "ns")
             continue
+        if monitor is not None:
+            monitor.cancel()
+            with open(case["axi_trace"], "w") as f:
+                json.dump(events, f)
         tb.dut._log.info(f"case {name}: {run.cycles} cycles, {time.monotonic() - t0:.1f} s")
         results[name] = run
         if tb.irqs != irqs + 1:

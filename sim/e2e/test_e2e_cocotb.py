@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cgaccel.bench.axi_trace import compare, load_trace
 from cgaccel.bench.e2e_model import estimate_e2e
 from cgaccel.config import AccelConfig, preset
 from cgaccel.driver import compile_layer
@@ -132,6 +133,22 @@ def test_handshake():
     run_e2e(CONFIGS["tiny"], "handshake", [], BUILD / "handshake_icarus", sim="icarus")
 
 
+def check_command_timing(cfg, case):
+    """A traced pause-free case: each command's cycles, fetch to next fetch, against the
+    end-to-end model's timeline (``cgaccel.bench.axi_trace``)."""
+    vec = load_vectors(case["vectors"])
+    comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows", "double_out",
+                                                           "split") if k in case})
+    est = estimate_e2e(cfg, comp, vec["gate"] if comp.plan.gated else None, timeline=True)
+    rows = compare(comp, load_trace(case["axi_trace"]), est)
+    assert len(rows) == len(comp.commands) - 2
+    # Where the model and the RTL part it is by a few cycles moved between neighbouring
+    # commands (a LOAD waiting for a buffer half, a STORE for its tile), never more.
+    off = [(i, rtl, model) for i, _, rtl, model in rows if rtl != model]
+    assert len(off) <= len(rows) // 4, f"{case['name']}: {len(off)} commands differ: {off}"
+    assert all(abs(rtl - model) <= 4 for _, rtl, model in off), f"{case['name']}: {off}"
+
+
 def check_cycle_models(cfg, cases, report):
     """Cases without AXI pauses: ``BUSY`` within 0.2% of the engine model's compute cycles
     (exact unless loads wait for a buffer half) and ``CYCLES`` within 1% of the end-to-end
@@ -162,9 +179,12 @@ def test_layers_tiny_verilator():
     """Every case on the tiny preset (after the identification checks), one build."""
     build = BUILD / "layers_tiny_verilator"
     cases = make_cases(CASES, list(CASES), build)
+    traced = next(c for c in cases if c["name"] == "pixel_split_exact")
+    traced["axi_trace"] = str(build / "pixel_split_exact.trace.json")
     run_e2e(CONFIGS["tiny"], "handshake+layers", cases, build,
             out={"json": build / "report.json"})
     check_cycle_models(CONFIGS["tiny"], cases, json.loads((build / "report.json").read_text()))
+    check_command_timing(CONFIGS["tiny"], traced)
 
 
 @needs_controller
@@ -180,9 +200,12 @@ def test_errors_icarus():
 def test_layers_small_verilator():
     build = BUILD / "layers_small_verilator"
     cases = make_cases(SMALL_CASES, list(SMALL_CASES), build)
+    traced = next(c for c in cases if c["name"] == "strips_exact")
+    traced["axi_trace"] = str(build / "strips_exact.trace.json")
     run_e2e(CONFIGS["small"], "handshake+layers", cases, build,
             out={"json": build / "report.json"})
     check_cycle_models(CONFIGS["small"], cases, json.loads((build / "report.json").read_text()))
+    check_command_timing(CONFIGS["small"], traced)
 
 
 @needs_controller
