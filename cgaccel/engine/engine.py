@@ -126,12 +126,17 @@ class Engine(wiring.Component):
         pix = Signal(2 * db)
         nk = Signal(cfg.channel_bits)
         hbw = Signal(2 * db)
-        act_words = Signal(2 * db + cwb)
-        # The products with ``nk`` are formed in SIZE2 (``snk = scw * nk``, so that
-        # ``rscw * nk = snk * r``) and the output-capacity checks registered there as flags:
-        # as one CHECK cycle ending at the enables of the descriptor registers they were the
-        # routed ECP5 critical path. Same states, same cycles.
-        snk = Signal(4 + cwb + cfg.channel_bits)
+        # Every check is registered as its own flag one state before CHECK (field checks in
+        # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
+        # flip-flops: as compares in CHECK they ended at the enables of the descriptor
+        # registers and were the routed ECP5 critical path. ``rnk = r * nk`` is formed in SIZE
+        # so that the weight words ``rscw * nk = scw * rnk`` are one product in SIZE2.
+        # Same states, same cycles.
+        rnk = Signal(4 + cfg.channel_bits)
+        bad_fld = Signal()
+        bad_par = Signal()
+        bad_act = Signal()
+        bad_wgt = Signal()
         bad_out = Signal()
         bad_pc = Signal()
         if cfg.cols & (cfg.cols - 1) == 0:
@@ -160,18 +165,30 @@ class Engine(wiring.Component):
                     m.next = "SIZE"
             with m.State("SIZE"):
                 m.d.comb += intake.eq(1)
+                # Channels per column: all of them when the tile is split by pixels.
+                nk_now = Mux(cmd.psplit, cmd.kt, nk_cols)
+                d = cmd
+                fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
+                       | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)
+                       | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
+                       | (d.hb == 0) | (d.w == 0))
+                if not cfg.cgnet:
+                    fld = fld | d.gated
                 m.d.sync += [
                     scw.eq(shift_add(cmd.cw, cmd.s)),
                     pix.eq(shift_add(cmd.ho, cmd.wo)),
                     hbw.eq(shift_add(cmd.w, cmd.hb)),
-                    # Channels per column: all of them when the tile is split by pixels.
-                    nk.eq(Mux(cmd.psplit, cmd.kt, nk_cols)),
+                    nk.eq(nk_now),
+                    rnk.eq(shift_add(nk_now, cmd.r)),
+                    bad_fld.eq(fld),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)), act_words.eq(shift_add(hbw, cmd.cw)),
-                             snk.eq(shift_add(scw, nk)),
+                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)),
+                             bad_par.eq(nk > geo.param_depth),
+                             bad_act.eq(shift_add(hbw, cmd.cw) > cfg.act_depth),
+                             bad_wgt.eq(shift_add(scw, rnk) > cfg.weight_depth),
                              bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
                                         > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
                              bad_pc.eq(cmd.psplit & ((cmd.pc == 0)
@@ -180,16 +197,7 @@ class Engine(wiring.Component):
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)
                 d = cmd
-                bad = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
-                       | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)
-                       | (d.kt > cfg.max_channels) | (d.cw == 0) | (d.cw > geo.max_words)
-                       | (d.hb == 0) | (d.w == 0)
-                       | (nk > geo.param_depth)
-                       | bad_out | bad_pc
-                       | (shift_add(snk, d.r) > cfg.weight_depth)
-                       | (act_words > cfg.act_depth))
-                if not cfg.cgnet:
-                    bad = bad | d.gated
+                bad = bad_fld | bad_par | bad_act | bad_wgt | bad_out | bad_pc
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
                     m.d.comb += [start.eq(1),
