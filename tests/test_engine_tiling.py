@@ -136,3 +136,15 @@ def test_folded_rows_too_wide_become_column_strips():
     assert plan.folded and plan.tiles[0].cmd["r"] == 1
     assert len({t.ox0 for t in plan.tiles}) > 1
     assert all(t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] <= 64 for t in plan.tiles)
+
+
+def test_bands_and_strips_are_even():
+    # C=8 (2 words) at W=14: a full row band needs 2 x 3 x 14 = 84 > 64 words, so strips; the
+    # widest that fits is 8 outputs (2 x 3 x 10 = 60), and 14 columns become 7 + 7, not 8 + 6.
+    plan = plan_layer(cfg(), **layer(C=8, H=14, W=14, K=2, groups=1))
+    assert sorted({t.wo for t in plan.tiles}) == [7]
+    assert sorted({t.ox0 for t in plan.tiles}) == [0, 7]
+    # Rows: Ho=9 with bands of at most 4 rows (output capacity 64 / (K/cols=1) / 16 pixels)
+    # become 3 + 3 + 3, not 4 + 4 + 1.
+    plan = plan_layer(cfg(act_depth=256), **layer(C=4, H=9, W=16, K=2, groups=1))
+    assert [t.ho for t in plan.tiles if t.k0 == 0] == [3, 3, 3]
