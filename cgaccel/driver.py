@@ -17,6 +17,7 @@ Two halves:
 """
 
 import asyncio
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 
@@ -231,7 +232,7 @@ def _work_list(C, rows, groups, imask):
 
 
 def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
-                  double_out=False, split="auto", min_tiles=1):
+                  double_out=False, split="auto", min_tiles=1, wide="auto"):
     """Compile one layer into a DRAM image and a command list.
 
     Parameters
@@ -257,6 +258,10 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         computation, but each buffer half then needs its own copy of the weights; the
         end-to-end model (:mod:`cgaccel.bench.e2e_model`) predicts which wins per layer
         (``docs/bench.md``).
+    wide : {"auto", True, False}
+        ``plan_layer``'s option: bands that span both activation halves (tile command
+        ``wide``). A wide band's LOAD is cut where its buffer addresses cross into the
+        second half (at most three LOADs per band instead of one).
 
     Returns
     -------
@@ -277,7 +282,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                          f"not {base_addr:#x}")
     args = _layer_arrays(layer)
     plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
-                      double_out=double_out, split=split, min_tiles=min_tiles)
+                      double_out=double_out, split=split, min_tiles=min_tiles, wide=wide)
     if plan.folded:
         # A few-channel layer runs as a 1x1 layer on its im2col input, which the host lays out.
         x_, w_, st_, pad_, _ = fold_taps(config, np.asarray(args["x"]), np.asarray(args["w"]),
@@ -377,6 +382,43 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                        dram_stride=dram_stride)
 
     def act_loads(t, place):
+        if not t.wide:
+            return band_loads(t, place)
+        # A wide band's word ``a`` is in half ``a >> act_bits``: cut each LOAD where its
+        # buffer addresses cross into the second half (iterations wholly in one half stay
+        # together, a straddling iteration is split in two).
+        depth = config.act_depth
+        out = []
+        for c in band_loads(t, place):
+            item = 1 << c.item_log2
+            runs = []       # [half, first iteration, count] or (half, n, m0, m1) pieces
+            for n in range(c.outer):
+                lo = c.buf_addr + n * c.buf_stride
+                hi = lo + c.inner - 1
+                if lo // depth == hi // depth:
+                    h = lo // depth
+                    if runs and isinstance(runs[-1], list) and runs[-1][0] == h:
+                        runs[-1][2] += 1
+                    else:
+                        runs.append([h, n, 1])
+                else:
+                    cut = depth - lo
+                    runs += [(0, n, 0, cut), (1, n, cut, c.inner)]
+            for r in runs:
+                if isinstance(r, list):
+                    h, n0, cnt = r
+                    out.append(dataclasses.replace(
+                        c, bank=h, buf_addr=c.buf_addr + n0 * c.buf_stride - h * depth,
+                        outer=cnt, dram=c.dram + n0 * c.dram_stride))
+                else:
+                    h, n, m0, m1 = r
+                    out.append(dataclasses.replace(
+                        c, bank=h, buf_addr=c.buf_addr + n * c.buf_stride + m0 - h * depth,
+                        inner=m1 - m0, outer=1, buf_stride=0,
+                        dram=c.dram + n * c.dram_stride + m0 * item, dram_stride=0))
+        return out
+
+    def band_loads(t, place):
         cmd = t.cmd
         hb, bank, wb = cmd["hb"], t.bank, cmd["w"]
         # First input row and column of the band (the tile command keeps them relative).
@@ -707,7 +749,7 @@ class Driver:
                         error=code, compiled=compiled, polls=polls)
 
     async def run_layer(self, vectors, *, k_tile=None, band_rows=None, double_out=False,
-                        split="auto"):
+                        split="auto", wide="auto"):
         """Compile ``vectors`` (tiling options as :func:`compile_layer`), run the layer and read
         ``y`` back.
 
@@ -721,5 +763,6 @@ class Driver:
             The layer did not finish in time.
         """
         compiled = compile_layer(self.config, vectors, base_addr=self.base_addr, k_tile=k_tile,
-                                 band_rows=band_rows, double_out=double_out, split=split)
+                                 band_rows=band_rows, double_out=double_out, split=split,
+                                 wide=wide)
         return await self.run_compiled(compiled)

@@ -62,6 +62,9 @@ FAST = [
      dict(band_rows=2, split="pixel", double_out=True)),
     ("column_strips", dict(act_depth=32), LayerShape("t", 4, 7, 17, 4, 3, 3, 1, 1), 2, 0.5,
      dict(double_out=True)),
+    # Wide tiles (tiling "auto"): a band's activation writes wait for the band before.
+    ("wide_tiles", dict(act_depth=32), LayerShape("t", 8, 4, 5, 8, 3, 3, 1, 1), 2, 0.5,
+     dict(k_tile=2, double_out=True)),
 ]
 SLOW = [
     ("gated_g4_slots4", dict(rows=2, cols=3, psum_slots=4), LayerShape("t", 8, 5, 5, 8, 1, 1,

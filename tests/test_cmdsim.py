@@ -81,14 +81,32 @@ CASES = [
      dict(residual=True, relu=True), dict(k_tile=4, band_rows=2, double_out=True)),
     ("double_out_one_tile", dict(rows=4), shape(4, 5, 5, 4, 3), 1, 0.0, {},
      dict(double_out=True)),
+    # Wide tiles (act_depth 32, bands of 4 words x 15 pixels): the band's LOAD is cut where
+    # it crosses into the second half, here in the middle of word plane 2 ("auto": 4 K
+    # tiles per band).
+    ("wide_full_width", dict(act_depth=32), shape(8, 4, 5, 8, 3), 2, 0.5,
+     dict(residual=True), dict(k_tile=2, double_out=True)),
+    # Column strips of a wide band (one block transfer, cut in two) and a strided 1x1 layer
+    # (one transfer per band row).
+    ("wide_strips", dict(act_depth=32), shape(8, 4, 12, 8, 3), 1, 0.0, {},
+     dict(k_tile=4, wide=True)),
+    ("wide_1x1_s2", dict(act_depth=32), shape(8, 8, 8, 8, 1, 2, 0), 2, 0.4, {},
+     dict(k_tile=2, wide=True)),
 ]
 
 
 @pytest.mark.parametrize("cfg_kw,shp,groups,density,extra,tiling", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_commands_reproduce_plan(cfg_kw, shp, groups, density, extra, tiling):
-    check_against_plan(small_config(**cfg_kw), make_layer(shp, groups, density, seed=7, **extra),
-                       **tiling)
+    c, _, trace = check_against_plan(small_config(**cfg_kw),
+                                     make_layer(shp, groups, density, seed=7, **extra), **tiling)
+    if tiling.get("wide") or "act_depth" in cfg_kw:
+        # Wide tiles: activation writes fill both halves, loaded once per band.
+        assert c.plan.wide
+        banks = {ev[1][3] for ev in trace.events if ev[0] == "write" and ev[1][0] == Target.ACT}
+        assert banks == {0, 1}
+        bands = {(t.oy0, t.ox0) for t in c.plan.tiles}
+        assert sum(t.load_act for t in c.plan.tiles) == len(bands)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -116,6 +134,8 @@ ENGINE_CASES = [
      dict(fbs_density=0.7), {}, False),
     ("g4_1x1_res_double_out", dict(rows=4, cols=3), shape(8, 5, 5, 8, 1), 4, 0.4,
      dict(residual=True), dict(band_rows=2, double_out=True), True),
+    ("wide_g2_res", dict(act_depth=32), shape(8, 4, 5, 8, 3), 2, 0.5, dict(residual=True),
+     dict(k_tile=2, double_out=True), True),
 ]
 
 

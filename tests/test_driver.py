@@ -49,7 +49,7 @@ LAYER = make_layer(shape(6, 6, 5, 6, 3), 2, 0.5, seed=2, residual=True, relu=Tru
 
 def test_tile_pack_roundtrip():
     cmd = dict(bank=1, kt=6, r=3, s=3, stride=2, hb=5, w=7, iy_base=-1, pad_l=1, ho=3, wo=4,
-               cw=3, gated=1, relu=0, residual=1, obuf=1, psplit=1, pc=5)
+               cw=3, gated=1, relu=0, residual=1, obuf=1, psplit=1, pc=5, wide=1)
     value = pack_tile(CFG, cmd)
     assert value & 1 == 1  # bank is the first (lowest) field
     assert unpack_tile(CFG, value) == cmd
@@ -57,7 +57,7 @@ def test_tile_pack_roundtrip():
 
 def test_tile_pack_errors():
     cmd = dict(bank=0, kt=1, r=1, s=1, stride=1, hb=1, w=1, iy_base=0, pad_l=0, ho=1, wo=1,
-               cw=1, gated=0, relu=0, residual=0, obuf=0, psplit=0, pc=0)
+               cw=1, gated=0, relu=0, residual=0, obuf=0, psplit=0, pc=0, wide=0)
     with pytest.raises(ValueError, match="field r must fit 4 unsigned bits, not 16"):
         pack_tile(CFG, dict(cmd, r=16))
     with pytest.raises(ValueError, match="field iy_base must fit 7 signed bits, not -65"):

@@ -433,3 +433,101 @@ def test_lane_writes_groups_consecutive_words():
                    (L, 0, 1, 0, 0x88)]
     one = Geometry(small_config(rows=4))
     assert [w["more"] for w in one.lane_writes(writes)] == [0] * len(writes)
+
+
+# Wide tiles: the band spans both activation halves ------------------------------------------
+
+# act_depth 32: one output row of the 5-wide, 4-word map needs 3 x 5 x 4 = 60 words, more
+# than a half (32) but not both (64); a word plane (15) fits a half.
+WIDE_CFG = dict(rows=2, cols=2, act_depth=32)
+
+
+@pytest.mark.parametrize("groups,double_out,gaps", [(2, True, True), (1, False, False),
+                                                    (4, True, False)])
+def test_wide_tiles_match_golden(groups, double_out, gaps):
+    cfg = small_config(**WIDE_CFG)
+    args = make_layer(shape(8, 4, 5, 8, 3), groups, 0.5, seed=31, residual=True, relu=True)
+    ref = gated_conv(**args)
+    # Four K tiles per band: "auto" takes wide tiles (no full-width band fits one half).
+    plan = plan_layer(cfg, **args, k_tile=2, double_out=double_out, split="channel")
+    assert plan.wide and all(t.cmd["wide"] == 1 for t in plan.tiles)
+    # Band outer, K tiles inner; the band is written once, by the first tile of the band.
+    assert [(t.oy0, t.k0) for t in plan.tiles[:5]] == [(0, 0), (0, 2), (0, 4), (0, 6), (1, 0)]
+    assert [t.load_act for t in plan.tiles] == [True, False, False, False] * 4
+    acts = [w for w in plan.tiles[0].writes if w[0] == Target.ACT]
+    assert {w[3] for w in acts} == {0, 1} and max(w[4] for w in acts) < 32
+    res = run_plans(cfg, [plan], gaps=gaps, seed=7)
+    assert res.errors == [0] * len(plan.tiles)
+    np.testing.assert_array_equal(res.ys[0], ref.y)
+    words, skipped, opens = expected_counts(plan, ref.gate)
+    assert res.counters["macs"] == words * cfg.rows
+    assert res.counters["skipped"] == skipped * cfg.rows
+    assert res.counters["open"] == opens
+
+
+def test_wide_band_checks_and_act_writes_hold_while_wide_tile_runs():
+    cfg = small_config(**WIDE_CFG)
+    args = make_layer(shape(8, 4, 5, 8, 3), 2, 0.5, seed=31)
+    plan = plan_layer(cfg, **args, k_tile=2, double_out=True, split="channel", wide=True)
+    ref = gated_conv(**args)
+    tile = plan.tiles[0]
+    assert tile.cmd["cw"] * tile.cmd["hb"] * tile.cmd["w"] > 32
+    dut = Engine(cfg)
+    seen = {}
+
+    async def bench(ctx):
+        async def put(port, payload):
+            ctx.set(port.payload, payload)
+            ctx.set(port.valid, 1)
+            await ctx.tick().until(port.ready)
+            ctx.set(port.valid, 0)
+
+        async def done():
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            return int(p.error)
+
+        # The tile's band does not fit one half; 4 x 4 x 5 = 80 words not both (64); a word
+        # plane of 4 x 9 = 36 words not one half (32), though 36 fit both.
+        for bad in (dict(wide=0), dict(hb=4), dict(cw=1, hb=4, w=9)):
+            await put(dut.i_cmd, {**tile.cmd, **bad})
+            seen.setdefault("errors", []).append(await done())
+        for wr in tile.writes:
+            await put(dut.i_wr, dict(zip(("target", "col", "bcast", "bank", "addr", "data"),
+                                         (int(wr[0]),) + tuple(wr[1:]), strict=True)))
+        await put(dut.i_cmd, tile.cmd)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.i_wr.valid, 1)
+        for name, target, bank in (("act_same", 0, tile.bank), ("act_other", 0, 1 - tile.bank),
+                                   ("wgt_other", 1, 1 - tile.bank),
+                                   ("list_same", 2, tile.bank)):
+            ctx.set(dut.i_wr.payload, {"target": target, "col": 0, "bcast": 1, "bank": bank,
+                                       "addr": 0, "data": 0})
+            seen[name] = ctx.get(dut.i_wr.ready)
+        ctx.set(dut.i_wr.valid, 0)
+        seen["errors"].append(await done())
+        # Finished: activation writes to either half are taken again.
+        ctx.set(dut.i_wr.payload, {"target": 0, "col": 0, "bcast": 1, "bank": 1 - tile.bank,
+                                   "addr": 0, "data": 0})
+        seen["act_after"] = ctx.get(dut.i_wr.ready)
+        vals = []
+        for col, addr in tile.reads:
+            await put(dut.i_rd, {"col": col, "addr": addr})
+            ctx.set(dut.o_rd.ready, 1)
+            (v,) = await ctx.tick().sample(dut.o_rd.payload).until(dut.o_rd.valid)
+            ctx.set(dut.o_rd.ready, 0)
+            vals.append(v - 256 if v >= 128 else v)
+        seen["vals"] = vals
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["errors"] == [1, 1, 1, 0]
+    # While the wide tile runs: activation writes wait in both halves, weights go to the
+    # other half, the tile's own half refuses the rest as before.
+    assert (seen["act_same"], seen["act_other"], seen["wgt_other"], seen["list_same"],
+            seen["act_after"]) == (0, 0, 1, 0, 1)
+    d = tile.dest
+    np.testing.assert_array_equal(np.array(seen["vals"]), ref.y[d[:, 0], d[:, 1], d[:, 2]])

@@ -148,3 +148,47 @@ def test_bands_and_strips_are_even():
     # become 3 + 3 + 3, not 4 + 4 + 1.
     plan = plan_layer(cfg(act_depth=256), **layer(C=4, H=9, W=16, K=2, groups=1))
     assert [t.ho for t in plan.tiles if t.k0 == 0] == [3, 3, 3]
+
+
+def test_wide_tiles_span_both_halves_and_load_each_band_once():
+    # act_depth 64: one output row of the 9-wide, 4-word map is 3 x 9 x 4 = 108 words, more
+    # than a half but within both; a word plane (27) fits a half. K=16 in tiles of 4: four K
+    # tiles share each band.
+    c = cfg(weight_depth=256)
+    args = layer(C=16, H=5, W=9, K=16, groups=2, residual=True)
+    narrow = plan_layer(c, **args, k_tile=4, wide=False)
+    assert not narrow.wide and {t.wo for t in narrow.tiles} != {9}    # column strips
+    plan = plan_layer(c, **args, k_tile=4, double_out=True)
+    assert plan.wide and {t.wo for t in plan.tiles} == {9}
+    assert all(t.cmd["wide"] == 1 for t in plan.tiles)
+    # Band outer, K tiles inner; only the first tile of a band writes activations.
+    order = [(t.oy0, t.k0) for t in plan.tiles]
+    assert order == sorted(order)
+    assert [t.load_act for t in plan.tiles] == [k0 == 0 for _, k0 in order]
+    assert [t.load_wgt for t in plan.tiles[:4]] == [True] * 4
+    for t in plan.tiles:
+        assert t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] > c.act_depth
+        assert t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] <= 2 * c.act_depth
+        acts = [(bank, addr) for tgt, _, _, bank, addr, _ in t.writes if tgt == Target.ACT]
+        if t.load_act:
+            # Word a = cw * plane + iy * w + ix lives at half a >> act_bits.
+            assert {b for b, _ in acts} == {0, 1}
+            hbw = t.cmd["hb"] * t.cmd["w"]
+            assert sorted(b * c.act_depth + a for b, a in acts) == [
+                cw * plan.plane + p for cw in range(t.cmd["cw"]) for p in range(hbw)]
+        else:
+            assert acts == []
+        # Everything else stays in the tile's own half.
+        assert all(w[3] == t.bank for w in t.writes if w[0] != Target.ACT)
+    # Fewer than WIDE_MIN_KTILES K tiles per band: "auto" keeps column strips.
+    assert not plan_layer(c, **args, k_tile=8).wide
+    ref = gated_conv(**args)
+    np.testing.assert_array_equal(plan.assemble([[ref.y[tuple(d)] for d in t.dest]
+                                                 for t in plan.tiles]), ref.y)
+
+
+def test_wide_option_is_checked():
+    with pytest.raises(ValueError, match="wide must be one of auto, True, False, not 'yes'"):
+        plan_layer(cfg(), **layer(), wide="yes")
+    with pytest.raises(ValueError, match="list cw_off must be below 128, not 128"):
+        Geometry(cfg()).pack_list(128, 0, 1)

@@ -42,7 +42,9 @@ Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
 ------------------------------------------------------------------------------
 The loader issues one buffer write per cycle (up to ``load_lanes`` consecutive activation or
 weight words each, :meth:`~cgaccel.engine.geometry.Geometry.lane_writes`); tile ``n``'s writes
-go to half ``n % 2`` and wait until tile ``n-2`` (same half) is done; then the loader waits for
+go to half ``n % 2`` and wait until tile ``n-2`` (same half) is done (activation writes after or
+for a ``wide`` tile, whose band spans both halves: until tile ``n-1`` is done); then the loader
+waits for
 the write-back of the tile that last used the same outputs (``n-2`` with ``obuf``, else
 ``n-1``), preloads residuals and issues the command. The reader takes ``o_done`` in order and
 reads each tile back (one read per cycle) while later tiles compute. What does not overlap
@@ -125,6 +127,10 @@ class TileEstimate:
         Buffer writes, residual preloads and write-back reads of the tile.
     obuf : bool
         The tile uses one half of a double-buffered output bank (tile command ``obuf``).
+    wide : bool
+        The tile's band spans both activation halves (tile command ``wide``).
+    act : bool
+        The tile writes activations (``load_act``).
     """
 
     busy: int
@@ -135,6 +141,8 @@ class TileEstimate:
     out_writes: int
     reads: int
     obuf: bool = False
+    wide: bool = False
+    act: bool = True
 
 
 @dataclass(frozen=True)
@@ -316,7 +324,8 @@ def estimate_plan(config, plan, gate=None):
                                   col_issue=tuple(col_issue),
                                   writes=len(geo.lane_writes(tile.writes)),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),
-                                  obuf=bool(tile.cmd.get("obuf", 0))))
+                                  obuf=bool(tile.cmd.get("obuf", 0)),
+                                  wide=bool(tile.cmd.get("wide", 0)), act=tile.load_act))
     compute, total = _timeline(tiles, cols)
     return LayerEstimate(compute_cycles=compute, total_cycles=total, tiles=tiles)
 
@@ -349,6 +358,11 @@ def _timeline(tiles, cols):
     accept_prev = None
     for n, t in enumerate(tiles):
         w0 = loader if n < 2 else max(loader, fin[n - 2] + 1)
+        # Activation writes (a tile's first writes) wait while a wide tile is in flight, and
+        # a wide band also fills the previous tile's half: after the previous tile (which
+        # finishes after every earlier one).
+        if n >= 1 and t.act and (t.wide or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
+            w0 = max(w0, fin[n - 1] + 1)
         accept = w0 + t.writes
         # The tile that last used this tile's outputs must have been read back: two tiles
         # back with a double-buffered output bank, else the previous tile (which also keeps

@@ -11,7 +11,8 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
   (activation and weight words: up to ``load_lanes`` per write within one beat of the read
   DMA's realigned stream), whichever is slower; its
   first item arrives ``load_latency`` cycles after the fetch, and it cannot write into a
-  buffer half before the engine has finished the tile that uses it;
+  buffer half before the engine has finished the tile that uses it (an activation LOAD: before
+  every ``wide`` tile in flight has finished);
 * a ``RUN`` hands the tile command to the engine (whose columns then follow the engine model:
   intake, queue, drift into the next tile);
 * a ``STORE`` checks its window (one cycle per bit of ``outer - 1``), waits for its tile,
@@ -147,6 +148,11 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             if cmd.target != Target.OUT and n >= 2:
                 # Buffer half n % 2 is free once tile n-2 has finished.
                 first = max(first, fin[n - 2] + 2)
+            if cmd.target == Target.ACT and n >= 1 and (
+                    cmd.bank != n % 2 or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
+                # A wide band's other half is tile n-1's, and activation writes wait while a
+                # wide tile is in flight: after tile n-1 (the last to finish).
+                first = max(first, fin[n - 1] + 2)
             item = 1 << cmd.item_log2
             ln = lanes if (cmd.target, 8 * item) in lane_items else 1
             # The read DMA delivers a transfer's beats back to back and pauses between

@@ -118,8 +118,13 @@ class Column(wiring.Component):
         rscw_l = Signal(geo.wgt_bits + 1)
         m.d.comb += go.eq(~self.busy & ~start_i & q_valid[0])
         m.d.sync += start_i.eq(go)
+        # Activation half of the tile's band words below ``act_depth``: its bank, or 0 for a
+        # ``wide`` band, whose list offsets carry the half in their MSB. Added to the operand
+        # address as its MSB (see "operand fetch"), so no multiplexer is on that path.
+        act_hi = Signal()
         with m.If(go):
             m.d.sync += [d.eq(self.descs[q_bank[0]]), bank.eq(q_bank[0]),
+                         act_hi.eq(q_bank[0] & ~self.descs[q_bank[0]].wide),
                          scw_l.eq(self.scw[q_bank[0]]), rscw_l.eq(self.rscw[q_bank[0]])]
         # Pop on go, push on start (into the first free entry after the pop).
         with m.If(go):
@@ -570,10 +575,16 @@ class Column(wiring.Component):
         m.d.sync += [ad_valid.eq(iss_valid), ad_pix.eq(iss_pix), ad_wt.eq(iss_wt),
                      ad_bubble.eq(iss_bubble), ad_meta.eq(iss_meta)]
         entry = list_rp.data
-        e_off = entry[:ab]
-        e_cw = entry[ab:ab + geo.cw_bits]
-        e_mask = entry[ab + geo.cw_bits:ab + geo.cw_bits + rows]
-        act_data = act_read(Cat((e_off + ad_pix)[:ab], bank))
+        lo = geo.list_off_bits
+        e_off = entry[:lo]
+        e_cw = entry[lo:lo + geo.cw_bits]
+        e_mask = entry[lo + geo.cw_bits:lo + geo.cw_bits + rows]
+        # The ``ab + 1``-bit word address, MSB = half: ``Cat(off + pix, bank)`` for a tile in
+        # one half (its offsets and pixels stay below ``act_depth``, the engine checks), the
+        # band's own address for a ``wide`` tile (``act_hi = 0``, offsets up to
+        # ``2 * act_depth``; pixels of one plane stay below ``act_depth``, also checked). One
+        # adder one bit wider than before, no multiplexer.
+        act_data = act_read((e_off + Cat(ad_pix, act_hi))[:ab + 1])
         wgt_data = wgt_read(Cat((e_cw + ad_wt)[:wgb], bank))
         md_valid = Signal()
         md_mask = Signal(rows)

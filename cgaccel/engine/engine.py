@@ -8,7 +8,8 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     is a full output-bank address), ``more``: an ``ACT``/``WGT`` write carries ``1 + more``
     consecutive words (at most ``load_lanes``, word ``i`` at ``addr + i``; other targets
     take one item and need ``more = 0``). ``ready`` is low while the write would hit the half of a
-    tile (or the output-bank region) that is accepted and not finished by every column.
+    tile (or the output-bank region) that is accepted and not finished by every column, and
+    for ``ACT`` writes (to either half) while an accepted, unfinished tile is ``wide``.
 ``i_cmd`` (tile commands, :meth:`Geometry.tile_layout`)
     The tile runs on buffer half ``bank`` (activations, weights, list, parameters). With
     ``obuf = 1`` its outputs also go to half ``bank`` of the output bank (address
@@ -16,7 +17,10 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     is in flight, so the next tile can be queued while the current one computes: columns that
     finish the current tile early start the next one at once, and the host reads one tile back
     while the next computes. With ``obuf = 0`` the tile uses the whole output bank (address
-    ``i*P + p``) and runs alone (accepted only when nothing is in flight).
+    ``i*P + p``) and runs alone (accepted only when nothing is in flight). With ``wide = 1`` its
+    activation band spans both halves (word ``a`` in half ``a >> act_bits``; at most
+    ``2 * act_depth`` words, one word plane ``hb * w`` at most ``act_depth``), so consecutive
+    tiles on the same band share it; everything else stays in half ``bank``.
 ``o_done`` (one entry per command, in command order)
     ``error`` is set when the command was impossible (nothing was computed).
 ``i_rd`` / ``o_rd`` (write-back)
@@ -100,6 +104,7 @@ class Engine(wiring.Component):
         remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
+        awide = Signal(2)      # that tile's activation band spans both halves (wide = 1)
         busy_half = Signal(2)  # some column has not finished the half's tile
         m.d.comb += busy_half.eq(Cat(remaining[0].any(), remaining[1].any()))
 
@@ -136,6 +141,7 @@ class Engine(wiring.Component):
         bad_fld = Signal()
         bad_par = Signal()
         bad_act = Signal()
+        bad_wide = Signal()
         bad_wgt = Signal()
         bad_out = Signal()
         bad_pc = Signal()
@@ -187,7 +193,11 @@ class Engine(wiring.Component):
                 m.d.comb += intake.eq(1)
                 m.d.sync += [rscw.eq(shift_add(scw, cmd.r)),
                              bad_par.eq(nk > geo.param_depth),
-                             bad_act.eq(shift_add(hbw, cmd.cw) > cfg.act_depth),
+                             # A wide band may fill both halves; one word plane of it
+                             # (the pixel addresses) stays below ``act_depth``.
+                             bad_act.eq(shift_add(hbw, cmd.cw)
+                                        > Mux(cmd.wide, 2 * cfg.act_depth, cfg.act_depth)),
+                             bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
                              bad_wgt.eq(shift_add(scw, rnk) > cfg.weight_depth),
                              bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
                                         > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
@@ -197,13 +207,14 @@ class Engine(wiring.Component):
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)
                 d = cmd
-                bad = bad_fld | bad_par | bad_act | bad_wgt | bad_out | bad_pc
+                bad = bad_fld | bad_par | bad_act | bad_wide | bad_wgt | bad_out | bad_pc
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
                     m.d.comb += [start.eq(1),
                                  set_inflight.eq(Mux(d.bank, 0b10, 0b01))]
                     m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(scw),
-                                 rscws[d.bank].eq(rscw), ofull.bit_select(d.bank, 1).eq(~d.obuf)]
+                                 rscws[d.bank].eq(rscw), ofull.bit_select(d.bank, 1).eq(~d.obuf),
+                                 awide.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
 
         # Columns: queue on start, report when finished.
@@ -231,8 +242,13 @@ class Engine(wiring.Component):
         ob1 = geo.out_bits - 1
         out_blocked = Signal()
         m.d.comb += out_blocked.eq(out_all | in_use.bit_select(wr.addr[ob1], 1))
-        m.d.comb += self.i_wr.ready.eq(Mux(wr.target == Target.OUT, ~out_blocked,
-                                           ~in_use.bit_select(wr.bank, 1)))
+        # Activation writes (either half) wait while a wide tile, which reads both halves, is
+        # in flight: the next band's load follows the last tile of the current one.
+        act_all = Signal()
+        m.d.comb += act_all.eq((in_use & awide).any() | (intake & cmd.wide))
+        m.d.comb += self.i_wr.ready.eq(
+            Mux(wr.target == Target.OUT, ~out_blocked,
+                ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
         take = self.i_wr.valid & self.i_wr.ready
         q_en = Signal(cfg.cols)
         q_target = Signal(3)

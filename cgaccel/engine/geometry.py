@@ -9,7 +9,8 @@ Buffer write port targets (``Target``)
 ======  =========  ====================================================================
 value   name       word written (one per transaction, ``addr`` within one bank half)
 ======  =========  ====================================================================
-0       ACT        ``rows`` activations, lane ``l`` in bits ``[l*aw, (l+1)*aw)``
+0       ACT        ``rows`` activations, lane ``l`` in bits ``[l*aw, (l+1)*aw)`` (a ``wide``
+                   tile's band word ``a`` is at ``bank = a >> act_bits``, ``addr`` its low bits)
 1       WGT        ``rows`` weights, same lane packing
 2       LIST       work-list entry ``{cw_off, cw, lane_mask}`` (see :meth:`pack_list`)
 3       BIAS       int32 bias of one column-local output channel
@@ -126,8 +127,14 @@ class Geometry:
 
     # Packed words ---------------------------------------------------------------------------
     @property
+    def list_off_bits(self):
+        """Bits of a work-list entry's activation offset: one more than a half's address, as
+        a ``wide`` tile's band spans both halves (offsets up to ``2 * act_depth - 1``)."""
+        return self.act_bits + 1
+
+    @property
     def list_width(self):
-        return self.act_bits + self.cw_bits + self.config.rows
+        return self.list_off_bits + self.cw_bits + self.config.rows
 
     @property
     def cfg_width(self):
@@ -195,12 +202,17 @@ class Geometry:
         return out
 
     def pack_list(self, cw_off, cw, lane_mask):
-        """Pack a work-list entry: activation offset of the word, its word index, lane mask."""
-        if not 0 <= cw_off < self.config.act_depth:
-            raise ValueError(f"list cw_off must be below {self.config.act_depth}, not {cw_off}")
+        """Pack a work-list entry: activation offset of the word, its word index, lane mask.
+
+        The offset may reach into the second half (``wide`` tiles), so it is below
+        ``2 * act_depth``."""
+        if not 0 <= cw_off < 2 * self.config.act_depth:
+            raise ValueError(f"list cw_off must be below {2 * self.config.act_depth}, "
+                             f"not {cw_off}")
         if not 0 <= cw < self.max_words:
             raise ValueError(f"list cw must be below {self.max_words}, not {cw}")
-        return cw_off | (cw << self.act_bits) | (lane_mask << (self.act_bits + self.cw_bits))
+        ob = self.list_off_bits
+        return cw_off | (cw << ob) | (lane_mask << (ob + self.cw_bits))
 
     def pack_cfg(self, shift, omask, start, mid, end):
         """Pack a channel's shift, output mask and work-list segment ``[start, mid, end)``."""
@@ -235,6 +247,11 @@ class Geometry:
             # Pixel split: every column computes all ``kt`` channels on its own chunk of
             # ``pc`` consecutive output pixels (column ``j``: pixels ``[j*pc, (j+1)*pc)``).
             "psplit": 1, "pc": self.out_bits,
+            # Wide band: the activation band spans both halves of the activation buffer
+            # (read address = the ``act_bits + 1``-bit word address, its MSB the half);
+            # weights, list, parameters and outputs stay in half ``bank``. ACT writes are
+            # held off while a wide tile is in flight.
+            "wide": 1,
         })
 
     def write_layout(self):

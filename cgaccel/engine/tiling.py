@@ -32,7 +32,7 @@ import numpy as np
 from .geometry import Geometry, Target
 
 __all__ = ["TilePlan", "LayerPlan", "plan_layer", "valid_taps", "expected_counts",
-           "output_places", "choose_split", "fold_taps", "SPLITS"]
+           "output_places", "choose_split", "fold_taps", "SPLITS", "WIDES", "WIDE_MIN_KTILES"]
 
 
 def _ceil_div(a, b):
@@ -64,7 +64,10 @@ class TilePlan:
         False when the tile's buffer half still holds its activation band / its channels'
         weights and parameters / the work list of its band size from the half's previous tile:
         ``writes`` then leaves them out (``plan_layer`` orders tiles so that the larger of
-        activations and weights is reused).
+        activations and weights is reused). A ``wide`` tile's band is in both halves, so
+        ``load_act`` compares with the previous tile.
+    wide : bool
+        Tile command ``wide``: the band spans both activation halves (see :func:`plan_layer`).
     """
 
     bank: int
@@ -82,6 +85,7 @@ class TilePlan:
     load_act: bool = True
     load_wgt: bool = True
     load_list: bool = True
+    wide: bool = False
 
 
 @dataclass
@@ -107,6 +111,8 @@ class LayerPlan:
     plane : int
         Activation words per word plane in a buffer half (``cw * plane + iy * w + ix``): the
         largest band's ``hb * w``, so that one work list serves every band of the layer.
+    wide : bool
+        The tiles are ``wide`` (their bands span both activation halves).
     """
 
     tiles: list
@@ -118,6 +124,7 @@ class LayerPlan:
     subsample: int = 1
     folded: bool = False
     plane: int = 0
+    wide: bool = False
 
     def assemble(self, values):
         """Place the write-back values (one list per tile, in read order) into ``y``."""
@@ -246,11 +253,17 @@ def _word_entries(chans, rows):
 
 
 SPLITS = ("channel", "pixel", "auto")
+WIDES = ("auto", True, False)
+
+# ``wide="auto"`` takes wide tiles only with at least this many K tiles per band: the first
+# tile of each band waits for the band's load (the previous band's tiles must all finish
+# first), so that exposed load must be shared by several tiles (:func:`plan_layer`).
+WIDE_MIN_KTILES = 4
 
 
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
                res=None, omask=None, imask=None, k_tile=None, band_rows=None,
-               double_out=False, split="auto", fold=True, min_tiles=1):
+               double_out=False, split="auto", fold=True, min_tiles=1, wide="auto"):
     """Split a layer into engine tiles.
 
     Parameters
@@ -282,6 +295,15 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         Cut the layer into at least this many tiles (more row bands) when it has the rows:
         with a double-buffered output bank only the first tile's loads and the last tile's
         write-back are then not hidden behind computation.
+    wide : {"auto", True, False}
+        Wide tiles (tile command ``wide``): a band spans both halves of the activation
+        buffer (up to ``2 * act_depth`` words, one word plane ``hb * w`` at most
+        ``act_depth``), written once and shared by the band's K tiles, which run one after
+        the other (band outer, K tiles inner); weights, list and parameters stay double
+        buffered. The engine holds the next band's activation writes until every tile of
+        the band has finished, so that load is not hidden behind computation. ``"auto"``:
+        wide where no full-width band fits one half, one fits both, and the band has at
+        least ``WIDE_MIN_KTILES`` K tiles to share the exposed load.
 
     Returns
     -------
@@ -294,6 +316,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    if not any(wide is v or (isinstance(v, str) and wide == v) for v in WIDES):
+        raise ValueError(f"wide must be one of auto, True, False, not {wide!r}")
     geo = Geometry(config)
     rows, cols = config.rows, config.cols
     C, H, W = x.shape
@@ -323,7 +347,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 plan = plan_layer(config, xf, wf, bias, thr, mult, shift, stride=sf, pad=pf,
                                   groups=groups, relu=relu, res=res, omask=omask, imask=imask,
                                   k_tile=k_tile, band_rows=band_rows, double_out=double_out,
-                                  split=split, fold=False, min_tiles=min_tiles)
+                                  split=split, fold=False, min_tiles=min_tiles, wide=wide)
             except ValueError:
                 pass    # the im2col rows do not fit the buffers: plan the layer as it is
             else:
@@ -382,7 +406,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         split = choose_split(config, K, Ho, Wo, groups)
     pixel = split == "pixel"
 
-    def pick(wo_t, pixel):
+    def pick(wo_t, pixel, wide=False):
+        act_cap = 2 * config.act_depth if wide else config.act_depth
         per = 1 if pixel else cols
         nk_hi = min(max_nk, _ceil_div(K, per))
         if k_tile is not None:
@@ -399,7 +424,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             # Outputs per channel in one column's bank.
             while ho >= 1 and (nk * (_ceil_div(ho * wo_t, cols) if pixel else ho * wo_t)
                                > out_cap
-                               or CW * band_in_rows(ho) * band_in_cols(wo_t) > config.act_depth):
+                               or CW * band_in_rows(ho) * band_in_cols(wo_t) > act_cap
+                               or band_in_rows(ho) * band_in_cols(wo_t) > config.act_depth):
                 ho -= 1
             if band_rows is not None:
                 if not 1 <= band_rows <= ho:
@@ -409,13 +435,21 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 return kt, ho
         return None
 
-    choice = pick(Wo, pixel)
+    choice = pick(Wo, pixel, wide is True)
+    if wide == "auto":
+        wide = False
+        if choice is None:
+            # No full-width band fits a half: one that fits both beats column strips when
+            # enough K tiles share its exposed load (WIDE_MIN_KTILES).
+            wchoice = pick(Wo, pixel, True)
+            if wchoice is not None and _ceil_div(K, wchoice[0]) >= WIDE_MIN_KTILES:
+                choice, wide = wchoice, True
     wo_max = Wo
     if choice is None:
         # Column strips keep a channel split: a strip's rows are not contiguous in DRAM.
         pixel = False
         for wo_max in range(Wo - 1, 0, -1):
-            choice = pick(wo_max, False)
+            choice = pick(wo_max, False, wide)
             if choice is not None:
                 break
     if choice is None:
@@ -457,7 +491,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     # outermost, tiles n and n+2 share their weights and parameters and do not load them again.
     act_words = CW * (y1 - y0) * (x1 - x0)
     wgt_words = _ceil_div(kt_max, 1 if pixel else cols) * RS * CW
-    k_outer = len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
+    # Wide tiles share one band in both halves: band outer, K tiles inner.
+    k_outer = not wide and len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
     order = ([(b, k) for k in ktiles for b in bands] if k_outer
              else [(b, k) for b in bands for k in ktiles])
     # Every band's word planes are ``plane`` words apart, so the work list (plane offsets) is
@@ -466,6 +501,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     tiles = []
     for n, ((oy0, ho, y0, y1, ox0, wo, x0, x1), (k0, kt)) in enumerate(order):
         prev = tiles[n - 2] if n >= 2 else None
+        # A wide band is in both halves: the previous tile's band is the one loaded.
+        aprev = (tiles[n - 1] if n >= 1 else None) if wide else prev
         band = np.zeros((CW * rows, y1 - y0, x1 - x0), dtype=np.int64)
         band[:C] = xq[:, y0:y1, x0:x1]
         tiles.append(_one_tile(
@@ -473,16 +510,18 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             K=K, C=C, R=R, S=S, CW=CW, k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo, y0=y0,
             x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
             double_out=double_out, out_cap=out_cap, bank=n % 2,
-            load_act=prev is None or (prev.oy0, prev.ho, prev.ox0, prev.wo) != (oy0, ho, ox0, wo),
+            load_act=aprev is None or ((aprev.oy0, aprev.ho, aprev.ox0, aprev.wo)
+                                       != (oy0, ho, ox0, wo)),
             load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt), load_list=prev is None,
-            plane=plane))
+            plane=plane, wide=wide))
     return LayerPlan(tiles=tiles, shape=(K, Ho, Wo), segments=segments, taps=taps,
-                     gated=gated, omask=om, subsample=subsample, folded=folded, plane=plane)
+                     gated=gated, omask=om, subsample=subsample, folded=folded, plane=plane,
+                     wide=wide)
 
 
 def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C, R,
               S, CW, k0, kt, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
-              double_out, out_cap, bank, load_act, load_wgt, load_list, plane):
+              double_out, out_cap, bank, load_act, load_wgt, load_list, plane, wide):
     """One tile: output channels ``k0..``, rows ``oy0..``, columns ``ox0..``, buffer half
     ``bank``. ``load_act``/``load_wgt``/``load_list`` False: the half still holds this band /
     these channels' weights and parameters / the work list of this band size from its previous
@@ -498,7 +537,12 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                 for ix in range(wb):
                     word = geo.pack_word(band[cw * rows:(cw + 1) * rows, iy, ix],
                                          config.act_width)
-                    writes.append((Target.ACT, 0, 1, bank, cw * plane + iy * wb + ix, word))
+                    a = cw * plane + iy * wb + ix
+                    if wide:    # the band's own address: its MSB is the half
+                        writes.append((Target.ACT, 0, 1, a >> geo.act_bits,
+                                       a & (config.act_depth - 1), word))
+                    else:
+                        writes.append((Target.ACT, 0, 1, bank, a, word))
     seg_pos = []
     pos = 0
     for bwords, cwords in seg_words:
@@ -550,8 +594,8 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
                ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
                residual=int(res is not None), obuf=int(bool(double_out)),
-               psplit=int(pixel), pc=pc)
+               psplit=int(pixel), pc=pc, wide=int(wide))
     return TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
                     reads=reads, dest=np.array(dest, dtype=np.int64), k0=k0, kt=kt, oy0=oy0,
                     ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt,
-                    load_list=load_list)
+                    load_list=load_list, wide=wide)

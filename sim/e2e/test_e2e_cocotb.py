@@ -88,6 +88,10 @@ SMALL_CASES = {
     # and a STORE per output row, like ImageNet's 7x7 layers.
     "strips_exact": (custom("strips", 32, 6, 14, 4, 3), 2, 0.4, dict(residual=True),
                      dict(pause="none", double_out=True)),
+    # Wide tiles, like ImageNet's 7x7x512 layers: a band of 2 output rows (4 x 14 x 8 = 448
+    # words) fits both activation halves, not one; 4 K tiles share each band.
+    "wide_c32_k16": (custom("wide", 32, 4, 14, 16, 3), 2, 0.4, dict(residual=True),
+                     dict(pause="none", k_tile=4, double_out=True)),
     # Like ResNet's conv1 (few input channels): taps folded into channels by the host.
     "conv1_like_c2_folded": (custom("c2", 2, 9, 8, 6, 3, 2), 1, 0.0, dict(relu=True),
                              dict(pause="bursty")),
@@ -125,6 +129,8 @@ def test_cases_compile(cfg_name, table, tmp_path):
         assert c.plan.tiles and c.commands[-1].op == 0
         if case.get("k_tile"):
             assert len(c.plan.tiles) > 2  # the multi-tile case must alternate banks
+        # The wide case must be planned with wide tiles (tiling's "auto" rule).
+        assert c.plan.wide == case["name"].startswith("wide"), case["name"]
 
 
 def test_handshake():
