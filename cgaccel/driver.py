@@ -463,7 +463,13 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
                                        (Target.MULT, "mult", 2),
                                        (Target.CFG, "cfg", cfg_log2))
         ]
-        return acts + (wgts if t.load_wgt else [])
+        wgts = wgts if t.load_wgt else []
+        if t.wide:
+            # The band waits for the previous band's tiles (the engine holds activation
+            # writes while a wide tile runs); the rest goes to this tile's free half first.
+            return ([c for c in acts if c.target != Target.ACT] + wgts
+                    + [c for c in acts if c.target == Target.ACT])
+        return acts + wgts
 
     def res_loads(t, place):
         return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,

@@ -31,11 +31,12 @@ def small_config(**kw):
 
 
 def measure(cfg, shape, groups, density, *, band_rows=None, k_tile=None, double_out=False,
-            split="channel", **extra):
+            split="channel", wide="auto", **extra):
     args = make_layer(shape, groups, density, seed=3, relu=True, **extra)
     ref = gated_conv(**args)
     plan = plan_layer(cfg, **args, band_rows=band_rows, k_tile=k_tile, double_out=double_out,
-                      split=split)
+                      split=split, wide=wide)
+    assert plan.wide == (wide is True)
     res = run_plans(cfg, [plan])
     np.testing.assert_array_equal(res.ys[0], ref.y)
     return plan, ref, res, estimate_plan(cfg, plan, ref.gate)
@@ -62,9 +63,9 @@ FAST = [
      dict(band_rows=2, split="pixel", double_out=True)),
     ("column_strips", dict(act_depth=32), LayerShape("t", 4, 7, 17, 4, 3, 3, 1, 1), 2, 0.5,
      dict(double_out=True)),
-    # Wide tiles (tiling "auto"): a band's activation writes wait for the band before.
+    # Wide tiles: a band's activation writes wait for the band before.
     ("wide_tiles", dict(act_depth=32), LayerShape("t", 8, 4, 5, 8, 3, 3, 1, 1), 2, 0.5,
-     dict(k_tile=2, double_out=True)),
+     dict(k_tile=2, double_out=True, wide=True)),
 ]
 SLOW = [
     ("gated_g4_slots4", dict(rows=2, cols=3, psum_slots=4), LayerShape("t", 8, 5, 5, 8, 1, 1,
@@ -79,7 +80,7 @@ SLOW = [
 
 
 def _split(extra):
-    tiling = {k: extra[k] for k in ("band_rows", "k_tile", "double_out", "split")
+    tiling = {k: extra[k] for k in ("band_rows", "k_tile", "double_out", "split", "wide")
               if k in extra}
     data = {k: v for k, v in extra.items() if k not in tiling}
     return tiling, data

@@ -82,9 +82,9 @@ CASES = [
     ("double_out_one_tile", dict(rows=4), shape(4, 5, 5, 4, 3), 1, 0.0, {},
      dict(double_out=True)),
     # Wide tiles (act_depth 32, bands of 4 words x 15 pixels): the band's LOAD is cut where
-    # it crosses into the second half, here in the middle of word plane 2 ("auto": 4 K
+    # it crosses into the second half, here in the middle of word plane 2 ("auto": 8 K
     # tiles per band).
-    ("wide_full_width", dict(act_depth=32), shape(8, 4, 5, 8, 3), 2, 0.5,
+    ("wide_full_width", dict(act_depth=32), shape(8, 4, 5, 16, 3), 2, 0.5,
      dict(residual=True), dict(k_tile=2, double_out=True)),
     # Column strips of a wide band (one block transfer, cut in two) and a strided 1x1 layer
     # (one transfer per band row).
@@ -135,7 +135,7 @@ ENGINE_CASES = [
     ("g4_1x1_res_double_out", dict(rows=4, cols=3), shape(8, 5, 5, 8, 1), 4, 0.4,
      dict(residual=True), dict(band_rows=2, double_out=True), True),
     ("wide_g2_res", dict(act_depth=32), shape(8, 4, 5, 8, 3), 2, 0.5, dict(residual=True),
-     dict(k_tile=2, double_out=True), True),
+     dict(k_tile=2, double_out=True, wide=True), True),
 ]
 
 

@@ -448,8 +448,8 @@ def test_wide_tiles_match_golden(groups, double_out, gaps):
     cfg = small_config(**WIDE_CFG)
     args = make_layer(shape(8, 4, 5, 8, 3), groups, 0.5, seed=31, residual=True, relu=True)
     ref = gated_conv(**args)
-    # Four K tiles per band: "auto" takes wide tiles (no full-width band fits one half).
-    plan = plan_layer(cfg, **args, k_tile=2, double_out=double_out, split="channel")
+    plan = plan_layer(cfg, **args, k_tile=2, double_out=double_out, split="channel",
+                      wide=True)
     assert plan.wide and all(t.cmd["wide"] == 1 for t in plan.tiles)
     # Band outer, K tiles inner; the band is written once, by the first tile of the band.
     assert [(t.oy0, t.k0) for t in plan.tiles[:5]] == [(0, 0), (0, 2), (0, 4), (0, 6), (1, 0)]

@@ -152,10 +152,10 @@ def test_bands_and_strips_are_even():
 
 def test_wide_tiles_span_both_halves_and_load_each_band_once():
     # act_depth 64: one output row of the 9-wide, 4-word map is 3 x 9 x 4 = 108 words, more
-    # than a half but within both; a word plane (27) fits a half. K=16 in tiles of 4: four K
+    # than a half but within both; a word plane (27) fits a half. K=32 in tiles of 4: eight K
     # tiles share each band.
-    c = cfg(weight_depth=256)
-    args = layer(C=16, H=5, W=9, K=16, groups=2, residual=True)
+    c = cfg(weight_depth=256, max_channels=64)
+    args = layer(C=16, H=5, W=9, K=32, groups=2, residual=True)
     narrow = plan_layer(c, **args, k_tile=4, wide=False)
     assert not narrow.wide and {t.wo for t in narrow.tiles} != {9}    # column strips
     plan = plan_layer(c, **args, k_tile=4, double_out=True)
@@ -165,7 +165,7 @@ def test_wide_tiles_span_both_halves_and_load_each_band_once():
     order = [(t.oy0, t.k0) for t in plan.tiles]
     assert order == sorted(order)
     assert [t.load_act for t in plan.tiles] == [k0 == 0 for _, k0 in order]
-    assert [t.load_wgt for t in plan.tiles[:4]] == [True] * 4
+    assert [t.load_wgt for t in plan.tiles[:8]] == [True] * 8
     for t in plan.tiles:
         assert t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] > c.act_depth
         assert t.cmd["cw"] * t.cmd["hb"] * t.cmd["w"] <= 2 * c.act_depth
@@ -182,6 +182,7 @@ def test_wide_tiles_span_both_halves_and_load_each_band_once():
         assert all(w[3] == t.bank for w in t.writes if w[0] != Target.ACT)
     # Fewer than WIDE_MIN_KTILES K tiles per band: "auto" keeps column strips.
     assert not plan_layer(c, **args, k_tile=8).wide
+    assert plan_layer(c, **args, k_tile=8, wide=True).wide
     ref = gated_conv(**args)
     np.testing.assert_array_equal(plan.assemble([[ref.y[tuple(d)] for d in t.dest]
                                                  for t in plan.tiles]), ref.y)

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.geometry import Geometry
+from ..engine.geometry import Geometry, Target
 
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
@@ -129,8 +129,8 @@ class TileEstimate:
         The tile uses one half of a double-buffered output bank (tile command ``obuf``).
     wide : bool
         The tile's band spans both activation halves (tile command ``wide``).
-    act : bool
-        The tile writes activations (``load_act``).
+    act_writes : int
+        Of ``writes``, those of activations (the last ones of a wide tile, else the first).
     """
 
     busy: int
@@ -142,7 +142,7 @@ class TileEstimate:
     reads: int
     obuf: bool = False
     wide: bool = False
-    act: bool = True
+    act_writes: int = 0
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,9 @@ def estimate_plan(config, plan, gate=None):
                                   writes=len(geo.lane_writes(tile.writes)),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),
                                   obuf=bool(tile.cmd.get("obuf", 0)),
-                                  wide=bool(tile.cmd.get("wide", 0)), act=tile.load_act))
+                                  wide=bool(tile.cmd.get("wide", 0)),
+                                  act_writes=len(geo.lane_writes(
+                                      [w for w in tile.writes if w[0] == Target.ACT]))))
     compute, total = _timeline(tiles, cols)
     return LayerEstimate(compute_cycles=compute, total_cycles=total, tiles=tiles)
 
@@ -358,12 +360,16 @@ def _timeline(tiles, cols):
     accept_prev = None
     for n, t in enumerate(tiles):
         w0 = loader if n < 2 else max(loader, fin[n - 2] + 1)
-        # Activation writes (a tile's first writes) wait while a wide tile is in flight, and
-        # a wide band also fills the previous tile's half: after the previous tile (which
-        # finishes after every earlier one).
-        if n >= 1 and t.act and (t.wide or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
-            w0 = max(w0, fin[n - 1] + 1)
         accept = w0 + t.writes
+        # Activation writes wait while a wide tile is in flight, and a wide band also fills
+        # the previous tile's half: after the previous tile (which finishes after every
+        # earlier one). A wide tile writes its band last, a narrow tile first.
+        if n >= 1 and t.act_writes and (t.wide or tiles[n - 1].wide
+                                        or (n >= 2 and tiles[n - 2].wide)):
+            if t.wide:
+                accept = max(accept, fin[n - 1] + 1 + t.act_writes)
+            else:
+                accept = max(w0, fin[n - 1] + 1) + t.writes
         # The tile that last used this tile's outputs must have been read back: two tiles
         # back with a double-buffered output bank, else the previous tile (which also keeps
         # a single-buffered tile from being queued behind another).

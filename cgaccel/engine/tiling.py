@@ -258,7 +258,7 @@ WIDES = ("auto", True, False)
 # ``wide="auto"`` takes wide tiles only with at least this many K tiles per band: the first
 # tile of each band waits for the band's load (the previous band's tiles must all finish
 # first), so that exposed load must be shared by several tiles (:func:`plan_layer`).
-WIDE_MIN_KTILES = 4
+WIDE_MIN_KTILES = 8
 
 
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
@@ -302,8 +302,10 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         the other (band outer, K tiles inner); weights, list and parameters stay double
         buffered. The engine holds the next band's activation writes until every tile of
         the band has finished, so that load is not hidden behind computation. ``"auto"``:
-        wide where no full-width band fits one half, one fits both, and the band has at
-        least ``WIDE_MIN_KTILES`` K tiles to share the exposed load.
+        wide where no full-width band fits one half, one fits both, the band has at least
+        ``WIDE_MIN_KTILES`` K tiles to share the exposed load, and the weights reloaded for
+        every band stay hidden (fewer words written than with column strips, or loads of at
+        most a quarter of the dense compute cycles).
 
     Returns
     -------
@@ -435,69 +437,105 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 return kt, ho
         return None
 
+    def strips(wide):
+        """The widest column strip that fits: ``(choice, wo)`` or ``(None, None)``."""
+        for wo_t in range(Wo - 1, 0, -1):
+            ch = pick(wo_t, False, wide)
+            if ch is not None:
+                return ch, wo_t
+        return None, None
+
+    def arrange(choice, wo_max, pixel, wide):
+        """Bands, tile order ``[(band, (k0, kt))]`` and word-plane size of a tiling."""
+        kt_max, ho_max = choice
+        # Even bands and strips: 28 columns as 14 + 14, not 20 + 8. A short remainder tile
+        # gives each column a few items only, so open gates cannot even out between the
+        # columns, and the columns run at most one tile apart (ImageNet layer2.0.conv1:
+        # compute efficiency 0.949 -> 0.967 in the cycle model); the tile count is the same.
+        wo_max = _ceil_div(Wo, _ceil_div(Wo, wo_max))
+        if band_rows is None:
+            ho_max = _ceil_div(Ho, _ceil_div(Ho, ho_max))
+        if min_tiles > 1 and band_rows is None:
+            # A tile's loads overlap the previous tile's compute and its write-back the next
+            # one's: only the first load and the last write-back are exposed, so a layer that
+            # fits one tile is still cut into a few row bands.
+            others = _ceil_div(K, kt_max) * _ceil_div(Wo, wo_max)
+            nb = min(Ho, _ceil_div(min_tiles, others))
+            ho_max = min(ho_max, _ceil_div(Ho, nb))
+        bands = []
+        for oy0 in range(0, Ho, ho_max):
+            ho = min(ho_max, Ho - oy0)
+            y0 = max(0, oy0 * stride - pad)
+            y1 = min(H, (oy0 + ho - 1) * stride - pad + R)
+            for ox0 in range(0, Wo, wo_max):
+                wo = min(wo_max, Wo - ox0)
+                x0 = max(0, ox0 * stride - pad)
+                x1 = min(W, (ox0 + wo - 1) * stride - pad + S)
+                bands.append((oy0, ho, y0, y1, ox0, wo, x0, x1))
+        ktiles = [(k0, min(kt_max, K - k0)) for k0 in range(0, K, kt_max)]
+        # Tile order: a buffer half keeps what its previous tile (two tiles back) loaded, so
+        # the loop over whichever of activations and weights is bigger goes outside: with K
+        # tiles outermost, tiles n and n+2 share their weights and parameters and do not load
+        # them again. Wide tiles share one band in both halves: band outer, K tiles inner.
+        act_words = CW * (y1 - y0) * (x1 - x0)
+        wgt_words = _ceil_div(kt_max, 1 if pixel else cols) * RS * CW
+        k_outer = (not wide and len(bands) > 2 and len(ktiles) > 1
+                   and wgt_words > act_words)
+        order = ([(b, k) for k in ktiles for b in bands] if k_outer
+                 else [(b, k) for b in bands for k in ktiles])
+        # Every band's word planes are ``plane`` words apart, so the work list (plane
+        # offsets) is the same for all of them: each half loads it once.
+        plane = max((y1 - y0) * (x1 - x0) for _, _, y0, y1, _, _, x0, x1 in bands)
+        return order, plane
+
+    def load_words(order, wide):
+        """Activation and weight words a tile order writes (what the half reuse saves)."""
+        total = 0
+        for n, ((_, _, y0, y1, _, _, x0, x1), (k0, kt)) in enumerate(order):
+            aprev = order[n - 1 if wide else n - 2][0] if n >= (1 if wide else 2) else None
+            wprev = order[n - 2][1] if n >= 2 else None
+            total += CW * (y1 - y0) * (x1 - x0) if aprev != order[n][0] else 0
+            total += kt * RS * CW if wprev != (k0, kt) else 0
+        return total
+
     choice = pick(Wo, pixel, wide is True)
+    wo_max = Wo
     if wide == "auto":
         wide = False
         if choice is None:
-            # No full-width band fits a half: one that fits both beats column strips when
-            # enough K tiles share its exposed load (WIDE_MIN_KTILES).
+            # No full-width band fits a half. One that fits both beats column strips when
+            # enough K tiles share it (a band boundary is a barrier that the columns cannot
+            # drift across, and the band's load is exposed there) and its loads stay hidden:
+            # band-outer order reloads the weights for every band, where strips, K tiles
+            # outer, keep them. So wide tiles must write fewer words than strips, or load in
+            # at most a quarter of the dense compute cycles (gated layers compute about half
+            # of them). In the models, weight-bound ImageNet layer4.0.conv1 (loads 0.58 of
+            # the dense compute) and layer3.0.conv1 (5 K tiles per band) lose 0.015-0.023
+            # compute efficiency and 10% start to done with wide tiles; layer3.x.conv2 (0.15)
+            # and layer4.x.conv2 (fewer words) gain.
             wchoice = pick(Wo, pixel, True)
             if wchoice is not None and _ceil_div(K, wchoice[0]) >= WIDE_MIN_KTILES:
-                choice, wide = wchoice, True
-    wo_max = Wo
+                try:
+                    nchoice, nwo = strips(False)
+                except ValueError:      # band_rows too tall for any strip
+                    nchoice = None
+                words = load_words(arrange(wchoice, Wo, pixel, True)[0], True)
+                dense = K * CW * RS * Ho * Wo / cols
+                if (nchoice is None or 4 * words <= dense * config.load_lanes
+                        or words < load_words(arrange(nchoice, nwo, False, False)[0], False)):
+                    choice, wide = wchoice, True
     if choice is None:
         # Column strips keep a channel split: a strip's rows are not contiguous in DRAM.
         pixel = False
-        for wo_max in range(Wo - 1, 0, -1):
-            choice = pick(wo_max, False, wide)
-            if choice is not None:
-                break
+        choice, wo_max = strips(wide)
     if choice is None:
         raise ValueError(f"a band of one output row and column ({CW * band_in_rows(1) * S} "
                          f"activation words) must fit the buffers (act_depth "
                          f"{config.act_depth}, output capacity {out_cap}), not exceed them")
-    kt_max, ho_max = choice
-    # Even bands and strips: 28 columns as 14 + 14, not 20 + 8. A short remainder tile gives
-    # each column a few items only, so open gates cannot even out between the columns, and
-    # the columns run at most one tile apart (ImageNet layer2.0.conv1: compute efficiency
-    # 0.949 -> 0.967 in the cycle model); the tile count is the same.
-    wo_max = _ceil_div(Wo, _ceil_div(Wo, wo_max))
-    if band_rows is None:
-        ho_max = _ceil_div(Ho, _ceil_div(Ho, ho_max))
-    if min_tiles > 1 and band_rows is None:
-        # A tile's loads overlap the previous tile's compute and its write-back the next
-        # one's: only the first load and the last write-back are exposed, so a layer that
-        # fits one tile is still cut into a few row bands.
-        others = _ceil_div(K, kt_max) * _ceil_div(Wo, wo_max)
-        bands = min(Ho, _ceil_div(min_tiles, others))
-        ho_max = min(ho_max, _ceil_div(Ho, bands))
-
+    order, plane = arrange(choice, wo_max, pixel, wide)
     xq = x.astype(np.int64)
     wq = w.astype(np.int64)
     taps = valid_taps(H, W, R, S, stride, pad)
-    bands = []
-    for oy0 in range(0, Ho, ho_max):
-        ho = min(ho_max, Ho - oy0)
-        y0 = max(0, oy0 * stride - pad)
-        y1 = min(H, (oy0 + ho - 1) * stride - pad + R)
-        for ox0 in range(0, Wo, wo_max):
-            wo = min(wo_max, Wo - ox0)
-            x0 = max(0, ox0 * stride - pad)
-            x1 = min(W, (ox0 + wo - 1) * stride - pad + S)
-            bands.append((oy0, ho, y0, y1, ox0, wo, x0, x1))
-    ktiles = [(k0, min(kt_max, K - k0)) for k0 in range(0, K, kt_max)]
-    # Tile order: a buffer half keeps what its previous tile (two tiles back) loaded, so the
-    # loop over whichever of activations and weights is bigger goes outside: with K tiles
-    # outermost, tiles n and n+2 share their weights and parameters and do not load them again.
-    act_words = CW * (y1 - y0) * (x1 - x0)
-    wgt_words = _ceil_div(kt_max, 1 if pixel else cols) * RS * CW
-    # Wide tiles share one band in both halves: band outer, K tiles inner.
-    k_outer = not wide and len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
-    order = ([(b, k) for k in ktiles for b in bands] if k_outer
-             else [(b, k) for b in bands for k in ktiles])
-    # Every band's word planes are ``plane`` words apart, so the work list (plane offsets) is
-    # the same for all of them: each half loads it once.
-    plane = max((y1 - y0) * (x1 - x0) for _, _, y0, y1, _, _, x0, x1 in bands)
     tiles = []
     for n, ((oy0, ho, y0, y1, ox0, wo, x0, x1), (k0, kt)) in enumerate(order):
         prev = tiles[n - 2] if n >= 2 else None
@@ -579,6 +617,12 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
             (Target.CFG, col, bc, bank, i,
              geo.pack_cfg(int(shift[k]), bool(om[k]), start, mid, end)),
         ]
+    if wide:
+        # A wide band's writes wait until the previous band's tiles have finished; the rest
+        # goes to this tile's own half, free earlier: written first, so that only the band
+        # waits.
+        writes = ([w for w in writes if w[0] != Target.ACT]
+                  + [w for w in writes if w[0] == Target.ACT])
     # Outputs: column j's bank holds its channels (or its pixel chunk of every
     # channel) one after the other, in the order the column computes them.
     obase = bank * out_cap if double_out else 0  # output half: address MSB

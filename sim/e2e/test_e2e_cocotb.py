@@ -89,8 +89,8 @@ SMALL_CASES = {
     "strips_exact": (custom("strips", 32, 6, 14, 4, 3), 2, 0.4, dict(residual=True),
                      dict(pause="none", double_out=True)),
     # Wide tiles, like ImageNet's 7x7x512 layers: a band of 2 output rows (4 x 14 x 8 = 448
-    # words) fits both activation halves, not one; 4 K tiles share each band.
-    "wide_c32_k16": (custom("wide", 32, 4, 14, 16, 3), 2, 0.4, dict(residual=True),
+    # words) fits both activation halves, not one; 8 K tiles share each band.
+    "wide_c32_k32": (custom("wide", 32, 4, 14, 32, 3), 2, 0.4, dict(residual=True),
                      dict(pause="none", k_tile=4, double_out=True)),
     # Like ResNet's conv1 (few input channels): taps folded into channels by the host.
     "conv1_like_c2_folded": (custom("c2", 2, 9, 8, 6, 3, 2), 1, 0.0, dict(relu=True),
