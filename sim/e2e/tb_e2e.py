@@ -136,7 +136,8 @@ class TB:
 
 def tiling(case):
     """compile_layer's tiling options named in a case."""
-    return {k: case[k] for k in ("k_tile", "band_rows", "double_out", "split") if k in case}
+    return {k: case[k] for k in ("k_tile", "band_rows", "double_out", "split", "wide")
+            if k in case}
 
 
 def poll_budget(config, compiled):

@@ -124,8 +124,8 @@ def test_cases_compile(cfg_name, table, tmp_path):
     for case in make_cases(table, list(table), tmp_path):
         from cgaccel.model.vectors import load_vectors
         c = compile_layer(cfg, load_vectors(case["vectors"]),
-                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out", "split")
-                             if k in case})
+                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out", "split",
+                                                  "wide") if k in case})
         assert c.plan.tiles and c.commands[-1].op == 0
         if case.get("k_tile"):
             assert len(c.plan.tiles) > 2  # the multi-tile case must alternate banks
@@ -144,7 +144,7 @@ def check_command_timing(cfg, case):
     end-to-end model's timeline (``cgaccel.bench.axi_trace``)."""
     vec = load_vectors(case["vectors"])
     comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows", "double_out",
-                                                           "split") if k in case})
+                                                           "split", "wide") if k in case})
     est = estimate_e2e(cfg, comp, vec["gate"] if comp.plan.gated else None, timeline=True)
     rows = compare(comp, load_trace(case["axi_trace"]), est)
     assert len(rows) == len(comp.commands) - 2
@@ -165,7 +165,7 @@ def check_cycle_models(cfg, cases, report):
             continue
         vec = load_vectors(case["vectors"])
         comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows",
-                                                               "double_out", "split")
+                                                               "double_out", "split", "wide")
                                           if k in case})
         gate = vec["gate"] if comp.plan.gated else None
         got = report[case["name"]]
