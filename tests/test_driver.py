@@ -460,12 +460,15 @@ def test_driver_checks_hardware():
     hw.r[REG["ID"]] = 0xDEADBEEF
     with pytest.raises(HardwareMismatch, match="ID must be 0x43474143, not 0xdeadbeef"):
         asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
-    # Hardware without LOAD deal (minor 0) would load the parameter tables wrongly.
+    # Hardware without LOAD deal (minor 0) would load the parameter tables wrongly, without
+    # wide tiles (minor 1) read wide bands from one half.
     hw = ModelAccel(CFG)
-    hw.r[REG["VERSION"]] = 0x00010000
-    with pytest.raises(HardwareMismatch, match="VERSION minor must be at least 1, not 0"):
-        asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
-    hw.r[REG["VERSION"]] = 0x00010002
+    for minor in (0, 1):
+        hw.r[REG["VERSION"]] = 0x00010000 | minor
+        with pytest.raises(HardwareMismatch,
+                           match=f"VERSION minor must be at least 2, not {minor}"):
+            asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
+    hw.r[REG["VERSION"]] = 0x00010003
     asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
 
 
