@@ -10,9 +10,10 @@ from dataclasses import dataclass
 __all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_values"]
 
 MAGIC = 0x43474143   # "CGAC"
-# major.minor in the upper/lower half-words. Minor 1: LOAD ``deal`` (cgaccel.commands); a
-# driver that emits it needs hardware of at least this minor version.
-VERSION = 0x00010001
+# major.minor in the upper/lower half-words. Minor 1: LOAD ``deal``; minor 2: STORE ``deal``,
+# LOAD ``deal`` restarting every iteration, and the tile flag ``pdeal`` (cgaccel.commands,
+# docs/engine.md). A driver that emits them needs hardware of at least this minor version.
+VERSION = 0x00010002
 
 # Error codes reported in ERROR.code. Zero is no error.
 ERRORS = {

@@ -5,7 +5,14 @@ import pytest
 
 from cgaccel.config import AccelConfig
 from cgaccel.engine.geometry import Geometry, Target
-from cgaccel.engine.tiling import expected_counts, fold_taps, plan_layer, valid_taps
+from cgaccel.engine.tiling import (
+    choose_split,
+    expected_counts,
+    fold_taps,
+    output_places,
+    plan_layer,
+    valid_taps,
+)
 from cgaccel.model.data import make_layer
 from cgaccel.model.layer import gated_conv
 from cgaccel.model.resnet18 import LayerShape
@@ -148,3 +155,70 @@ def test_bands_and_strips_are_even():
     # become 3 + 3 + 3, not 4 + 4 + 1.
     plan = plan_layer(cfg(act_depth=256), **layer(C=4, H=9, W=16, K=2, groups=1))
     assert [t.ho for t in plan.tiles if t.k0 == 0] == [3, 3, 3]
+
+
+def test_dealt_pixel_places():
+    # P = 7 pixels over 3 columns (pc = 3): column p % 3 holds pixel p of channel k at
+    # k*3 + p // 3; read back channel by channel, pixel by pixel.
+    places = output_places(2, 7, 3, 3, True, deal=True)
+    assert places == [(p % 3, k, 3 * k + p // 3, p) for k in range(2) for p in range(7)]
+    assert len({(c, a) for c, _, a, _ in places}) == len(places)
+
+
+def test_dealt_pixel_plan():
+    c = cfg(cols=3, out_depth=128)
+    args = layer(C=4, H=8, W=5, K=8, R=1, pad=0, groups=2, residual=True)
+    plan = plan_layer(c, **args, k_tile=4, band_rows=2, double_out=True, split="deal")
+    assert all(t.cmd["psplit"] == t.cmd["pdeal"] == 1 and t.cmd["pc"] == 4
+               for t in plan.tiles)
+    # Weights and parameters broadcast (every column computes every channel).
+    assert {bc for t in plan.tiles for tg, _, bc, *_ in t.writes if tg == Target.WGT} == {1}
+    # Four bands, two channel tiles: bands in pairs, channel tiles inner, every other pair
+    # backwards, so the third and fourth tile of a pair find their band in their half and
+    # the first two of the next pair their weights.
+    assert [(t.oy0, t.k0) for t in plan.tiles] == [
+        (0, 0), (2, 0), (0, 4), (2, 4), (4, 4), (6, 4), (4, 0), (6, 0)]
+    assert [(t.load_act, t.load_wgt) for t in plan.tiles] == [
+        (True, True), (True, True), (False, True), (False, True),
+        (True, False), (True, False), (False, True), (False, True)]
+    seen = np.zeros(plan.shape, int)
+    for t in plan.tiles:
+        seen[tuple(t.dest.T)] += 1
+        assert all(0 <= a < c.out_depth for _, a in t.reads)
+    assert (seen == 1).all()
+
+
+def test_split_must_be_known():
+    with pytest.raises(ValueError, match="split must be one of channel, pixel, deal, auto, "
+                                         "not 'rows'"):
+        plan_layer(cfg(), **layer(), split="rows")
+
+
+@pytest.mark.parametrize("K,Ho,Wo,groups,taps,band,want", [
+    (16, 7, 7, 4, 1, 2, "deal"),        # 14 pixels, 7 per column, rows shift the columns
+    (16, 7, 8, 4, 1, 2, "channel"),     # Wo a multiple of cols: whole output columns
+    (16, 7, 7, 4, 9, 2, "channel"),     # 3x3: not measured to gain
+    (16, 7, 7, 4, 1, 1, "channel"),     # 7 pixels: uneven, fewer than 4 per column
+    (16, 3, 3, 4, 1, None, "channel"),  # 9 pixels over 2 columns: uneven
+    (16, 4, 4, 1, 1, None, "channel"),  # dense, K a multiple of cols
+    (13, 4, 4, 1, 9, None, "pixel"),    # dense, K=13 leaves a column short, 16 pixels do not
+])
+def test_choose_split(K, Ho, Wo, groups, taps, band, want):
+    assert choose_split(cfg(), K, Ho, Wo, groups, taps, band) == want
+
+
+def test_auto_deals_only_with_the_channel_splits_tiles():
+    # Gated 1x1, 7x7 outputs on 2 columns: dealt, bands of 2 rows (14 pixels), as the
+    # channel split would tile it.
+    c = cfg(act_depth=256, out_depth=256)
+    args = layer(C=8, H=7, W=7, K=16, R=1, pad=0, groups=4)
+    auto = plan_layer(c, **args, double_out=True)
+    chan = plan_layer(c, **args, double_out=True, split="channel")
+    assert len(auto.tiles) > 1 and all(t.cmd["pdeal"] for t in auto.tiles)
+    assert [(t.k0, t.kt, t.oy0, t.ho) for t in auto.tiles] == [
+        (t.k0, t.kt, t.oy0, t.ho) for t in chan.tiles]
+    # K=64: a dealt tile holds at most param_depth = 32 channels (all in every column), the
+    # channel split 64: more tiles, more loads, so the channel split stays.
+    args = layer(C=8, H=7, W=7, K=64, R=1, pad=0, groups=4)
+    assert not any(t.cmd["pdeal"] for t in plan_layer(c, **args).tiles)
+    assert all(t.cmd["pdeal"] for t in plan_layer(c, **args, split="deal").tiles)

@@ -235,6 +235,9 @@ class Geometry:
             # Pixel split: every column computes all ``kt`` channels on its own chunk of
             # ``pc`` consecutive output pixels (column ``j``: pixels ``[j*pc, (j+1)*pc)``).
             "psplit": 1, "pc": self.out_bits,
+            # With ``psplit``: the pixels are dealt instead (column ``j``: pixels ``j,
+            # j + cols, j + 2*cols, ...`` of every channel, the n-th at ``i*pc + n``).
+            "pdeal": 1,
         })
 
     def write_layout(self):

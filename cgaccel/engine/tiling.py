@@ -19,12 +19,14 @@ Buffer layouts (per column, within the bank half given by the tile's ``bank``):
 * parameters: bias, thr, mult and ``cfg = {shift, omask, list start/mid/end}`` at ``i``;
 * output bank: ``addr = i * P + p`` with ``p = oy * Wo + ox`` within the tile, or with
   ``double_out`` ``bank * out_depth/2 + i * P + p`` (one half per tile); residuals are
-  preloaded there by ``OUT`` writes and the write-back reads ``(col, addr)``.
+  preloaded there by ``OUT`` writes and the write-back reads ``(col, addr)``. Pixel splits
+  place them differently (:func:`output_places`).
 
 The engine does not split the input-channel reduction: a whole ``C`` must fit a column's
 buffers. :func:`plan_layer` raises ValueError when it cannot.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,16 +199,21 @@ def fold_taps(config, x, w, stride, pad, groups=1, imask=None):
     return xf, wf, 1, 0, True
 
 
-def output_places(kt, P, cols, pc, pixel):
+def output_places(kt, P, cols, pc, pixel, deal=False):
     """Where a tile's outputs live: ``(col, k, addr, p)`` in write-back order.
 
     ``k`` is the tile-local channel, ``p`` the tile-local output pixel and ``addr`` the
     output-bank address (without the half). Channel split: column ``k % cols`` at
     ``(k // cols) * P + p``. Pixel split: column ``j`` holds pixels ``[j*pc, j*pc + n_j)`` of
-    every channel at ``k * n_j + (p - j*pc)``.
+    every channel at ``k * n_j + (p - j*pc)``. Dealt pixels (``deal``, with ``pixel``):
+    column ``p % cols`` holds pixel ``p`` of channel ``k`` at ``k * pc + p // cols``; the
+    write-back reads channel by channel, pixel by pixel (one dealt STORE per tile).
     """
     out = []
-    if pixel:
+    if pixel and deal:
+        for k in range(kt):
+            out += [(p % cols, k, k * pc + p // cols, p) for p in range(P)]
+    elif pixel:
         for j in range(cols):
             lo = j * pc
             n = max(0, min(P, lo + pc) - lo)
@@ -219,21 +226,41 @@ def output_places(kt, P, cols, pc, pixel):
     return out
 
 
-def choose_split(config, K, Ho, Wo, groups):
-    """The split ``plan_layer(split="auto")`` uses: ``"pixel"`` or ``"channel"``.
+def choose_split(config, K, Ho, Wo, groups, taps=1, band=None):
+    """The split ``plan_layer(split="auto")`` uses: ``"pixel"``, ``"deal"`` or ``"channel"``.
+
+    Static (the host does not know the gates), from the layer's shape: ``taps`` kernel taps
+    (``R*S``), ``band`` output rows per tile (default: all ``Ho``).
 
     Pixel split for dense layers whose ``K`` leaves columns without a channel and whose map
     divides more evenly over the columns (pruned layers: K=13 on 8 columns idles 19% of the
-    column-cycles with a channel split, 9% with a pixel split). Gated layers keep the channel
-    split: open gates cluster in space (the object), so contiguous pixel chunks get very
-    different conditional work (measured: 20-26% idle column-cycles against 1-12%).
+    column-cycles with a channel split, 9% with a pixel split). Gated layers never take it:
+    open gates cluster in space (the object), so contiguous pixel chunks get very different
+    conditional work (measured: 20-26% idle column-cycles against 1-12%).
+
+    Dealt pixels for gated 1x1 layers whose tile deals evenly: the tile's pixels divide over
+    the columns at least as evenly as its channels, at least 4 per column, and ``Wo`` is not
+    a multiple of ``cols`` (else column ``j`` would get whole output columns ``x = j mod
+    cols``, where the gates cluster again: CIFAR ``layer2.0.downsample`` at half size, 8x8
+    outputs on 8 columns, 0.979 -> 0.856 compute efficiency in the cycle model).
+    :func:`plan_layer` also keeps the channel split unless the dealt tiles are the same as
+    its tiles (same channels per tile, same bands): dealt tiles broadcast their weights and
+    parameters, so hold at most ``param_depth`` channels, and more tiles load more, which
+    cost more start-to-done than the better balance saved on every layer measured
+    (ImageNet ``layer2.0.downsample`` on ``default``: 0.911 -> 0.957 compute efficiency,
+    but 133,476 -> 140,264 cycles start to done).
     """
     cols = config.cols
-    P = Ho * Wo
-    if groups > 1 or K % cols == 0 or P < cols:
-        return "channel"
+    P = (Ho if band is None else band) * Wo
     by_channel = K / (cols * _ceil_div(K, cols))
     by_pixel = P / (cols * _ceil_div(P, cols))
+    if groups > 1:
+        if (taps == 1 and math.gcd(Wo, cols) < cols and P >= 4 * cols
+                and by_pixel >= by_channel):
+            return "deal"
+        return "channel"
+    if K % cols == 0 or P < cols:
+        return "channel"
     return "pixel" if by_pixel > by_channel else "channel"
 
 
@@ -245,7 +272,7 @@ def _word_entries(chans, rows):
     return sorted(out.items())
 
 
-SPLITS = ("channel", "pixel", "auto")
+SPLITS = ("channel", "pixel", "deal", "auto")
 
 
 def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=1, relu=False,
@@ -267,14 +294,16 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         Double-buffer the output bank (tile command ``obuf``): each tile gets half of it, so
         columns run ahead into the next tile and write-back overlaps computation. Default
         off: every tile may use the whole output bank and runs alone.
-    split : {"channel", "pixel", "auto"}
+    split : {"channel", "pixel", "deal", "auto"}
         How a tile's work is dealt to the columns. ``"channel"``: column ``j`` computes
         channels ``j, j+cols, ...`` on every pixel of the tile. ``"pixel"`` (tile command
         ``psplit``): every column computes every channel of the tile on its own chunk of
         ``pc = ceil(P/cols)`` consecutive output pixels; weights and parameters are broadcast,
         so a tile holds at most ``param_depth`` channels. Columns then share the gate-dependent
         work of every channel, which balances them on layers with few channels per column
-        (or ``K`` not a multiple of ``cols``). ``"auto"`` picks :func:`choose_split`.
+        (or ``K`` not a multiple of ``cols``). ``"deal"`` (``psplit`` and ``pdeal``): the same,
+        but column ``j`` computes pixels ``j, j+cols, j+2*cols, ...``, which spreads open
+        gates that cluster in space too. ``"auto"`` picks :func:`choose_split`.
     fold : bool
         Plan a few-channel layer on its im2col input when that issues fewer words and fits
         (:func:`fold_taps`; ``LayerPlan.folded`` says so).
@@ -378,9 +407,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if max_nk < 1:
         raise ValueError(f"one output channel's weights ({RS * CW} words) must fit the weight "
                          f"bank ({config.weight_depth} words), not exceed it")
-    if split == "auto":
-        split = choose_split(config, K, Ho, Wo, groups)
-    pixel = split == "pixel"
+    auto = split == "auto"
+    if auto:
+        split = choose_split(config, K, Ho, Wo, groups, R * S)
 
     def pick(wo_t, pixel):
         per = 1 if pixel else cols
@@ -409,11 +438,24 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 return kt, ho
         return None
 
+    if auto and gated:
+        # Dealt pixels only where the tiles stay the channel split's (same channels, same
+        # bands: no more loads) and their band deals evenly (see choose_split).
+        split = "channel"
+        by_chan = pick(Wo, False)
+        if by_chan is not None and pick(Wo, True) == by_chan:
+            ho = _ceil_div(Ho, _ceil_div(Ho, by_chan[1]))       # even bands, as below
+            if min_tiles > 1 and band_rows is None:
+                ho = min(ho, _ceil_div(Ho, min(Ho, _ceil_div(min_tiles,
+                                                             _ceil_div(K, by_chan[0])))))
+            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho)
+    pixel = split in ("pixel", "deal")
+    deal = split == "deal"
     choice = pick(Wo, pixel)
     wo_max = Wo
     if choice is None:
         # Column strips keep a channel split: a strip's rows are not contiguous in DRAM.
-        pixel = False
+        pixel = deal = False
         for wo_max in range(Wo - 1, 0, -1):
             choice = pick(wo_max, False)
             if choice is not None:
@@ -460,6 +502,15 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     k_outer = len(bands) > 2 and len(ktiles) > 1 and wgt_words > act_words
     order = ([(b, k) for k in ktiles for b in bands] if k_outer
              else [(b, k) for b in bands for k in ktiles])
+    if deal and not k_outer and len(ktiles) > 1 and act_words > wgt_words:
+        # Dealt pixels broadcast the weights, so a tile holds at most ``param_depth``
+        # channels and a band needs several channel tiles; taking the bands in pairs, each
+        # pair's channel tiles inner, puts a band in the same half for all its channel tiles,
+        # so it is loaded once (ImageNet layer2.0.downsample: the strided band is gathered
+        # one word per transfer and took twice the loads). Every other pair takes the
+        # channel tiles backwards, so its first tiles find their weights still in the halves.
+        order = [(b, k) for i in range(0, len(bands), 2)
+                 for k in (ktiles if i % 4 == 0 else ktiles[::-1]) for b in bands[i:i + 2]]
     # Every band's word planes are ``plane`` words apart, so the work list (plane offsets) is
     # the same for all of them: each half loads it once.
     plane = max((y1 - y0) * (x1 - x0) for _, _, y0, y1, _, _, x0, x1 in bands)
@@ -472,7 +523,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res,
             K=K, C=C, R=R, S=S, CW=CW, k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo, y0=y0,
             x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
-            double_out=double_out, out_cap=out_cap, bank=n % 2,
+            deal=deal, double_out=double_out, out_cap=out_cap, bank=n % 2,
             load_act=prev is None or (prev.oy0, prev.ho, prev.ox0, prev.wo) != (oy0, ho, ox0, wo),
             load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt), load_list=prev is None,
             plane=plane))
@@ -482,7 +533,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
 
 def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C, R,
               S, CW, k0, kt, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
-              double_out, out_cap, bank, load_act, load_wgt, load_list, plane):
+              deal, double_out, out_cap, bank, load_act, load_wgt, load_list, plane):
     """One tile: output channels ``k0..``, rows ``oy0..``, columns ``ox0..``, buffer half
     ``bank``. ``load_act``/``load_wgt``/``load_list`` False: the half still holds this band /
     these channels' weights and parameters / the work list of this band size from its previous
@@ -539,7 +590,7 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
     # channel) one after the other, in the order the column computes them.
     obase = bank * out_cap if double_out else 0  # output half: address MSB
     out_writes, reads, dest = [], [], []
-    for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
+    for j, k, addr, p in output_places(kt, P, cols, pc, pixel, deal):
         oy, ox = divmod(p, wo)
         if res is not None:
             out_writes.append((Target.OUT, j, 0, bank, obase + addr,
@@ -550,7 +601,7 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
                ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
                residual=int(res is not None), obuf=int(bool(double_out)),
-               psplit=int(pixel), pc=pc)
+               psplit=int(pixel), pc=pc, pdeal=int(deal))
     return TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
                     reads=reads, dest=np.array(dest, dtype=np.int64), k0=k0, kt=kt, oy0=oy0,
                     ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt,
