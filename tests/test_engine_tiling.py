@@ -194,31 +194,41 @@ def test_split_must_be_known():
         plan_layer(cfg(), **layer(), split="rows")
 
 
-@pytest.mark.parametrize("K,Ho,Wo,groups,taps,band,want", [
-    (16, 7, 7, 4, 1, 2, "deal"),        # 14 pixels, 7 per column, rows shift the columns
-    (16, 7, 8, 4, 1, 2, "channel"),     # Wo a multiple of cols: whole output columns
-    (16, 7, 7, 4, 9, 2, "channel"),     # 3x3: not measured to gain
-    (16, 7, 7, 4, 1, 1, "channel"),     # 7 pixels: uneven, fewer than 4 per column
-    (16, 3, 3, 4, 1, None, "channel"),  # 9 pixels over 2 columns: uneven
-    (16, 4, 4, 1, 1, None, "channel"),  # dense, K a multiple of cols
-    (13, 4, 4, 1, 9, None, "pixel"),    # dense, K=13 leaves a column short, 16 pixels do not
+@pytest.mark.parametrize("Ho,Wo,groups,taps,band,kt,want", [
+    (28, 27, 4, 1, 4, 64, "deal"),      # 108 pixels per tile, 7 bands, 8 channels a column
+    (28, 27, 4, 1, 4, 136, "channel"),  # 17 channels a column: as even by channels
+    (28, 24, 4, 1, 4, 64, "channel"),   # Wo a multiple of cols: whole output columns
+    (28, 27, 4, 9, 4, 64, "channel"),   # 3x3: not measured to gain
+    (12, 27, 4, 1, 4, 64, "channel"),   # 3 bands: the last tile's chunks dominate
+    (28, 3, 4, 1, 4, 64, "channel"),    # 12 pixels: fewer than 4 per column
+    (28, 13, 4, 1, 1, 64, "channel"),   # 13 pixels over 8 columns: uneven
+    (28, 27, 1, 1, 4, 64, "channel"),   # dense, K a multiple of cols
 ])
-def test_choose_split(K, Ho, Wo, groups, taps, band, want):
-    assert choose_split(cfg(), K, Ho, Wo, groups, taps, band) == want
+def test_choose_split_deal(Ho, Wo, groups, taps, band, kt, want):
+    assert choose_split(cfg(cols=8), 256, Ho, Wo, groups, taps, band, kt) == want
+
+
+def test_choose_split_deals_on_8_columns_only():
+    assert choose_split(cfg(cols=8), 64, 28, 27, 4, 1, 4, 64) == "deal"
+    assert choose_split(cfg(cols=4), 64, 28, 27, 4, 1, 4, 64) == "channel"
+    # Dense layers: pixel split when K divides worse over the columns than the map.
+    assert choose_split(cfg(), 13, 4, 4, 1, 9) == "pixel"
+    assert choose_split(cfg(), 16, 4, 4, 1, 9) == "channel"
 
 
 def test_auto_deals_only_with_the_channel_splits_tiles():
-    # Gated 1x1, 7x7 outputs on 2 columns: dealt, bands of 2 rows (14 pixels), as the
-    # channel split would tile it.
-    c = cfg(act_depth=256, out_depth=256)
-    args = layer(C=8, H=7, W=7, K=16, R=1, pad=0, groups=4)
+    # Gated 1x1 with 27 output columns on 8 columns, 8 channels a column, 14 bands of 2 rows
+    # (54 pixels, 7 or 6 a column): dealt, in the channel split's tiles.
+    c = cfg(cols=8, act_depth=512, weight_depth=512, out_depth=1024, max_dim=64,
+            max_channels=512)
+    args = layer(C=8, H=28, W=27, K=64, R=1, pad=0, groups=4)
     auto = plan_layer(c, **args, double_out=True)
     chan = plan_layer(c, **args, double_out=True, split="channel")
-    assert len(auto.tiles) > 1 and all(t.cmd["pdeal"] for t in auto.tiles)
+    assert len(auto.tiles) == 14 and all(t.cmd["pdeal"] for t in auto.tiles)
     assert [(t.k0, t.kt, t.oy0, t.ho) for t in auto.tiles] == [
         (t.k0, t.kt, t.oy0, t.ho) for t in chan.tiles]
-    # K=64: a dealt tile holds at most param_depth = 32 channels (all in every column), the
-    # channel split 64: more tiles, more loads, so the channel split stays.
-    args = layer(C=8, H=7, W=7, K=64, R=1, pad=0, groups=4)
-    assert not any(t.cmd["pdeal"] for t in plan_layer(c, **args).tiles)
-    assert all(t.cmd["pdeal"] for t in plan_layer(c, **args, split="deal").tiles)
+    # With a parameter table of 16 entries a dealt tile holds 16 channels, the channel split
+    # 64: more tiles, more loads, so the channel split stays.
+    c16 = c.with_overrides(max_channels=128)
+    assert not any(t.cmd["pdeal"] for t in plan_layer(c16, **args, double_out=True).tiles)
+    assert all(t.cmd["pdeal"] for t in plan_layer(c16, **args, split="deal").tiles)

@@ -226,11 +226,11 @@ def output_places(kt, P, cols, pc, pixel, deal=False):
     return out
 
 
-def choose_split(config, K, Ho, Wo, groups, taps=1, band=None):
+def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None):
     """The split ``plan_layer(split="auto")`` uses: ``"pixel"``, ``"deal"`` or ``"channel"``.
 
     Static (the host does not know the gates), from the layer's shape: ``taps`` kernel taps
-    (``R*S``), ``band`` output rows per tile (default: all ``Ho``).
+    (``R*S``), ``band`` output rows and ``kt`` output channels per tile (default: all).
 
     Pixel split for dense layers whose ``K`` leaves columns without a channel and whose map
     divides more evenly over the columns (pruned layers: K=13 on 8 columns idles 19% of the
@@ -238,25 +238,32 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None):
     open gates cluster in space (the object), so contiguous pixel chunks get very different
     conditional work (measured: 20-26% idle column-cycles against 1-12%).
 
-    Dealt pixels for gated 1x1 layers whose tile deals evenly: the tile's pixels divide over
-    the columns at least as evenly as its channels, at least 4 per column, and ``Wo`` is not
-    a multiple of ``cols`` (else column ``j`` would get whole output columns ``x = j mod
-    cols``, where the gates cluster again: CIFAR ``layer2.0.downsample`` at half size, 8x8
-    outputs on 8 columns, 0.979 -> 0.856 compute efficiency in the cycle model).
-    :func:`plan_layer` also keeps the channel split unless the dealt tiles are the same as
-    its tiles (same channels per tile, same bands): dealt tiles broadcast their weights and
-    parameters, so hold at most ``param_depth`` channels, and more tiles load more, which
-    cost more start-to-done than the better balance saved on every layer measured
-    (ImageNet ``layer2.0.downsample`` on ``default``: 0.911 -> 0.957 compute efficiency,
-    but 133,476 -> 140,264 cycles start to done).
+    Dealt pixels for gated 1x1 layers where the channel split leaves the columns few
+    channels to even out their gates, measured in the cycle model (G=4, 30% open gates):
+    at least 8 columns with at most 16 channels each per tile (on 2 or 4 columns the dealt
+    runs were within +-2% of the channel split and mostly slower; with 32 channels a column,
+    ImageNet ``layer3.0.downsample``, 0.950 -> 0.955 only); at least 4 row bands (on layers
+    of one or two tiles the last tile's uneven pixel chunks cost more than dealing saved);
+    at least 4 pixels per column per tile, dividing over the columns to within 5%; and
+    ``Wo`` not a multiple of ``cols`` (else column ``j`` gets whole output columns
+    ``x = j mod cols``, where the gates cluster again: CIFAR ``layer2.0.downsample`` at half
+    size, 8x8 outputs on 8 columns: gated compute 1,006 -> 1,155 cycles).
+    :func:`plan_layer` also keeps the channel split unless the dealt tiles are its tiles
+    (same channels per tile, same bands): dealt tiles broadcast weights and parameters, so
+    they hold at most ``param_depth`` channels, and more tiles load more (ImageNet
+    ``layer2.0.downsample`` on ``default``: 0.911 -> 0.955 compute efficiency but 133,476 ->
+    140,264 cycles start to done).
     """
     cols = config.cols
-    P = (Ho if band is None else band) * Wo
+    band = Ho if band is None else band
+    kt = K if kt is None else kt
+    P = band * Wo
     by_channel = K / (cols * _ceil_div(K, cols))
     by_pixel = P / (cols * _ceil_div(P, cols))
     if groups > 1:
-        if (taps == 1 and math.gcd(Wo, cols) < cols and P >= 4 * cols
-                and by_pixel >= by_channel):
+        if (taps == 1 and cols >= 8 and _ceil_div(kt, cols) <= 16
+                and _ceil_div(Ho, band) >= 4 and P >= 4 * cols and by_pixel >= 0.95
+                and math.gcd(Wo, cols) < cols):
             return "deal"
         return "channel"
     if K % cols == 0 or P < cols:
@@ -448,7 +455,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             if min_tiles > 1 and band_rows is None:
                 ho = min(ho, _ceil_div(Ho, min(Ho, _ceil_div(min_tiles,
                                                              _ceil_div(K, by_chan[0])))))
-            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho)
+            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho, kt=by_chan[0])
     pixel = split in ("pixel", "deal")
     deal = split == "deal"
     choice = pick(Wo, pixel)

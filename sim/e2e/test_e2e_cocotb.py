@@ -73,10 +73,13 @@ CASES = {
     # Without AXI pauses, for the end-to-end model's check: a STORE per column.
     "pixel_split_exact": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                           dict(pause="none", band_rows=2, double_out=True, split="pixel")),
-    # Gated 1x1 (7x7 outputs on 2 columns) that split="auto" deals: dealt residual LOADs and
-    # STOREs, broadcast weights; without pauses for the cycle models' check.
-    "deal_auto_1x1_g4_exact": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
-                               dict(residual=True), dict(pause="none", double_out=True)),
+    # Dealt pixels on a gated 1x1 layer (7x7 outputs on 2 columns: a column's pixels
+    # alternate between odd and even x from row to row): a dealt residual LOAD and STORE per
+    # tile, broadcast weights; without pauses for the cycle models' check. (split="auto"
+    # deals only on 8 columns or more, tiling.choose_split.)
+    "deal_1x1_g4_exact": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
+                          dict(residual=True), dict(pause="none", double_out=True,
+                                                    split="deal")),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
