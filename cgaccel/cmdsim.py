@@ -130,7 +130,8 @@ class Trace:
 
         Buffer writes belong to the next RUN; write-back reads belong to the oldest tile not
         yet read back completely (``kt * ho * wo`` reads: one STORE per tile, or one per
-        column of a pixel-split tile), so tiles are written back in order.
+        column of a pixel-split tile without dealt pixels), so tiles are written back in
+        order.
 
         Raises
         ------
@@ -263,10 +264,9 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                 data = dram_read(i, cmd.dram + n * cmd.dram_stride, cmd.inner * item)
                 read_bytes += len(data)
                 for m in range(cmd.inner):
-                    if cmd.deal:    # item j of the command: column j % cols, row j // cols
-                        j = n * cmd.inner + m
-                        col, bcast = j % cols, 0
-                        addr = cmd.buf_addr + (j // cols) * cmd.buf_stride
+                    if cmd.deal:    # item m of the iteration: column m % cols, row m // cols
+                        col, bcast = m % cols, 0
+                        addr = cmd.buf_addr + n * cmd.buf_stride + m // cols
                     elif cmd.chan:
                         col, bcast = n % cols, 0
                         addr = cmd.buf_addr + (n // cols) * cmd.buf_stride + m
@@ -278,9 +278,11 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                                              addr, value)))
             continue
         if cmd.op == Op.STORE:
-            if cmd.bcast or cmd.target or cmd.deal:
-                raise CommandError("command", i, "STORE must not set bcast, target or deal")
-            if not cmd.chan and cmd.col >= cols:
+            if cmd.bcast or cmd.target:
+                raise CommandError("command", i, "STORE must not set bcast or target")
+            if cmd.deal and cmd.chan:
+                raise CommandError("command", i, "STORE deal must not be combined with chan")
+            if not (cmd.chan or cmd.deal) and cmd.col >= cols:
                 raise CommandError("command", i, f"STORE col must be below {cols}, "
                                    f"not {cmd.col}")
             # The whole STORE is checked before any of it is issued.
@@ -299,7 +301,10 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                 else:
                     col, base = cmd.col, cmd.buf_addr + n * cmd.buf_stride
                 for m in range(cmd.inner):
-                    events.append(("read", (col, base + m), dst + m))
+                    if cmd.deal:    # byte m of the iteration: column m % cols, row m // cols
+                        events.append(("read", (m % cols, base + m // cols), dst + m))
+                    else:
+                        events.append(("read", (col, base + m), dst + m))
                 write_bytes += cmd.inner
             continue
         raise CommandError("command", i, f"opcode must be one of 0..3, not {cmd.op}")

@@ -16,8 +16,8 @@ word  contents
 0     ``op[3:0]``, ``target[6:4]``, ``bcast[7]``, ``bank[8]``, ``chan[9]``,
       ``item_log2[12:10]``, ``deal[13]``, ``col[31:16]`` (bits 15:14 are 0)
 1     ``buf_addr``: engine buffer address of the first item
-2     ``buf_stride``: buffer address step per outer iteration (``chan``, ``deal``: per wrap
-      of ``cols``)
+2     ``buf_stride``: buffer address step per outer iteration (``chan``: per wrap of
+      ``cols``)
 3     ``inner``: items per outer iteration
 4     ``outer``: outer iterations (one DMA transfer each)
 5, 6  ``dram``: byte address (low, high word)
@@ -35,11 +35,14 @@ Opcodes:
     ``n`` goes to column ``n % cols`` and ``base = buf_addr + (n // cols) * buf_stride`` (one
     output channel per iteration, as the engine deals channels to columns); otherwise to column
     ``col`` (or every column with ``bcast``) and ``base = buf_addr + n * buf_stride``.
-    With ``deal`` set, the items themselves are dealt: the ``j``-th item moved by the command
-    (counting on through every iteration, ``j = n * inner + m``) goes to column ``j % cols``
-    at ``buf_addr + (j // cols) * buf_stride``. One transfer of ``kt`` items then loads a
-    per-channel table (``BIAS``, ``THR``, ``MULT``, ``CFG``: one item per channel) exactly as
-    ``kt`` single-item ``chan`` iterations do, without paying a DMA transfer per channel.
+    With ``deal`` set, the items themselves are dealt: item ``m`` of iteration ``n`` goes to
+    column ``m % cols`` at ``buf_addr + n * buf_stride + m // cols``. One transfer of ``kt``
+    items then loads a per-channel table (``BIAS``, ``THR``, ``MULT``, ``CFG``: one item per
+    channel) exactly as ``kt`` single-item ``chan`` iterations do, without paying a DMA
+    transfer per channel; ``OUT`` with ``deal`` preloads the residuals of a dealt-pixel tile
+    (tile flag ``pdeal``: pixel ``p`` of channel ``n`` in column ``p % cols`` at
+    ``n * pc + p // cols``) with one transfer per channel. (Before register-map minor 3 the
+    count went on across iterations; the driver never emitted ``deal`` with ``outer > 1``.)
     ``deal`` excludes ``chan`` and ``bcast`` and the ``ACT``/``WGT`` targets (whose items
     the controller writes several at a time); the controller rejects those combinations.
 ``RUN`` (2)
@@ -51,8 +54,11 @@ Opcodes:
     ``dram + n*dram_stride``. With ``chan`` set they are output channel ``n`` (column
     ``n % cols``, output-bank address ``buf_addr + (n // cols) * buf_stride + 0 .. inner-1``);
     otherwise column ``col`` at ``buf_addr + n * buf_stride + 0 .. inner-1`` (pixel-split tiles:
-    a column's chunk of every channel). Every byte must fall in the output window. ``deal``,
-    ``bcast`` and ``target`` must be 0.
+    a column's chunk of every channel). With ``deal`` set (register-map minor 3), byte ``m``
+    comes from column ``m % cols`` at ``buf_addr + n * buf_stride + m // cols``, as ``LOAD``
+    deals items: dealt-pixel tiles (``pdeal``) are written back channel by channel, one
+    transfer of contiguous DRAM bytes each. Every byte must fall in the output window.
+    ``bcast`` and ``target`` must be 0, ``deal`` excludes ``chan``.
 """
 
 import struct

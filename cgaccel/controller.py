@@ -137,6 +137,7 @@ class Controller(wiring.Component):
         idx = Signal(32)            # item (LOAD) or byte (STORE) within the iteration
         col = Signal(range(max(2, cols)))
         base = Signal(32)
+        drow = Signal(32)           # ``deal``: the item's row in its column (item // cols)
         xfer_len = Signal(LEN_WIDTH + 1)
         m.d.comb += xfer_len.eq(inner << item_log2)
         # The same, registered, for the DMA read commands: the words are stable from DECODE
@@ -186,9 +187,10 @@ class Controller(wiring.Component):
         m.d.comb += item.eq(Mux(more != 0, shifted, shifted & mask))
         wr = self.eng_wr.payload
         m.d.comb += [
-            # ``deal`` steps ``base`` per item (it excludes ``chan``/``bcast``, checked at
-            # DECODE, and ACT/WGT, so it writes one item at a time).
-            wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + Mux(deal, 0, idx)),
+            # ``deal`` steps the column per item and the row per wrap of the columns (it
+            # excludes ``chan``/``bcast``, checked at DECODE, and ACT/WGT, so it writes one
+            # item at a time).
+            wr.target.eq(target), wr.bank.eq(bank), wr.addr.eq(base + Mux(deal, drow, idx)),
             wr.data.eq(item), wr.col.eq(Mux(chan | deal, col, col_field)),
             wr.bcast.eq(~chan & bcast), wr.more.eq(more),
         ]
@@ -201,10 +203,11 @@ class Controller(wiring.Component):
         rq_idx = Signal(32)
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(32)
+        rq_row = Signal(32)         # ``deal``: the byte's row in its column (byte // cols)
         wr_seen = Signal(32)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
-            self.eng_rd.payload.addr.eq(rq_base + rq_idx),
+            self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
             self.wr_data.payload.data.eq(pack),
         ]
         with m.If(self.wr_done):
@@ -289,9 +292,10 @@ class Controller(wiring.Component):
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [n_todo.eq(outer), n_data.eq(0), idx.eq(0), col.eq(0),
-                             base.eq(buf_addr), dram_next.eq(dram), beat_full.eq(0),
+                             base.eq(buf_addr), drow.eq(0), rq_row.eq(0),
+                             dram_next.eq(dram), beat_full.eq(0),
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
-                             rq_idx.eq(0), rq_col.eq(Mux(chan, 0, col_field)),
+                             rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
                              rq_base.eq(buf_addr), wr_seen.eq(0),
                              span.eq(0), mul_a.eq(dram_stride), mul_b.eq(outer - 1)]
                 with m.Switch(op):
@@ -319,12 +323,13 @@ class Controller(wiring.Component):
                     with m.Case(Op.RUN):
                         m.next = "RUN"
                     with m.Case(Op.STORE):
-                        with m.If(bcast | (target != 0) | deal):
+                        with m.If(bcast | (target != 0) | (deal & chan)):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Elif((outer == 0) | (inner == 0)):
                             m.next = "FETCH"
-                        with m.Elif((inner >= (1 << LEN_WIDTH)) | (~chan & (col_field >= cols))):
+                        with m.Elif((inner >= (1 << LEN_WIDTH))
+                                    | (~chan & ~deal & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
@@ -349,13 +354,18 @@ class Controller(wiring.Component):
                 drained = hs & ((offset + step_bytes >= beat_count) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
-                # The column steps per iteration with ``chan``, per item with ``deal``
-                # (counting on across iterations); its wrap steps ``base``.
+                # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
+                # item with ``deal`` (its wrap steps the row; every iteration starts again
+                # at column 0, row 0, ``buf_stride`` on).
                 step_col = Signal()
                 m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
                 with m.If(step_col):
                     with m.If(col == cols - 1):
-                        m.d.sync += [col.eq(0), base.eq(base + buf_stride)]
+                        m.d.sync += col.eq(0)
+                        with m.If(deal):
+                            m.d.sync += drow.eq(drow + 1)
+                        with m.Else():
+                            m.d.sync += base.eq(base + buf_stride)
                     with m.Else():
                         m.d.sync += col.eq(col + 1)
                 with m.If(hs):
@@ -364,8 +374,10 @@ class Controller(wiring.Component):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
                         m.d.sync += [n_data.eq(n_data + 1), idx.eq(0)]
-                        with m.If(~chan & ~deal):
+                        with m.If(~chan):
                             m.d.sync += base.eq(base + buf_stride)
+                        with m.If(deal):
+                            m.d.sync += [col.eq(0), drow.eq(0)]
                         with m.If(n_data + 1 == outer):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
@@ -416,7 +428,10 @@ class Controller(wiring.Component):
                     with m.If(self.eng_rd.ready):
                         with m.If(rq_idx + 1 == inner):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n + 1)]
-                            with m.If(~chan):
+                            with m.If(deal):
+                                m.d.sync += [rq_col.eq(0), rq_row.eq(0),
+                                             rq_base.eq(rq_base + buf_stride)]
+                            with m.Elif(~chan):
                                 m.d.sync += rq_base.eq(rq_base + buf_stride)
                             with m.Elif(rq_col == cols - 1):
                                 m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
@@ -424,6 +439,13 @@ class Controller(wiring.Component):
                                 m.d.sync += rq_col.eq(rq_col + 1)
                         with m.Else():
                             m.d.sync += rq_idx.eq(rq_idx + 1)
+                            # Dealt bytes: byte j of the iteration is column j % cols's, at
+                            # row j // cols.
+                            with m.If(deal):
+                                with m.If(rq_col == cols - 1):
+                                    m.d.sync += [rq_col.eq(0), rq_row.eq(rq_row + 1)]
+                                with m.Else():
+                                    m.d.sync += rq_col.eq(rq_col + 1)
                 # Pack returned bytes into beats; an iteration's last byte closes its beat. A
                 # byte arriving as the full beat leaves starts the next one.
                 flush = self.wr_data.valid & self.wr_data.ready

@@ -249,9 +249,11 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         Double-buffered output bank (``plan_layer``'s option, tile command ``obuf``): tile
         ``t+1`` may start before tile ``t`` is written back, so the write-back of a tile moves
         one tile later in the list.
-    split : {"channel", "pixel", "auto"}
+    split : {"channel", "pixel", "deal", "auto"}
         How tiles deal work to columns (``plan_layer``'s option): with ``"pixel"`` weights and
-        parameters are broadcast and every column's pixel chunk is stored by its own STORE.
+        parameters are broadcast and every column's pixel chunk is stored by its own STORE;
+        with ``"deal"`` (dealt pixels) likewise broadcast, and each tile is stored by one
+        ``deal`` STORE (and its residuals preloaded by one ``deal`` LOAD).
     min_tiles : int
         ``plan_layer``'s option: cut a layer that fits fewer tiles into more row bands. With
         ``double_out`` more tiles hide more of the loads and the write-back behind
@@ -359,18 +361,22 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     out_half = config.out_depth // 2 if double_out else 0
 
     def out_parts(t):
-        """Output transfers of a tile: ``(col, chan, buf_addr, buf_stride, inner, dram offset)``
-        for ``outer = kt`` channels (``y`` and ``res`` are ``[K][Ho][Wo]``)."""
+        """Output transfers of a tile: ``(col, chan, deal, buf_addr, buf_stride, inner, dram
+        offset)`` for ``outer = kt`` channels (``y`` and ``res`` are ``[K][Ho][Wo]``)."""
         wo = Wo if t.wo is None else t.wo
         P = t.ho * wo
         off = t.k0 * Ho * Wo + t.oy0 * Wo + t.ox0
         base = t.bank * out_half
         if wo != Wo:    # a column strip: its rows are not contiguous in DRAM
-            return [(0, 1, base + oy * wo, P, wo, off + oy * Wo) for oy in range(t.ho)]
+            return [(0, 1, 0, base + oy * wo, P, wo, off + oy * Wo) for oy in range(t.ho)]
         if not t.cmd["psplit"]:
-            return [(0, 1, base, P, P, off)]
+            return [(0, 1, 0, base, P, P, off)]
         pc = t.cmd["pc"]
-        return [(j, 0, base, n, n, off + j * pc) for j in range(config.cols)
+        if t.cmd["pdeal"]:
+            # Dealt pixels: byte p of channel i is column p % cols's at i*pc + p // cols,
+            # so one dealt transfer per channel covers the tile's contiguous bytes.
+            return [(0, 0, 1, base, pc, P, off)]
+        return [(j, 0, 0, base, n, n, off + j * pc) for j in range(config.cols)
                 if (n := min(P, j * pc + pc) - j * pc) > 0]
 
     def load(target, bank, log2, inner, outer, dram, dram_stride, buf_stride, *, chan=False,
@@ -451,9 +457,13 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         acts = act_loads(t, place) if t.load_act else []
         if t.load_list:
             acts.append(load(Target.LIST, bank, list_log2, nlist, 1, place["list"], 0, 0))
+        # Dealt channels: one transfer per channel to its column. Broadcast (pixel split):
+        # the kt channels' weights are contiguous in DRAM and in the buffer, one transfer.
         wgts = [
             load(Target.WGT, bank, wgt_log2, RS * CW, kt, place["w"] + k0 * RS * CW * wgt_item,
-                 RS * CW * wgt_item, RS * CW, chan=dealt),
+                 RS * CW * wgt_item, RS * CW, chan=True) if dealt else
+            load(Target.WGT, bank, wgt_log2, kt * RS * CW, 1,
+                 place["w"] + k0 * RS * CW * wgt_item, 0, 0),
         ] + [
             # One item per channel, one transfer of kt items. Dealt: item n to column n % cols
             # at slot n // cols as the weights (``deal``); a pixel split broadcasts channel n
@@ -473,14 +483,15 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
 
     def res_loads(t, place):
         return [Command(op=Op.LOAD, target=int(Target.OUT), bank=t.bank, chan=chan, col=col,
-                        buf_addr=addr, buf_stride=stride, inner=inner, outer=t.kt,
+                        deal=deal, buf_addr=addr, buf_stride=stride, inner=inner, outer=t.kt,
                         dram=place["res"] + off, dram_stride=Ho * Wo)
-                for col, chan, addr, stride, inner, off in out_parts(t)]
+                for col, chan, deal, addr, stride, inner, off in out_parts(t)]
 
     def stores(t, y_addr):
-        return [Command(op=Op.STORE, chan=chan, col=col, buf_addr=addr, buf_stride=stride,
-                        inner=inner, outer=t.kt, dram=y_addr + off, dram_stride=Ho * Wo)
-                for col, chan, addr, stride, inner, off in out_parts(t)]
+        return [Command(op=Op.STORE, chan=chan, col=col, deal=deal, buf_addr=addr,
+                        buf_stride=stride, inner=inner, outer=t.kt, dram=y_addr + off,
+                        dram_stride=Ho * Wo)
+                for col, chan, deal, addr, stride, inner, off in out_parts(t)]
 
     def build(place, y_addr):
         # Loads of tile t+1 go to the other bank while tile t runs. The residual preload and

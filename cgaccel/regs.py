@@ -12,8 +12,10 @@ __all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_
 MAGIC = 0x43474143   # "CGAC"
 # major.minor in the upper/lower half-words. Minor 1: LOAD ``deal`` (cgaccel.commands); minor
 # 2: tile command ``wide`` (older hardware ignores the bit and would read a wide band from one
-# half). A driver that emits them needs hardware of at least this minor version.
-VERSION = 0x00010002
+# half); minor 3: STORE ``deal``, LOAD ``deal`` restarting every iteration, and the tile flag
+# ``pdeal`` (cgaccel.commands, docs/engine.md). A driver that emits them needs hardware of at
+# least this minor version.
+VERSION = 0x00010003
 
 # Error codes reported in ERROR.code. Zero is no error.
 ERRORS = {

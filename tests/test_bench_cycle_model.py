@@ -61,6 +61,11 @@ FAST = [
      dict(residual=True)),
     ("pixel_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
      dict(band_rows=2, split="pixel", double_out=True)),
+    # Dealt pixels: 4 columns on rows of 3 (the step wraps rows), P = 2*3 not a multiple of 4.
+    ("deal_gated_1x1_cols_gt_wo", dict(cols=4), LayerShape("t", 4, 6, 3, 6, 1, 1, 1, 0), 2,
+     0.5, dict(band_rows=2, split="deal", double_out=True)),
+    ("deal_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
+     dict(band_rows=2, split="deal", double_out=True)),
     ("column_strips", dict(act_depth=32), LayerShape("t", 4, 7, 17, 4, 3, 3, 1, 1), 2, 0.5,
      dict(double_out=True)),
     # Wide tiles: a band's activation writes wait for the band before.

@@ -59,11 +59,12 @@ async def _offer(ctx, valid, ready):
 
 
 def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, reset_after=None,
-             max_cycles=20000, config=CFG, writes=None):
+             max_cycles=20000, config=CFG, writes=None, rd_reqs=None):
     """Run one layer; return (error_code, done, finished pulses, memory).
 
     With a list ``writes``, append every engine buffer write to it as cmdsim's
-    ``(target, col, bcast, bank, addr, data)``.
+    ``(target, col, bcast, bank, addr, data)``; with a list ``rd_reqs``, every write-back
+    read request ``(col, addr)``.
     """
     dut = Harness(config)
     ctl = dut.ctl
@@ -147,10 +148,19 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
             if valid and ready:
                 writes.append(tuple(int(f) for f in fields))
 
+    async def rd_monitor(ctx):
+        p = ctl.eng_rd.payload
+        async for _, _, valid, ready, col, addr in ctx.tick().sample(
+                ctl.eng_rd.valid, ctl.eng_rd.ready, p.col, p.addr):
+            if valid and ready:
+                rd_reqs.append((int(col), int(addr)))
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     if writes is not None:
         sim.add_testbench(monitor, background=True)
+    if rd_reqs is not None:
+        sim.add_testbench(rd_monitor, background=True)
     sim.add_testbench(read_dma, background=True)
     sim.add_testbench(write_dma, background=True)
     sim.add_testbench(host)
@@ -245,13 +255,13 @@ def _cmdsim_writes(config, mem, n_bytes):
 
 
 def test_deal_load_writes_items_to_columns():
-    """deal: item j of the command goes to column j % cols at buf_addr + (j // cols) *
-    buf_stride, counting on across iterations; the engine writes are cmdsim's."""
+    """deal: item m of iteration n goes to column m % cols at buf_addr + n * buf_stride +
+    m // cols; the engine writes are cmdsim's."""
     cfg = CFG.with_overrides(cols=3)
     mem = bytearray(range(256)) * 32
     cmds = [Command(op=Op.LOAD, target=3, deal=1, bank=1, item_log2=2, buf_addr=1,
                     buf_stride=1, inner=7, outer=1, dram=0x1004),
-            # Two transfers of 5 CFG items, 3 columns: the second starts at column 2.
+            # Two transfers of 5 CFG items, 3 columns: each starts again at column 0.
             Command(op=Op.LOAD, target=6, deal=1, item_log2=0, buf_addr=4, buf_stride=3,
                     inner=5, outer=2, dram=0x1101, dram_stride=0x20),
             Command(op=Op.END)]
@@ -264,8 +274,26 @@ def test_deal_load_writes_items_to_columns():
     expect = _cmdsim_writes(cfg, mem, 96)
     assert [(t, c, a) for t, c, _, _, a, _ in expect] == (
         [(3, n % 3, 1 + n // 3) for n in range(7)]
-        + [(6, j % 3, 4 + 3 * (j // 3)) for j in range(10)])
+        + [(6, m % 3, 4 + 3 * n + m // 3) for n in range(2) for m in range(5)])
     assert writes == expect
+
+
+def test_deal_store_reads_bytes_from_columns():
+    """STORE deal: byte m of iteration n from column m % cols at buf_addr + n * buf_stride +
+    m // cols (col ignored); the read requests are cmdsim's, one DMA write per iteration."""
+    from cgaccel.cmdsim import Memory, execute
+    cfg = CFG.with_overrides(cols=3)
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.STORE, deal=1, col=5, buf_addr=2, buf_stride=6, inner=5,
+                                outer=2, dram=0x803, dram_stride=0x10), Command(op=Op.END))
+    trace = execute(cfg, Memory([(0, bytes(mem))]), 0, 64, 0x800, 0x100)
+    expect = [ev[1] for ev in trace.events if ev[0] == "read"]
+    assert expect == [(m % 3, 2 + 6 * n + m // 3) for n in range(2) for m in range(5)]
+    rd_reqs = []
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100, config=cfg,
+                      rd_reqs=rd_reqs)
+    assert out["error"] == 0 and out["done"] == 1
+    assert rd_reqs == expect
 
 
 @pytest.mark.parametrize("cmd", [
@@ -274,8 +302,10 @@ def test_deal_load_writes_items_to_columns():
     Command(op=Op.LOAD, target=1, deal=1, item_log2=1, inner=4, outer=1, dram=0x1000),
     Command(op=Op.LOAD, target=0, deal=1, item_log2=1, inner=4, outer=0, dram=0x1000),
     Command(op=Op.LOAD, target=3, chan=1, bcast=1, inner=4, outer=1, dram=0x1000),
-    Command(op=Op.STORE, deal=1, inner=4, outer=1, dram=0x800),
-], ids=["deal_chan", "deal_bcast", "deal_wgt", "deal_act_empty", "chan_bcast", "store_deal"])
+    Command(op=Op.STORE, deal=1, chan=1, inner=4, outer=1, dram=0x800),
+    Command(op=Op.STORE, deal=1, target=7, inner=4, outer=0, dram=0x800),
+], ids=["deal_chan", "deal_bcast", "deal_wgt", "deal_act_empty", "chan_bcast", "store_deal_chan",
+        "store_deal_target_empty"])
 def test_refused_mode_combinations(cmd):
     """Refused at decode, even with nothing to move, as cmdsim refuses them."""
     from cgaccel.cmdsim import CommandError
@@ -321,6 +351,12 @@ def _run_compiled(cfg_vectors_seed):
     ("dense_s2", (3, 7, 7, 5, 3, 3, 2, 1), 1, 0.0, {}),
     # Pixel split: broadcast weights, one residual preload and one STORE per column.
     ("pixel_g2_res", (4, 5, 6, 5, 3, 3, 1, 1), 1, 0.0, dict(residual=True, split="pixel")),
+    # Dealt pixels: one dealt residual LOAD and one dealt STORE per tile; 3 columns on rows
+    # of 2 outputs, P = 10 not a multiple of 3.
+    ("deal_1x1_g2_res", (4, 5, 2, 4, 1, 1, 1, 0), 2, 0.5,
+     dict(residual=True, split="deal", config=dict(cols=3))),
+    ("deal_3x3_g2_res_relu", (4, 5, 6, 6, 3, 3, 1, 1), 2, 0.4,
+     dict(residual=True, relu=True, split="deal")),
     # Strided 1x1: the activations are gathered (every other row and column).
     ("gather_1x1_s2", (6, 7, 8, 4, 1, 1, 2, 0), 2, 0.5, dict(relu=True)),
     # Several activation/weight words per engine write (one 64-bit beat: 4 words of 2 lanes,

@@ -49,7 +49,8 @@ LAYER = make_layer(shape(6, 6, 5, 6, 3), 2, 0.5, seed=2, residual=True, relu=Tru
 
 def test_tile_pack_roundtrip():
     cmd = dict(bank=1, kt=6, r=3, s=3, stride=2, hb=5, w=7, iy_base=-1, pad_l=1, ho=3, wo=4,
-               cw=3, gated=1, relu=0, residual=1, obuf=1, psplit=1, pc=5, wide=1)
+               cw=3, gated=1, relu=0, residual=1, obuf=1, psplit=1, pc=5, wide=1,
+               pdeal=1)
     value = pack_tile(CFG, cmd)
     assert value & 1 == 1  # bank is the first (lowest) field
     assert unpack_tile(CFG, value) == cmd
@@ -57,7 +58,8 @@ def test_tile_pack_roundtrip():
 
 def test_tile_pack_errors():
     cmd = dict(bank=0, kt=1, r=1, s=1, stride=1, hb=1, w=1, iy_base=0, pad_l=0, ho=1, wo=1,
-               cw=1, gated=0, relu=0, residual=0, obuf=0, psplit=0, pc=0, wide=0)
+               cw=1, gated=0, relu=0, residual=0, obuf=0, psplit=0, pc=0, wide=0,
+               pdeal=0)
     with pytest.raises(ValueError, match="field r must fit 4 unsigned bits, not 16"):
         pack_tile(CFG, dict(cmd, r=16))
     with pytest.raises(ValueError, match="field iy_base must fit 7 signed bits, not -65"):
@@ -167,6 +169,39 @@ def test_command_order_double_out():
     assert [(o.bank, o.buf_addr) for o in outs] == [(t % 2, (t % 2) * half) for t in range(n)]
 
 
+def test_command_order_dealt_pixels():
+    """Dealt-pixel tiles: the weights in one broadcast transfer, parameters broadcast, one
+    dealt residual LOAD and one dealt STORE per tile (a transfer per channel, contiguous
+    DRAM bytes), and the list reproduces the plan's transactions."""
+    cfg = small_config(rows=2, cols=3)
+    layer = make_layer(shape(4, 7, 2, 6, 1), 2, 0.5, seed=4, residual=True)
+    c = compile_layer(cfg, layer, k_tile=4, band_rows=3, double_out=True, split="deal")
+    _, Ho, Wo = c.shape
+    tiles = c.plan.tiles
+    assert all(t.cmd["psplit"] == t.cmd["pdeal"] == 1 for t in tiles)
+    assert [t.cmd["pc"] for t in tiles][:2] == [2, 2]     # 3 rows of 2 over 3 columns
+    wgt = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
+    loaded = [t for t in tiles if t.load_wgt]
+    assert [(w.bcast, w.chan, w.inner, w.outer) for w in wgt] == [
+        (1, 0, t.kt * 1 * 2, 1) for t in loaded]           # kt channels x RS=1 x CW=2
+    half = cfg.out_depth // 2
+    for op in (Op.STORE, Op.LOAD):
+        got = [cmd for cmd in c.commands if cmd.op == op
+               and (op == Op.STORE or cmd.target == Target.OUT)]
+        assert [(g.deal, g.chan, g.bcast, g.inner, g.outer, g.buf_addr, g.buf_stride,
+                 g.dram_stride) for g in got] == [
+            (1, 0, 0, t.ho * Wo, t.kt, t.bank * half, t.cmd["pc"], Ho * Wo) for t in tiles]
+    mem = Memory(list(c.image()) + [(c.y_addr, bytes(c.y_len))])
+    trace = execute(cfg, mem, c.cmd_addr, c.cmd_len, c.y_addr, c.y_len).tiles()
+    for t, p in zip(trace, tiles, strict=True):
+        assert t.cmd == p.cmd
+        assert t.reads == p.reads
+        assert sorted(t.writes) == sorted(p.writes)
+        assert sorted(t.out_writes) == sorted(p.out_writes)
+        # The dealt STORE writes the tile's bytes in DRAM order.
+        assert t.dram == sorted(t.dram)
+
+
 def test_command_order_pixel_split():
     """Pixel-split tiles: broadcast weights/parameters, a residual preload and a STORE per
     column holding pixels, each at its chunk of the output rows."""
@@ -176,7 +211,7 @@ def test_command_order_pixel_split():
     tiles = c.plan.tiles
     assert [t.cmd["pc"] for t in tiles] == [2] * len(tiles)   # Wo=5 over 4 columns: 2 2 1 0
     wgt = [cmd for cmd in c.commands if cmd.op == Op.LOAD and cmd.target == Target.WGT]
-    assert all(cmd.bcast == 1 and cmd.chan == 0 for cmd in wgt)
+    assert all(cmd.bcast == 1 and cmd.chan == 0 and cmd.outer == 1 for cmd in wgt)
     # Parameters: channel n to slot n of every column, the table in one transfer (broadcast,
     # not dealt).
     params = [cmd for cmd in c.commands if cmd.op == Op.LOAD
@@ -389,6 +424,17 @@ def test_driver_runs_pixel_split_layer_bit_exact():
     assert all(t.cmd["psplit"] for t in run.compiled.plan.tiles)
 
 
+def test_driver_runs_dealt_pixel_layer_bit_exact():
+    # 3 columns on rows of 2 outputs (the step wraps a row), residuals preloaded dealt.
+    cfg = small_config(rows=2, cols=3)
+    vec = make_vectors(shape(4, 5, 2, 6, 1, pad=0), 2, 0.4, seed=7, residual=True,
+                       relu=True)
+    hw = ModelAccel(cfg)
+    run = asyncio.run(Driver(cfg, hw, hw.mem).run_layer(vec, split="deal", double_out=True))
+    np.testing.assert_array_equal(run.y, vec["y"])
+    assert all(t.cmd["pdeal"] for t in run.compiled.plan.tiles)
+
+
 def test_driver_reports_error_status():
     hw = ModelAccel(CFG)
     drv = Driver(CFG, hw, hw.mem)
@@ -461,15 +507,17 @@ def test_driver_checks_hardware():
     with pytest.raises(HardwareMismatch, match="ID must be 0x43474143, not 0xdeadbeef"):
         asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
     # Hardware without LOAD deal (minor 0) would load the parameter tables wrongly, without
-    # wide tiles (minor 1) read wide bands from one half.
+    # wide tiles (minor 1) it would read wide bands from one half, and without STORE deal
+    # (minor 2) it would refuse dealt-pixel tiles' write-back. Later minors are compatible.
     hw = ModelAccel(CFG)
-    for minor in (0, 1):
+    for minor in (0, 1, 2):
         hw.r[REG["VERSION"]] = 0x00010000 | minor
         with pytest.raises(HardwareMismatch,
-                           match=f"VERSION minor must be at least 2, not {minor}"):
+                           match=f"VERSION minor must be at least 3, not {minor}"):
             asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
-    hw.r[REG["VERSION"]] = 0x00010003
-    asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
+    for minor in (3, 4):
+        hw.r[REG["VERSION"]] = 0x00010000 | minor
+        asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
 
 
 def test_driver_constructor_errors():

@@ -93,6 +93,29 @@ def test_pixel_split_matches_golden(cfg_kw, shp, groups, density, extra):
     assert all(t.cmd["psplit"] == 1 for t in plan.tiles)
 
 
+@pytest.mark.parametrize("cfg_kw,shp,groups,density,extra", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_dealt_pixels_match_golden(cfg_kw, shp, groups, density, extra):
+    cfg = small_config(**cfg_kw)
+    args = make_layer(shp, groups, density, seed=len(CASES) + 2, **extra)
+    plan, _, _ = check_layer(cfg, args, split="deal")
+    assert all(t.cmd["psplit"] == t.cmd["pdeal"] == 1 for t in plan.tiles)
+
+
+@pytest.mark.parametrize("double_out", [False, True])
+def test_dealt_pixels_multi_tile_cols_above_wo(double_out):
+    # 5 columns on output rows of 2: every step wraps two rows plus a pixel; P = 3*2 and 1*2
+    # (last band) are not multiples of 5, so columns get 2, 1 or no pixels; several K tiles
+    # and bands, gated, residual, random gaps on every stream.
+    cfg = small_config(rows=2, cols=5)
+    args = make_layer(shape(4, 7, 2, 6, 3), 2, 0.5, seed=14, residual=True, relu=True)
+    plan, res, _ = check_layer(cfg, args, gaps=True, seed=7, k_tile=4, band_rows=3,
+                               double_out=double_out, split="deal")
+    assert len(plan.tiles) == 2 * 3
+    assert {t.cmd["pc"] for t in plan.tiles} == {2, 1}
+    assert all(t.cmd["pdeal"] for t in plan.tiles)
+
+
 @pytest.mark.parametrize("double_out", [False, True])
 def test_pixel_split_multi_tile_with_backpressure(double_out):
     # Chunks that do not divide the tile (P = 2*5 over 3 columns: 4, 4, 2), several K tiles
@@ -226,9 +249,11 @@ def test_impossible_command_reports_error_and_writes_hold_on_busy_bank():
 
         tile = plan.tiles[0]
         # ho=15: 2 channels x 75 outputs fit the output bank (256) but not its half.
-        # Pixel split: chunks of 0 pixels, or 2 x 12 pixels that do not cover 25 outputs.
+        # Pixel split: chunks of 0 pixels, or 2 x 12 pixels that do not cover 25 outputs;
+        # dealt pixels without a pixel split, or dealt 2 x 12 (as short).
         for bad in (dict(r=0), dict(stride=0), dict(kt=0), dict(ho=15), dict(hb=30),
-                    dict(psplit=1, pc=0), dict(psplit=1, pc=12)):
+                    dict(psplit=1, pc=0), dict(psplit=1, pc=12), dict(pdeal=1),
+                    dict(psplit=1, pdeal=1, pc=12)):
             await put(dut.i_cmd, {**tile.cmd, **bad})
             seen.setdefault("errors", []).append(await done())
         for t, col, bc, bank, addr, data in tile.writes:
@@ -265,7 +290,7 @@ def test_impossible_command_reports_error_and_writes_hold_on_busy_bank():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert seen["errors"] == [1, 1, 1, 1, 1, 1, 1, 0]
+    assert seen["errors"] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]
     # The output half is the address MSB for OUT writes (the bank field is ignored).
     assert (seen["same_bank_ready"], seen["out_ready"], seen["other_out_ready"],
             seen["other_bank_ready"]) == (0, 0, 1, 1)

@@ -5,7 +5,14 @@ import pytest
 
 from cgaccel.config import AccelConfig
 from cgaccel.engine.geometry import Geometry, Target
-from cgaccel.engine.tiling import expected_counts, fold_taps, plan_layer, valid_taps
+from cgaccel.engine.tiling import (
+    choose_split,
+    expected_counts,
+    fold_taps,
+    output_places,
+    plan_layer,
+    valid_taps,
+)
 from cgaccel.model.data import make_layer
 from cgaccel.model.layer import gated_conv
 from cgaccel.model.resnet18 import LayerShape
@@ -193,3 +200,108 @@ def test_wide_option_is_checked():
         plan_layer(cfg(), **layer(), wide="yes")
     with pytest.raises(ValueError, match="list cw_off must be below 128, not 128"):
         Geometry(cfg()).pack_list(128, 0, 1)
+
+
+def test_dealt_pixel_places():
+    # P = 7 pixels over 3 columns (pc = 3): column p % 3 holds pixel p of channel k at
+    # k*3 + p // 3; read back channel by channel, pixel by pixel.
+    places = output_places(2, 7, 3, 3, True, deal=True)
+    assert places == [(p % 3, k, 3 * k + p // 3, p) for k in range(2) for p in range(7)]
+    assert len({(c, a) for c, _, a, _ in places}) == len(places)
+
+
+def test_dealt_pixel_plan():
+    c = cfg(cols=3, out_depth=128)
+    args = layer(C=4, H=8, W=5, K=8, R=1, pad=0, groups=2, residual=True)
+    plan = plan_layer(c, **args, k_tile=4, band_rows=2, double_out=True, split="deal")
+    assert all(t.cmd["psplit"] == t.cmd["pdeal"] == 1 and t.cmd["pc"] == 4
+               for t in plan.tiles)
+    # Weights and parameters broadcast (every column computes every channel).
+    assert {bc for t in plan.tiles for tg, _, bc, *_ in t.writes if tg == Target.WGT} == {1}
+    # Four bands, two channel tiles: bands in pairs, channel tiles inner, every other pair
+    # backwards, so the third and fourth tile of a pair find their band in their half and
+    # the first two of the next pair their weights.
+    assert [(t.oy0, t.k0) for t in plan.tiles] == [
+        (0, 0), (2, 0), (0, 4), (2, 4), (4, 4), (6, 4), (4, 0), (6, 0)]
+    assert [(t.load_act, t.load_wgt) for t in plan.tiles] == [
+        (True, True), (True, True), (False, True), (False, True),
+        (True, False), (True, False), (False, True), (False, True)]
+    seen = np.zeros(plan.shape, int)
+    for t in plan.tiles:
+        seen[tuple(t.dest.T)] += 1
+        assert all(0 <= a < c.out_depth for _, a in t.reads)
+    assert (seen == 1).all()
+
+
+def test_split_must_be_known():
+    with pytest.raises(ValueError, match="split must be one of channel, pixel, deal, auto, "
+                                         "not 'rows'"):
+        plan_layer(cfg(), **layer(), split="rows")
+
+
+@pytest.mark.parametrize("Ho,Wo,groups,taps,band,kt,want", [
+    (28, 27, 4, 1, 4, 64, "deal"),      # 108 pixels per tile, 7 bands, 8 channels a column
+    (28, 27, 4, 1, 4, 136, "channel"),  # 17 channels a column: as even by channels
+    (28, 24, 4, 1, 4, 64, "channel"),   # Wo a multiple of cols: whole output columns
+    (28, 27, 4, 9, 4, 64, "channel"),   # 3x3: not measured to gain
+    (12, 27, 4, 1, 4, 64, "channel"),   # 3 bands: the last tile's chunks dominate
+    (28, 3, 4, 1, 4, 64, "channel"),    # 12 pixels: fewer than 4 per column
+    (28, 13, 4, 1, 1, 64, "channel"),   # 13 pixels over 8 columns: uneven
+    (28, 27, 1, 1, 4, 64, "channel"),   # dense, K a multiple of cols
+])
+def test_choose_split_deal(Ho, Wo, groups, taps, band, kt, want):
+    assert choose_split(cfg(cols=8), 256, Ho, Wo, groups, taps, band, kt) == want
+
+
+def test_choose_split_deals_on_8_columns_only():
+    assert choose_split(cfg(cols=8), 64, 28, 27, 4, 1, 4, 64) == "deal"
+    assert choose_split(cfg(cols=4), 64, 28, 27, 4, 1, 4, 64) == "channel"
+    # Dense layers: pixel split when K divides worse over the columns than the map.
+    assert choose_split(cfg(), 13, 4, 4, 1, 9) == "pixel"
+    assert choose_split(cfg(), 16, 4, 4, 1, 9) == "channel"
+
+
+def test_auto_deals_only_with_the_channel_splits_tiles():
+    # Gated 1x1 with 27 output columns on 8 columns, 8 channels a column, 14 bands of 2 rows
+    # (54 pixels, 7 or 6 a column): dealt, in the channel split's tiles.
+    c = cfg(cols=8, act_depth=512, weight_depth=512, out_depth=1024, max_dim=64,
+            max_channels=512)
+    args = layer(C=8, H=28, W=27, K=64, R=1, pad=0, groups=4)
+    auto = plan_layer(c, **args, double_out=True)
+    chan = plan_layer(c, **args, double_out=True, split="channel")
+    assert len(auto.tiles) == 14 and all(t.cmd["pdeal"] for t in auto.tiles)
+    assert [(t.k0, t.kt, t.oy0, t.ho) for t in auto.tiles] == [
+        (t.k0, t.kt, t.oy0, t.ho) for t in chan.tiles]
+    # With a parameter table of 16 entries a dealt tile holds 16 channels, the channel split
+    # 64: more tiles, more loads, so the channel split stays.
+    c16 = c.with_overrides(max_channels=128)
+    assert not any(t.cmd["pdeal"] for t in plan_layer(c16, **args, double_out=True).tiles)
+    assert all(t.cmd["pdeal"] for t in plan_layer(c16, **args, split="deal").tiles)
+
+
+def test_wide_tiles_are_never_dealt():
+    # The layer of test_wide_tiles_span_both_halves_and_load_each_band_once (wide on "auto"
+    # with k_tile=4): a dealt tile keeps its band in one half, so "deal" with wide=True is
+    # refused, "deal" with "auto" takes narrow column strips, and "auto" with wide=True does
+    # not deal.
+    c = cfg(weight_depth=256, max_channels=64)
+    args = layer(C=16, H=5, W=9, K=32, groups=2, residual=True)
+    with pytest.raises(ValueError, match="split must be channel, pixel or auto with "
+                                         "wide=True, not 'deal'"):
+        plan_layer(c, **args, k_tile=4, split="deal", wide=True)
+    dealt = plan_layer(c, **args, k_tile=4, split="deal")
+    assert not dealt.wide and not any(t.cmd["wide"] for t in dealt.tiles)
+    # Gated 1x1 on 8 columns that "auto" deals (test_auto_deals_only_with_the_channel_splits_
+    # tiles), forced wide: channel split.
+    c8 = cfg(cols=8, act_depth=512, weight_depth=512, out_depth=1024, max_dim=64,
+             max_channels=512)
+    args8 = layer(C=8, H=28, W=27, K=64, R=1, pad=0, groups=4)
+    assert all(t.cmd["pdeal"] for t in plan_layer(c8, **args8, double_out=True).tiles)
+    wide = plan_layer(c8, **args8, double_out=True, wide=True)
+    assert wide.wide and all(t.cmd["wide"] and not t.cmd["pdeal"] and not t.cmd["psplit"]
+                             for t in wide.tiles)
+    for plan in (dealt, wide):
+        a = args if plan is dealt else args8
+        ref = gated_conv(**a)
+        np.testing.assert_array_equal(plan.assemble([[ref.y[tuple(d)] for d in t.dest]
+                                                     for t in plan.tiles]), ref.y)

@@ -25,7 +25,9 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
 busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
 ``[j*pc, (j+1)*pc)``; before its first item the column walks to pixel ``j*pc`` (one cycle per
-row, then per pixel, plus one: :func:`ff_cycles`).
+row, then per pixel, plus one: :func:`ff_cycles`). With dealt pixels (``pdeal``) column ``j``
+gets pixels ``j, j+cols, ...`` of every channel and walks to pixel ``j`` while it divides
+``cols`` by ``wo`` (one cycle per row of the step), whichever takes longer, plus one.
 
 Tiles and columns
 -----------------
@@ -176,6 +178,8 @@ def _wo(plan, tile):
 def _column_work(plan, tile, j, cols):
     """Channels (tile-local) and the slice of the tile's pixels column ``j`` computes."""
     P = tile.ho * _wo(plan, tile)
+    if tile.cmd.get("psplit") and tile.cmd.get("pdeal"):
+        return range(tile.kt), slice(j, max(j, P), cols)
     if tile.cmd.get("psplit"):
         pc = tile.cmd["pc"]
         lo = min(P, j * pc)
@@ -183,14 +187,20 @@ def _column_work(plan, tile, j, cols):
     return range(j, tile.kt, cols), slice(0, P)
 
 
-def ff_cycles(plan, tile, j):
-    """Cycles a pixel-split column walks to its first pixel before its first item (0 else)."""
+def ff_cycles(plan, tile, j, cols=None):
+    """Cycles a pixel-split column walks to its first pixel before its first item (0 else).
+
+    ``cols`` (the array's columns) is needed for dealt pixels (``pdeal``)."""
     if not tile.cmd.get("psplit"):
         return 0
     wo = _wo(plan, tile)
-    q, r = divmod(j * tile.cmd["pc"], wo)
+    deal = tile.cmd.get("pdeal")
+    q, r = divmod(j if deal else j * tile.cmd["pc"], wo)
     if q >= tile.ho:
         return tile.ho + 1      # chunk past the tile: row steps until it leaves, then stop
+    if deal:
+        # Meanwhile the column divides its pixel step ``cols`` by ``wo`` (one row a cycle).
+        return max(q + r, cols // wo) + 1
     return q + r + 1
 
 
@@ -317,7 +327,7 @@ def estimate_plan(config, plan, gate=None):
                 col_issue.append(int(base.sum()))
         # A column with no work (no channel, or a pixel chunk past the tile) is busy for the
         # start cycle (and its walk to the chunk) only.
-        ff = [ff_cycles(plan, tile, j) for j in range(cols)]
+        ff = [ff_cycles(plan, tile, j, cols) for j in range(cols)]
         col_busy = tuple(tm.fill + f + c + tm.drain if c else 1 + f
                          for f, c in zip(ff, col_issue, strict=True))
         tiles.append(TileEstimate(busy=max(col_busy), col_busy=col_busy, words=words,

@@ -14,7 +14,7 @@ bit-exact against the golden model, and print:
 Usage::
 
     python -m cgaccel.bench.engine [--scale 4] [--geometry imagenet] [--groups 4]
-        [--density 0.3] [--layers NAME ...] [--split auto|channel|pixel]
+        [--density 0.3] [--layers NAME ...] [--split auto|channel|pixel|deal]
         [--preset default] [--set rows=4 ...]
 """
 

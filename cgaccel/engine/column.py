@@ -272,6 +272,30 @@ class Column(wiring.Component):
         st_ix = Signal.like(g_ix)
         last_pix = Signal()
         m.d.comb += last_pix.eq((g_ox + 1 == d.wo) & (g_oy + 1 == d.ho))
+        # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
+        # index + cols, ...`` of every channel. It walks to pixel ``index`` as above and,
+        # meanwhile, divides its step ``cols`` by ``wo`` one row per cycle (``dq_a`` rows and
+        # ``dq_b`` pixels): then every next pixel is one addition and one wrap, so 1x1 items
+        # (2-8 cycles) never wait for the generator. Channel ``i``'s n-th pixel goes to
+        # ``i*pc + n`` (``g_ob`` = ``i*pc``) in every column.
+        deal = Signal()
+        m.d.comb += deal.eq(d.psplit & d.pdeal)
+        dq_a = Signal(range(cfg.cols + 1))
+        dq_b = Signal(range(cfg.cols + 1))
+        st_dx = Signal(ds)      # x step of the input window: dq_b * stride
+        st_dxw = Signal(ds)     # the same with a row wrap: (dq_b - wo) * stride
+        st_dy = Signal(ds)      # y step: dq_a * stride
+        st_dy1 = Signal(ds)     # with a row wrap: (dq_a + 1) * stride
+        m.d.sync += [st_dx.eq(shift_add(dq_b, d.stride)),
+                     st_dxw.eq(shift_add(dq_b, d.stride) - shift_add(d.wo, d.stride)),
+                     st_dy.eq(shift_add(dq_a, d.stride)),
+                     st_dy1.eq(shift_add(dq_a, d.stride) + d.stride)]
+        g_ob = Signal(ob + 1)
+        dl_ox = Signal(cfg.dim_bits + 1)
+        dl_wrap = Signal()
+        dl_oy = Signal(cfg.dim_bits + 8)     # up to 64 rows past the tile
+        m.d.comb += [dl_ox.eq(g_ox + dq_b), dl_wrap.eq(dl_ox >= d.wo),
+                     dl_oy.eq(g_oy + dq_a + dl_wrap)]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -280,13 +304,16 @@ class Column(wiring.Component):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(shift_add(d.pc, self._index)),
+                ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
+                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
             with m.Else():
                 m.d.sync += gen_active.eq(self._index < d.kt)
         with m.Elif(ff):
+            with m.If(dq_b >= d.wo):
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_a.eq(dq_a + 1)]
             with m.If(g_oy >= d.ho):
                 m.d.sync += ff.eq(0)        # the chunk starts past the tile: nothing to do
             with m.Elif(ff_rem >= d.wo):
@@ -295,12 +322,25 @@ class Column(wiring.Component):
             with m.Elif(ff_rem != 0):
                 m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride)]
+            with m.Elif(deal & (dq_b >= d.wo)):
+                pass                        # the step is not divided yet
             with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
                              st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix)]
         with m.Elif(adv & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
-            with m.If(d.psplit & ((g_n + 1 == d.pc) | last_pix)):
+            with m.If(deal):
+                # The next pixel is ``cols`` on; the channel ends when it leaves the tile.
+                with m.If(dl_oy >= d.ho):
+                    m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
+                                 g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
+                                 g_ix.eq(st_ix)]
+                    next_channel(g_i + 1 < d.kt)
+                with m.Else():
+                    m.d.sync += [g_oy.eq(dl_oy), g_ox.eq(Mux(dl_wrap, dl_ox - d.wo, dl_ox)),
+                                 g_ix.eq(g_ix + Mux(dl_wrap, st_dxw, st_dx)),
+                                 g_iy.eq(g_iy + Mux(dl_wrap, st_dy1, st_dy))]
+            with m.Elif(d.psplit & ((g_n + 1 == d.pc) | last_pix)):
                 m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                              g_ix.eq(st_ix)]
                 next_channel(g_i + 1 < d.kt)

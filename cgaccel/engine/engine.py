@@ -201,8 +201,9 @@ class Engine(wiring.Component):
                              bad_wgt.eq(shift_add(scw, rnk) > cfg.weight_depth),
                              bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
                                         > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
-                             bad_pc.eq(cmd.psplit & ((cmd.pc == 0)
-                                                     | (shift_add(cmd.pc, cfg.cols) < pix)))]
+                             bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
+                                                      | (shift_add(cmd.pc, cfg.cols) < pix)))
+                                       | (cmd.pdeal & ~cmd.psplit))]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)

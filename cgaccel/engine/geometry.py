@@ -252,6 +252,9 @@ class Geometry:
             # weights, list, parameters and outputs stay in half ``bank``. ACT writes are
             # held off while a wide tile is in flight.
             "wide": 1,
+            # With ``psplit``: the pixels are dealt instead (column ``j``: pixels ``j,
+            # j + cols, j + 2*cols, ...`` of every channel, the n-th at ``i*pc + n``).
+            "pdeal": 1,
         })
 
     def write_layout(self):

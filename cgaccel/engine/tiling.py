@@ -19,12 +19,14 @@ Buffer layouts (per column, within the bank half given by the tile's ``bank``):
 * parameters: bias, thr, mult and ``cfg = {shift, omask, list start/mid/end}`` at ``i``;
 * output bank: ``addr = i * P + p`` with ``p = oy * Wo + ox`` within the tile, or with
   ``double_out`` ``bank * out_depth/2 + i * P + p`` (one half per tile); residuals are
-  preloaded there by ``OUT`` writes and the write-back reads ``(col, addr)``.
+  preloaded there by ``OUT`` writes and the write-back reads ``(col, addr)``. Pixel splits
+  place them differently (:func:`output_places`).
 
 The engine does not split the input-channel reduction: a whole ``C`` must fit a column's
 buffers. :func:`plan_layer` raises ValueError when it cannot.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,16 +206,21 @@ def fold_taps(config, x, w, stride, pad, groups=1, imask=None):
     return xf, wf, 1, 0, True
 
 
-def output_places(kt, P, cols, pc, pixel):
+def output_places(kt, P, cols, pc, pixel, deal=False):
     """Where a tile's outputs live: ``(col, k, addr, p)`` in write-back order.
 
     ``k`` is the tile-local channel, ``p`` the tile-local output pixel and ``addr`` the
     output-bank address (without the half). Channel split: column ``k % cols`` at
     ``(k // cols) * P + p``. Pixel split: column ``j`` holds pixels ``[j*pc, j*pc + n_j)`` of
-    every channel at ``k * n_j + (p - j*pc)``.
+    every channel at ``k * n_j + (p - j*pc)``. Dealt pixels (``deal``, with ``pixel``):
+    column ``p % cols`` holds pixel ``p`` of channel ``k`` at ``k * pc + p // cols``; the
+    write-back reads channel by channel, pixel by pixel (one dealt STORE per tile).
     """
     out = []
-    if pixel:
+    if pixel and deal:
+        for k in range(kt):
+            out += [(p % cols, k, k * pc + p // cols, p) for p in range(P)]
+    elif pixel:
         for j in range(cols):
             lo = j * pc
             n = max(0, min(P, lo + pc) - lo)
@@ -226,21 +233,48 @@ def output_places(kt, P, cols, pc, pixel):
     return out
 
 
-def choose_split(config, K, Ho, Wo, groups):
-    """The split ``plan_layer(split="auto")`` uses: ``"pixel"`` or ``"channel"``.
+def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None):
+    """The split ``plan_layer(split="auto")`` uses: ``"pixel"``, ``"deal"`` or ``"channel"``.
+
+    Static (the host does not know the gates), from the layer's shape: ``taps`` kernel taps
+    (``R*S``), ``band`` output rows and ``kt`` output channels per tile (default: all).
 
     Pixel split for dense layers whose ``K`` leaves columns without a channel and whose map
     divides more evenly over the columns (pruned layers: K=13 on 8 columns idles 19% of the
-    column-cycles with a channel split, 9% with a pixel split). Gated layers keep the channel
-    split: open gates cluster in space (the object), so contiguous pixel chunks get very
-    different conditional work (measured: 20-26% idle column-cycles against 1-12%).
+    column-cycles with a channel split, 9% with a pixel split). Gated layers never take it:
+    open gates cluster in space (the object), so contiguous pixel chunks get very different
+    conditional work (measured: 20-26% idle column-cycles against 1-12%).
+
+    Dealt pixels for gated 1x1 layers where the channel split leaves the columns few
+    channels to even out their gates, measured in the cycle model (G=4, 30% open gates):
+    at least 8 columns with at most 16 channels each per tile (on 2 or 4 columns the dealt
+    runs were within +-2% of the channel split and mostly slower; with 32 channels a column,
+    ImageNet ``layer3.0.downsample``, 0.950 -> 0.955 only); at least 4 row bands (on layers
+    of one or two tiles the last tile's uneven pixel chunks cost more than dealing saved);
+    at least 4 pixels per column per tile, dividing over the columns to within 5%; and
+    ``Wo`` not a multiple of ``cols`` (else column ``j`` gets whole output columns
+    ``x = j mod cols``, where the gates cluster again: CIFAR ``layer2.0.downsample`` at half
+    size, 8x8 outputs on 8 columns: gated compute 1,006 -> 1,155 cycles).
+    :func:`plan_layer` also keeps the channel split unless the dealt tiles are its tiles
+    (same channels per tile, same bands): dealt tiles broadcast weights and parameters, so
+    they hold at most ``param_depth`` channels, and more tiles load more (ImageNet
+    ``layer2.0.downsample`` on ``default``: 0.911 -> 0.955 compute efficiency but 133,476 ->
+    140,264 cycles start to done).
     """
     cols = config.cols
-    P = Ho * Wo
-    if groups > 1 or K % cols == 0 or P < cols:
-        return "channel"
+    band = Ho if band is None else band
+    kt = K if kt is None else kt
+    P = band * Wo
     by_channel = K / (cols * _ceil_div(K, cols))
     by_pixel = P / (cols * _ceil_div(P, cols))
+    if groups > 1:
+        if (taps == 1 and cols >= 8 and _ceil_div(kt, cols) <= 16
+                and _ceil_div(Ho, band) >= 4 and P >= 4 * cols and by_pixel >= 0.95
+                and math.gcd(Wo, cols) < cols):
+            return "deal"
+        return "channel"
+    if K % cols == 0 or P < cols:
+        return "channel"
     return "pixel" if by_pixel > by_channel else "channel"
 
 
@@ -252,7 +286,7 @@ def _word_entries(chans, rows):
     return sorted(out.items())
 
 
-SPLITS = ("channel", "pixel", "auto")
+SPLITS = ("channel", "pixel", "deal", "auto")
 WIDES = ("auto", True, False)
 
 # ``wide="auto"`` takes wide tiles only with at least this many K tiles per band: the first
@@ -280,14 +314,16 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         Double-buffer the output bank (tile command ``obuf``): each tile gets half of it, so
         columns run ahead into the next tile and write-back overlaps computation. Default
         off: every tile may use the whole output bank and runs alone.
-    split : {"channel", "pixel", "auto"}
+    split : {"channel", "pixel", "deal", "auto"}
         How a tile's work is dealt to the columns. ``"channel"``: column ``j`` computes
         channels ``j, j+cols, ...`` on every pixel of the tile. ``"pixel"`` (tile command
         ``psplit``): every column computes every channel of the tile on its own chunk of
         ``pc = ceil(P/cols)`` consecutive output pixels; weights and parameters are broadcast,
         so a tile holds at most ``param_depth`` channels. Columns then share the gate-dependent
         work of every channel, which balances them on layers with few channels per column
-        (or ``K`` not a multiple of ``cols``). ``"auto"`` picks :func:`choose_split`.
+        (or ``K`` not a multiple of ``cols``). ``"deal"`` (``psplit`` and ``pdeal``): the same,
+        but column ``j`` computes pixels ``j, j+cols, j+2*cols, ...``, which spreads open
+        gates that cluster in space too. ``"auto"`` picks :func:`choose_split`.
     fold : bool
         Plan a few-channel layer on its im2col input when that issues fewer words and fits
         (:func:`fold_taps`; ``LayerPlan.folded`` says so).
@@ -305,7 +341,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         wide where no full-width band fits one half, one fits both, the band has at least
         ``WIDE_MIN_KTILES`` K tiles to share the exposed load, and the weights reloaded for
         every band stay hidden (fewer words written than with column strips, or loads of at
-        most a quarter of the dense compute cycles).
+        most a quarter of the dense compute cycles). Wide tiles are never dealt: ``wide=True``
+        with ``split="deal"`` raises ValueError, with ``split="auto"`` it never deals, and
+        ``"auto"`` keeps dealt tiles narrow.
 
     Returns
     -------
@@ -320,6 +358,10 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if not any(wide is v or (isinstance(v, str) and wide == v) for v in WIDES):
         raise ValueError(f"wide must be one of auto, True, False, not {wide!r}")
+    if split == "deal" and wide is True:
+        # Dealt tiles are verified with their band in one half only; the tiler keeps the
+        # two flags exclusive.
+        raise ValueError("split must be channel, pixel or auto with wide=True, not 'deal'")
     geo = Geometry(config)
     rows, cols = config.rows, config.cols
     C, H, W = x.shape
@@ -404,9 +446,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
     if max_nk < 1:
         raise ValueError(f"one output channel's weights ({RS * CW} words) must fit the weight "
                          f"bank ({config.weight_depth} words), not exceed it")
-    if split == "auto":
-        split = choose_split(config, K, Ho, Wo, groups)
-    pixel = split == "pixel"
+    auto = split == "auto"
+    if auto:
+        split = choose_split(config, K, Ho, Wo, groups, R * S)
 
     def pick(wo_t, pixel, wide=False):
         act_cap = 2 * config.act_depth if wide else config.act_depth
@@ -445,7 +487,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                 return ch, wo_t
         return None, None
 
-    def arrange(choice, wo_max, pixel, wide):
+    def arrange(choice, wo_max, pixel, wide, deal=False):
         """Bands, tile order ``[(band, (k0, kt))]`` and word-plane size of a tiling."""
         kt_max, ho_max = choice
         # Even bands and strips: 28 columns as 14 + 14, not 20 + 8. A short remainder tile
@@ -483,6 +525,16 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                    and wgt_words > act_words)
         order = ([(b, k) for k in ktiles for b in bands] if k_outer
                  else [(b, k) for b in bands for k in ktiles])
+        if deal and not k_outer and len(ktiles) > 1 and act_words > wgt_words:
+            # Dealt pixels broadcast the weights, so a tile holds at most ``param_depth``
+            # channels and a band needs several channel tiles; taking the bands in pairs,
+            # each pair's channel tiles inner, puts a band in the same half for all its
+            # channel tiles, so it is loaded once (ImageNet layer2.0.downsample: the strided
+            # band is gathered one word per transfer and took twice the loads). Every other
+            # pair takes the channel tiles backwards, so its first tiles find their weights
+            # still in the halves.
+            order = [(b, k) for i in range(0, len(bands), 2)
+                     for k in (ktiles if i % 4 == 0 else ktiles[::-1]) for b in bands[i:i + 2]]
         # Every band's word planes are ``plane`` words apart, so the work list (plane
         # offsets) is the same for all of them: each half loads it once.
         plane = max((y1 - y0) * (x1 - x0) for _, _, y0, y1, _, _, x0, x1 in bands)
@@ -498,11 +550,28 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             total += kt * RS * CW if wprev != (k0, kt) else 0
         return total
 
+    if auto and gated:
+        # Dealt pixels only where the tiles stay the channel split's (same channels, same
+        # bands: no more loads) and their band deals evenly (see choose_split).
+        split = "channel"
+        by_chan = pick(Wo, False)
+        # Never with wide tiles: a dealt tile reads its band from one half (the two are
+        # exclusive, see above).
+        if wide is not True and by_chan is not None and pick(Wo, True) == by_chan:
+            ho = _ceil_div(Ho, _ceil_div(Ho, by_chan[1]))       # even bands, as below
+            if min_tiles > 1 and band_rows is None:
+                ho = min(ho, _ceil_div(Ho, min(Ho, _ceil_div(min_tiles,
+                                                             _ceil_div(K, by_chan[0])))))
+            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho, kt=by_chan[0])
+    pixel = split in ("pixel", "deal")
+    deal = split == "deal"
     choice = pick(Wo, pixel, wide is True)
     wo_max = Wo
     if wide == "auto":
         wide = False
-        if choice is None:
+        # Dealt pixels stay in one half (wide tiles are never dealt): such a layer takes
+        # column strips below, which keep a channel split.
+        if choice is None and not deal:
             # No full-width band fits a half. One that fits both beats column strips when
             # enough K tiles share it (a band boundary is a barrier that the columns cannot
             # drift across, and the band's load is exposed there) and its loads stay hidden:
@@ -526,13 +595,13 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                     choice, wide = wchoice, True
     if choice is None:
         # Column strips keep a channel split: a strip's rows are not contiguous in DRAM.
-        pixel = False
+        pixel = deal = False
         choice, wo_max = strips(wide)
     if choice is None:
         raise ValueError(f"a band of one output row and column ({CW * band_in_rows(1) * S} "
                          f"activation words) must fit the buffers (act_depth "
                          f"{config.act_depth}, output capacity {out_cap}), not exceed them")
-    order, plane = arrange(choice, wo_max, pixel, wide)
+    order, plane = arrange(choice, wo_max, pixel, wide, deal)
     xq = x.astype(np.int64)
     wq = w.astype(np.int64)
     taps = valid_taps(H, W, R, S, stride, pad)
@@ -547,7 +616,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res,
             K=K, C=C, R=R, S=S, CW=CW, k0=k0, kt=kt, oy0=oy0, ho=ho, ox0=ox0, wo=wo, y0=y0,
             x0=x0, stride=stride, pad=pad, gated=gated, relu=relu, pixel=pixel,
-            double_out=double_out, out_cap=out_cap, bank=n % 2,
+            deal=deal, double_out=double_out, out_cap=out_cap, bank=n % 2,
             load_act=aprev is None or ((aprev.oy0, aprev.ho, aprev.ox0, aprev.wo)
                                        != (oy0, ho, ox0, wo)),
             load_wgt=prev is None or (prev.k0, prev.kt) != (k0, kt), load_list=prev is None,
@@ -559,7 +628,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
 
 def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, res, *, K, C, R,
               S, CW, k0, kt, oy0, ho, ox0, wo, y0, x0, stride, pad, gated, relu, pixel,
-              double_out, out_cap, bank, load_act, load_wgt, load_list, plane, wide):
+              deal, double_out, out_cap, bank, load_act, load_wgt, load_list, plane, wide):
     """One tile: output channels ``k0..``, rows ``oy0..``, columns ``ox0..``, buffer half
     ``bank``. ``load_act``/``load_wgt``/``load_list`` False: the half still holds this band /
     these channels' weights and parameters / the work list of this band size from its previous
@@ -627,7 +696,7 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
     # channel) one after the other, in the order the column computes them.
     obase = bank * out_cap if double_out else 0  # output half: address MSB
     out_writes, reads, dest = [], [], []
-    for j, k, addr, p in output_places(kt, P, cols, pc, pixel):
+    for j, k, addr, p in output_places(kt, P, cols, pc, pixel, deal):
         oy, ox = divmod(p, wo)
         if res is not None:
             out_writes.append((Target.OUT, j, 0, bank, obase + addr,
@@ -638,7 +707,8 @@ def _one_tile(config, geo, band, wq, bias, thr, mult, shift, om, seg_words, kg, 
                iy_base=oy0 * stride - pad - y0, pad_l=x0 - (ox0 * stride - pad),
                ho=ho, wo=wo, cw=CW, gated=int(gated), relu=int(bool(relu)),
                residual=int(res is not None), obuf=int(bool(double_out)),
-               psplit=int(pixel), pc=pc, wide=int(wide))
+               psplit=int(pixel), pc=pc, wide=int(wide),
+               pdeal=int(deal))
     return TilePlan(bank=bank, cmd=cmd, writes=writes, out_writes=out_writes,
                     reads=reads, dest=np.array(dest, dtype=np.int64), k0=k0, kt=kt, oy0=oy0,
                     ho=ho, ox0=ox0, wo=wo, load_act=load_act, load_wgt=load_wgt,

@@ -73,6 +73,13 @@ CASES = {
     # Without AXI pauses, for the end-to-end model's check: a STORE per column.
     "pixel_split_exact": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                           dict(pause="none", band_rows=2, double_out=True, split="pixel")),
+    # Dealt pixels on a gated 1x1 layer (7x7 outputs on 2 columns: a column's pixels
+    # alternate between odd and even x from row to row): a dealt residual LOAD and STORE per
+    # tile, broadcast weights; without pauses for the cycle models' check. (split="auto"
+    # deals only on 8 columns or more, tiling.choose_split.)
+    "deal_1x1_g4_exact": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
+                          dict(residual=True), dict(pause="none", double_out=True,
+                                                    split="deal")),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
@@ -127,6 +134,8 @@ def test_cases_compile(cfg_name, table, tmp_path):
                           **{k: case[k] for k in ("k_tile", "band_rows", "double_out", "split",
                                                   "wide") if k in case})
         assert c.plan.tiles and c.commands[-1].op == 0
+        if "deal" in case["name"]:
+            assert all(t.cmd["pdeal"] for t in c.plan.tiles)
         if case.get("k_tile"):
             assert len(c.plan.tiles) > 2  # the multi-tile case must alternate banks
         # The wide case must be planned with wide tiles (tiling's "auto" rule).
