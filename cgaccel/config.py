@@ -26,6 +26,10 @@ def _check_int(name, value, lo, hi=None, *, pow2=False):
         raise ValueError(f"{name} must be a power of two, not {value}")
 
 
+def _pow2_ceil(n):
+    return 1 << max(0, (n - 1).bit_length())
+
+
 def _check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
@@ -74,6 +78,16 @@ class AccelConfig:
         not by computing, once their gates skip half the work (``docs/bench.md``).
     max_groups : int
         Largest CGNet channel-group count G (base-path fraction 1/G).
+    param_depth : int or None
+        Entries in one half of each of a column's parameter tables (bias, threshold,
+        multiplier, config): the output channels one tile may give a column. A power of two,
+        at least ``min_param_depth`` (``max_channels / cols`` rounded up to a power of two, all
+        the channels a channel-split column owns) and at most ``max_channels`` rounded up.
+        ``None``: ``min_param_depth``. More entries matter for pixel-split and dealt tiles,
+        which broadcast parameters, so that every column holds every channel of the tile
+        (``docs/engine.md``, "Dealt pixels"). ``default`` takes 128, twice its minimum: on an
+        ECP5 each double-buffered table (bias, threshold and multiplier 32 bits, config 34
+        bits) is one 512x36 DP16KD for 2x64 or 2x128 entries alike.
     cgnet : bool
         Fine-grained CGNet gating (base path, threshold, conditional path) is built.
     fbs : bool
@@ -99,6 +113,7 @@ class AccelConfig:
     max_outstanding: int = 4
     load_lanes: int = 1
     max_groups: int = 8
+    param_depth: int | None = None
     cgnet: bool = True
     fbs: bool = True
 
@@ -136,6 +151,12 @@ class AccelConfig:
                              f"({self.axi_data_width}-bit beats of {word}-bit buffer words), "
                              f"not {self.load_lanes}")
         _check_int("Max groups", self.max_groups, 1, 64)
+        if self.param_depth is not None:
+            # At least what a channel-split column owns of a ``max_channels`` layer, so that
+            # a larger table never cuts channel-split tiles; more than a tile can hold
+            # (``max_channels``) would never be written.
+            _check_int("Parameter table depth", self.param_depth, self.min_param_depth,
+                       _pow2_ceil(max(2, self.max_channels)), pow2=True)
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
 
@@ -167,6 +188,18 @@ class AccelConfig:
         return self.max_channels.bit_length()
 
     @property
+    def min_param_depth(self):
+        """Smallest ``param_depth``: ``max_channels / cols`` rounded up to a power of two (and
+        at least 2)."""
+        return _pow2_ceil(max(2, -(-self.max_channels // self.cols)))
+
+    @property
+    def param_entries(self):
+        """Entries per half of a parameter table: ``param_depth``, or its minimum when
+        ``None``."""
+        return self.min_param_depth if self.param_depth is None else self.param_depth
+
+    @property
     def dim_bits(self):
         """Bits to hold a spatial size up to ``max_dim``."""
         return self.max_dim.bit_length()
@@ -194,7 +227,7 @@ class AccelConfig:
         """Parameters and derived sizes as a JSON-ready dict."""
         d = dataclasses.asdict(self)
         for name in ("macs", "act_word_width", "weight_word_width", "axi_bytes", "channel_bits",
-                     "dim_bits", "onchip_bytes"):
+                     "dim_bits", "onchip_bytes", "param_entries"):
             d[name] = getattr(self, name)
         return d
 
@@ -209,7 +242,9 @@ PRESETS = {
                         axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4),
     # Fits a Lattice ECP5-85F. 128-bit AXI (the width of an ECP5 x16 DDR3 controller's user
     # port at a quarter of the memory clock) with two buffer words loaded per cycle.
-    "default": AccelConfig(axi_data_width=128, load_lanes=2),
+    # 128-entry parameter tables (no more block RAM than 64, see ``param_depth``) let dealt
+    # tiles hold 128 channels.
+    "default": AccelConfig(axi_data_width=128, load_lanes=2, param_depth=128),
     # ASIC-sized.
     "large": AccelConfig(rows=16, cols=16, act_depth=4096, weight_depth=4096, out_depth=8192,
                          psum_slots=32, axi_data_width=128, max_outstanding=8),

@@ -43,6 +43,8 @@ def c_header(config):
         "/* Configuration of this instance. */",
     ]
     for key, value in config.to_dict().items():
+        if value is None:       # derived (``param_depth``): its value is a derived size below
+            continue
         lines.append(f"#define CGACCEL_CFG_{key.upper()} {int(value)}")
     for name, value in hwcfg_values(config).items():
         lines.append(f"#define CGACCEL_{name}_VALUE 0x{value:08x}u")

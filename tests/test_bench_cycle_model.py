@@ -110,6 +110,25 @@ def test_model_matches_rtl_more(cfg_kw, shape, groups, density, extra):
     check(cfg, est, res)
 
 
+@pytest.mark.parametrize("double_out", [False, True])
+def test_dealt_tile_beyond_the_minimum_parameter_table(double_out):
+    # max_channels 128 on 2 columns: a channel-split column owns at most 64 channels (the
+    # minimum table). With 128-entry tables a dealt tile broadcasts all 128 channels'
+    # parameters to both columns (entries 64..127 included): bit-exact, model exact.
+    cfg = small_config(max_channels=128, param_depth=128, out_depth=512)
+    assert cfg.min_param_depth == 64
+    plan, _, res, est = measure(cfg, LayerShape("t", 4, 2, 3, 128, 1, 1, 1, 0), 2, 0.4,
+                                split="deal", double_out=double_out)
+    assert res.errors == [0] * len(plan.tiles)
+    assert {t.kt for t in plan.tiles} == {128} and all(t.cmd["pdeal"] for t in plan.tiles)
+    check(cfg, est, res)
+    # With the minimum tables the same layer takes dealt tiles of 64 channels.
+    assert {t.kt for t in plan_layer(cfg.with_overrides(param_depth=None),
+                                     **make_layer(LayerShape("t", 4, 2, 3, 128, 1, 1, 1, 0),
+                                                  2, 0.4, seed=3, relu=True),
+                                     split="deal", double_out=double_out).tiles} == {64}
+
+
 @pytest.mark.parametrize("rows", [1, 2, 3, 8, 16])
 def test_timing_constants_follow_rtl_blocks(rows):
     t = pipeline_timing(small_config(rows=rows))

@@ -30,6 +30,8 @@ def test_header_json_matches_config(tmp_path):
     assert main(["header", "--config", "tiny", "-p", "cols=3", "--json", "--out", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["config"]["cols"] == 3 and d["config"]["rows"] == 2
+    # tiny's parameter tables are derived: max_channels 128 over 3 columns, 64 entries.
+    assert d["config"]["param_depth"] is None and d["config"]["param_entries"] == 64
     assert {r["name"] for r in d["registers"]} >= {"ID", "CTRL", "STATUS", "MACS_SKIPPED_LO"}
 
 
@@ -39,6 +41,8 @@ def test_header_c(tmp_path):
     text = out.read_text()
     assert "#define CGACCEL_CFG_ROWS 8" in text
     assert "#define CGACCEL_REG_CTRL 0x010u" in text
+    assert "#define CGACCEL_CFG_PARAM_DEPTH 128" in text      # default's explicit depth
+    assert "#define CGACCEL_CFG_PARAM_ENTRIES 128" in text
     # The header must compile as C.
     cc = subprocess.run(["cc", "-fsyntax-only", "-x", "c", str(out)], capture_output=True,
                         text=True)

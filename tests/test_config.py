@@ -21,6 +21,24 @@ def test_derived_sizes():
     assert c.onchip_bytes == 2 * (2 * 1024 * 4 + 2 * 1024 * 4 + 2048)
 
 
+def test_param_depth():
+    # None: what a channel-split column owns of a max_channels layer (rounded up, at least 2).
+    assert AccelConfig().param_entries == AccelConfig().min_param_depth == 64
+    assert AccelConfig(cols=3, max_channels=100).param_entries == 64
+    assert AccelConfig(cols=8, max_channels=8).param_entries == 2
+    assert preset("tiny").param_entries == 64 and preset("large").param_entries == 32
+    # default: 128 entries (one DP16KD per table on ECP5, as with 64).
+    assert preset("default").param_depth == preset("default").param_entries == 128
+    assert AccelConfig(param_depth=512).param_entries == 512
+    # A derived depth follows max_channels in a variant; an explicit one is kept.
+    assert preset("tiny").with_overrides(max_channels=64).param_entries == 32
+    assert preset("default").with_overrides(max_channels=1024).param_entries == 128
+    d = preset("default").to_dict()
+    assert d["param_depth"] == d["param_entries"] == 128
+    d = preset("tiny").to_dict()
+    assert d["param_depth"] is None and d["param_entries"] == 64
+
+
 def test_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         AccelConfig().rows = 3
@@ -44,6 +62,16 @@ def test_frozen():
      r"^Max outstanding reads must be an integer between 1 and 16, not 32$"),
     ({"cgnet": 1}, TypeError, r"^CGNet gating must be a bool, not 1$"),
     ({"fbs": "yes"}, TypeError, r"^FBS channel skipping must be a bool, not 'yes'$"),
+    # max_channels 512 on 8 columns: a column owns 64 channels of a channel-split tile.
+    ({"param_depth": 32}, ValueError,
+     r"^Parameter table depth must be an integer between 64 and 512, not 32$"),
+    ({"param_depth": 1024}, ValueError,
+     r"^Parameter table depth must be an integer between 64 and 512, not 1024$"),
+    ({"param_depth": 96}, ValueError, r"^Parameter table depth must be a power of two, not 96$"),
+    ({"param_depth": 128.0}, TypeError, r"^Parameter table depth must be an integer, not 128.0$"),
+    ({"param_depth": True}, TypeError, r"^Parameter table depth must be an integer, not True$"),
+    ({"param_depth": 8, "cols": 2, "max_channels": 100}, ValueError,
+     r"^Parameter table depth must be an integer between 64 and 128, not 8$"),
 ])
 def test_invalid_values_are_rejected(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
@@ -66,8 +94,9 @@ def test_parse_overrides():
         parse_overrides(["rows"])
 
 
-def test_json_round_trip():
-    c = preset("tiny")
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_json_round_trip(name):
+    c = preset(name)
     d = json.loads(c.to_json())
     fields = {f.name for f in dataclasses.fields(AccelConfig)}
     assert AccelConfig(**{k: d[k] for k in fields}) == c

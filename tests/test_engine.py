@@ -438,7 +438,8 @@ def test_min_tiles_cuts_row_bands():
     ref = gated_conv(**args)
     assert len(plan_layer(cfg, **args, double_out=True).tiles) == 1
     plan = plan_layer(cfg, **args, double_out=True, min_tiles=4)
-    assert [(t.oy0, t.ho) for t in plan.tiles] == [(0, 2), (2, 2), (4, 2), (6, 2)]
+    # Gated with one channel tile: the bands interleaved (tiling, "Interleaved bands").
+    assert [(t.oy0, t.ho) for t in plan.tiles] == [(0, 2), (4, 2), (2, 2), (6, 2)]
     assert [t.load_wgt for t in plan.tiles] == [True, True, False, False]
     res = run_plans(cfg, [plan], gaps=True, seed=4)
     np.testing.assert_array_equal(res.ys[0], ref.y)

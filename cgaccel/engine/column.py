@@ -152,8 +152,8 @@ class Column(wiring.Component):
                      wq_bank.eq(self.wr_bank), wq_addr.eq(self.wr_addr),
                      wq_data.eq(self.wr_data), wq_more.eq(self.wr_more)]
 
-        def banked(name, width, depth, target, lsb=0):
-            mem = Memory(shape=width, depth=2 * depth, init=[])
+        def banked(name, width, depth, target, lsb=0, attrs=None):
+            mem = Memory(shape=width, depth=2 * depth, init=[], attrs=attrs)
             m.submodules[name] = mem
             wp = mem.write_port()
             abits = (depth - 1).bit_length()
@@ -217,7 +217,12 @@ class Column(wiring.Component):
         # generator's copy leaves the shift out (on ECP5 that keeps it 36 bits wide, one
         # block RAM instead of two per column on ``default``).
         cfg_mem = banked("cfg_mem", geo.cfg_width - 6, geo.param_depth, Target.CFG, lsb=6)
-        shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG)
+        # Yosys maps 2 x 64 x 6 bits to LUT RAM on ECP5 but 2 x 128 to a DP16KD, one per
+        # column more than ``default`` has spare: keep deeper-than-minimum tables in LUT RAM
+        # (32 TRELLIS_DPR16X4; iCE40 has none, so its builds keep the minimum depth).
+        shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG,
+                           attrs=({"ram_style": "distributed"}
+                                  if geo.param_depth > cfg.min_param_depth else None))
         # The output bank is two memories, one per half (address MSB), so that each has one
         # write port and one synchronous read port (see "output bank ports" below).
         out_mems = [Memory(shape=aw, depth=cfg.out_depth // 2, init=[]) for _ in range(2)]

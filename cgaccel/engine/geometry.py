@@ -84,8 +84,9 @@ class Geometry:
 
     @property
     def param_depth(self):
-        """Parameter entries per half: output channels a column owns in one tile."""
-        return _pow2_ceil(max(2, _ceil_div(self.config.max_channels, self.config.cols)))
+        """Parameter entries per half: output channels a column owns in one tile
+        (``AccelConfig.param_depth``, by default ``max_channels / cols`` rounded up)."""
+        return self.config.param_entries
 
     @property
     def act_bits(self):
