@@ -83,11 +83,13 @@ class AccelConfig:
         multiplier, config): the output channels one tile may give a column. A power of two,
         at least ``min_param_depth`` (``max_channels / cols`` rounded up to a power of two, all
         the channels a channel-split column owns) and at most ``max_channels`` rounded up.
-        ``None``: ``min_param_depth``. More entries matter for pixel-split and dealt tiles,
-        which broadcast parameters, so that every column holds every channel of the tile
+        ``None``: ``min_param_depth``. More entries let pixel-split and dealt tiles, which
+        broadcast every channel's parameters to every column, hold more channels
         (``docs/engine.md``, "Dealt pixels"). ``default`` takes 128, twice its minimum: on an
         ECP5 each double-buffered table (bias, threshold and multiplier 32 bits, config 34
-        bits) is one 512x36 DP16KD for 2x64 or 2x128 entries alike.
+        bits on ``default``) is one 512x36 DP16KD for 2x64 or 2x128 entries alike (the column
+        keeps its 6-bit shift copy in LUT RAM when the depth is above the minimum; iCE40 has
+        no LUT RAM, so iCE40 builds keep ``None``).
     cgnet : bool
         Fine-grained CGNet gating (base path, threshold, conditional path) is built.
     fbs : bool

@@ -367,3 +367,14 @@ def test_gated_bands_are_interleaved(H, groups, split, want):
     for t in plan.tiles:
         y[tuple(t.dest.T)] = 1
     np.testing.assert_array_equal(y, np.ones(ref.y.shape, np.int64))
+
+
+def test_interleaved_bands_keep_a_row_bands_strips_together():
+    # A band of one full-width output row does not fit act_depth 32: column strips of 6,
+    # two a row band. The row bands are interleaved, each band's strips stay in order.
+    c = cfg(cols=2, act_depth=32, weight_depth=256, out_depth=256)
+    gated = plan_layer(c, **layer(C=4, H=10, W=12, K=4, R=3, groups=2), split="channel")
+    dense = plan_layer(c, **layer(C=4, H=10, W=12, K=4, R=3, groups=1), split="channel")
+    rows = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]
+    assert [(t.oy0, t.ox0) for t in gated.tiles] == [(y, x) for y in rows for x in (0, 6)]
+    assert [(t.oy0, t.ox0) for t in dense.tiles] == [(y, x) for y in range(10) for x in (0, 6)]
