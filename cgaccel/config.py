@@ -269,6 +269,8 @@ def _parse_value(text):
         return True
     if low in ("false", "no", "off"):
         return False
+    if low == "none":           # a derived size (``param_depth``)
+        return None
     try:
         return int(text, 0)
     except ValueError:

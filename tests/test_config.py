@@ -90,6 +90,7 @@ def test_overrides_are_checked():
 def test_parse_overrides():
     assert parse_overrides(["rows=4", "fbs=false", "cgnet=True", "axi_data_width=0x80"]) == {
         "rows": 4, "fbs": False, "cgnet": True, "axi_data_width": 128}
+    assert parse_overrides(["param_depth=None"]) == {"param_depth": None}
     with pytest.raises(ValueError, match=r"^Override must be key=value, not 'rows'$"):
         parse_overrides(["rows"])
 
