@@ -44,6 +44,10 @@ def test_frozen():
      r"^Max outstanding reads must be an integer between 1 and 16, not 32$"),
     ({"cgnet": 1}, TypeError, r"^CGNet gating must be a bool, not 1$"),
     ({"fbs": "yes"}, TypeError, r"^FBS channel skipping must be a bool, not 'yes'$"),
+    ({"counter_width": 16}, ValueError,
+     r"^Counter width must be an integer between 32 and 64, not 16$"),
+    ({"counter_width": 65}, ValueError,
+     r"^Counter width must be an integer between 32 and 64, not 65$"),
 ])
 def test_invalid_values_are_rejected(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
