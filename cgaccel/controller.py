@@ -142,7 +142,10 @@ class Controller(wiring.Component):
         # and request queue (the routed ECP5 critical path).
         n_todo = Signal(32)
         dram_next = Signal(aw)      # address of the next DMA command
-        n_data = Signal(32)         # outer iterations fully moved
+        # Outer iterations still to move, read requests still to issue and DMA writes still
+        # to complete, all counted down from ``outer`` like ``n_todo``: a test for zero (or
+        # one) instead of a 32-bit compare with ``outer``.
+        n_data = Signal(32)
         # Item (LOAD) or byte (STORE) within the iteration: ``inner`` is checked below
         # ``1 << LEN_WIDTH`` before either starts.
         idx = Signal(LEN_WIDTH)
@@ -210,19 +213,19 @@ class Controller(wiring.Component):
         pack = Signal(beat_bits)
         pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
-        rq_n = Signal(32)           # read requests: iteration and byte
+        rq_n = Signal(32)           # read requests: iterations left (and byte ``rq_idx``)
         rq_idx = Signal(LEN_WIDTH)
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(ob)
         rq_row = Signal(ob)         # ``deal``: the byte's row in its column (byte // cols)
-        wr_seen = Signal(32)
+        wr_left = Signal(32)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
             self.wr_data.payload.data.eq(pack),
         ]
         with m.If(self.wr_done):
-            m.d.sync += wr_seen.eq(wr_seen + 1)
+            m.d.sync += wr_left.eq(wr_left - 1)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
         # address at or above ``1 << aw`` is refused anyway, so only whether the window's
         # base is there (``y_high``) and whether the span got there (``span_big``) is kept.
@@ -311,12 +314,12 @@ class Controller(wiring.Component):
 
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [n_todo.eq(outer), n_data.eq(0), idx.eq(0), col.eq(0),
+                m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
                              base.eq(buf_addr), drow.eq(0), rq_row.eq(0),
                              dram_next.eq(dram), beat_full.eq(0),
-                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
+                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
                              rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                             rq_base.eq(buf_addr), wr_seen.eq(0),
+                             rq_base.eq(buf_addr), wr_left.eq(outer),
                              span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                              mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
                              mul_b.eq(outer - 1)]
@@ -395,12 +398,12 @@ class Controller(wiring.Component):
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
-                        m.d.sync += [n_data.eq(n_data + 1), idx.eq(0)]
+                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0)]
                         with m.If(~chan):
                             m.d.sync += base.eq(base + buf_stride)
                         with m.If(deal):
                             m.d.sync += [col.eq(0), drow.eq(0)]
-                        with m.If(n_data + 1 == outer):
+                        with m.If(n_data == 1):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
@@ -448,11 +451,11 @@ class Controller(wiring.Component):
                         m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
                 # Read requests to the engine's output banks.
-                with m.If(rq_n < outer):
+                with m.If(rq_n != 0):
                     m.d.comb += self.eng_rd.valid.eq(1)
                     with m.If(self.eng_rd.ready):
                         with m.If(rq_idx + 1 == inner):
-                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n + 1)]
+                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1)]
                             with m.If(deal):
                                 m.d.sync += [rq_col.eq(0), rq_row.eq(0),
                                              rq_base.eq(rq_base + buf_stride)]
@@ -489,12 +492,12 @@ class Controller(wiring.Component):
                     m.d.sync += pack_n.eq(slot + 1)
                     ends = idx + 1 == inner
                     with m.If(ends):
-                        m.d.sync += [idx.eq(0), n_data.eq(n_data + 1)]
+                        m.d.sync += [idx.eq(0), n_data.eq(n_data - 1)]
                     with m.Else():
                         m.d.sync += idx.eq(idx + 1)
                     with m.If(ends | (slot == beat_bytes - 1)):
                         m.d.sync += pack_full.eq(1)
-                with m.If((n_data == outer) & ~pack_full & (wr_seen == outer)):
+                with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
                     m.next = "FETCH"
                 check_abort()
 
