@@ -210,7 +210,9 @@ class AccelConfig:
 
 
 PRESETS = {
-    # Fits a Lattice iCE40 UP5K: 4 MACs, buffers in EBR/SPRAM-sized memories.
+    # The smallest preset: 4 MACs, 512-word buffers, 32-bit counters. It does NOT fit an iCE40
+    # UP5K (about 14,000 LUT4, 12 DSPs, 71 EBR against 5,280 / 8 / 30; docs/synth.md, "iCE40
+    # UP5K"): the controller, DMA engines and register file alone take most of the device.
     "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
                         axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4,
