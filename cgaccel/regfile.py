@@ -138,12 +138,14 @@ class RegFile(wiring.Component):
             m.d.sync += r_pending.eq(0)
 
         # Counter _HI halves latched when _LO is read, as wide as the counters are above 32
-        # bits (none: the _HI registers read 0).
+        # bits. At 32 there is no latch (a zero-width register lints as ``[-1:0]``): the _HI
+        # registers read 0.
         shadows = {}
+        hi_bits = self._counter_width - 32
         for reg in regs:
             if reg.offset >= 0x100 and reg.name.endswith("_HI"):
-                shadows[reg.name] = Signal(self._counter_width - 32,
-                                           name=f"{port_name(reg)}_shadow")
+                shadows[reg.name] = (Signal(hi_bits, name=f"{port_name(reg)}_shadow")
+                                     if hi_bits else None)
 
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += r_pending.eq(1)
@@ -158,11 +160,12 @@ class RegFile(wiring.Component):
                         elif reg.access == "w1p":
                             m.d.sync += rdata.eq(0)
                         elif reg.name in shadows:
-                            m.d.sync += rdata.eq(shadows[reg.name])
+                            m.d.sync += rdata.eq(0 if shadows[reg.name] is None
+                                                 else shadows[reg.name])
                         else:
                             m.d.sync += rdata.eq(getattr(self, port_name(reg)))
                         hi = reg.name[:-3] + "_HI"
-                        if reg.name.endswith("_LO") and hi in shadows:
+                        if reg.name.endswith("_LO") and shadows.get(hi) is not None:
                             m.d.sync += shadows[hi].eq(getattr(self, port_name(by_name[hi])))
                 with m.Default():
                     m.d.sync += [rresp.eq(RESP_SLVERR), rdata.eq(0)]
