@@ -94,6 +94,11 @@ class AccelConfig:
         Fine-grained CGNet gating (base path, threshold, conditional path) is built.
     fbs : bool
         FBS output/input channel masks are built.
+    counter_width : int
+        Bits of the performance counters (cycles, DRAM bytes and stalls; the engine's counters
+        are read as per-layer differences of this width). They wrap at ``2**counter_width``;
+        the bits above it read 0 in the ``_HI`` registers. 32 bits hold 71 s of cycles at 60
+        MHz: enough for a layer on a small FPGA, and half the flip-flops and carry chains.
     """
 
     rows: int = 8
@@ -118,6 +123,7 @@ class AccelConfig:
     param_depth: int | None = None
     cgnet: bool = True
     fbs: bool = True
+    counter_width: int = 64
 
     def __post_init__(self):
         _check_int("Array rows", self.rows, 1, 64)
@@ -161,6 +167,7 @@ class AccelConfig:
                        _pow2_ceil(max(2, self.max_channels)), pow2=True)
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
+        _check_int("Counter width", self.counter_width, 32, 64)
 
     # Derived sizes -------------------------------------------------------------------------
 
@@ -238,10 +245,13 @@ class AccelConfig:
 
 
 PRESETS = {
-    # Fits a Lattice iCE40 UP5K: 4 MACs, buffers in EBR/SPRAM-sized memories.
+    # The smallest preset: 4 MACs, 512-word buffers, 32-bit counters. It does NOT fit an iCE40
+    # UP5K (about 14,000 LUT4, 12 DSPs, 71 EBR against 5,280 / 8 / 30; docs/synth.md, "iCE40
+    # UP5K"): the controller, DMA engines and register file alone take most of the device.
     "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
-                        axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4),
+                        axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4,
+                        counter_width=32),
     # Fits a Lattice ECP5-85F. 128-bit AXI (the width of an ECP5 x16 DDR3 controller's user
     # port at a quarter of the memory clock) with two buffer words loaded per cycle.
     # 128-entry parameter tables (no more block RAM than 64, see ``param_depth``) let dealt

@@ -102,10 +102,19 @@ class Controller(wiring.Component):
         deal = w[0][13]
         col_field = w[0][16:32]
         buf_addr, buf_stride, inner, outer = w[1], w[2], w[3], w[4]
-        dram = Cat(w[5], w[6])
+        # Registers hold what the config can use, not the command format's full 64-bit DRAM
+        # addresses: ``aw`` address bits (the DMA commands carry no more) and, for the range
+        # checks, whether the dropped high bits are zero.
+        dram = w[5] if aw >= 32 else w[5][:aw]
+        dram_high = Signal()    # ``dram >= 1 << aw``: outside the AXI address space
+        m.d.comb += dram_high.eq(Cat(w[5], w[6])[aw:].any() if aw < 64 else 0)
+        if aw > 32:
+            dram = Cat(w[5], w[6][:aw - 32])
         dram_stride = w[7]
+        ab = geo.addr_bits      # engine buffer address bits: buffer addresses wrap there
+        ob = geo.out_bits
 
-        pc = Signal(64)
+        pc = Signal(aw)
         # Commands left in the list: a count-down to zero instead of a 64-bit ``pc >= end``
         # compare, which was the routed critical path into the read DMA's command checks.
         n_left = Signal(32 - 5)
@@ -132,12 +141,17 @@ class Controller(wiring.Component):
         # where ``issued < outer`` was a 32-bit comparator in front of the DMA's command checks
         # and request queue (the routed ECP5 critical path).
         n_todo = Signal(32)
-        dram_next = Signal(64)      # address of the next DMA command
-        n_data = Signal(32)         # outer iterations fully moved
-        idx = Signal(32)            # item (LOAD) or byte (STORE) within the iteration
+        dram_next = Signal(aw)      # address of the next DMA command
+        # Outer iterations still to move, read requests still to issue and DMA writes still
+        # to complete, all counted down from ``outer`` like ``n_todo``: a test for zero (or
+        # one) instead of a 32-bit compare with ``outer``.
+        n_data = Signal(32)
+        # Item (LOAD) or byte (STORE) within the iteration: ``inner`` is checked below
+        # ``1 << LEN_WIDTH`` before either starts.
+        idx = Signal(LEN_WIDTH)
         col = Signal(range(max(2, cols)))
-        base = Signal(32)
-        drow = Signal(32)           # ``deal``: the item's row in its column (item // cols)
+        base = Signal(ab)
+        drow = Signal(ab)           # ``deal``: the item's row in its column (item // cols)
         xfer_len = Signal(LEN_WIDTH + 1)
         m.d.comb += xfer_len.eq(inner << item_log2)
         # The same, registered, for the DMA read commands: the words are stable from DECODE
@@ -176,7 +190,7 @@ class Controller(wiring.Component):
                    & (item_log2 == (geo.wgt_item_bits // 8).bit_length() - 1)))
             left_beat = Signal(range(beat_bytes + 1))
             m.d.comb += left_beat.eq((beat_count - offset) >> item_log2)
-            left_iter = Signal(32)
+            left_iter = Signal(LEN_WIDTH)
             m.d.comb += left_iter.eq(inner - idx)
             nb = Mux(left_beat >= lanes, lanes, left_beat[:lb])
             ni = Mux(left_iter >= lanes, lanes, left_iter[:lb])
@@ -199,25 +213,34 @@ class Controller(wiring.Component):
         pack = Signal(beat_bits)
         pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
-        rq_n = Signal(32)           # read requests: iteration and byte
-        rq_idx = Signal(32)
+        rq_n = Signal(32)           # read requests: iterations left (and byte ``rq_idx``)
+        rq_idx = Signal(LEN_WIDTH)
         rq_col = Signal(range(max(2, cols)))
-        rq_base = Signal(32)
-        rq_row = Signal(32)         # ``deal``: the byte's row in its column (byte // cols)
-        wr_seen = Signal(32)
+        rq_base = Signal(ob)
+        rq_row = Signal(ob)         # ``deal``: the byte's row in its column (byte // cols)
+        wr_left = Signal(32)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
             self.wr_data.payload.data.eq(pack),
         ]
         with m.If(self.wr_done):
-            m.d.sync += wr_seen.eq(wr_seen + 1)
-        win_end = Signal(66)
-        st_end = Signal(66)
+            m.d.sync += wr_left.eq(wr_left - 1)
+        # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
+        # address at or above ``1 << aw`` is refused anyway, so only whether the window's
+        # base is there (``y_high``) and whether the span got there (``span_big``) is kept.
+        y_high = Signal()
+        m.d.comb += y_high.eq(self.y_addr[aw:].any() if aw < 64 else 0)
+        y_low = self.y_addr[:aw]
+        win_end = Signal(max(aw, 32) + 1)
+        st_end = Signal(max(aw, LEN_WIDTH) + 2)
         # (outer - 1) * dram_stride by shift-and-add, one bit per cycle: a STORE is checked
-        # once, and a 32x32 multiplier would take four DSP blocks of a small FPGA.
-        span = Signal(64)
-        mul_a = Signal(64)
+        # once, and a 32x32 multiplier would take four DSP blocks of a small FPGA. ``mul_a``
+        # and ``span`` saturate into sticky flags at ``1 << aw``.
+        span = Signal(aw)
+        span_big = Signal()
+        mul_a = Signal(aw)
+        mul_a_big = Signal()
         mul_b = Signal(32)
 
         resetting = Signal()
@@ -291,13 +314,15 @@ class Controller(wiring.Component):
 
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [n_todo.eq(outer), n_data.eq(0), idx.eq(0), col.eq(0),
+                m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
                              base.eq(buf_addr), drow.eq(0), rq_row.eq(0),
                              dram_next.eq(dram), beat_full.eq(0),
-                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(0),
+                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
                              rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                             rq_base.eq(buf_addr), wr_seen.eq(0),
-                             span.eq(0), mul_a.eq(dram_stride), mul_b.eq(outer - 1)]
+                             rq_base.eq(buf_addr), wr_left.eq(outer),
+                             span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
+                             mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
+                             mul_b.eq(outer - 1)]
                 with m.Switch(op):
                     with m.Case(Op.END):
                         m.next = "END"
@@ -373,12 +398,12 @@ class Controller(wiring.Component):
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
-                        m.d.sync += [n_data.eq(n_data + 1), idx.eq(0)]
+                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0)]
                         with m.If(~chan):
                             m.d.sync += base.eq(base + buf_stride)
                         with m.If(deal):
                             m.d.sync += [col.eq(0), drow.eq(0)]
-                        with m.If(n_data + 1 == outer):
+                        with m.If(n_data == 1):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
@@ -398,16 +423,19 @@ class Controller(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(mul_b != 0):
                     with m.If(mul_b[0]):
-                        m.d.sync += span.eq(span + mul_a)
-                    m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1)]
+                        total = span + mul_a
+                        m.d.sync += [span.eq(total),
+                                     span_big.eq(span_big | mul_a_big | total[aw])]
+                    m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
+                                 mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
                 with m.Else():
-                    m.d.sync += [win_end.eq(self.y_addr + self.y_len),
+                    m.d.sync += [win_end.eq(y_low + self.y_len),
                                  st_end.eq(dram + span + inner)]
                     m.next = "STORE_CHECK2"
 
             with m.State("STORE_CHECK2"):
                 m.d.comb += self.busy.eq(1)
-                with m.If((dram < self.y_addr) | (st_end > win_end)
+                with m.If(dram_high | y_high | span_big | (dram < y_low) | (st_end > win_end)
                           | (st_end > (1 << aw))):
                     m.d.sync += error.eq(ERRORS["out_of_range"])
                     m.next = "ABORT"
@@ -423,11 +451,11 @@ class Controller(wiring.Component):
                         m.d.sync += [n_todo.eq(n_todo - 1),
                                      dram_next.eq(dram_next + dram_stride)]
                 # Read requests to the engine's output banks.
-                with m.If(rq_n < outer):
+                with m.If(rq_n != 0):
                     m.d.comb += self.eng_rd.valid.eq(1)
                     with m.If(self.eng_rd.ready):
                         with m.If(rq_idx + 1 == inner):
-                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n + 1)]
+                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1)]
                             with m.If(deal):
                                 m.d.sync += [rq_col.eq(0), rq_row.eq(0),
                                              rq_base.eq(rq_base + buf_stride)]
@@ -464,12 +492,12 @@ class Controller(wiring.Component):
                     m.d.sync += pack_n.eq(slot + 1)
                     ends = idx + 1 == inner
                     with m.If(ends):
-                        m.d.sync += [idx.eq(0), n_data.eq(n_data + 1)]
+                        m.d.sync += [idx.eq(0), n_data.eq(n_data - 1)]
                     with m.Else():
                         m.d.sync += idx.eq(idx + 1)
                     with m.If(ends | (slot == beat_bytes - 1)):
                         m.d.sync += pack_full.eq(1)
-                with m.If((n_data == outer) & ~pack_full & (wr_seen == outer)):
+                with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
                     m.next = "FETCH"
                 check_abort()
 

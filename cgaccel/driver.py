@@ -686,7 +686,8 @@ class Driver:
                                        f"not {got:#010x}")
 
     async def read_counters(self):
-        """Every 64-bit counter (``_LO`` first: it latches ``_HI``), lower-case names."""
+        """Every counter (``_LO`` first: it latches ``_HI``), lower-case names. Counters of
+        ``config.counter_width`` bits read 0 above it, so one read serves every width."""
         out = {}
         for name in counter_names():
             lo = await self.read(f"{name}_LO")

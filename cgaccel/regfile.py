@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
+from .config import _check_int
 from .regs import register_map
 
 __all__ = ["RegFile", "ADDR_WIDTH"]
@@ -34,9 +35,14 @@ class RegFile(wiring.Component):
     ----------
     constants : dict
         Values of the constant ``ro`` registers, by name.
+    counter_width : int
+        Bits of the performance counters, 32..64: the counters' ``_HI`` registers hold (and
+        latch) only the bits above 32; the rest read 0.
     """
 
-    def __init__(self, constants):
+    def __init__(self, constants, *, counter_width=64):
+        _check_int("Counter width", counter_width, 32, 64)
+        self._counter_width = counter_width
         self._regs = register_map()
         self._constants = dict(constants)
         members = {"bus": In(AXI4LiteSignature(addr_width=ADDR_WIDTH))}
@@ -131,11 +137,15 @@ class RegFile(wiring.Component):
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += r_pending.eq(0)
 
-        # Counter _HI halves latched when _LO is read.
+        # Counter _HI halves latched when _LO is read, as wide as the counters are above 32
+        # bits. At 32 there is no latch (a zero-width register lints as ``[-1:0]``): the _HI
+        # registers read 0.
         shadows = {}
+        hi_bits = self._counter_width - 32
         for reg in regs:
             if reg.offset >= 0x100 and reg.name.endswith("_HI"):
-                shadows[reg.name] = Signal(32, name=f"{port_name(reg)}_shadow")
+                shadows[reg.name] = (Signal(hi_bits, name=f"{port_name(reg)}_shadow")
+                                     if hi_bits else None)
 
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += r_pending.eq(1)
@@ -150,11 +160,12 @@ class RegFile(wiring.Component):
                         elif reg.access == "w1p":
                             m.d.sync += rdata.eq(0)
                         elif reg.name in shadows:
-                            m.d.sync += rdata.eq(shadows[reg.name])
+                            m.d.sync += rdata.eq(0 if shadows[reg.name] is None
+                                                 else shadows[reg.name])
                         else:
                             m.d.sync += rdata.eq(getattr(self, port_name(reg)))
                         hi = reg.name[:-3] + "_HI"
-                        if reg.name.endswith("_LO") and hi in shadows:
+                        if reg.name.endswith("_LO") and shadows.get(hi) is not None:
                             m.d.sync += shadows[hi].eq(getattr(self, port_name(by_name[hi])))
                 with m.Default():
                     m.d.sync += [rresp.eq(RESP_SLVERR), rdata.eq(0)]

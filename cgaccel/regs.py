@@ -2,7 +2,8 @@
 
 Every register is 32 bits wide and word aligned. 64-bit quantities (addresses, counters) are split
 into ``_LO``/``_HI`` pairs. Reading a counter's ``_LO`` latches its ``_HI``, so reading ``_LO`` then
-``_HI`` gives one coherent 64-bit value.
+``_HI`` gives one coherent 64-bit value. Counters are ``counter_width`` bits wide (``HWCFG1``): the
+bits above read 0 and the counter wraps at ``2**counter_width``.
 """
 
 from dataclasses import dataclass
@@ -97,7 +98,10 @@ def register_map():
             (Field("cgnet", 0, 1, "CGNet gating built"), Field("fbs", 1, 1, "FBS masks built"),
              Field("max_groups", 2, 7, "largest G"),
              Field("axi_bytes", 9, 8, "AXI4 data bytes per beat"),
-             Field("max_burst", 17, 9, "longest burst (beats)"))),
+             Field("max_burst", 17, 9, "longest burst (beats)"),
+             # 64 minus the width, so that hardware from before the field (64-bit
+             # counters, bits 31:26 zero) reads right.
+             Field("counter_short", 26, 6, "64 minus the performance counters' width"))),
         Reg("CTRL", 0x010, "w1p", "Control pulses.",
             (Field("start", 0, 1, "start the programmed layer"),
              Field("soft_reset", 1, 1, "abort and return to idle, clearing status"))),
@@ -115,7 +119,8 @@ def register_map():
     off = 0x100
     for name, doc in _COUNTERS:
         regs.append(Reg(f"{name}_LO", off, "ro", f"Counter: {doc}, bits 31:0."))
-        regs.append(Reg(f"{name}_HI", off + 4, "ro", f"Counter: {doc}, bits 63:32."))
+        regs.append(Reg(f"{name}_HI", off + 4, "ro", f"Counter: {doc}, bits 63:32 (0 above "
+                        "the counter width)."))
         off += 8
     return regs
 
@@ -129,5 +134,6 @@ def hwcfg_values(config):
     """Reset values of HWCFG0/HWCFG1 for ``config``."""
     hw0 = (config.rows | config.cols << 8 | config.act_width << 16 | config.weight_width << 21)
     hw1 = (int(config.cgnet) | int(config.fbs) << 1 | config.max_groups << 2
-           | config.axi_bytes << 9 | config.max_burst << 17)
+           | config.axi_bytes << 9 | config.max_burst << 17
+           | (64 - config.counter_width) << 26)
     return {"HWCFG0": hw0, "HWCFG1": hw1}

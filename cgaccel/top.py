@@ -53,7 +53,7 @@ class Top(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        m.submodules.regs = regs = RegFile(hwcfg_values(cfg))
+        m.submodules.regs = regs = RegFile(hwcfg_values(cfg), counter_width=cfg.counter_width)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.bus)
 
         params = DMAParams.from_config(cfg, len_width=LEN_WIDTH)
@@ -96,7 +96,8 @@ class Top(wiring.Component):
         # free, so the layer's share is the difference from a snapshot taken at start.
         start = regs.ctrl[0] & ~ctl.busy
         m.d.comb += [rdma.counter_clear.eq(start), wdma.counter_clear.eq(start)]
-        cycles = Signal(64)
+        cw = cfg.counter_width
+        cycles = Signal(cw)
         with m.If(start):
             m.d.sync += cycles.eq(0)
         with m.Elif(ctl.busy):
@@ -105,11 +106,12 @@ class Top(wiring.Component):
                   "DRAM_RD_BYTES": rdma.bytes_read, "DRAM_WR_BYTES": wdma.bytes_written}
         for name, port in (("BUSY", engine.cnt_busy), ("MACS_ISSUED", engine.cnt_macs),
                            ("MACS_SKIPPED", engine.cnt_skipped), ("GATE_OPEN", engine.cnt_open)):
-            snap = Signal.like(port, name=f"{name.lower()}_at_start")
+            # A difference modulo ``2**cw`` needs only the low ``cw`` bits of the snapshot.
+            snap = Signal(min(cw, len(port)), name=f"{name.lower()}_at_start")
             with m.If(start):
                 m.d.sync += snap.eq(port)
-            values[name] = Signal(64, name=f"{name.lower()}_count")
-            m.d.comb += values[name].eq(port - snap)
+            values[name] = Signal(cw, name=f"{name.lower()}_count")
+            m.d.comb += values[name].eq(port[:len(snap)] - snap)
         for name in counter_names():
             m.d.comb += [getattr(regs, f"{name.lower()}_lo").eq(values[name][:32]),
                          getattr(regs, f"{name.lower()}_hi").eq(values[name][32:])]

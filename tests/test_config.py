@@ -72,6 +72,10 @@ def test_frozen():
     ({"param_depth": True}, TypeError, r"^Parameter table depth must be an integer, not True$"),
     ({"param_depth": 8, "cols": 2, "max_channels": 100}, ValueError,
      r"^Parameter table depth must be an integer between 64 and 128, not 8$"),
+    ({"counter_width": 16}, ValueError,
+     r"^Counter width must be an integer between 32 and 64, not 16$"),
+    ({"counter_width": 65}, ValueError,
+     r"^Counter width must be an integer between 32 and 64, not 65$"),
 ])
 def test_invalid_values_are_rejected(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -206,7 +206,15 @@ def test_end_only_finishes_cleanly():
     # The last of 5 transfers (0x800 + 4*0x3D = 0x8F4, 16 bytes) ends past the window.
     (0x800, (0x800, 0x100), 5, 0x3D),
     # Span of 2**32 + 0x800: only a 64-bit product catches it.
-    (0x800, (0x800, 0x100), 3, (1 << 31) + 0x400)])
+    (0x800, (0x800, 0x100), 3, (1 << 31) + 0x400),
+    # Span 3 * 0x55555655 = 2**32 + 0x2FF, past the 32-bit address space by the carry of the
+    # last addition: its low 32 bits would end inside the window.
+    (0x800, (0x800, 0x1000), 4, 0x55555655),
+    # Past the 32-bit address space: in a window reaching there, in a window lying there, and
+    # below such a window.
+    ((1 << 32) + 0x800, (0x800, 0xFFFFF000), 1, 0),
+    ((1 << 32) + 0x800, ((1 << 32) + 0x800, 0x100), 1, 0),
+    (0x800, (1 << 32, 0x1000), 1, 0)])
 def test_store_outside_window_is_refused(dram, window, outer, stride):
     mem = bytearray(4096)
     mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=16, outer=outer, dram=dram,

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+import pytest
 from amaranth.sim import Simulator
 from axil import axil_read, axil_write
 
@@ -57,6 +59,27 @@ def test_registers():
 
     run(dut, bench)
     assert seen == {"done": True}
+
+
+@pytest.mark.parametrize("width, hi", [(64, 0x89ABCDEF), (40, 0xEF), (32, 0)])
+def test_counter_hi_holds_only_the_counter_width(width, hi):
+    dut = RegFile(hwcfg_values(preset("tiny")), counter_width=width)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.busy_lo, 0x01234567)
+        ctx.set(dut.busy_hi, 0x89ABCDEF)
+        seen.append(await axil_read(ctx, dut.bus, REGS["BUSY_LO"]))
+        seen.append(await axil_read(ctx, dut.bus, REGS["BUSY_HI"]))
+
+    run(dut, bench)
+    assert seen == [(0x01234567, RESP_OKAY), (hi, RESP_OKAY)]
+
+
+def test_counter_width_is_checked():
+    with pytest.raises(ValueError,
+                       match=r"^Counter width must be an integer between 32 and 64, not 31$"):
+        RegFile({}, counter_width=31)
 
 
 def test_w1p_pulse_lasts_one_cycle():

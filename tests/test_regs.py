@@ -26,3 +26,11 @@ def test_hwcfg_encodes_config():
     hw0 = hwcfg_values(cfg)["HWCFG0"]
     assert hw0 & 0xFF == 5 and (hw0 >> 8) & 0xFF == 7
     assert ERRORS["none"] == 0 and len(set(ERRORS.values())) == len(ERRORS)
+
+
+def test_hwcfg_counter_short_reads_zero_for_64_bit_counters():
+    # Zero for 64 bits: hardware from before the field reads as what it is.
+    cfg = preset("default")
+    assert hwcfg_values(cfg)["HWCFG1"] >> 26 == 0
+    assert hwcfg_values(cfg.with_overrides(counter_width=32))["HWCFG1"] >> 26 == 32
+    assert hwcfg_values(cfg.with_overrides(counter_width=48))["HWCFG1"] >> 26 == 16

@@ -58,6 +58,8 @@ class DMAParams:
         Bursts in flight on the bus, 1..256.
     len_width : int
         Commands move 1 to ``2**len_width`` bytes; 4..32.
+    counter_width : int
+        Bits of the byte and stall counters, 32..64 (they wrap).
 
     Raises
     ------
@@ -66,7 +68,7 @@ class DMAParams:
     """
 
     def __init__(self, *, addr_width, data_width, id_width, max_burst, max_outstanding,
-                 len_width=24):
+                 len_width=24, counter_width=64):
         _check_int("Address width", addr_width, 12, 64)
         _check_int("Data width", data_width, 32, 1024, pow2=True)
         _check_int("ID width", id_width, 1, 16)
@@ -76,12 +78,14 @@ class DMAParams:
                              f"at {data_width} bits), not {max_burst}")
         _check_int("Max outstanding", max_outstanding, 1, 256)
         _check_int("Length width", len_width, 4, 32)
+        _check_int("Counter width", counter_width, 32, 64)
         self.addr_width = addr_width
         self.data_width = data_width
         self.id_width = id_width
         self.max_burst = max_burst
         self.max_outstanding = max_outstanding
         self.len_width = len_width
+        self.counter_width = counter_width
 
     @classmethod
     def from_config(cls, config, *, len_width=24):
@@ -91,7 +95,8 @@ class DMAParams:
             raise TypeError(f"Config must be an AccelConfig, not {config!r}")
         return cls(addr_width=config.axi_addr_width, data_width=config.axi_data_width,
                    id_width=config.axi_id_width, max_burst=config.max_burst,
-                   max_outstanding=config.max_outstanding, len_width=len_width)
+                   max_outstanding=config.max_outstanding, len_width=len_width,
+                   counter_width=config.counter_width)
 
     @property
     def beat_bytes(self):
@@ -116,7 +121,8 @@ class DMAParams:
     def __repr__(self):
         return (f"DMAParams(addr_width={self.addr_width}, data_width={self.data_width}, "
                 f"id_width={self.id_width}, max_burst={self.max_burst}, "
-                f"max_outstanding={self.max_outstanding}, len_width={self.len_width})")
+                f"max_outstanding={self.max_outstanding}, len_width={self.len_width}, "
+                f"counter_width={self.counter_width})")
 
 
 def command_layout(addr_width, len_width):

@@ -57,9 +57,9 @@ class ReadDMA(wiring.Component):
         ``abort``.
     counter_clear : ``In(1)``
         Zero the counters.
-    bytes_read : ``Out(64)``
+    bytes_read : ``Out(counter_width)``
         Bytes transferred on ``o_stream`` (``count`` summed).
-    stall_cycles : ``Out(64)``
+    stall_cycles : ``Out(counter_width)``
         Cycles ``o_stream.ready`` was high, ``o_stream.valid`` low and a command was pending:
         the consumer waiting on DRAM data.
 
@@ -81,8 +81,8 @@ class ReadDMA(wiring.Component):
             "error": Out(1),
             "error_code": Out(DMAError),
             "counter_clear": In(1),
-            "bytes_read": Out(64),
-            "stall_cycles": Out(64),
+            "bytes_read": Out(p.counter_width),
+            "stall_cycles": Out(p.counter_width),
         })
 
     @property

@@ -57,7 +57,7 @@ class WriteDMA(wiring.Component):
         every command in flight and refuses commands (``cmd.ready`` low) until ``abort``.
     counter_clear : ``In(1)``
         Zero the counter.
-    bytes_written : ``Out(64)``
+    bytes_written : ``Out(counter_width)``
         Bytes written on the bus (strobes of accepted W beats).
 
     Parameters
@@ -78,7 +78,7 @@ class WriteDMA(wiring.Component):
             "error": Out(1),
             "error_code": Out(DMAError),
             "counter_clear": In(1),
-            "bytes_written": Out(64),
+            "bytes_written": Out(p.counter_width),
         })
 
     @property
