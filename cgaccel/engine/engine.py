@@ -134,10 +134,17 @@ class Engine(wiring.Component):
         # Every check is registered as its own flag one state before CHECK (field checks in
         # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
         # flip-flops: as compares in CHECK they ended at the enables of the descriptor
-        # registers and were the routed ECP5 critical path. ``rnk = r * nk`` is formed in SIZE
-        # so that the weight words ``rscw * nk = scw * rnk`` are one product in SIZE2.
-        # Same states, same cycles.
-        rnk = Signal(4 + cfg.channel_bits)
+        # registers and were the routed ECP5 critical path. The weight words
+        # ``r * s * cw * nk`` are ``rs * cwnk``: ``cwnk = cw * nk`` and the small ``rs = r * s``
+        # are formed in SIZE, so SIZE2 multiplies by the few bits of ``rs`` only (as
+        # ``scw * (r * nk)`` the product's tree and compare were the routed ECP5 critical
+        # path, 26 logic levels). Same states, same cycles.
+        # ``r`` and ``s`` enter every product with their low ``max_kernel.bit_length()`` bits:
+        # a larger ``r`` or ``s`` is rejected (``bad_fld``), so for an accepted command the
+        # products are exact, and for a rejected one they are never used.
+        kb = cfg.max_kernel.bit_length()
+        rs = Signal(2 * kb)
+        cwnk = Signal(cwb + cfg.channel_bits)
         bad_fld = Signal()
         bad_par = Signal()
         bad_act = Signal()
@@ -181,24 +188,25 @@ class Engine(wiring.Component):
                 if not cfg.cgnet:
                     fld = fld | d.gated
                 m.d.sync += [
-                    scw.eq(shift_add(cmd.cw, cmd.s)),
+                    scw.eq(shift_add(cmd.cw, cmd.s[:kb])),
                     pix.eq(shift_add(cmd.ho, cmd.wo)),
                     hbw.eq(shift_add(cmd.w, cmd.hb)),
                     nk.eq(nk_now),
-                    rnk.eq(shift_add(nk_now, cmd.r)),
+                    rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
+                    cwnk.eq(shift_add(nk_now, cmd.cw)),
                     bad_fld.eq(fld),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)),
+                m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
                              # (the pixel addresses) stays below ``act_depth``.
                              bad_act.eq(shift_add(hbw, cmd.cw)
                                         > Mux(cmd.wide, 2 * cfg.act_depth, cfg.act_depth)),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
-                             bad_wgt.eq(shift_add(scw, rnk) > cfg.weight_depth),
+                             bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
                              bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
                                         > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
                              bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
