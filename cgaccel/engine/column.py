@@ -6,8 +6,8 @@ table, a work list and an output bank, and it walks its work items ``(i, p)`` at
 
 Pipeline (one word of ``rows`` MACs per cycle)::
 
-    item setup (5 stages, FIFO) -> issue -> list read -> act/wgt read -> MacColumn -> accumulate
-        -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
+    item setup (5 stages, FIFO) -> issue -> list read -> act/wgt read -> operand register
+        -> MacColumn -> accumulate -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
 
 The issue stage prefers conditional work popped from the queue over new base work. An item
 that may open its gate holds one of ``psum_slots`` slots from its base issue until it reaches
@@ -169,14 +169,17 @@ class Column(wiring.Component):
             """A buffer of ``load_lanes`` memories, word ``a`` in memory ``a % lanes``: a
             multi-word write puts its consecutive words in different memories, one each.
 
-            Returns a function ``read(addr) -> data`` (synchronous, like a read port)."""
+            Returns a function ``read(addr) -> data``: the data is valid two cycles after
+            the address (a read port, then an output register: see "operand fetch")."""
             if lanes == 1:
                 mem = banked(name, width, depth, target)
                 rp = mem.read_port()
 
                 def read(addr):
                     m.d.comb += rp.addr.eq(addr)
-                    return rp.data
+                    q = Signal(width, name=f"{name}_q")
+                    m.d.sync += q.eq(rp.data)
+                    return q
                 return read
             full = Signal(geo.addr_bits + 1, name=f"{name}_wa")
             abits = (depth - 1).bit_length()
@@ -198,10 +201,17 @@ class Column(wiring.Component):
 
             def read(addr):
                 sel = Signal(lg, name=f"{name}_sel")
-                m.d.sync += sel.eq(addr[:lg])
-                for rp in rps:
+                sel_q = Signal(lg, name=f"{name}_sel_q")
+                m.d.sync += [sel.eq(addr[:lg]), sel_q.eq(sel)]
+                qs = []
+                for b, rp in enumerate(rps):
+                    q = Signal(width, name=f"{name}{b}_q")
                     m.d.comb += rp.addr.eq(addr[lg:])
-                return Array(rp.data for rp in rps)[sel]
+                    m.d.sync += q.eq(rp.data)
+                    qs.append(q)
+                # The lane select comes after the output registers: each block RAM feeds
+                # one flip-flop directly.
+                return Array(qs)[sel_q]
             return read
 
         act_read = lane_banked("act_mem", rows * aw, cfg.act_depth, Target.ACT,
@@ -631,13 +641,22 @@ class Column(wiring.Component):
         md_meta = Signal(meta_layout)
         m.d.sync += [md_valid.eq(ad_valid), md_mask.eq(Mux(ad_bubble, 0, e_mask)),
                      md_meta.eq(ad_meta)]
+        # The operands reach the multipliers through a register right after the block-RAM
+        # read ports (``act_read``/``wgt_read``: the DP16KD output-register style), one fetch
+        # stage more: block-RAM output -> multiplier -> product register was the routed ECP5
+        # critical path (5.8 ns of block-RAM clock-to-out, then a multiplexer and the
+        # MULT18X18D). The side band follows in ``mo_*``.
+        mo_valid = Signal()
+        mo_mask = Signal(rows)
+        mo_meta = Signal(meta_layout)
+        m.d.sync += [mo_valid.eq(md_valid), mo_mask.eq(md_mask), mo_meta.eq(md_meta)]
 
         sum_width = aw + ww + max(1, (rows - 1).bit_length())
         mac = MacColumn(rows, aw, ww, sum_width, meta_layout.size)
         m.submodules.mac = mac
-        m.d.comb += [mac.i_valid.eq(md_valid), mac.i_act.eq(act_data),
-                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(md_mask),
-                     mac.i_meta.eq(md_meta)]
+        m.d.comb += [mac.i_valid.eq(mo_valid), mac.i_act.eq(act_data),
+                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(mo_mask),
+                     mac.i_meta.eq(mo_meta)]
 
         # ------------------------------------------------------------ accumulate --------
         o_meta = Signal(meta_layout)
@@ -650,9 +669,9 @@ class Column(wiring.Component):
         # the bank does not change while a tile's items are in flight.
         thr_i = Signal(pb)
         if mac.latency == 1:
-            m.d.comb += thr_i.eq(md_meta.i)
+            m.d.comb += thr_i.eq(mo_meta.i)
         else:
-            thr_d = md_meta.i
+            thr_d = mo_meta.i
             for k in range(mac.latency - 1):
                 nxt = Signal(pb, name=f"thr_i{k}")
                 m.d.sync += nxt.eq(thr_d)
