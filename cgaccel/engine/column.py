@@ -440,13 +440,20 @@ class Column(wiring.Component):
         })
         # Every slot memory has one write port and one synchronous read port (block RAM):
         # ``slot_mem`` (written at base issue) is read for the head of the conditional queue,
-        # addressed the cycle before with the head the queue will have (``cq_next``);
+        # addressed the cycle before (see "head of the next cycle" below);
         # ``psum_mem`` and ``ncw_mem`` are read at the gate stage, addressed one cycle earlier
         # from the MAC output (``mac.o_meta.slot``, the next cycle's ``res_meta.slot``).
         slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
         m.submodules.slot_mem = slot_mem
         slot_wp = slot_mem.write_port()
         slot_rp = slot_mem.read_port()
+        # A second copy (same writes), read for the head after a pop.
+        slot_mem_b = Memory(shape=slot_layout, depth=nslots, init=[])
+        m.submodules.slot_mem_b = slot_mem_b
+        slot_wp_b = slot_mem_b.write_port()
+        slot_rp_b = slot_mem_b.read_port()
+        m.d.comb += [slot_wp_b.en.eq(slot_wp.en), slot_wp_b.addr.eq(slot_wp.addr),
+                     slot_wp_b.data.eq(slot_wp.data)]
         ncw_mem = Memory(shape=nb, depth=nslots, init=[])
         m.submodules.ncw_mem = ncw_mem
         ncw_wp = ncw_mem.write_port()
@@ -470,7 +477,6 @@ class Column(wiring.Component):
         cq_wdata = Signal(sb)
         cq_head_slot = Signal(sb)
         cq_second = Signal(sb)
-        cq_next = Signal(sb)
         m.d.comb += cq_rdy.eq(cq_level != 0)
         for k in range(nslots):
             with m.If(cq_head == k):
@@ -488,15 +494,17 @@ class Column(wiring.Component):
         with m.Elif(cq_pop & ~cq_push):
             m.d.sync += cq_level.eq(cq_level - 1)
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
-        # entry after a popped head, else the head.
-        # (``cq_level - cq_pop == 0`` without a subtractor: this is on the pop -> slot_mem
-        # read address path.)
-        with m.If((cq_level == 0) | ((cq_level == 1) & cq_pop)):
-            m.d.comb += cq_next.eq(cq_wdata)
-        with m.Elif(cq_pop):
-            m.d.comb += cq_next.eq(cq_second)
-        with m.Else():
-            m.d.comb += cq_next.eq(cq_head_slot)
+        # entry after a popped head, else the head. Push (gate compare) and pop (end of the
+        # issued item) are late, so they do not address ``slot_mem``: each copy reads the
+        # head for one case from registers only (``slot_mem`` without a pop: the pushed slot
+        # if the queue is empty, else the head; ``slot_mem_b`` after a pop: the pushed slot
+        # if the queue held one entry, else the second), and the registered pop picks the
+        # copy. As one read addressed by pop and push (``last_now`` -> pop -> next head ->
+        # ``slot_mem`` read address) this was the routed ECP5 critical path.
+        m.d.comb += [slot_rp.addr.eq(Mux(cq_level == 0, cq_wdata, cq_head_slot)),
+                     slot_rp_b.addr.eq(Mux(cq_level == 1, cq_wdata, cq_second))]
+        cq_pop_d = Signal()
+        m.d.sync += cq_pop_d.eq(cq_pop)
 
         free = Signal(nslots, init=(1 << nslots) - 1)
         alloc_idx = Signal(sb)
@@ -516,7 +524,7 @@ class Column(wiring.Component):
         # The walk's end values are kept minus one (``lend1 = lend - 1`` etc., one bit wider so
         # that 0 - 1 never equals a count): the end-of-item test ``last_now`` is then three
         # equality compares of registers instead of three increment-and-compare carry chains.
-        # It heads the routed ECP5 critical path (last_now -> queue pop -> cq_next ->
+        # It heads the routed ECP5 critical path (last_now -> queue pop -> next head ->
         # slot_mem read address), so the decrements are done once, when an item is loaded.
         cur = {k: Signal(v, name=f"cur_{k}") for k, v in dict(
             cond=1, slot=sb, i=pb, oaddr=ob, gated=1, off=1, bubble=1, first=1,
@@ -573,8 +581,8 @@ class Column(wiring.Component):
         m.d.comb += fifo_item.eq(setup_fifo.r_data)
         # The queued slot was allocated (written) long before it is read, so the synchronous
         # read of the head never races a write of the same slot.
-        m.d.comb += slot_rp.addr.eq(cq_next)
-        sl = slot_rp.data
+        sl = Signal(slot_layout)
+        m.d.comb += sl.eq(Mux(cq_pop_d, slot_rp_b.data, slot_rp.data))
         need_slot = d.gated & fifo_item.omask
         outstanding = Signal(range(cfg.out_depth + nslots + 8))
         pop_base = Signal()
