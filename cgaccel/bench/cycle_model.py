@@ -12,15 +12,15 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
   output mask switches off, or with no base word, is a 1-cycle bubble;
 * in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs
   ``max(1, taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
-  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read, operand read and
-  register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional queue); the issue stage takes
+  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read and register,
+  operand read and register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional queue); the issue stage takes
   queued conditional work before new base work, and a base item of a gated tile needs one of
   ``psum_slots`` slots, held until its gate closes or its conditional item finishes (released
   with the same latency). With those rules the issue sequence is replayed item by item;
 * a column is busy from ``FILL`` cycles before its first word (start, item generator and four
   setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
-  operand read, operand register, ``MacColumn`` latency, accumulate, gate register, nine output-unit stages, the
-  completion check). A column with no channel in the tile is busy for one cycle.
+  list register, operand read, operand register, ``MacColumn`` latency, accumulate, gate
+  register, nine output-unit stages, the completion check). A column with no channel in the tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
 busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
@@ -66,8 +66,9 @@ __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing",
            "model_error_pct", "ff_cycles"]
 
 OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
-# Issue register, list read, operand read, operand register (cgaccel.engine.column).
-FETCH_STAGES = 4
+# Issue register, list read, list register, operand read, operand register
+# (cgaccel.engine.column).
+FETCH_STAGES = 5
 # Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
 # registered start -> first busy cycle.
 CMD_TO_BUSY = 6
@@ -91,13 +92,13 @@ class PipelineTiming:
         (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
         makes it readable (the issue stage loads it in that cycle); 6 in all.
     drain : int
-        Busy cycles after a column's last word: issue register, list read, operand read,
-        operand register (``FETCH_STAGES`` = 4),
+        Busy cycles after a column's last word: issue register, list read, list register,
+        operand read, operand register (``FETCH_STAGES`` = 5),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
         (``OutputUnit.latency`` = 9), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
-        item (also when a released psum slot can be reused): 4 fetch stages, ``mac_latency``,
+        item (also when a released psum slot can be reused): 5 fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
     """
 

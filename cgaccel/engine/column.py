@@ -6,8 +6,8 @@ table, a work list and an output bank, and it walks its work items ``(i, p)`` at
 
 Pipeline (one word of ``rows`` MACs per cycle)::
 
-    item setup (5 stages, FIFO) -> issue -> list read -> act/wgt read -> operand register
-        -> MacColumn -> accumulate -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
+    item setup (5 stages, FIFO) -> issue -> list read -> list register -> act/wgt read
+        -> operand register -> MacColumn -> accumulate -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
 
 The issue stage prefers conditional work popped from the queue over new base work. An item
 that may open its gate holds one of ``psum_slots`` slots from its base issue until it reaches
@@ -632,7 +632,18 @@ class Column(wiring.Component):
         ad_meta = Signal(meta_layout)
         m.d.sync += [ad_valid.eq(iss_valid), ad_pix.eq(iss_pix), ad_wt.eq(iss_wt),
                      ad_bubble.eq(iss_bubble), ad_meta.eq(iss_meta)]
-        entry = list_rp.data
+        # The list entry is registered right after its read port (``le_*``), one fetch stage
+        # more, so the operand address adders start at flip-flops: block-RAM output ->
+        # address adder -> operand block-RAM address was a long path on the ECP5.
+        entry = Signal(geo.list_width)
+        m.d.sync += entry.eq(list_rp.data)
+        le_valid = Signal()
+        le_pix = Signal(ab)
+        le_wt = Signal(wgb)
+        le_bubble = Signal()
+        le_meta = Signal(meta_layout)
+        m.d.sync += [le_valid.eq(ad_valid), le_pix.eq(ad_pix), le_wt.eq(ad_wt),
+                     le_bubble.eq(ad_bubble), le_meta.eq(ad_meta)]
         lo = geo.list_off_bits
         e_off = entry[:lo]
         e_cw = entry[lo:lo + geo.cw_bits]
@@ -642,13 +653,13 @@ class Column(wiring.Component):
         # band's own address for a ``wide`` tile (``act_hi = 0``, offsets up to
         # ``2 * act_depth``; pixels of one plane stay below ``act_depth``, also checked). One
         # adder one bit wider than before, no multiplexer.
-        act_data = act_read((e_off + Cat(ad_pix, act_hi))[:ab + 1])
-        wgt_data = wgt_read(Cat((e_cw + ad_wt)[:wgb], bank))
+        act_data = act_read((e_off + Cat(le_pix, act_hi))[:ab + 1])
+        wgt_data = wgt_read(Cat((e_cw + le_wt)[:wgb], bank))
         md_valid = Signal()
         md_mask = Signal(rows)
         md_meta = Signal(meta_layout)
-        m.d.sync += [md_valid.eq(ad_valid), md_mask.eq(Mux(ad_bubble, 0, e_mask)),
-                     md_meta.eq(ad_meta)]
+        m.d.sync += [md_valid.eq(le_valid), md_mask.eq(Mux(le_bubble, 0, e_mask)),
+                     md_meta.eq(le_meta)]
         # The operands reach the multipliers through a register right after the block-RAM
         # read ports (``act_read``/``wgt_read``: the DP16KD output-register style), one fetch
         # stage more: block-RAM output -> multiplier -> product register was the routed ECP5
