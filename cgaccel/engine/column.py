@@ -521,20 +521,22 @@ class Column(wiring.Component):
         m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
 
         in_item = Signal()
-        # The walk's end values are kept minus one (``lend1 = lend - 1`` etc., one bit wider so
-        # that 0 - 1 never equals a count): the end-of-item test ``last_now`` is then three
-        # equality compares of registers instead of three increment-and-compare carry chains.
-        # It heads the routed ECP5 critical path (last_now -> queue pop -> next head ->
-        # slot_mem read address), so the decrements are done once, when an item is loaded.
+        # The end-of-item test ``last_now`` (it drives the queue pop, the setup FIFO read, the
+        # slot allocation and the enables of every ``cur_*`` register) reads flip-flops only:
+        # ``l_end``, ``s_end``, ``r_end`` say that the word issued this cycle is the last of
+        # its list segment, row and item, and are computed a cycle ahead, when the walk steps
+        # (``l + 1 == lend - 1`` as ``l == lend - 2``, the wrap to the segment start or tap 0
+        # from flags set at the load) or an item is loaded. As compares of the walk counters
+        # in this cycle they headed the routed ECP5 critical path (``cur_lend1`` -> compares
+        # -> last_now -> queue pop -> ``slot_mem`` read address). The end values are kept
+        # minus two, one bit wider so that 0 - 2 never equals a count.
         cur = {k: Signal(v, name=f"cur_{k}") for k, v in dict(
             cond=1, slot=sb, i=pb, oaddr=ob, gated=1, off=1, bubble=1, first=1,
-            l=cb, lseg=cb, lend1=cb + 1, r=4, s=4, nr1=5, ns1=5, pix=ab, prow=ab, wt=wgb,
-            wrow=wgb).items()}
+            l=cb, lseg=cb, lend2=cb + 1, lone=1, r=4, s=4, nr2=5, ns2=5, sone=1, pix=ab,
+            prow=ab, wt=wgb, wrow=wgb).items()}
         l_end = Signal()
         s_end = Signal()
         r_end = Signal()
-        m.d.comb += [l_end.eq(cur["l"] == cur["lend1"]), s_end.eq(cur["s"] == cur["ns1"]),
-                     r_end.eq(cur["r"] == cur["nr1"])]
 
         meta_layout = data.StructLayout({
             "first": 1, "last": 1, "cond": 1, "slot": sb, "i": pb, "oaddr": ob, "gated": 1,
@@ -564,14 +566,18 @@ class Column(wiring.Component):
         with m.If(in_item & ~last_now):
             m.d.sync += cur["first"].eq(0)
             with m.If(~l_end):
-                m.d.sync += cur["l"].eq(cur["l"] + 1)
+                m.d.sync += [cur["l"].eq(cur["l"] + 1),
+                             l_end.eq(cur["l"] == cur["lend2"])]
             with m.Else():
-                m.d.sync += cur["l"].eq(cur["lseg"])
+                m.d.sync += [cur["l"].eq(cur["lseg"]), l_end.eq(cur["lone"])]
                 with m.If(~s_end):
                     m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
-                                 cur["wt"].eq(cur["wt"] + d.cw)]
+                                 cur["wt"].eq(cur["wt"] + d.cw),
+                                 s_end.eq(cur["s"] == cur["ns2"])]
                 with m.Else():
-                    m.d.sync += [cur["s"].eq(0), cur["r"].eq(cur["r"] + 1),
+                    m.d.sync += [cur["s"].eq(0), s_end.eq(cur["sone"]),
+                                 r_end.eq(cur["r"] == cur["nr2"]),
+                                 cur["r"].eq(cur["r"] + 1),
                                  cur["prow"].eq(cur["prow"] + d.w),
                                  cur["pix"].eq(cur["prow"] + d.w),
                                  cur["wrow"].eq(cur["wrow"] + scw_l),
@@ -593,8 +599,11 @@ class Column(wiring.Component):
                 in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
                 cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
-                cur["lseg"].eq(lseg), cur["lend1"].eq(lend - 1), cur["r"].eq(0),
-                cur["s"].eq(0), cur["nr1"].eq(nr - 1), cur["ns1"].eq(ns - 1),
+                cur["lseg"].eq(lseg), cur["lend2"].eq(lend - 2), cur["r"].eq(0),
+                cur["s"].eq(0), cur["nr2"].eq(nr - 2), cur["ns2"].eq(ns - 2),
+                # (``lseg == lend - 1`` in ``cb + 1`` bits, as the walk compares.)
+                cur["lone"].eq(lseg + 1 == lend), cur["sone"].eq(ns == 1),
+                l_end.eq(lseg + 1 == lend), s_end.eq(ns == 1), r_end.eq(nr == 1),
                 cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
