@@ -280,8 +280,20 @@ class Column(wiring.Component):
         st_ox = Signal.like(g_ox)
         st_iy = Signal.like(g_iy)
         st_ix = Signal.like(g_ix)
+        # The walk's end tests compare the counters with limits registered from the tile
+        # command (``g_ox + 1 < wo`` as ``g_ox < wo - 1`` ...): no incrementer ahead of each
+        # compare on the generator's loop. The limits follow ``d`` a cycle late; the walk
+        # starts two cycles after ``d`` is loaded (``go``, then ``start_i``).
+        lim = signed(max(cfg.dim_bits, geo.out_bits, cfg.channel_bits) + 3)
+        wo1 = Signal(lim)
+        ho1 = Signal(lim)
+        kt1 = Signal(lim)
+        ktc = Signal(lim)
+        pc1 = Signal(lim)
+        m.d.sync += [wo1.eq(d.wo - 1), ho1.eq(d.ho - 1), kt1.eq(d.kt - 1),
+                     ktc.eq(d.kt - cfg.cols), pc1.eq(d.pc - 1)]
         last_pix = Signal()
-        m.d.comb += last_pix.eq((g_ox + 1 == d.wo) & (g_oy + 1 == d.ho))
+        m.d.comb += last_pix.eq((g_ox == wo1) & (g_oy == ho1))
         # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
         # index + cols, ...`` of every channel. It walks to pixel ``index`` as above and,
         # meanwhile, divides its step ``cols`` by ``wo`` one row per cycle (``dq_a`` rows and
@@ -301,11 +313,23 @@ class Column(wiring.Component):
                      st_dy.eq(shift_add(dq_a, d.stride)),
                      st_dy1.eq(shift_add(dq_a, d.stride) + d.stride)]
         g_ob = Signal(ob + 1)
-        dl_ox = Signal(cfg.dim_bits + 1)
+        # The step's row wrap (``g_ox + dq_b >= wo``) and the channel's end (``g_oy + dq_a +
+        # wrap >= ho``) as compares of the counters with limits registered from ``dq_*``
+        # (final one cycle before the walk, like ``st_*``), the next position as sums with
+        # both possible steps, picked by the wrap: the carry chains are side by side instead
+        # of adder -> compare -> adder -> compare -> adder in a row (as such the routed ECP5
+        # critical path, ``dq_b`` -> ``gen_active``, 25 logic levels).
+        dl_thx = Signal(lim)     # wo - dq_b
+        dl_thy0 = Signal(lim)    # ho - dq_a
+        dl_thy1 = Signal(lim)    # ho - dq_a - 1
+        dl_bx = Signal(lim)      # dq_b - wo
+        dq_a1 = Signal(range(cfg.cols + 2))
+        m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_thy0.eq(d.ho - dq_a),
+                     dl_thy1.eq(d.ho - dq_a - 1), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
         dl_wrap = Signal()
-        dl_oy = Signal(cfg.dim_bits + 8)     # up to 64 rows past the tile
-        m.d.comb += [dl_ox.eq(g_ox + dq_b), dl_wrap.eq(dl_ox >= d.wo),
-                     dl_oy.eq(g_oy + dq_a + dl_wrap)]
+        dl_end = Signal()
+        m.d.comb += [dl_wrap.eq(g_ox >= dl_thx),
+                     dl_end.eq(Mux(dl_wrap, g_oy >= dl_thy1, g_oy >= dl_thy0))]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -341,30 +365,31 @@ class Column(wiring.Component):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             with m.If(deal):
                 # The next pixel is ``cols`` on; the channel ends when it leaves the tile.
-                with m.If(dl_oy >= d.ho):
+                with m.If(dl_end):
                     m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
                                  g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                                  g_ix.eq(st_ix)]
-                    next_channel(g_i + 1 < d.kt)
+                    next_channel(g_i < kt1)
                 with m.Else():
-                    m.d.sync += [g_oy.eq(dl_oy), g_ox.eq(Mux(dl_wrap, dl_ox - d.wo, dl_ox)),
-                                 g_ix.eq(g_ix + Mux(dl_wrap, st_dxw, st_dx)),
-                                 g_iy.eq(g_iy + Mux(dl_wrap, st_dy1, st_dy))]
-            with m.Elif(d.psplit & ((g_n + 1 == d.pc) | last_pix)):
+                    m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
+                                 g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
+                                 g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
+                                 g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
+            with m.Elif(d.psplit & ((g_n == pc1) | last_pix)):
                 m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                              g_ix.eq(st_ix)]
-                next_channel(g_i + 1 < d.kt)
+                next_channel(g_i < kt1)
             with m.Else():
                 m.d.sync += g_n.eq(g_n + 1)
-                with m.If(g_ox + 1 < d.wo):
+                with m.If(g_ox < wo1):
                     m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
                 with m.Else():
                     m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
-                    with m.If(g_oy + 1 < d.ho):
+                    with m.If(g_oy < ho1):
                         m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
                     with m.Else():
                         m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
-                        next_channel(g_k + cfg.cols < d.kt)
+                        next_channel(g_k < ktc)
 
         cfg_rp1 = cfg_mem.read_port()
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
