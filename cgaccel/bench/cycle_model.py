@@ -75,7 +75,7 @@ CMD_TO_BUSY = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
-TB_READBACK = 2           # testbench: o_done handshake, then the last read's data latency
+TB_READBACK = 3           # testbench: o_done handshake, the last read's data latency (2: register slice)
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 

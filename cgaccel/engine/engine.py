@@ -25,7 +25,8 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``error`` is set when the command was impossible (nothing was computed).
 ``i_rd`` / ``o_rd`` (write-back)
     ``i_rd`` names a column and an output-bank address; ``o_rd`` returns the int8 there, in
-    order. Held off while a tile that writes there is in flight.
+    order, two cycles after the request at the earliest, one per cycle. Held off while a tile
+    that writes there is in flight.
 
 Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
 column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
@@ -39,6 +40,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..stream import SkidBuffer
 from .column import Column
 from .geometry import Geometry, Target
 from .pe import _discard, shift_add
@@ -278,20 +280,29 @@ class Engine(wiring.Component):
             ]
 
         # Write-back reads: one request per cycle, the read port holds its data under stall.
+        # The data leaves through a register slice (``SkidBuffer``): ``i_rd.ready`` then
+        # depends on flip-flops, not on ``o_rd.ready``, and the block-RAM output ends at a
+        # register. Through the engine ``o_rd.ready`` -> ``i_rd.ready`` joined the
+        # controller's write-back paths (write DMA -> pack -> read requests) into the routed
+        # ECP5 critical path. One cycle more from a request to its data, none per read.
         rd = self.i_rd.payload
         rd_col = Signal(geo.col_bits)
+        rd_valid = Signal()
+        m.submodules.rd_out = rd_out = SkidBuffer(cfg.act_width)
+        m.d.comb += [self.o_rd.valid.eq(rd_out.o.valid), self.o_rd.payload.eq(rd_out.o.payload),
+                     rd_out.o.ready.eq(self.o_rd.ready), rd_out.i.valid.eq(rd_valid)]
         accept = self.i_rd.valid & self.i_rd.ready
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
-                                       & (~self.o_rd.valid | self.o_rd.ready))
+                                       & (~rd_valid | rd_out.i.ready))
         with m.If(accept):
-            m.d.sync += [self.o_rd.valid.eq(1), rd_col.eq(rd.col)]
-        with m.Elif(self.o_rd.ready):
-            m.d.sync += self.o_rd.valid.eq(0)
+            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col)]
+        with m.Elif(rd_out.i.ready):
+            m.d.sync += rd_valid.eq(0)
         for j, c in enumerate(cols):
             m.d.comb += [c.rd_en.eq(accept & (rd.col == j)),
                          c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
-                m.d.comb += self.o_rd.payload.eq(c.rd_data)
+                m.d.comb += rd_out.i.payload.eq(c.rd_data)
 
         # Counters.
         in_run = Signal()
