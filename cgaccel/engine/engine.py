@@ -201,25 +201,16 @@ class Engine(wiring.Component):
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                act_words = shift_add(hbw, cmd.cw)
-                pc_words = shift_add(cmd.pc, nk)
-                pix_words = shift_add(pix, nk)
                 m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
                              # (the pixel addresses) stays below ``act_depth``.
-                             # Compares against constants, the mode bit picks the result
-                             # (as a compare against a selected limit, ``wide`` -> limit ->
-                             # carry chain was the engine's own routed ECP5 critical path).
-                             bad_act.eq(Mux(cmd.wide, act_words > 2 * cfg.act_depth,
-                                            act_words > cfg.act_depth)),
+                             bad_act.eq(shift_add(hbw, cmd.cw)
+                                        > Mux(cmd.wide, 2 * cfg.act_depth, cfg.act_depth)),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
                              bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
-                             bad_out.eq(Mux(cmd.psplit,
-                                            Mux(cmd.obuf, pc_words > cfg.out_depth // 2,
-                                                pc_words > cfg.out_depth),
-                                            Mux(cmd.obuf, pix_words > cfg.out_depth // 2,
-                                                pix_words > cfg.out_depth))),
+                             bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
+                                        > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
                              bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
                                                       | (shift_add(cmd.pc, cfg.cols) < pix)))
                                        | (cmd.pdeal & ~cmd.psplit))]
