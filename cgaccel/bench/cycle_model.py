@@ -10,17 +10,19 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
 
 * a base item costs ``max(1, taps(p) * base_words)`` issue cycles; an item whose channel the FBS
   output mask switches off, or with no base word, is a 1-cycle bubble;
-* in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs
-  ``max(1, taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
+* in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs ``max(1,
+  taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
   ``GATE_LATENCY`` cycles after the base item's last word (issue, list read and register,
-  operand read and register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional queue); the issue stage takes
-  queued conditional work before new base work, and a base item of a gated tile needs one of
-  ``psum_slots`` slots, held until its gate closes or its conditional item finishes (released
-  with the same latency). With those rules the issue sequence is replayed item by item;
+  operand read and register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional
+  queue); the issue stage takes queued conditional work before new base work, and a base item of
+  a gated tile needs one of ``psum_slots`` slots, held until its gate closes or its conditional
+  item finishes (released with the same latency). With those rules the issue sequence is
+  replayed item by item;
 * a column is busy from ``FILL`` cycles before its first word (start, item generator and four
   setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
   list register, operand read, operand register, ``MacColumn`` latency, accumulate, gate
-  register, nine output-unit stages, the completion check). A column with no channel in the tile is busy for one cycle.
+  register, nine output-unit stages, the completion check). A column with no channel in the
+  tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
 busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
@@ -75,7 +77,8 @@ CMD_TO_BUSY = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
-TB_READBACK = 3           # testbench: o_done handshake, the last read's data latency (2: register slice)
+# Testbench: o_done handshake, then the last read's data latency (2: read port, register slice).
+TB_READBACK = 3
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 

@@ -7,7 +7,8 @@ table, a work list and an output bank, and it walks its work items ``(i, p)`` at
 Pipeline (one word of ``rows`` MACs per cycle)::
 
     item setup (5 stages, FIFO) -> issue -> list read -> list register -> act/wgt read
-        -> operand register -> MacColumn -> accumulate -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
+        -> operand register -> MacColumn -> accumulate -> gate unit
+        -> (conditional-path queue -> issue) or output unit -> output bank
 
 The issue stage prefers conditional work popped from the queue over new base work. An item
 that may open its gate holds one of ``psum_slots`` slots from its base issue until it reaches
