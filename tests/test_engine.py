@@ -333,6 +333,42 @@ def test_weight_size_check_at_the_boundary():
     assert errors == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
 
 
+def test_activation_size_check_at_the_boundary():
+    """``hb * w * cw`` words must fit the activation half (both halves for a ``wide`` band):
+    exactly full is accepted, one word more rejected, also where ``act_depth / w`` is not an
+    integer."""
+    cfg = small_config(rows=2, cols=2)
+    base = dict(bank=0, kt=2, r=1, s=1, stride=1, iy_base=0, pad_l=0, ho=1, wo=1, gated=0,
+                relu=0, residual=0, obuf=1, psplit=0, pc=0, pdeal=0)
+    # (hb, w, cw, wide)
+    cases = [(8, 1, 32, 0), (3, 3, 29, 0), (4, 2, 32, 0), (5, 2, 26, 0), (2, 7, 18, 0),
+             (2, 7, 19, 0), (4, 4, 32, 1), (3, 6, 29, 1), (5, 7, 14, 1), (5, 7, 15, 1),
+             (4, 4, 32, 0)]
+    words = [hb * w * cw for hb, w, cw, _ in cases]
+    assert words == [256, 261, 256, 260, 252, 266, 512, 522, 490, 525, 512]
+    dut = Engine(cfg)
+    errors = []
+
+    async def bench(ctx):
+        for hb, w, cw, wide in cases:
+            ctx.set(dut.i_cmd.payload, {**base, "hb": hb, "w": w, "cw": cw, "wide": wide})
+            ctx.set(dut.i_cmd.valid, 1)
+            await ctx.tick().until(dut.i_cmd.ready)
+            ctx.set(dut.i_cmd.valid, 0)
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            errors.append(int(p.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert errors == [int(n > cfg.act_depth * (2 if c[3] else 1))
+                      for n, c in zip(words, cases, strict=True)]
+    assert errors == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1]
+
+
 def test_engine_rejects_non_config():
     with pytest.raises(TypeError, match="Engine config must be an AccelConfig, not 4"):
         Engine(4)

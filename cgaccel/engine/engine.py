@@ -35,7 +35,7 @@ while another computes), ``cnt_macs`` (``rows`` times words issued), ``cnt_skipp
 conditional work skipped by closed gates), ``cnt_open`` (gates opened).
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -133,6 +133,19 @@ class Engine(wiring.Component):
         pix = Signal(2 * db)
         nk = Signal(cfg.channel_bits)
         hbw = Signal(2 * db)
+        # The activation words ``hb * w * cw`` against the band's limit ``L`` (``act_depth``,
+        # twice that for a wide band) without a second product: ``hbcw = hb * cw`` is formed in
+        # SIZE beside ``hbw``, and with it the limit ``floor(L / w)`` from a constant table
+        # indexed by ``w``; ``hb * cw * w > L`` exactly when ``hbcw > floor(L / w)`` (``w >=
+        # 1``; ``w = 0`` is rejected by the field checks). SIZE2 compares two registers: as
+        # ``hbw * cw`` in SIZE2 the product's tree was the engine's own routed ECP5 critical
+        # path (``cmd`` -> ``bad_act``, 15 logic levels).
+        hbcw = Signal(db + cwb)
+        act_lim = Signal(range(2 * cfg.act_depth + 1))
+        lim1 = Array(Const(cfg.act_depth // w if w else 0, act_lim.shape())
+                     for w in range(1 << db))
+        lim2 = Array(Const(2 * cfg.act_depth // w if w else 0, act_lim.shape())
+                     for w in range(1 << db))
         # Every check is registered as its own flag one state before CHECK (field checks in
         # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
         # flip-flops: as compares in CHECK they ended at the enables of the descriptor
@@ -193,6 +206,8 @@ class Engine(wiring.Component):
                     scw.eq(shift_add(cmd.cw, cmd.s[:kb])),
                     pix.eq(shift_add(cmd.ho, cmd.wo)),
                     hbw.eq(shift_add(cmd.w, cmd.hb)),
+                    hbcw.eq(shift_add(cmd.hb, cmd.cw)),
+                    act_lim.eq(Mux(cmd.wide, lim2[cmd.w], lim1[cmd.w])),
                     nk.eq(nk_now),
                     rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
                     cwnk.eq(shift_add(nk_now, cmd.cw)),
@@ -205,8 +220,7 @@ class Engine(wiring.Component):
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
                              # (the pixel addresses) stays below ``act_depth``.
-                             bad_act.eq(shift_add(hbw, cmd.cw)
-                                        > Mux(cmd.wide, 2 * cfg.act_depth, cfg.act_depth)),
+                             bad_act.eq(hbcw > act_lim),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
                              bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
                              bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
