@@ -369,6 +369,42 @@ def test_activation_size_check_at_the_boundary():
     assert errors == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1]
 
 
+def test_output_size_check_at_the_boundary():
+    """``ho * wo * nk`` (pixel split: ``pc * nk``) outputs must fit the output bank's half
+    (``obuf``) or the whole bank: exactly full is accepted, more rejected."""
+    cfg = small_config(rows=2, cols=2)
+    base = dict(bank=0, r=1, s=1, stride=1, hb=1, iy_base=0, pad_l=0, cw=1, gated=0, relu=0,
+                residual=0, wide=0, pdeal=0)
+    # (ho, wo, kt, psplit, pc, obuf)
+    cases = [(8, 8, 4, 0, 0, 1), (8, 8, 5, 0, 0, 1), (8, 8, 5, 0, 0, 0), (7, 9, 4, 0, 0, 1),
+             (5, 13, 4, 0, 0, 1), (8, 8, 4, 1, 32, 1), (8, 8, 4, 1, 33, 1),
+             (8, 8, 4, 1, 33, 0), (3, 11, 8, 0, 0, 1), (3, 11, 8, 0, 0, 0)]
+    words = [pc * kt if ps else ho * wo * ((kt + 1) // 2) for ho, wo, kt, ps, pc, _ in cases]
+    assert words == [128, 192, 192, 126, 130, 128, 132, 132, 132, 132]
+    dut = Engine(cfg)
+    errors = []
+
+    async def bench(ctx):
+        for ho, wo, kt, ps, pc, obuf in cases:
+            ctx.set(dut.i_cmd.payload, {**base, "ho": ho, "wo": wo, "w": wo, "kt": kt,
+                                        "psplit": ps, "pc": pc, "obuf": obuf})
+            ctx.set(dut.i_cmd.valid, 1)
+            await ctx.tick().until(dut.i_cmd.ready)
+            ctx.set(dut.i_cmd.valid, 0)
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            errors.append(int(p.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert errors == [int(n > cfg.out_depth // (2 if c[5] else 1))
+                      for n, c in zip(words, cases, strict=True)]
+    assert errors == [0, 1, 0, 0, 1, 0, 1, 0, 1, 0]
+
+
 def test_engine_rejects_non_config():
     with pytest.raises(TypeError, match="Engine config must be an AccelConfig, not 4"):
         Engine(4)

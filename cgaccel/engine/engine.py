@@ -140,6 +140,15 @@ class Engine(wiring.Component):
         # 1``; ``w = 0`` is rejected by the field checks). SIZE2 compares two registers: as
         # ``hbw * cw`` in SIZE2 the product's tree was the engine's own routed ECP5 critical
         # path (``cmd`` -> ``bad_act``, 15 logic levels).
+        # Output words the same way: ``ho * wo * nk`` as ``ho * nk`` against ``floor(L / wo)``
+        # (``L`` the output bank or its half), a pixel split's ``pc * nk`` formed in SIZE.
+        honk = Signal(db + cfg.channel_bits)
+        pcnk = Signal(geo.out_bits + cfg.channel_bits)
+        out_lim = Signal(range(cfg.out_depth + 1))
+        olim1 = Array(Const(cfg.out_depth // w if w else 0, out_lim.shape())
+                      for w in range(1 << db))
+        olim2 = Array(Const(cfg.out_depth // 2 // w if w else 0, out_lim.shape())
+                      for w in range(1 << db))
         hbcw = Signal(db + cwb)
         act_lim = Signal(range(2 * cfg.act_depth + 1))
         lim1 = Array(Const(cfg.act_depth // w if w else 0, act_lim.shape())
@@ -209,6 +218,9 @@ class Engine(wiring.Component):
                     hbcw.eq(shift_add(cmd.hb, cmd.cw)),
                     act_lim.eq(Mux(cmd.wide, lim2[cmd.w], lim1[cmd.w])),
                     nk.eq(nk_now),
+                    honk.eq(shift_add(nk_now, cmd.ho)),
+                    pcnk.eq(shift_add(cmd.pc, nk_now.as_unsigned())),
+                    out_lim.eq(Mux(cmd.obuf, olim2[cmd.wo], olim1[cmd.wo])),
                     rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
                     cwnk.eq(shift_add(nk_now, cmd.cw)),
                     bad_fld.eq(fld),
@@ -223,8 +235,10 @@ class Engine(wiring.Component):
                              bad_act.eq(hbcw > act_lim),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
                              bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
-                             bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
-                                        > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
+                             bad_out.eq(Mux(cmd.psplit,
+                                            pcnk > Mux(cmd.obuf, cfg.out_depth // 2,
+                                                       cfg.out_depth),
+                                            honk > out_lim)),
                              bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
                                                       | (shift_add(cmd.pc, cfg.cols) < pix)))
                                        | (cmd.pdeal & ~cmd.psplit))]
