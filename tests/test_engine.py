@@ -297,6 +297,114 @@ def test_impossible_command_reports_error_and_writes_hold_on_busy_bank():
     np.testing.assert_array_equal(seen["y"], ref.y)
 
 
+def test_weight_size_check_at_the_boundary():
+    """``r * s * cw * nk`` words must fit the weight half: exactly full is accepted, one
+    channel or word more rejected (channel split: ``nk = ceil(kt / cols)``; pixel split:
+    ``nk = kt``)."""
+    cfg = small_config(rows=2, cols=2)
+    base = dict(bank=0, stride=1, hb=2, w=2, iy_base=-1, pad_l=1, ho=1, wo=1, gated=0,
+                relu=0, residual=0, obuf=1, psplit=0, pc=0, wide=0, pdeal=0)
+    # (r, s, cw, kt, psplit) and the weight words of each.
+    cases = [(3, 3, 4, 13, 0), (3, 3, 4, 15, 0), (2, 2, 32, 4, 0), (2, 2, 32, 5, 0),
+             (1, 1, 32, 16, 0), (1, 1, 32, 17, 0), (1, 2, 16, 8, 1), (1, 2, 16, 9, 1),
+             (3, 3, 28, 2, 0), (3, 3, 29, 2, 0), (3, 1, 2, 32, 1), (2, 3, 21, 3, 0)]
+    words = [r * s * cw * (kt if ps else (kt + 1) // 2) for r, s, cw, kt, ps in cases]
+    assert words == [252, 288, 256, 384, 256, 288, 256, 288, 252, 261, 192, 252]
+    dut = Engine(cfg)
+    errors = []
+
+    async def bench(ctx):
+        for r, s, cw, kt, ps in cases:
+            ctx.set(dut.i_cmd.payload, {**base, "r": r, "s": s, "cw": cw, "kt": kt,
+                                        "psplit": ps, "pc": ps})
+            ctx.set(dut.i_cmd.valid, 1)
+            await ctx.tick().until(dut.i_cmd.ready)
+            ctx.set(dut.i_cmd.valid, 0)
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            errors.append(int(p.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert errors == [int(w > cfg.weight_depth) for w in words]
+    assert errors == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
+
+
+def test_activation_size_check_at_the_boundary():
+    """``hb * w * cw`` words must fit the activation half (both halves for a ``wide`` band):
+    exactly full is accepted, one word more rejected, also where ``act_depth / w`` is not an
+    integer."""
+    cfg = small_config(rows=2, cols=2)
+    base = dict(bank=0, kt=2, r=1, s=1, stride=1, iy_base=0, pad_l=0, ho=1, wo=1, gated=0,
+                relu=0, residual=0, obuf=1, psplit=0, pc=0, pdeal=0)
+    # (hb, w, cw, wide)
+    cases = [(8, 1, 32, 0), (3, 3, 29, 0), (4, 2, 32, 0), (5, 2, 26, 0), (2, 7, 18, 0),
+             (2, 7, 19, 0), (4, 4, 32, 1), (3, 6, 29, 1), (5, 7, 14, 1), (5, 7, 15, 1),
+             (4, 4, 32, 0)]
+    words = [hb * w * cw for hb, w, cw, _ in cases]
+    assert words == [256, 261, 256, 260, 252, 266, 512, 522, 490, 525, 512]
+    dut = Engine(cfg)
+    errors = []
+
+    async def bench(ctx):
+        for hb, w, cw, wide in cases:
+            ctx.set(dut.i_cmd.payload, {**base, "hb": hb, "w": w, "cw": cw, "wide": wide})
+            ctx.set(dut.i_cmd.valid, 1)
+            await ctx.tick().until(dut.i_cmd.ready)
+            ctx.set(dut.i_cmd.valid, 0)
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            errors.append(int(p.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert errors == [int(n > cfg.act_depth * (2 if c[3] else 1))
+                      for n, c in zip(words, cases, strict=True)]
+    assert errors == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1]
+
+
+def test_output_size_check_at_the_boundary():
+    """``ho * wo * nk`` (pixel split: ``pc * nk``) outputs must fit the output bank's half
+    (``obuf``) or the whole bank: exactly full is accepted, more rejected."""
+    cfg = small_config(rows=2, cols=2)
+    base = dict(bank=0, r=1, s=1, stride=1, hb=1, iy_base=0, pad_l=0, cw=1, gated=0, relu=0,
+                residual=0, wide=0, pdeal=0)
+    # (ho, wo, kt, psplit, pc, obuf)
+    cases = [(8, 8, 4, 0, 0, 1), (8, 8, 5, 0, 0, 1), (8, 8, 5, 0, 0, 0), (7, 9, 4, 0, 0, 1),
+             (5, 13, 4, 0, 0, 1), (8, 8, 4, 1, 32, 1), (8, 8, 4, 1, 33, 1),
+             (8, 8, 4, 1, 33, 0), (3, 11, 8, 0, 0, 1), (3, 11, 8, 0, 0, 0)]
+    words = [pc * kt if ps else ho * wo * ((kt + 1) // 2) for ho, wo, kt, ps, pc, _ in cases]
+    assert words == [128, 192, 192, 126, 130, 128, 132, 132, 132, 132]
+    dut = Engine(cfg)
+    errors = []
+
+    async def bench(ctx):
+        for ho, wo, kt, ps, pc, obuf in cases:
+            ctx.set(dut.i_cmd.payload, {**base, "ho": ho, "wo": wo, "w": wo, "kt": kt,
+                                        "psplit": ps, "pc": pc, "obuf": obuf})
+            ctx.set(dut.i_cmd.valid, 1)
+            await ctx.tick().until(dut.i_cmd.ready)
+            ctx.set(dut.i_cmd.valid, 0)
+            ctx.set(dut.o_done.ready, 1)
+            (p,) = await ctx.tick().sample(dut.o_done.payload).until(dut.o_done.valid)
+            ctx.set(dut.o_done.ready, 0)
+            errors.append(int(p.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert errors == [int(n > cfg.out_depth // (2 if c[5] else 1))
+                      for n, c in zip(words, cases, strict=True)]
+    assert errors == [0, 1, 0, 0, 1, 0, 1, 0, 1, 0]
+
+
 def test_engine_rejects_non_config():
     with pytest.raises(TypeError, match="Engine config must be an AccelConfig, not 4"):
         Engine(4)

@@ -10,17 +10,19 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
 
 * a base item costs ``max(1, taps(p) * base_words)`` issue cycles; an item whose channel the FBS
   output mask switches off, or with no base word, is a 1-cycle bubble;
-* in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs
-  ``max(1, taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
-  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read, operand read, the
-  ``MacColumn`` pipeline, accumulate, gate decision, conditional queue); the issue stage takes
-  queued conditional work before new base work, and a base item of a gated tile needs one of
-  ``psum_slots`` slots, held until its gate closes or its conditional item finishes (released
-  with the same latency). With those rules the issue sequence is replayed item by item;
+* in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs ``max(1,
+  taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
+  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read and register,
+  operand read and register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional
+  queue); the issue stage takes queued conditional work before new base work, and a base item of
+  a gated tile needs one of ``psum_slots`` slots, held until its gate closes or its conditional
+  item finishes (released with the same latency). With those rules the issue sequence is
+  replayed item by item;
 * a column is busy from ``FILL`` cycles before its first word (start, item generator and four
   setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
-  operand read, ``MacColumn`` latency, accumulate, gate register, nine output-unit stages, the
-  completion check). A column with no channel in the tile is busy for one cycle.
+  list register, operand read, operand register, ``MacColumn`` latency, accumulate, gate
+  register, nine output-unit stages, the completion check). A column with no channel in the
+  tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
 busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
@@ -66,13 +68,17 @@ __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing",
            "model_error_pct", "ff_cycles"]
 
 OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
+# Issue register, list read, list register, operand read, operand register
+# (cgaccel.engine.column).
+FETCH_STAGES = 5
 # Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
 # registered start -> first busy cycle.
 CMD_TO_BUSY = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
-TB_READBACK = 2           # testbench: o_done handshake, then the last read's data latency
+# Testbench: o_done handshake, then the last read's data latency (2: read port, register slice).
+TB_READBACK = 3
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 
@@ -89,12 +95,13 @@ class PipelineTiming:
         (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
         makes it readable (the issue stage loads it in that cycle); 6 in all.
     drain : int
-        Busy cycles after a column's last word: issue register, list read, operand read (3),
+        Busy cycles after a column's last word: issue register, list read, list register,
+        operand read, operand register (``FETCH_STAGES`` = 5),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
         (``OutputUnit.latency`` = 9), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
-        item (also when a released psum slot can be reused): 3 fetch stages, ``mac_latency``,
+        item (also when a released psum slot can be reused): 5 fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
     """
 
@@ -107,8 +114,9 @@ class PipelineTiming:
 def pipeline_timing(config):
     """The :class:`PipelineTiming` of ``config`` (only ``rows`` changes it)."""
     mac = 1 + (config.rows - 1).bit_length()
-    return PipelineTiming(mac_latency=mac, fill=6, drain=3 + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
-                          gate_latency=3 + mac + 3)
+    return PipelineTiming(mac_latency=mac, fill=6,
+                          drain=FETCH_STAGES + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
+                          gate_latency=FETCH_STAGES + mac + 3)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class FrontEnd:
     fetch: int = 10
     load_latency: int = 7
     transfer_gap: int = 3
-    store_first: int = 1
+    store_first: int = 2
     store_min: int = 4
     store_tail: int = 6
     done: int = 0

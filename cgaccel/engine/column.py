@@ -6,8 +6,9 @@ table, a work list and an output bank, and it walks its work items ``(i, p)`` at
 
 Pipeline (one word of ``rows`` MACs per cycle)::
 
-    item setup (5 stages, FIFO) -> issue -> list read -> act/wgt read -> MacColumn -> accumulate
-        -> gate unit -> (conditional-path queue -> issue) or output unit -> output bank
+    item setup (5 stages, FIFO) -> issue -> list read -> list register -> act/wgt read
+        -> operand register -> MacColumn -> accumulate -> gate unit
+        -> (conditional-path queue -> issue) or output unit -> output bank
 
 The issue stage prefers conditional work popped from the queue over new base work. An item
 that may open its gate holds one of ``psum_slots`` slots from its base issue until it reaches
@@ -169,14 +170,17 @@ class Column(wiring.Component):
             """A buffer of ``load_lanes`` memories, word ``a`` in memory ``a % lanes``: a
             multi-word write puts its consecutive words in different memories, one each.
 
-            Returns a function ``read(addr) -> data`` (synchronous, like a read port)."""
+            Returns a function ``read(addr) -> data``: the data is valid two cycles after
+            the address (a read port, then an output register: see "operand fetch")."""
             if lanes == 1:
                 mem = banked(name, width, depth, target)
                 rp = mem.read_port()
 
                 def read(addr):
                     m.d.comb += rp.addr.eq(addr)
-                    return rp.data
+                    q = Signal(width, name=f"{name}_q")
+                    m.d.sync += q.eq(rp.data)
+                    return q
                 return read
             full = Signal(geo.addr_bits + 1, name=f"{name}_wa")
             abits = (depth - 1).bit_length()
@@ -198,10 +202,17 @@ class Column(wiring.Component):
 
             def read(addr):
                 sel = Signal(lg, name=f"{name}_sel")
-                m.d.sync += sel.eq(addr[:lg])
-                for rp in rps:
+                sel_q = Signal(lg, name=f"{name}_sel_q")
+                m.d.sync += [sel.eq(addr[:lg]), sel_q.eq(sel)]
+                qs = []
+                for b, rp in enumerate(rps):
+                    q = Signal(width, name=f"{name}{b}_q")
                     m.d.comb += rp.addr.eq(addr[lg:])
-                return Array(rp.data for rp in rps)[sel]
+                    m.d.sync += q.eq(rp.data)
+                    qs.append(q)
+                # The lane select comes after the output registers: each block RAM feeds
+                # one flip-flop directly.
+                return Array(qs)[sel_q]
             return read
 
         act_read = lane_banked("act_mem", rows * aw, cfg.act_depth, Target.ACT,
@@ -275,8 +286,20 @@ class Column(wiring.Component):
         st_ox = Signal.like(g_ox)
         st_iy = Signal.like(g_iy)
         st_ix = Signal.like(g_ix)
+        # The walk's end tests compare the counters with limits registered from the tile
+        # command (``g_ox + 1 < wo`` as ``g_ox < wo - 1`` ...): no incrementer ahead of each
+        # compare on the generator's loop. The limits follow ``d`` a cycle late; the walk
+        # starts two cycles after ``d`` is loaded (``go``, then ``start_i``).
+        lim = signed(max(cfg.dim_bits, geo.out_bits, cfg.channel_bits) + 3)
+        wo1 = Signal(lim)
+        ho1 = Signal(lim)
+        kt1 = Signal(lim)
+        ktc = Signal(lim)
+        pc1 = Signal(lim)
+        m.d.sync += [wo1.eq(d.wo - 1), ho1.eq(d.ho - 1), kt1.eq(d.kt - 1),
+                     ktc.eq(d.kt - cfg.cols), pc1.eq(d.pc - 1)]
         last_pix = Signal()
-        m.d.comb += last_pix.eq((g_ox + 1 == d.wo) & (g_oy + 1 == d.ho))
+        m.d.comb += last_pix.eq((g_ox == wo1) & (g_oy == ho1))
         # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
         # index + cols, ...`` of every channel. It walks to pixel ``index`` as above and,
         # meanwhile, divides its step ``cols`` by ``wo`` one row per cycle (``dq_a`` rows and
@@ -296,11 +319,23 @@ class Column(wiring.Component):
                      st_dy.eq(shift_add(dq_a, d.stride)),
                      st_dy1.eq(shift_add(dq_a, d.stride) + d.stride)]
         g_ob = Signal(ob + 1)
-        dl_ox = Signal(cfg.dim_bits + 1)
+        # The step's row wrap (``g_ox + dq_b >= wo``) and the channel's end (``g_oy + dq_a +
+        # wrap >= ho``) as compares of the counters with limits registered from ``dq_*``
+        # (final one cycle before the walk, like ``st_*``), the next position as sums with
+        # both possible steps, picked by the wrap: the carry chains are side by side instead
+        # of adder -> compare -> adder -> compare -> adder in a row (as such the routed ECP5
+        # critical path, ``dq_b`` -> ``gen_active``, 25 logic levels).
+        dl_thx = Signal(lim)     # wo - dq_b
+        dl_thy0 = Signal(lim)    # ho - dq_a
+        dl_thy1 = Signal(lim)    # ho - dq_a - 1
+        dl_bx = Signal(lim)      # dq_b - wo
+        dq_a1 = Signal(range(cfg.cols + 2))
+        m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_thy0.eq(d.ho - dq_a),
+                     dl_thy1.eq(d.ho - dq_a - 1), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
         dl_wrap = Signal()
-        dl_oy = Signal(cfg.dim_bits + 8)     # up to 64 rows past the tile
-        m.d.comb += [dl_ox.eq(g_ox + dq_b), dl_wrap.eq(dl_ox >= d.wo),
-                     dl_oy.eq(g_oy + dq_a + dl_wrap)]
+        dl_end = Signal()
+        m.d.comb += [dl_wrap.eq(g_ox >= dl_thx),
+                     dl_end.eq(Mux(dl_wrap, g_oy >= dl_thy1, g_oy >= dl_thy0))]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -336,30 +371,31 @@ class Column(wiring.Component):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             with m.If(deal):
                 # The next pixel is ``cols`` on; the channel ends when it leaves the tile.
-                with m.If(dl_oy >= d.ho):
+                with m.If(dl_end):
                     m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
                                  g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                                  g_ix.eq(st_ix)]
-                    next_channel(g_i + 1 < d.kt)
+                    next_channel(g_i < kt1)
                 with m.Else():
-                    m.d.sync += [g_oy.eq(dl_oy), g_ox.eq(Mux(dl_wrap, dl_ox - d.wo, dl_ox)),
-                                 g_ix.eq(g_ix + Mux(dl_wrap, st_dxw, st_dx)),
-                                 g_iy.eq(g_iy + Mux(dl_wrap, st_dy1, st_dy))]
-            with m.Elif(d.psplit & ((g_n + 1 == d.pc) | last_pix)):
+                    m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
+                                 g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
+                                 g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
+                                 g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
+            with m.Elif(d.psplit & ((g_n == pc1) | last_pix)):
                 m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                              g_ix.eq(st_ix)]
-                next_channel(g_i + 1 < d.kt)
+                next_channel(g_i < kt1)
             with m.Else():
                 m.d.sync += g_n.eq(g_n + 1)
-                with m.If(g_ox + 1 < d.wo):
+                with m.If(g_ox < wo1):
                     m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
                 with m.Else():
                     m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
-                    with m.If(g_oy + 1 < d.ho):
+                    with m.If(g_oy < ho1):
                         m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
                     with m.Else():
                         m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
-                        next_channel(g_k + cfg.cols < d.kt)
+                        next_channel(g_k < ktc)
 
         cfg_rp1 = cfg_mem.read_port()
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
@@ -435,13 +471,20 @@ class Column(wiring.Component):
         })
         # Every slot memory has one write port and one synchronous read port (block RAM):
         # ``slot_mem`` (written at base issue) is read for the head of the conditional queue,
-        # addressed the cycle before with the head the queue will have (``cq_next``);
+        # addressed the cycle before (see "head of the next cycle" below);
         # ``psum_mem`` and ``ncw_mem`` are read at the gate stage, addressed one cycle earlier
         # from the MAC output (``mac.o_meta.slot``, the next cycle's ``res_meta.slot``).
         slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
         m.submodules.slot_mem = slot_mem
         slot_wp = slot_mem.write_port()
         slot_rp = slot_mem.read_port()
+        # A second copy (same writes), read for the head after a pop.
+        slot_mem_b = Memory(shape=slot_layout, depth=nslots, init=[])
+        m.submodules.slot_mem_b = slot_mem_b
+        slot_wp_b = slot_mem_b.write_port()
+        slot_rp_b = slot_mem_b.read_port()
+        m.d.comb += [slot_wp_b.en.eq(slot_wp.en), slot_wp_b.addr.eq(slot_wp.addr),
+                     slot_wp_b.data.eq(slot_wp.data)]
         ncw_mem = Memory(shape=nb, depth=nslots, init=[])
         m.submodules.ncw_mem = ncw_mem
         ncw_wp = ncw_mem.write_port()
@@ -465,7 +508,6 @@ class Column(wiring.Component):
         cq_wdata = Signal(sb)
         cq_head_slot = Signal(sb)
         cq_second = Signal(sb)
-        cq_next = Signal(sb)
         m.d.comb += cq_rdy.eq(cq_level != 0)
         for k in range(nslots):
             with m.If(cq_head == k):
@@ -483,15 +525,17 @@ class Column(wiring.Component):
         with m.Elif(cq_pop & ~cq_push):
             m.d.sync += cq_level.eq(cq_level - 1)
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
-        # entry after a popped head, else the head.
-        # (``cq_level - cq_pop == 0`` without a subtractor: this is on the pop -> slot_mem
-        # read address path.)
-        with m.If((cq_level == 0) | ((cq_level == 1) & cq_pop)):
-            m.d.comb += cq_next.eq(cq_wdata)
-        with m.Elif(cq_pop):
-            m.d.comb += cq_next.eq(cq_second)
-        with m.Else():
-            m.d.comb += cq_next.eq(cq_head_slot)
+        # entry after a popped head, else the head. Push (gate compare) and pop (end of the
+        # issued item) are late, so they do not address ``slot_mem``: each copy reads the
+        # head for one case from registers only (``slot_mem`` without a pop: the pushed slot
+        # if the queue is empty, else the head; ``slot_mem_b`` after a pop: the pushed slot
+        # if the queue held one entry, else the second), and the registered pop picks the
+        # copy. As one read addressed by pop and push (``last_now`` -> pop -> next head ->
+        # ``slot_mem`` read address) this was the routed ECP5 critical path.
+        m.d.comb += [slot_rp.addr.eq(Mux(cq_level == 0, cq_wdata, cq_head_slot)),
+                     slot_rp_b.addr.eq(Mux(cq_level == 1, cq_wdata, cq_second))]
+        cq_pop_d = Signal()
+        m.d.sync += cq_pop_d.eq(cq_pop)
 
         free = Signal(nslots, init=(1 << nslots) - 1)
         alloc_idx = Signal(sb)
@@ -508,20 +552,22 @@ class Column(wiring.Component):
         m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
 
         in_item = Signal()
-        # The walk's end values are kept minus one (``lend1 = lend - 1`` etc., one bit wider so
-        # that 0 - 1 never equals a count): the end-of-item test ``last_now`` is then three
-        # equality compares of registers instead of three increment-and-compare carry chains.
-        # It heads the routed ECP5 critical path (last_now -> queue pop -> cq_next ->
-        # slot_mem read address), so the decrements are done once, when an item is loaded.
+        # The end-of-item test ``last_now`` (it drives the queue pop, the setup FIFO read, the
+        # slot allocation and the enables of every ``cur_*`` register) reads flip-flops only:
+        # ``l_end``, ``s_end``, ``r_end`` say that the word issued this cycle is the last of
+        # its list segment, row and item, and are computed a cycle ahead, when the walk steps
+        # (``l + 1 == lend - 1`` as ``l == lend - 2``, the wrap to the segment start or tap 0
+        # from flags set at the load) or an item is loaded. As compares of the walk counters
+        # in this cycle they headed the routed ECP5 critical path (``cur_lend1`` -> compares
+        # -> last_now -> queue pop -> ``slot_mem`` read address). The end values are kept
+        # minus two, one bit wider so that 0 - 2 never equals a count.
         cur = {k: Signal(v, name=f"cur_{k}") for k, v in dict(
             cond=1, slot=sb, i=pb, oaddr=ob, gated=1, off=1, bubble=1, first=1,
-            l=cb, lseg=cb, lend1=cb + 1, r=4, s=4, nr1=5, ns1=5, pix=ab, prow=ab, wt=wgb,
-            wrow=wgb).items()}
+            l=cb, lseg=cb, lend2=cb + 1, lone=1, r=4, s=4, nr2=5, ns2=5, sone=1, pix=ab,
+            prow=ab, wt=wgb, wrow=wgb).items()}
         l_end = Signal()
         s_end = Signal()
         r_end = Signal()
-        m.d.comb += [l_end.eq(cur["l"] == cur["lend1"]), s_end.eq(cur["s"] == cur["ns1"]),
-                     r_end.eq(cur["r"] == cur["nr1"])]
 
         meta_layout = data.StructLayout({
             "first": 1, "last": 1, "cond": 1, "slot": sb, "i": pb, "oaddr": ob, "gated": 1,
@@ -551,14 +597,18 @@ class Column(wiring.Component):
         with m.If(in_item & ~last_now):
             m.d.sync += cur["first"].eq(0)
             with m.If(~l_end):
-                m.d.sync += cur["l"].eq(cur["l"] + 1)
+                m.d.sync += [cur["l"].eq(cur["l"] + 1),
+                             l_end.eq(cur["l"] == cur["lend2"])]
             with m.Else():
-                m.d.sync += cur["l"].eq(cur["lseg"])
+                m.d.sync += [cur["l"].eq(cur["lseg"]), l_end.eq(cur["lone"])]
                 with m.If(~s_end):
                     m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
-                                 cur["wt"].eq(cur["wt"] + d.cw)]
+                                 cur["wt"].eq(cur["wt"] + d.cw),
+                                 s_end.eq(cur["s"] == cur["ns2"])]
                 with m.Else():
-                    m.d.sync += [cur["s"].eq(0), cur["r"].eq(cur["r"] + 1),
+                    m.d.sync += [cur["s"].eq(0), s_end.eq(cur["sone"]),
+                                 r_end.eq(cur["r"] == cur["nr2"]),
+                                 cur["r"].eq(cur["r"] + 1),
                                  cur["prow"].eq(cur["prow"] + d.w),
                                  cur["pix"].eq(cur["prow"] + d.w),
                                  cur["wrow"].eq(cur["wrow"] + scw_l),
@@ -568,8 +618,8 @@ class Column(wiring.Component):
         m.d.comb += fifo_item.eq(setup_fifo.r_data)
         # The queued slot was allocated (written) long before it is read, so the synchronous
         # read of the head never races a write of the same slot.
-        m.d.comb += slot_rp.addr.eq(cq_next)
-        sl = slot_rp.data
+        sl = Signal(slot_layout)
+        m.d.comb += sl.eq(Mux(cq_pop_d, slot_rp_b.data, slot_rp.data))
         need_slot = d.gated & fifo_item.omask
         outstanding = Signal(range(cfg.out_depth + nslots + 8))
         pop_base = Signal()
@@ -580,8 +630,11 @@ class Column(wiring.Component):
                 in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
                 cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
-                cur["lseg"].eq(lseg), cur["lend1"].eq(lend - 1), cur["r"].eq(0),
-                cur["s"].eq(0), cur["nr1"].eq(nr - 1), cur["ns1"].eq(ns - 1),
+                cur["lseg"].eq(lseg), cur["lend2"].eq(lend - 2), cur["r"].eq(0),
+                cur["s"].eq(0), cur["nr2"].eq(nr - 2), cur["ns2"].eq(ns - 2),
+                # (``lseg == lend - 1`` in ``cb + 1`` bits, as the walk compares.)
+                cur["lone"].eq(lseg + 1 == lend), cur["sone"].eq(ns == 1),
+                l_end.eq(lseg + 1 == lend), s_end.eq(ns == 1), r_end.eq(nr == 1),
                 cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
@@ -619,7 +672,18 @@ class Column(wiring.Component):
         ad_meta = Signal(meta_layout)
         m.d.sync += [ad_valid.eq(iss_valid), ad_pix.eq(iss_pix), ad_wt.eq(iss_wt),
                      ad_bubble.eq(iss_bubble), ad_meta.eq(iss_meta)]
-        entry = list_rp.data
+        # The list entry is registered right after its read port (``le_*``), one fetch stage
+        # more, so the operand address adders start at flip-flops: block-RAM output ->
+        # address adder -> operand block-RAM address was a long path on the ECP5.
+        entry = Signal(geo.list_width)
+        m.d.sync += entry.eq(list_rp.data)
+        le_valid = Signal()
+        le_pix = Signal(ab)
+        le_wt = Signal(wgb)
+        le_bubble = Signal()
+        le_meta = Signal(meta_layout)
+        m.d.sync += [le_valid.eq(ad_valid), le_pix.eq(ad_pix), le_wt.eq(ad_wt),
+                     le_bubble.eq(ad_bubble), le_meta.eq(ad_meta)]
         lo = geo.list_off_bits
         e_off = entry[:lo]
         e_cw = entry[lo:lo + geo.cw_bits]
@@ -629,20 +693,29 @@ class Column(wiring.Component):
         # band's own address for a ``wide`` tile (``act_hi = 0``, offsets up to
         # ``2 * act_depth``; pixels of one plane stay below ``act_depth``, also checked). One
         # adder one bit wider than before, no multiplexer.
-        act_data = act_read((e_off + Cat(ad_pix, act_hi))[:ab + 1])
-        wgt_data = wgt_read(Cat((e_cw + ad_wt)[:wgb], bank))
+        act_data = act_read((e_off + Cat(le_pix, act_hi))[:ab + 1])
+        wgt_data = wgt_read(Cat((e_cw + le_wt)[:wgb], bank))
         md_valid = Signal()
         md_mask = Signal(rows)
         md_meta = Signal(meta_layout)
-        m.d.sync += [md_valid.eq(ad_valid), md_mask.eq(Mux(ad_bubble, 0, e_mask)),
-                     md_meta.eq(ad_meta)]
+        m.d.sync += [md_valid.eq(le_valid), md_mask.eq(Mux(le_bubble, 0, e_mask)),
+                     md_meta.eq(le_meta)]
+        # The operands reach the multipliers through a register right after the block-RAM
+        # read ports (``act_read``/``wgt_read``: the DP16KD output-register style), one fetch
+        # stage more: block-RAM output -> multiplier -> product register was the routed ECP5
+        # critical path (5.8 ns of block-RAM clock-to-out, then a multiplexer and the
+        # MULT18X18D). The side band follows in ``mo_*``.
+        mo_valid = Signal()
+        mo_mask = Signal(rows)
+        mo_meta = Signal(meta_layout)
+        m.d.sync += [mo_valid.eq(md_valid), mo_mask.eq(md_mask), mo_meta.eq(md_meta)]
 
         sum_width = aw + ww + max(1, (rows - 1).bit_length())
         mac = MacColumn(rows, aw, ww, sum_width, meta_layout.size)
         m.submodules.mac = mac
-        m.d.comb += [mac.i_valid.eq(md_valid), mac.i_act.eq(act_data),
-                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(md_mask),
-                     mac.i_meta.eq(md_meta)]
+        m.d.comb += [mac.i_valid.eq(mo_valid), mac.i_act.eq(act_data),
+                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(mo_mask),
+                     mac.i_meta.eq(mo_meta)]
 
         # ------------------------------------------------------------ accumulate --------
         o_meta = Signal(meta_layout)
@@ -655,9 +728,9 @@ class Column(wiring.Component):
         # the bank does not change while a tile's items are in flight.
         thr_i = Signal(pb)
         if mac.latency == 1:
-            m.d.comb += thr_i.eq(md_meta.i)
+            m.d.comb += thr_i.eq(mo_meta.i)
         else:
-            thr_d = md_meta.i
+            thr_d = mo_meta.i
             for k in range(mac.latency - 1):
                 nxt = Signal(pb, name=f"thr_i{k}")
                 m.d.sync += nxt.eq(thr_d)

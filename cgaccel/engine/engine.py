@@ -25,7 +25,8 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``error`` is set when the command was impossible (nothing was computed).
 ``i_rd`` / ``o_rd`` (write-back)
     ``i_rd`` names a column and an output-bank address; ``o_rd`` returns the int8 there, in
-    order. Held off while a tile that writes there is in flight.
+    order, two cycles after the request at the earliest, one per cycle. Held off while a tile
+    that writes there is in flight.
 
 Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
 column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
@@ -34,11 +35,12 @@ while another computes), ``cnt_macs`` (``rows`` times words issued), ``cnt_skipp
 conditional work skipped by closed gates), ``cnt_open`` (gates opened).
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..stream import SkidBuffer
 from .column import Column
 from .geometry import Geometry, Target
 from .pe import _discard, shift_add
@@ -131,13 +133,42 @@ class Engine(wiring.Component):
         pix = Signal(2 * db)
         nk = Signal(cfg.channel_bits)
         hbw = Signal(2 * db)
+        # The activation words ``hb * w * cw`` against the band's limit ``L`` (``act_depth``,
+        # twice that for a wide band) without a second product: ``hbcw = hb * cw`` is formed in
+        # SIZE beside ``hbw``, and with it the limit ``floor(L / w)`` from a constant table
+        # indexed by ``w``; ``hb * cw * w > L`` exactly when ``hbcw > floor(L / w)`` (``w >=
+        # 1``; ``w = 0`` is rejected by the field checks). SIZE2 compares two registers: as
+        # ``hbw * cw`` in SIZE2 the product's tree was the engine's own routed ECP5 critical
+        # path (``cmd`` -> ``bad_act``, 15 logic levels).
+        # Output words the same way: ``ho * wo * nk`` as ``ho * nk`` against ``floor(L / wo)``
+        # (``L`` the output bank or its half), a pixel split's ``pc * nk`` formed in SIZE.
+        honk = Signal(db + cfg.channel_bits)
+        pcnk = Signal(geo.out_bits + cfg.channel_bits)
+        out_lim = Signal(range(cfg.out_depth + 1))
+        olim1 = Array(Const(cfg.out_depth // w if w else 0, out_lim.shape())
+                      for w in range(1 << db))
+        olim2 = Array(Const(cfg.out_depth // 2 // w if w else 0, out_lim.shape())
+                      for w in range(1 << db))
+        hbcw = Signal(db + cwb)
+        act_lim = Signal(range(2 * cfg.act_depth + 1))
+        lim1 = Array(Const(cfg.act_depth // w if w else 0, act_lim.shape())
+                     for w in range(1 << db))
+        lim2 = Array(Const(2 * cfg.act_depth // w if w else 0, act_lim.shape())
+                     for w in range(1 << db))
         # Every check is registered as its own flag one state before CHECK (field checks in
         # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
         # flip-flops: as compares in CHECK they ended at the enables of the descriptor
-        # registers and were the routed ECP5 critical path. ``rnk = r * nk`` is formed in SIZE
-        # so that the weight words ``rscw * nk = scw * rnk`` are one product in SIZE2.
-        # Same states, same cycles.
-        rnk = Signal(4 + cfg.channel_bits)
+        # registers and were the routed ECP5 critical path. The weight words
+        # ``r * s * cw * nk`` are ``rs * cwnk``: ``cwnk = cw * nk`` and the small ``rs = r * s``
+        # are formed in SIZE, so SIZE2 multiplies by the few bits of ``rs`` only (as
+        # ``scw * (r * nk)`` the product's tree and compare were the routed ECP5 critical
+        # path, 26 logic levels). Same states, same cycles.
+        # ``r`` and ``s`` enter every product with their low ``max_kernel.bit_length()`` bits:
+        # a larger ``r`` or ``s`` is rejected (``bad_fld``), so for an accepted command the
+        # products are exact, and for a rejected one they are never used.
+        kb = cfg.max_kernel.bit_length()
+        rs = Signal(2 * kb)
+        cwnk = Signal(cwb + cfg.channel_bits)
         bad_fld = Signal()
         bad_par = Signal()
         bad_act = Signal()
@@ -181,26 +212,33 @@ class Engine(wiring.Component):
                 if not cfg.cgnet:
                     fld = fld | d.gated
                 m.d.sync += [
-                    scw.eq(shift_add(cmd.cw, cmd.s)),
+                    scw.eq(shift_add(cmd.cw, cmd.s[:kb])),
                     pix.eq(shift_add(cmd.ho, cmd.wo)),
                     hbw.eq(shift_add(cmd.w, cmd.hb)),
+                    hbcw.eq(shift_add(cmd.hb, cmd.cw)),
+                    act_lim.eq(Mux(cmd.wide, lim2[cmd.w], lim1[cmd.w])),
                     nk.eq(nk_now),
-                    rnk.eq(shift_add(nk_now, cmd.r)),
+                    honk.eq(shift_add(nk_now, cmd.ho)),
+                    pcnk.eq(shift_add(cmd.pc, nk_now.as_unsigned())),
+                    out_lim.eq(Mux(cmd.obuf, olim2[cmd.wo], olim1[cmd.wo])),
+                    rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
+                    cwnk.eq(shift_add(nk_now, cmd.cw)),
                     bad_fld.eq(fld),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
                 m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(shift_add(scw, cmd.r)),
+                m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
                              # (the pixel addresses) stays below ``act_depth``.
-                             bad_act.eq(shift_add(hbw, cmd.cw)
-                                        > Mux(cmd.wide, 2 * cfg.act_depth, cfg.act_depth)),
+                             bad_act.eq(hbcw > act_lim),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
-                             bad_wgt.eq(shift_add(scw, rnk) > cfg.weight_depth),
-                             bad_out.eq(shift_add(Mux(cmd.psplit, cmd.pc, pix), nk)
-                                        > Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth)),
+                             bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
+                             bad_out.eq(Mux(cmd.psplit,
+                                            pcnk > Mux(cmd.obuf, cfg.out_depth // 2,
+                                                       cfg.out_depth),
+                                            honk > out_lim)),
                              bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
                                                       | (shift_add(cmd.pc, cfg.cols) < pix)))
                                        | (cmd.pdeal & ~cmd.psplit))]
@@ -270,20 +308,29 @@ class Engine(wiring.Component):
             ]
 
         # Write-back reads: one request per cycle, the read port holds its data under stall.
+        # The data leaves through a register slice (``SkidBuffer``): ``i_rd.ready`` then
+        # depends on flip-flops, not on ``o_rd.ready``, and the block-RAM output ends at a
+        # register. Through the engine ``o_rd.ready`` -> ``i_rd.ready`` joined the
+        # controller's write-back paths (write DMA -> pack -> read requests) into the routed
+        # ECP5 critical path. One cycle more from a request to its data, none per read.
         rd = self.i_rd.payload
         rd_col = Signal(geo.col_bits)
+        rd_valid = Signal()
+        m.submodules.rd_out = rd_out = SkidBuffer(cfg.act_width)
+        m.d.comb += [self.o_rd.valid.eq(rd_out.o.valid), self.o_rd.payload.eq(rd_out.o.payload),
+                     rd_out.o.ready.eq(self.o_rd.ready), rd_out.i.valid.eq(rd_valid)]
         accept = self.i_rd.valid & self.i_rd.ready
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
-                                       & (~self.o_rd.valid | self.o_rd.ready))
+                                       & (~rd_valid | rd_out.i.ready))
         with m.If(accept):
-            m.d.sync += [self.o_rd.valid.eq(1), rd_col.eq(rd.col)]
-        with m.Elif(self.o_rd.ready):
-            m.d.sync += self.o_rd.valid.eq(0)
+            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col)]
+        with m.Elif(rd_out.i.ready):
+            m.d.sync += rd_valid.eq(0)
         for j, c in enumerate(cols):
             m.d.comb += [c.rd_en.eq(accept & (rd.col == j)),
                          c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
-                m.d.comb += self.o_rd.payload.eq(c.rd_data)
+                m.d.comb += rd_out.i.payload.eq(c.rd_data)
 
         # Counters.
         in_run = Signal()
