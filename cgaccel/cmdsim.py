@@ -119,11 +119,17 @@ class Trace:
         DRAM bytes read (command list and LOAD data).
     write_bytes : int
         DRAM bytes the STOREs write.
+    store_requests : int
+        Read requests the controller sends the engine for them: one per byte, or one per
+        row of ``cols`` bytes (all columns at one address) in a dealt STORE when
+        :attr:`Geometry.store_rows <cgaccel.engine.geometry.Geometry.store_rows>`. The
+        ``read`` events name every byte either way.
     """
 
     events: list
     read_bytes: int
     write_bytes: int
+    store_requests: int = 0
 
     def tiles(self):
         """Group the events per tile (:class:`TraceTile`).
@@ -220,7 +226,7 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
         raise ValueError(f"command list must hold at most {max_commands} commands, "
                          f"not {cmd_len // COMMAND_BYTES}")
     events = []
-    read_bytes = write_bytes = 0
+    read_bytes = write_bytes = requests = 0
 
     def check_range(i, addr, n):
         if addr + n > limit:
@@ -243,7 +249,8 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
             raise CommandError("command", i, str(exc)) from None
         if cmd.op == Op.END:
             events.append(("end",))
-            return Trace(events=events, read_bytes=read_bytes, write_bytes=write_bytes)
+            return Trace(events=events, read_bytes=read_bytes, write_bytes=write_bytes,
+                         store_requests=requests)
         if cmd.op == Op.RUN:
             events.append(("run", unpack_tile(config, cmd.tile)))
             continue
@@ -306,6 +313,9 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                     else:
                         events.append(("read", (col, base + m), dst + m))
                 write_bytes += cmd.inner
+                # Rows of a dealt iteration: ``inner // cols`` full ones and a shorter last.
+                rows = cmd.deal and geo.store_rows
+                requests += -(-cmd.inner // cols) if rows else cmd.inner
             continue
         raise CommandError("command", i, f"opcode must be one of 0..3, not {cmd.op}")
     raise CommandError("command", None, "command list must end with END, not run out")

@@ -6,7 +6,7 @@ buffer bank) overlap the tile; the engine itself holds off what must wait (write
 use, write-back reads and residual preloads while a tile runs).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,7 +77,7 @@ class Controller(wiring.Component):
             "eng_cmd": Out(stream.Signature(geo.tile_layout())),
             "eng_done": In(stream.Signature(data.StructLayout({"error": 1}))),
             "eng_rd": Out(stream.Signature(geo.read_layout())),
-            "eng_rd_data": In(stream.Signature(config.act_width)),
+            "eng_rd_data": In(stream.Signature(config.act_width * config.cols)),
             "eng_busy": In(1),
         })
 
@@ -209,7 +209,12 @@ class Controller(wiring.Component):
             wr.bcast.eq(~chan & bcast), wr.more.eq(more),
         ]
 
-        # STORE data path: bytes packed into beats.
+        # STORE data path: bytes packed into beats. A dealt STORE reads whole rows (all
+        # columns at one address: ``cols`` consecutive DRAM bytes) when a row fits a beat a
+        # whole number of times: every iteration starts a beat at byte 0, so each row lands
+        # at a multiple of ``cols`` and never straddles two beats. Otherwise byte by byte.
+        rows = geo.store_rows
+        aw8 = cfg.act_width
         pack = Signal(beat_bits)
         pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
@@ -222,8 +227,14 @@ class Controller(wiring.Component):
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
+            self.eng_rd.payload.row.eq(deal if rows else 0),
             self.wr_data.payload.data.eq(pack),
         ]
+        # Bytes per read: a row of ``cols`` (the iteration's last may be shorter), else one.
+        # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
+        # -> packing path).
+        rstep = Signal(range(cols + 1))
+        m.d.comb += rstep.eq(Mux(deal, cols, 1) if rows else 1)
         with m.If(self.wr_done):
             m.d.sync += wr_left.eq(wr_left - 1)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
@@ -454,7 +465,7 @@ class Controller(wiring.Component):
                 with m.If(rq_n != 0):
                     m.d.comb += self.eng_rd.valid.eq(1)
                     with m.If(self.eng_rd.ready):
-                        with m.If(rq_idx + 1 == inner):
+                        with m.If(rq_idx + rstep >= inner):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1)]
                             with m.If(deal):
                                 m.d.sync += [rq_col.eq(0), rq_row.eq(0),
@@ -466,14 +477,17 @@ class Controller(wiring.Component):
                             with m.Else():
                                 m.d.sync += rq_col.eq(rq_col + 1)
                         with m.Else():
-                            m.d.sync += rq_idx.eq(rq_idx + 1)
+                            m.d.sync += rq_idx.eq(rq_idx + rstep)
                             # Dealt bytes: byte j of the iteration is column j % cols's, at
-                            # row j // cols.
+                            # row j // cols (a row read takes the row's every column).
                             with m.If(deal):
-                                with m.If(rq_col == cols - 1):
-                                    m.d.sync += [rq_col.eq(0), rq_row.eq(rq_row + 1)]
-                                with m.Else():
-                                    m.d.sync += rq_col.eq(rq_col + 1)
+                                if rows:
+                                    m.d.sync += rq_row.eq(rq_row + 1)
+                                else:
+                                    with m.If(rq_col == cols - 1):
+                                        m.d.sync += [rq_col.eq(0), rq_row.eq(rq_row + 1)]
+                                    with m.Else():
+                                        m.d.sync += rq_col.eq(rq_col + 1)
                 # Pack returned bytes into beats; an iteration's last byte closes its beat. A
                 # byte arriving as the full beat leaves starts the next one.
                 flush = self.wr_data.valid & self.wr_data.ready
@@ -484,18 +498,34 @@ class Controller(wiring.Component):
                 with m.If(flush):
                     m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack.eq(0)]
                 with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
-                    byte = self.eng_rd_data.payload
+                    got = self.eng_rd_data.payload
+                    # Each column's value in its byte (its low 8 bits, zero-extended when
+                    # ``act_width`` is narrower). A row's bytes past the iteration's end go
+                    # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
+                    lw = min(aw8, 8)
+                    lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
+                              for j in range(cols)]
+                    row = Cat(*lanes8)
                     with m.Switch(slot):
                         for i in range(beat_bytes):
                             with m.Case(i):
-                                m.d.sync += pack[8 * i:8 * i + 8].eq(byte)
-                    m.d.sync += pack_n.eq(slot + 1)
-                    ends = idx + 1 == inner
+                                if rows and i % cols == 0:
+                                    with m.If(deal):
+                                        m.d.sync += pack[8 * i:8 * (i + cols)].eq(row)
+                                    with m.Else():
+                                        m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
+                                else:
+                                    m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
+                    # ``slot`` follows the write DMA's ready (``flush``): the sums are formed
+                    # from registers and only selected by it, as ``slot + 1`` was.
+                    m.d.sync += pack_n.eq(Mux(flush, rstep, pack_n + rstep))
+                    ends = idx + rstep >= inner
                     with m.If(ends):
                         m.d.sync += [idx.eq(0), n_data.eq(n_data - 1)]
                     with m.Else():
-                        m.d.sync += idx.eq(idx + 1)
-                    with m.If(ends | (slot == beat_bytes - 1)):
+                        m.d.sync += idx.eq(idx + rstep)
+                    with m.If(ends | Mux(flush, rstep == beat_bytes,
+                                         pack_n + rstep == beat_bytes)):
                         m.d.sync += pack_full.eq(1)
                 with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
                     m.next = "FETCH"

@@ -59,13 +59,19 @@ async def _offer(ctx, valid, ready):
 
 
 def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, reset_after=None,
-             max_cycles=20000, config=CFG, writes=None, rd_reqs=None):
+             max_cycles=20000, config=CFG, writes=None, rd_reqs=None, wr_pause=None):
     """Run one layer; return (error_code, done, finished pulses, memory).
 
     With a list ``writes``, append every engine buffer write to it as cmdsim's
     ``(target, col, bcast, bank, addr, data)``; with a list ``rd_reqs``, every write-back
-    read request ``(col, addr)``.
+    read request ``(col, addr)``, or ``("row", addr)`` for a row read. With a seed
+    ``wr_pause``, the write DMA model drops its ``ready``s at random (backpressure).
     """
+    import random
+    rng = random.Random(wr_pause)
+
+    def pause():
+        return wr_pause is not None and rng.random() < 0.5
     dut = Harness(config)
     ctl = dut.ctl
     beat = config.axi_bytes
@@ -100,13 +106,18 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
 
     async def write_dma(ctx):
         while True:
+            while pause():
+                await ctx.tick()
             ctx.set(ctl.wr_cmd.ready, 1)
             addr, length = await _handshake(ctx, ctl.wr_cmd.valid, ctl.wr_cmd.payload.addr,
                                             ctl.wr_cmd.payload.length)
             ctx.set(ctl.wr_cmd.ready, 0)
             got = b""
-            ctx.set(ctl.wr_data.ready, 1)
             while len(got) < length:
+                ctx.set(ctl.wr_data.ready, 0)
+                while pause():
+                    await ctx.tick()
+                ctx.set(ctl.wr_data.ready, 1)
                 word, = await _handshake(ctx, ctl.wr_data.valid, ctl.wr_data.payload.data)
                 word = word.to_bytes(beat, "little")
                 got += word[:min(beat, length - len(got))]
@@ -150,10 +161,10 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
 
     async def rd_monitor(ctx):
         p = ctl.eng_rd.payload
-        async for _, _, valid, ready, col, addr in ctx.tick().sample(
-                ctl.eng_rd.valid, ctl.eng_rd.ready, p.col, p.addr):
+        async for _, _, valid, ready, col, addr, row in ctx.tick().sample(
+                ctl.eng_rd.valid, ctl.eng_rd.ready, p.col, p.addr, p.row):
             if valid and ready:
-                rd_reqs.append((int(col), int(addr)))
+                rd_reqs.append(("row", int(addr)) if row else (int(col), int(addr)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -304,6 +315,44 @@ def test_deal_store_reads_bytes_from_columns():
     assert rd_reqs == expect
 
 
+@pytest.mark.parametrize("cols,inner,wr_pause", [
+    (2, 7, None), (2, 7, 1), (4, 13, 2), (4, 8, None), (8, 21, 3), (8, 3, 4)])
+def test_deal_store_reads_rows(cols, inner, wr_pause):
+    """STORE deal with ``cols`` dividing the beat (8 bytes): one row read (every column at
+    buf_addr + n * buf_stride + r) per ``cols`` bytes, the last row of an iteration shorter
+    when ``inner`` is not a multiple of ``cols``; misaligned DRAM addresses; under write DMA
+    backpressure. The bytes a dealt OUT LOAD put in the columns come back unchanged, the
+    window's other bytes untouched, and the requests are the rows of cmdsim's reads."""
+    from cgaccel.cmdsim import Memory, execute
+    cfg = CFG.with_overrides(cols=cols)
+    outer, stride = 3, -(-inner // cols) + 1
+    mem = bytearray(8192)
+    src = bytes((7 * i + 3) & 0xFF for i in range(outer * 0x20))
+    mem[0x1005:0x1005 + len(src)] = src
+    mem[0:96] = program(
+        Command(op=Op.LOAD, target=7, deal=1, buf_addr=2, buf_stride=stride, inner=inner,
+                outer=outer, dram=0x1005, dram_stride=0x20),
+        Command(op=Op.STORE, deal=1, col=1, buf_addr=2, buf_stride=stride, inner=inner,
+                outer=outer, dram=0x803, dram_stride=inner + 6),
+        Command(op=Op.END))
+    trace = execute(cfg, Memory([(0, bytes(mem))]), 0, 96, 0x800, 0x100)
+    rows = -(-inner // cols)
+    assert trace.store_requests == outer * rows
+    byte_reads = [ev[1] for ev in trace.events if ev[0] == "read"]
+    assert byte_reads == [(m % cols, 2 + stride * n + m // cols)
+                          for n in range(outer) for m in range(inner)]
+    rd_reqs = []
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=96, y_addr=0x800, y_len=0x100, config=cfg,
+                      rd_reqs=rd_reqs, wr_pause=wr_pause)
+    assert out["error"] == 0 and out["done"] == 1
+    assert rd_reqs == [("row", 2 + stride * n + r) for n in range(outer) for r in range(rows)]
+    expect = bytearray(0x100)
+    for n in range(outer):
+        at = 3 + n * (inner + 6)
+        expect[at:at + inner] = src[n * 0x20:n * 0x20 + inner]
+    assert bytes(mem[0x800:0x900]) == bytes(expect)
+
+
 @pytest.mark.parametrize("cmd", [
     Command(op=Op.LOAD, target=3, deal=1, chan=1, inner=4, outer=1, dram=0x1000),
     Command(op=Op.LOAD, target=3, deal=1, bcast=1, inner=4, outer=1, dram=0x1000),
@@ -341,6 +390,7 @@ def _run_compiled(cfg_vectors_seed):
     shape, groups, density, kw = cfg_vectors_seed
     kw = dict(kw)
     split = kw.pop("split", "channel")
+    wr_pause = kw.pop("wr_pause", None)
     cfg = CFG.with_overrides(**kw.pop("config", {}))
     vec = make_vectors(shape, groups, density, seed=3, **kw)
     comp = compile_layer(cfg, vec, base_addr=0x1000, split=split)
@@ -348,7 +398,7 @@ def _run_compiled(cfg_vectors_seed):
     for addr, blob in comp.image():
         mem[addr:addr + len(blob)] = blob
     out, _ = simulate(mem, cmd_addr=comp.cmd_addr, cmd_len=comp.cmd_len, y_addr=comp.y_addr,
-                      y_len=comp.y_len, max_cycles=200000, config=cfg)
+                      y_len=comp.y_len, max_cycles=200000, config=cfg, wr_pause=wr_pause)
     assert out["error"] == 0 and out["done"] == 1
     y = comp.decode_y(bytes(mem[comp.y_addr:comp.y_addr + comp.y_len]))
     return y, vec["y"]
@@ -365,6 +415,10 @@ def _run_compiled(cfg_vectors_seed):
      dict(residual=True, split="deal", config=dict(cols=3))),
     ("deal_3x3_g2_res_relu", (4, 5, 6, 6, 3, 3, 1, 1), 2, 0.4,
      dict(residual=True, relu=True, split="deal")),
+    # Dealt STOREs read rows of 4 columns (two a beat); P = 35 per channel, write DMA
+    # backpressure.
+    ("deal_1x1_g2_rows4_pause", (4, 5, 7, 6, 1, 1, 1, 0), 2, 0.5,
+     dict(residual=True, split="deal", wr_pause=5, config=dict(cols=4))),
     # Strided 1x1: the activations are gathered (every other row and column).
     ("gather_1x1_s2", (6, 7, 8, 4, 1, 1, 2, 0), 2, 0.5, dict(relu=True)),
     # Several activation/weight words per engine write (one 64-bit beat: 4 words of 2 lanes,

@@ -253,6 +253,16 @@ def test_choose_split_deal(Ho, Wo, groups, taps, band, kt, want):
     assert choose_split(cfg(cols=8), 256, Ho, Wo, groups, taps, band, kt) == want
 
 
+def test_choose_split_deals_write_back_bound_whole_columns():
+    """``Wo`` a multiple of ``cols`` is dealt when the channel split's byte-a-cycle write-back
+    is at least its dense compute (``cols >= taps * cw``) and dealt STOREs read rows."""
+    assert choose_split(cfg(cols=8), 256, 28, 24, 4, 1, 4, 64, cw=8) == "deal"
+    assert choose_split(cfg(cols=8), 256, 28, 24, 4, 1, 4, 64, cw=9) == "channel"
+    assert choose_split(cfg(cols=8), 256, 28, 24, 4, 1, 4, 64) == "channel"
+    # No row reads when a row does not divide the beat (12 columns, 8-byte beats).
+    assert choose_split(cfg(cols=12), 256, 28, 24, 4, 1, 4, 96, cw=8) == "channel"
+
+
 def test_choose_split_deals_on_8_columns_only():
     assert choose_split(cfg(cols=8), 64, 28, 27, 4, 1, 4, 64) == "deal"
     assert choose_split(cfg(cols=4), 64, 28, 27, 4, 1, 4, 64) == "channel"

@@ -51,7 +51,9 @@ for a ``wide`` tile, whose band spans both halves: until tile ``n-1`` is done); 
 waits for
 the write-back of the tile that last used the same outputs (``n-2`` with ``obuf``, else
 ``n-1``), preloads residuals and issues the command. The reader takes ``o_done`` in order and
-reads each tile back (one read per cycle) while later tiles compute. What does not overlap
+reads each tile back (one read request per cycle: a byte, or a dealt tile's row of ``cols``
+bytes as the controller reads it, :meth:`~cgaccel.engine.geometry.Geometry.read_requests`)
+while later tiles compute. What does not overlap
 compute is then the first tile's load, the last tile's write-back, and any load longer than the
 compute it hides behind.
 """
@@ -134,13 +136,15 @@ class TileEstimate:
     col_issue : tuple of int
         Per column, the cycle after its last issued word (0 for a column with no work).
     writes, out_writes, reads : int
-        Buffer writes, residual preloads and write-back reads of the tile.
+        Buffer writes, residual preloads and write-back reads (bytes) of the tile.
     obuf : bool
         The tile uses one half of a double-buffered output bank (tile command ``obuf``).
     wide : bool
         The tile's band spans both activation halves (tile command ``wide``).
     act_writes : int
         Of ``writes``, those of activations (the last ones of a wide tile, else the first).
+    read_reqs : int
+        Write-back read requests (cycles): ``reads``, or a dealt tile's rows.
     """
 
     busy: int
@@ -153,6 +157,11 @@ class TileEstimate:
     obuf: bool = False
     wide: bool = False
     act_writes: int = 0
+    read_reqs: int = None
+
+    def __post_init__(self):
+        if self.read_reqs is None:
+            object.__setattr__(self, "read_reqs", self.reads)
 
 
 @dataclass(frozen=True)
@@ -342,6 +351,8 @@ def estimate_plan(config, plan, gate=None):
                                   col_issue=tuple(col_issue),
                                   writes=len(geo.lane_writes(tile.writes)),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),
+                                  read_reqs=len(geo.read_requests(tile.reads,
+                                                                  tile.cmd.get("pdeal"))),
                                   obuf=bool(tile.cmd.get("obuf", 0)),
                                   wide=bool(tile.cmd.get("wide", 0)),
                                   act_writes=len(geo.lane_writes(
@@ -407,7 +418,7 @@ def _timeline(tiles, cols):
             last = max(last, col_end[j])
         fin.append(last)
         start_rd = fin[n] + 1 if n == 0 else max(fin[n] + 1, rb[n - 1] + TB_WAKEUP)
-        rb.append(start_rd + t.reads + TB_READBACK)
+        rb.append(start_rd + t.read_reqs + TB_READBACK)
         loader = accept + 1
         accept_prev = accept
     return _union_length(intervals), (rb[-1] if rb else 0)

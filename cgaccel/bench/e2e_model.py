@@ -16,10 +16,11 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
 * a ``RUN`` hands the tile command to the engine (whose columns then follow the engine model:
   intake, queue, drift into the next tile);
 * a ``STORE`` checks its window (one cycle per bit of ``outer - 1``), waits for its tile,
-  reads one output byte per cycle (a DMA write per outer iteration, each issued once its
-  bytes are packed, at least ``store_min`` cycles apart) and ends ``store_tail`` cycles plus
-  one per beat of its last write after that write is issued, when its write responses are
-  in;
+  reads one output byte per cycle, or one row of ``cols`` bytes per cycle when it is dealt
+  and a row divides an AXI beat (:func:`store_reads`), (a DMA write per outer iteration,
+  each issued once its bytes are packed, at least ``store_min`` cycles apart) and ends
+  ``store_tail`` cycles plus one per beat of its last write after that write is issued, when
+  its write responses are in;
 * ``END`` waits for the engine; ``CYCLES`` counts from the start pulse to done.
 
 The engine-side constants come from the RTL (``cycle_model``); the front-end constants
@@ -34,7 +35,7 @@ from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
 from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
 
-__all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes"]
+__all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes", "store_reads"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,21 @@ def load_writes(inner, item_bytes, beat_bytes, lanes):
     per_beat = beat_bytes // item_bytes
     full, last = divmod(inner, per_beat)
     return full * -(-per_beat // lanes) + -(-last // lanes)
+
+
+def store_reads(config, inner, deal):
+    """Engine reads (cycles) of one STORE iteration of ``inner`` bytes.
+
+    A dealt STORE reads whole rows (``cols`` consecutive bytes, one per column) when
+    ``cols`` divides the AXI beat (:class:`~cgaccel.controller.Controller`); every other
+    STORE reads one byte per cycle.
+    """
+    return -(-inner // _store_step(config, deal))
+
+
+def _store_step(config, deal):
+    """Bytes per engine read of a STORE."""
+    return config.cols if deal and Geometry(config).store_rows else 1
 
 
 @dataclass(frozen=True)
@@ -196,12 +212,17 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             # A write whose bytes straddle one beat more than their count needs costs the
             # write DMA's realigner a cycle (hidden behind the next write's bytes when they
             # take longer).
-            t += fe.store_first + cmd.inner
+            # The write DMA takes a write's first beat ``store_min`` cycles (and its
+            # realigner's cycle) after the previous write's last: hidden while the packing
+            # of that first beat (``first`` reads) takes longer, else the reads stall.
+            reads = store_reads(config, cmd.inner, cmd.deal)
+            first = min(reads, beat // _store_step(config, cmd.deal))
+            t += fe.store_first + reads
             least = -(-cmd.inner // beat)
             for i in range(cmd.outer):
                 beats = -(-((cmd.dram + i * cmd.dram_stride) % beat + cmd.inner) // beat)
                 extra = beats - least
-                t += max(cmd.inner, fe.store_min + extra) if i else extra
+                t += reads + max(0, fe.store_min + extra - first) if i else extra
             t += beats + fe.store_tail
             store_left -= cmd.inner * cmd.outer
             if store_left == 0:

@@ -16,6 +16,7 @@ from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
 from .geometry import Geometry
+from .sim import _bytes
 
 
 def _packer(layout):
@@ -96,11 +97,13 @@ async def run_engine(dut):
             dut.o_done__ready.value = 0
             state["errors"].append(err)
             state["busy"].append(int(dut.cnt_busy.value) - busy0)
-            vals, reqs, qi = [], tile["reads"], 0
-            while len(vals) < len(reqs):
+            # As the controller reads: a dealt tile's rows of columns in one read each.
+            vals, qi, ri = [], 0, 0
+            reqs = geo.read_requests(tile["reads"], tile["cmd"].get("pdeal"))
+            while ri < len(reqs):
                 if qi < len(reqs) and not (gaps and rng_r.random() < 0.3):
-                    col, addr = reqs[qi]
-                    dut.i_rd__payload.value = pack_rd(dict(col=col, addr=addr))
+                    col, addr, nb = reqs[qi]
+                    dut.i_rd__payload.value = pack_rd(dict(col=col, addr=addr, row=int(nb > 0)))
                     dut.i_rd__valid.value = 1
                 else:
                     dut.i_rd__valid.value = 0
@@ -112,7 +115,8 @@ async def run_engine(dut):
                 await FallingEdge(clk)
                 qi += bool(sent)
                 if got:
-                    vals.append(data - 256 if data >= 128 else data)
+                    vals += _bytes(data, reqs[ri][2], geo.config.act_width)
+                    ri += 1
             dut.i_rd__valid.value = 0
             dut.o_rd__ready.value = 0
             state["values"].append(vals)

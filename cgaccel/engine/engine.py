@@ -24,9 +24,12 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
 ``o_done`` (one entry per command, in command order)
     ``error`` is set when the command was impossible (nothing was computed).
 ``i_rd`` / ``o_rd`` (write-back)
-    ``i_rd`` names a column and an output-bank address; ``o_rd`` returns the int8 there, in
-    order, two cycles after the request at the earliest, one per cycle. Held off while a tile
-    that writes there is in flight.
+    ``i_rd`` names a column and an output-bank address; ``o_rd`` (``cols * act_width`` bits)
+    returns the value there in its low ``act_width`` bits (the other bits are unspecified),
+    in order, two cycles after the request at the earliest, one per cycle. With ``row`` set
+    every column reads the address and ``o_rd`` returns all of them, column ``j``'s value in
+    bits ``j * act_width`` on: the ``cols`` consecutive bytes of a dealt tile's output row
+    in one read. Held off while a tile that writes there is in flight.
 
 Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
 column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
@@ -76,7 +79,7 @@ class Engine(wiring.Component):
             "i_cmd": In(stream.Signature(geo.tile_layout())),
             "o_done": Out(stream.Signature(data.StructLayout({"error": 1}))),
             "i_rd": In(stream.Signature(geo.read_layout())),
-            "o_rd": Out(stream.Signature(config.act_width)),
+            "o_rd": Out(stream.Signature(config.act_width * config.cols)),
             "busy": Out(1),
             "cnt_busy": Out(cw), "cnt_wait": Out(cw), "cnt_col_idle": Out(cw),
             "cnt_macs": Out(cw), "cnt_skipped": Out(cw), "cnt_open": Out(cw),
@@ -315,22 +318,32 @@ class Engine(wiring.Component):
         # ECP5 critical path. One cycle more from a request to its data, none per read.
         rd = self.i_rd.payload
         rd_col = Signal(geo.col_bits)
+        rd_row = Signal()
         rd_valid = Signal()
-        m.submodules.rd_out = rd_out = SkidBuffer(cfg.act_width)
+        aw8 = cfg.act_width
+        m.submodules.rd_out = rd_out = SkidBuffer(aw8 * cfg.cols)
         m.d.comb += [self.o_rd.valid.eq(rd_out.o.valid), self.o_rd.payload.eq(rd_out.o.payload),
                      rd_out.o.ready.eq(self.o_rd.ready), rd_out.i.valid.eq(rd_valid)]
         accept = self.i_rd.valid & self.i_rd.ready
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
                                        & (~rd_valid | rd_out.i.ready))
         with m.If(accept):
-            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col)]
+            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col), rd_row.eq(rd.row)]
         with m.Elif(rd_out.i.ready):
             m.d.sync += rd_valid.eq(0)
+        # A row read enables every column's port at the same address; its result is the
+        # columns' outputs side by side. A single read puts the named column's value in lane
+        # 0 (one mux on registered selects, as before); lanes 1 on carry their columns'
+        # outputs either way, which a single read leaves unspecified, so they need no gate.
+        one = Signal(aw8)
         for j, c in enumerate(cols):
-            m.d.comb += [c.rd_en.eq(accept & (rd.col == j)),
+            m.d.comb += [c.rd_en.eq(accept & (rd.row | (rd.col == j))),
                          c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
-                m.d.comb += rd_out.i.payload.eq(c.rd_data)
+                m.d.comb += one.eq(c.rd_data)
+        lane0 = Signal(aw8)
+        m.d.comb += [lane0.eq(Mux(rd_row, cols[0].rd_data, one)),
+                     rd_out.i.payload.eq(Cat(lane0, *(c.rd_data for c in cols[1:])))]
 
         # Counters.
         in_run = Signal()

@@ -272,7 +272,41 @@ class Geometry:
             "more": max(1, (self.config.load_lanes - 1).bit_length()),
         })
 
+    @property
+    def store_rows(self):
+        """A dealt STORE reads whole rows (``read_layout``'s ``row``: ``cols`` bytes a read).
+
+        When ``cols`` divides the AXI beat: every iteration starts a beat at byte 0, so each
+        row lands at a multiple of ``cols`` in one beat. Otherwise byte by byte.
+        """
+        return self.cols > 1 and self.config.axi_bytes % self.cols == 0
+
+    def read_requests(self, reads, deal):
+        """Write-back ``reads`` ``(col, addr)`` of a tile as the controller requests them.
+
+        Returns ``(col, addr, n)`` tuples: ``n = 0`` a single read, else a row read
+        (``read_layout``'s ``row``) whose ``n`` low bytes are the next ``n`` reads. A dealt
+        tile (``deal``, with :attr:`store_rows`) reads column 0, 1, ... of one address as one
+        row, ``cols`` bytes at most (an iteration's last row may be shorter).
+        """
+        if not (deal and self.store_rows):
+            return [(c, a, 0) for c, a in reads]
+        out = []
+        for c, a in reads:
+            if c and out and out[-1][2] == c and out[-1][1] == a:
+                out[-1] = (0, a, c + 1)
+            else:
+                if c:
+                    raise ValueError(f"dealt reads must start a row at column 0, not {c}")
+                out.append((0, a, 1))
+        return out
+
     def read_layout(self):
-        """Layout of one write-back read request."""
+        """Layout of one write-back read request.
+
+        ``col`` and ``addr`` name one output byte; with ``row`` every column reads ``addr``
+        (``col`` is ignored) and the engine returns all ``cols`` bytes at once, column 0's
+        in the low bits: a dealt STORE's ``cols`` consecutive DRAM bytes.
+        """
         from amaranth.lib import data
-        return data.StructLayout({"col": self.col_bits, "addr": self.out_bits})
+        return data.StructLayout({"col": self.col_bits, "addr": self.out_bits, "row": 1})

@@ -56,6 +56,16 @@ async def _put(ctx, port, payload, rng, gaps):
     ctx.set(port.valid, 0)
 
 
+def _bytes(data, n, width=8):
+    """The signed values of an ``o_rd`` payload: ``n`` lanes of ``width`` bits of a row read,
+    else the low one."""
+    out = []
+    for j in range(max(1, n)):
+        b = (data >> (width * j)) & ((1 << width) - 1)
+        out.append(b - (1 << width) if b >> (width - 1) else b)
+    return out
+
+
 def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeout=None):
     """Simulate the engine on one or more :class:`~cgaccel.engine.tiling.LayerPlan`.
 
@@ -112,12 +122,13 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
             state["errors"].append(int(payload.error))
             state["busy"].append(ctx.get(dut.cnt_busy) - busy0)
             vals = []
-            reqs = list(tile.reads)
-            qi = 0
-            while len(vals) < len(reqs):
+            # As the controller reads: a dealt tile's rows of columns in one read each.
+            reqs = geo.read_requests(tile.reads, tile.cmd.get("pdeal"))
+            qi = ri = 0
+            while ri < len(reqs):
                 if qi < len(reqs) and not (gaps and rng_r.random() < 0.3):
-                    col, addr = reqs[qi]
-                    ctx.set(dut.i_rd.payload, {"col": col, "addr": addr})
+                    col, addr, nb = reqs[qi]
+                    ctx.set(dut.i_rd.payload, {"col": col, "addr": addr, "row": nb > 0})
                     ctx.set(dut.i_rd.valid, 1)
                 else:
                     ctx.set(dut.i_rd.valid, 0)
@@ -129,7 +140,8 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
                 if sent:
                     qi += 1
                 if got:
-                    vals.append(data - 256 if data >= 128 else data)
+                    vals += _bytes(data, reqs[ri][2], config.act_width)
+                    ri += 1
             ctx.set(dut.i_rd.valid, 0)
             ctx.set(dut.o_rd.ready, 0)
             state["values"].append(vals)

@@ -233,11 +233,12 @@ def output_places(kt, P, cols, pc, pixel, deal=False):
     return out
 
 
-def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None):
+def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None, cw=None):
     """The split ``plan_layer(split="auto")`` uses: ``"pixel"``, ``"deal"`` or ``"channel"``.
 
     Static (the host does not know the gates), from the layer's shape: ``taps`` kernel taps
-    (``R*S``), ``band`` output rows and ``kt`` output channels per tile (default: all).
+    (``R*S``), ``band`` output rows and ``kt`` output channels per tile (default: all), ``cw``
+    activation words per pixel (default: unknown).
 
     Pixel split for dense layers whose ``K`` leaves columns without a channel and whose map
     divides more evenly over the columns (pruned layers: K=13 on 8 columns idles 19% of the
@@ -261,6 +262,13 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None):
     ``layer2.0.downsample`` with 64-entry tables: 0.911 -> 0.955 compute efficiency but
     133,476 -> 140,264 cycles start to done; with ``default``'s 128 entries its dealt tiles
     are the channel split's: 0.9505, 132,714 cycles, so it is dealt).
+
+    ``Wo`` a multiple of ``cols`` is dealt all the same where the channel split's write-back
+    (one byte a cycle) is at least its dense compute (``cols >= taps * cw``) and a dealt
+    STORE reads a row of ``cols`` bytes a cycle (:attr:`Geometry.store_rows
+    <cgaccel.engine.geometry.Geometry.store_rows>`): there the write-back paces the layer,
+    not the gates (end-to-end model, CIFAR ``layer2.0.downsample`` at full size, 16x16
+    outputs: 46,726 -> 22,668 cycles start to done for 16,114 -> 16,607 compute cycles).
     """
     cols = config.cols
     band = Ho if band is None else band
@@ -269,9 +277,11 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None):
     by_channel = K / (cols * _ceil_div(K, cols))
     by_pixel = P / (cols * _ceil_div(P, cols))
     if groups > 1:
+        wb_bound = (cw is not None and cols >= taps * cw
+                    and Geometry(config).store_rows)
         if (taps == 1 and cols >= 8 and _ceil_div(kt, cols) <= 16
                 and _ceil_div(Ho, band) >= 4 and P >= 4 * cols and by_pixel >= 0.95
-                and math.gcd(Wo, cols) < cols):
+                and (math.gcd(Wo, cols) < cols or wb_bound)):
             return "deal"
         return "channel"
     if K % cols == 0 or P < cols:
@@ -449,7 +459,7 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
                          f"bank ({config.weight_depth} words), not exceed it")
     auto = split == "auto"
     if auto:
-        split = choose_split(config, K, Ho, Wo, groups, R * S)
+        split = choose_split(config, K, Ho, Wo, groups, R * S, cw=CW)
 
     def pick(wo_t, pixel, wide=False):
         act_cap = 2 * config.act_depth if wide else config.act_depth
@@ -586,7 +596,8 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
             if min_tiles > 1 and band_rows is None:
                 ho = min(ho, _ceil_div(Ho, min(Ho, _ceil_div(min_tiles,
                                                              _ceil_div(K, by_chan[0])))))
-            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho, kt=by_chan[0])
+            split = choose_split(config, K, Ho, Wo, groups, R * S, band=ho, kt=by_chan[0],
+                                 cw=CW)
     pixel = split in ("pixel", "deal")
     deal = split == "deal"
     choice = pick(Wo, pixel, wide is True)

@@ -75,11 +75,17 @@ CASES = {
                           dict(pause="none", band_rows=2, double_out=True, split="pixel")),
     # Dealt pixels on a gated 1x1 layer (7x7 outputs on 2 columns: a column's pixels
     # alternate between odd and even x from row to row): a dealt residual LOAD and STORE per
-    # tile, broadcast weights; without pauses for the cycle models' check. (split="auto"
-    # deals only on 8 columns or more, tiling.choose_split.)
+    # tile, broadcast weights; without pauses for the cycle models' check and the per-command
+    # timing (the STORE reads a row of both columns per cycle: 7-pixel rows, so odd ``inner``
+    # and DRAM addresses 49 bytes apart). (split="auto" deals only on 8 columns or more,
+    # tiling.choose_split.)
     "deal_1x1_g4_exact": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
                           dict(residual=True), dict(pause="none", double_out=True,
                                                     split="deal")),
+    # The same under AXI pauses: a stalled write DMA backs up the row reads of the STORE.
+    "deal_1x1_g4_pause": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
+                          dict(residual=True, relu=True),
+                          dict(pause="random", double_out=True, split="deal")),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
@@ -196,12 +202,14 @@ def test_layers_tiny_verilator():
     """Every case on the tiny preset (after the identification checks), one build."""
     build = BUILD / "layers_tiny_verilator"
     cases = make_cases(CASES, list(CASES), build)
-    traced = next(c for c in cases if c["name"] == "pixel_split_exact")
-    traced["axi_trace"] = str(build / "pixel_split_exact.trace.json")
+    traced = [c for c in cases if c["name"] in ("pixel_split_exact", "deal_1x1_g4_exact")]
+    for c in traced:
+        c["axi_trace"] = str(build / f"{c['name']}.trace.json")
     run_e2e(CONFIGS["tiny"], "handshake+layers", cases, build,
             out={"json": build / "report.json"})
     check_cycle_models(CONFIGS["tiny"], cases, json.loads((build / "report.json").read_text()))
-    check_command_timing(CONFIGS["tiny"], traced)
+    for c in traced:
+        check_command_timing(CONFIGS["tiny"], c)
 
 
 @needs_controller
