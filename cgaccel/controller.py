@@ -14,6 +14,7 @@ from .commands import COMMAND_BYTES, Op
 from .dma.common import command_layout, read_beat_layout, write_beat_layout
 from .engine.geometry import Geometry, Target
 from .regs import ERRORS
+from .stream import SkidBuffer
 
 __all__ = ["Controller"]
 
@@ -228,8 +229,16 @@ class Controller(wiring.Component):
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
             self.eng_rd.payload.row.eq(deal if rows else 0),
-            self.wr_data.payload.data.eq(pack),
         ]
+        # Full beats leave through a register slice (``SkidBuffer``): the packing sees the
+        # slice's registered ``ready``, not the write DMA's (its ``in_left`` -> pack ->
+        # ``n_data`` was the routed critical path), and the slice holds two beats, so the
+        # packing of the next write's first beat goes on while the write DMA takes its next
+        # command. Outside STORE the slice is drained and its beats dropped (an aborted
+        # STORE's leftovers must not reach the next one).
+        m.submodules.wr_skid = wr_skid = SkidBuffer(beat_bits)
+        m.d.comb += [wr_skid.i.payload.eq(pack), wr_skid.o.ready.eq(1),
+                     self.wr_data.payload.data.eq(wr_skid.o.payload)]
         # Bytes per read: a row of ``cols`` (the iteration's last may be shorter), else one.
         # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
         # -> packing path).
@@ -490,9 +499,11 @@ class Controller(wiring.Component):
                                         m.d.sync += rq_col.eq(rq_col + 1)
                 # Pack returned bytes into beats; an iteration's last byte closes its beat. A
                 # byte arriving as the full beat leaves starts the next one.
-                flush = self.wr_data.valid & self.wr_data.ready
+                flush = pack_full & wr_skid.i.ready
                 slot = Signal(range(beat_bytes + 1))
-                m.d.comb += [self.wr_data.valid.eq(pack_full),
+                m.d.comb += [wr_skid.i.valid.eq(pack_full),
+                             self.wr_data.valid.eq(wr_skid.o.valid),
+                             wr_skid.o.ready.eq(self.wr_data.ready),
                              self.eng_rd_data.ready.eq(~pack_full | flush),
                              slot.eq(Mux(flush, 0, pack_n))]
                 with m.If(flush):
@@ -516,8 +527,7 @@ class Controller(wiring.Component):
                                         m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
                                 else:
                                     m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
-                    # ``slot`` follows the write DMA's ready (``flush``): the sums are formed
-                    # from registers and only selected by it, as ``slot + 1`` was.
+                    # The sums are formed from registers and only selected by ``flush``.
                     m.d.sync += pack_n.eq(Mux(flush, rstep, pack_n + rstep))
                     ends = idx + rstep >= inner
                     with m.If(ends):

@@ -71,7 +71,7 @@ class FrontEnd:
     transfer_gap: int = 3
     store_first: int = 2
     store_min: int = 4
-    store_tail: int = 6
+    store_tail: int = 7
     done: int = 0
 
 
@@ -214,9 +214,10 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             # take longer).
             # The write DMA takes a write's first beat ``store_min`` cycles (and its
             # realigner's cycle) after the previous write's last: hidden while the packing
-            # of that first beat (``first`` reads) takes longer, else the reads stall.
+            # runs ahead (``first`` reads: the beat in the pack register and the two in the
+            # controller's register slice), else the reads stall.
             reads = store_reads(config, cmd.inner, cmd.deal)
-            first = min(reads, beat // _store_step(config, cmd.deal))
+            first = min(reads, 3 * (beat // _store_step(config, cmd.deal)))
             t += fe.store_first + reads
             least = -(-cmd.inner // beat)
             for i in range(cmd.outer):
