@@ -268,7 +268,7 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None, cw=None)
     STORE reads a row of ``cols`` bytes a cycle (:attr:`Geometry.store_rows
     <cgaccel.engine.geometry.Geometry.store_rows>`): there the write-back paces the layer,
     not the gates (end-to-end model, CIFAR ``layer2.0.downsample`` at full size, 16x16
-    outputs: 46,726 -> 22,668 cycles start to done for 16,114 -> 16,607 compute cycles).
+    outputs: 46,726 -> 22,338 cycles start to done for 16,114 -> 16,607 compute cycles).
     """
     cols = config.cols
     band = Ho if band is None else band
