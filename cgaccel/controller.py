@@ -127,7 +127,12 @@ class Controller(wiring.Component):
         m.d.comb += self.eng_done.ready.eq(1)
         eng_failed = Signal()
         got_done = self.eng_done.valid
-        m.d.sync += runs.eq(runs + run_issued - got_done)
+        # A handed-over run is counted a cycle late, from a register: the handshake (the FSM
+        # state and the engine's combinational ``i_cmd.ready``) in front of the 16-bit adder
+        # was the routed ECP5 critical path. ``runs`` is only read in END and ABORT, reached
+        # at least two cycles after a RUN, so the lag changes no decision.
+        run_issued_q = Signal()
+        m.d.sync += [run_issued_q.eq(run_issued), runs.eq(runs + run_issued_q - got_done)]
         with m.If(got_done & self.eng_done.payload.error):
             m.d.sync += eng_failed.eq(1)
 
