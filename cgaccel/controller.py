@@ -167,7 +167,6 @@ class Controller(wiring.Component):
 
         # LOAD data path: beat register split into items.
         beat = Signal(beat_bits)
-        beat_count = Signal(range(beat_bytes + 1))
         beat_full = Signal()
         offset = Signal(range(beat_bytes + 1))
         item = Signal(geo.wr_data_width)
@@ -180,6 +179,15 @@ class Controller(wiring.Component):
                 m.d.comb += mask.eq(0)
         shifted = Signal(beat_bits)
         m.d.comb += shifted.eq(beat >> (offset << 3))
+        # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
+        # register, and one item's bytes registered from the command words (stable from
+        # DECODE on, so valid from LOAD's first cycle): the test "this write drains the
+        # beat" is then a small compare of flip-flops. As ``offset + (n << item_log2) >=
+        # count`` it ran from the command words through two adders into the read
+        # DMA's ``ready`` and the beat registers' enables (the routed ECP5 critical path).
+        beat_rem = Signal(range(beat_bytes + 1))
+        item_bytes_q = Signal(range(beat_bytes + 1))
+        m.d.sync += item_bytes_q.eq(Mux(item_log2 <= beat_log2, 1 << item_log2, 0))
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
@@ -194,7 +202,7 @@ class Controller(wiring.Component):
                 | ((target == Target.WGT)
                    & (item_log2 == (geo.wgt_item_bits // 8).bit_length() - 1)))
             left_beat = Signal(range(beat_bytes + 1))
-            m.d.comb += left_beat.eq((beat_count - offset) >> item_log2)
+            m.d.comb += left_beat.eq(beat_rem >> item_log2)
             left_iter = Signal(LEN_WIDTH)
             m.d.comb += left_iter.eq(inner - idx)
             nb = Mux(left_beat >= lanes, lanes, left_beat[:lb])
@@ -380,8 +388,8 @@ class Controller(wiring.Component):
                 # current one leaves, so one write per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
                 ends = idx + n_items == inner
-                step_bytes = n_items << item_log2
-                drained = hs & ((offset + step_bytes >= beat_count) | ends)
+                step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
+                drained = hs & ((beat_rem <= step_bytes) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
@@ -399,7 +407,8 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += col.eq(col + 1)
                 with m.If(hs):
-                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items)]
+                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
+                                 beat_rem.eq(beat_rem - step_bytes)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
@@ -412,7 +421,7 @@ class Controller(wiring.Component):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
-                                 beat_count.eq(self.rd_data.payload.count),
+                                 beat_rem.eq(self.rd_data.payload.count),
                                  beat_full.eq(1), offset.eq(0)]
                 check_abort()
 
