@@ -188,6 +188,11 @@ class Controller(wiring.Component):
         beat_rem = Signal(range(beat_bytes + 1))
         item_bytes_q = Signal(range(beat_bytes + 1))
         m.d.sync += item_bytes_q.eq(Mux(item_log2 <= beat_log2, 1 << item_log2, 0))
+        # The same for the iteration's last item with one item per write: ``idx`` equal to
+        # a registered ``inner - 1`` (LOAD runs with ``1 <= inner < 1 << LEN_WIDTH``), not
+        # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
+        inner_m1_q = Signal(LEN_WIDTH)
+        m.d.sync += inner_m1_q.eq(inner - 1)
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
@@ -387,7 +392,7 @@ class Controller(wiring.Component):
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one write per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = idx + n_items == inner
+                ends = (idx == inner_m1_q) if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
                 drained = hs & ((beat_rem <= step_bytes) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
