@@ -128,7 +128,12 @@ class Controller(wiring.Component):
         m.d.comb += self.eng_done.ready.eq(1)
         eng_failed = Signal()
         got_done = self.eng_done.valid
-        m.d.sync += runs.eq(runs + run_issued - got_done)
+        # A handed-over run is counted a cycle late, from a register: the handshake (the FSM
+        # state and the engine's combinational ``i_cmd.ready``) in front of the 16-bit adder
+        # was the routed ECP5 critical path. ``runs`` is only read in END and ABORT, reached
+        # at least two cycles after a RUN, so the lag changes no decision.
+        run_issued_q = Signal()
+        m.d.sync += [run_issued_q.eq(run_issued), runs.eq(runs + run_issued_q - got_done)]
         with m.If(got_done & self.eng_done.payload.error):
             m.d.sync += eng_failed.eq(1)
 
@@ -163,7 +168,6 @@ class Controller(wiring.Component):
 
         # LOAD data path: beat register split into items.
         beat = Signal(beat_bits)
-        beat_count = Signal(range(beat_bytes + 1))
         beat_full = Signal()
         offset = Signal(range(beat_bytes + 1))
         item = Signal(geo.wr_data_width)
@@ -176,6 +180,20 @@ class Controller(wiring.Component):
                 m.d.comb += mask.eq(0)
         shifted = Signal(beat_bits)
         m.d.comb += shifted.eq(beat >> (offset << 3))
+        # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
+        # register, and one item's bytes registered from the command words (stable from
+        # DECODE on, so valid from LOAD's first cycle): the test "this write drains the
+        # beat" is then a small compare of flip-flops. As ``offset + (n << item_log2) >=
+        # count`` it ran from the command words through two adders into the read
+        # DMA's ``ready`` and the beat registers' enables (the routed ECP5 critical path).
+        beat_rem = Signal(range(beat_bytes + 1))
+        item_bytes_q = Signal(range(beat_bytes + 1))
+        m.d.sync += item_bytes_q.eq(Mux(item_log2 <= beat_log2, 1 << item_log2, 0))
+        # The same for the iteration's last item with one item per write: ``idx`` equal to
+        # a registered ``inner - 1`` (LOAD runs with ``1 <= inner < 1 << LEN_WIDTH``), not
+        # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
+        inner_m1_q = Signal(LEN_WIDTH)
+        m.d.sync += inner_m1_q.eq(inner - 1)
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
@@ -190,7 +208,7 @@ class Controller(wiring.Component):
                 | ((target == Target.WGT)
                    & (item_log2 == (geo.wgt_item_bits // 8).bit_length() - 1)))
             left_beat = Signal(range(beat_bytes + 1))
-            m.d.comb += left_beat.eq((beat_count - offset) >> item_log2)
+            m.d.comb += left_beat.eq(beat_rem >> item_log2)
             left_iter = Signal(LEN_WIDTH)
             m.d.comb += left_iter.eq(inner - idx)
             nb = Mux(left_beat >= lanes, lanes, left_beat[:lb])
@@ -394,9 +412,9 @@ class Controller(wiring.Component):
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one write per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = idx + n_items == inner
-                step_bytes = n_items << item_log2
-                drained = hs & ((offset + step_bytes >= beat_count) | ends)
+                ends = (idx == inner_m1_q) if lanes == 1 else (idx + n_items == inner)
+                step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
+                drained = hs & ((beat_rem <= step_bytes) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
@@ -414,7 +432,8 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += col.eq(col + 1)
                 with m.If(hs):
-                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items)]
+                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
+                                 beat_rem.eq(beat_rem - step_bytes)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
@@ -427,7 +446,7 @@ class Controller(wiring.Component):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
-                                 beat_count.eq(self.rd_data.payload.count),
+                                 beat_rem.eq(self.rd_data.payload.count),
                                  beat_full.eq(1), offset.eq(0)]
                 check_abort()
 

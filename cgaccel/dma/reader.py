@@ -61,7 +61,8 @@ class ReadDMA(wiring.Component):
         Bytes transferred on ``o_stream`` (``count`` summed).
     stall_cycles : ``Out(counter_width)``
         Cycles ``o_stream.ready`` was high, ``o_stream.valid`` low and a command was pending:
-        the consumer waiting on DRAM data.
+        the consumer waiting on DRAM data. Counted a cycle late (it includes a stall one
+        cycle after it happened).
 
     Parameters
     ----------
@@ -276,12 +277,18 @@ class ReadDMA(wiring.Component):
 
         # ---- Counters ----------------------------------------------------------------------
         pending = dcmd.valid | issuing | rq.r_rdy | active
+        # A stall cycle is counted one cycle late, from a register: ``out.ready`` comes from
+        # the consumer's state logic (the controller's FSM), and as the enable of the whole
+        # counter it was the routed ECP5 critical path. A stall seen in the cycle of a clear
+        # belongs before it and is dropped, as the clear drops it without the register.
+        stalled = Signal()
+        m.d.sync += stalled.eq(pending & out.ready & ~out.valid & ~self.counter_clear)
         with m.If(self.counter_clear):
             m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
         with m.Else():
             with m.If(out.valid & out.ready):
                 m.d.sync += self.bytes_read.eq(self.bytes_read + o_payload.count)
-            with m.If(pending & out.ready & ~out.valid):
+            with m.If(stalled):
                 m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         return m
 

@@ -150,6 +150,13 @@ class WriteDMA(wiring.Component):
         fmask = Signal(nbytes)
         lmask = Signal(nbytes)
         prev = Signal(width)
+        # ``in_left != 0`` and ``w_left != 0`` kept as flip-flops, updated with the counts:
+        # ``i_stream.ready`` is then an AND of flip-flops (and the buffer's level compare).
+        # Computed from the counts it put their wide compares in front of the producer's
+        # handshake logic (the controller's write-back packing: the routed ECP5 critical
+        # path). Same values in every cycle, so no transfer moves.
+        in_nz = Signal()
+        w_nz = Signal()
         head = data.View(wq_layout, wq.r_data)
         head_last = Signal(p.len_width + 1)     # offset of the last byte from the aligned start
         m.d.comb += head_last.eq(head.off + head.len_m1)
@@ -160,6 +167,8 @@ class WriteDMA(wiring.Component):
                 r_off.eq(head.off),
                 in_left.eq((head.len_m1 >> sh) + 1),
                 w_left.eq((head_last >> sh) + 1),
+                in_nz.eq(1),    # both counts are at least 1
+                w_nz.eq(1),
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
                 lmask.eq(Const(ones, nbytes) >> (~head_last[:sh])),
@@ -169,8 +178,8 @@ class WriteDMA(wiring.Component):
         need_in = Signal()
         go = Signal()
         m.d.comb += [
-            step.eq(run & active & (w_left != 0) & wbuf.w_rdy),
-            need_in.eq(in_left != 0),
+            step.eq(run & active & w_nz & wbuf.w_rdy),
+            need_in.eq(in_nz),
             self.i_stream.ready.eq(step & need_in),
             go.eq(step & (~need_in | self.i_stream.valid)),
         ]
@@ -181,10 +190,10 @@ class WriteDMA(wiring.Component):
         strb = (Mux(first, fmask, ones) & Mux(w_left == 1, lmask, ones))[:nbytes]
         m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
         with m.If(go):
-            m.d.sync += [w_left.eq(w_left - 1), first.eq(0)]
+            m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), first.eq(0)]
             with m.If(need_in):
-                m.d.sync += [prev.eq(cur_in), in_left.eq(in_left - 1)]
-        with m.If(active & (w_left == 0)):
+                m.d.sync += [prev.eq(cur_in), in_left.eq(in_left - 1), in_nz.eq(in_left != 1)]
+        with m.If(active & ~w_nz):
             m.d.sync += active.eq(0)
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------

@@ -726,16 +726,21 @@ class Column(wiring.Component):
         # routed ECP5 critical path was thr_mem -> compare -> gate -> output unit).
         # MacColumn has no flow control, so that channel is ``o_meta.i`` of the next cycle;
         # the bank does not change while a tile's items are in flight.
+        # With a MAC of two stages or more the threshold is read one cycle earlier still
+        # (``early``) and the compare moves into the accumulate stage, registered as
+        # ``res_above``: the gate decision feeding the conditional-path queue's push was then
+        # the engine's routed ECP5 critical path (32-bit compare -> push -> queue entry
+        # enables); the accumulate stage's adder and the compare in series end at one
+        # flip-flop. The compare sees the wrapped ``acc_new``, as ``res_psum`` holds it.
+        # Same cycles.
+        early = mac.latency >= 2
         thr_i = Signal(pb)
-        if mac.latency == 1:
-            m.d.comb += thr_i.eq(mo_meta.i)
-        else:
-            thr_d = mo_meta.i
-            for k in range(mac.latency - 1):
-                nxt = Signal(pb, name=f"thr_i{k}")
-                m.d.sync += nxt.eq(thr_d)
-                thr_d = nxt
-            m.d.comb += thr_i.eq(thr_d)
+        thr_d = mo_meta.i
+        for k in range(mac.latency - (2 if early else 1)):
+            nxt = Signal(pb, name=f"thr_i{k}")
+            m.d.sync += nxt.eq(thr_d)
+            thr_d = nxt
+        m.d.comb += thr_i.eq(thr_d)
         thr_rp = thr_mem.read_port()
         thr_q = Signal(signed(32))
         m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
@@ -750,16 +755,20 @@ class Column(wiring.Component):
                      res_meta.eq(o_meta)]
         with m.If(mac.o_valid):
             m.d.sync += acc.eq(acc_new)
+        res_above = Signal()
+        if early:
+            m.d.sync += res_above.eq(acc_new > thr_q)
 
         # ------------------------------------------------------------ gate decision -----
-        gate = GateUnit(cfg.acc_width)
+        gate = GateUnit(cfg.acc_width, early=early)
         m.submodules.gate = gate
         # The base psum of a slot is written when its gate opens and read when its
         # conditional item finishes, at least ``gate_latency`` cycles later: no read-write race.
         m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot)]
         m.d.comb += [
             gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
-            gate.i_thr.eq(thr_q), gate.i_cond.eq(res_meta.cond),
+            (gate.i_above.eq(res_above) if early else gate.i_thr.eq(thr_q)),
+            gate.i_cond.eq(res_meta.cond),
             gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
         ]
         m.d.comb += [

@@ -179,10 +179,17 @@ class Engine(wiring.Component):
         bad_wgt = Signal()
         bad_out = Signal()
         bad_pc = Signal()
-        if cfg.cols & (cfg.cols - 1) == 0:
-            nk_cols = (cmd.kt + cfg.cols - 1) >> (cfg.cols.bit_length() - 1)
-        else:
-            nk_cols = (cmd.kt + cfg.cols - 1) // cfg.cols
+        def nk_of(c):
+            # Channels per column: all of them when the tile is split by pixels.
+            if cfg.cols & (cfg.cols - 1) == 0:
+                nk_cols = (c.kt + cfg.cols - 1) >> (cfg.cols.bit_length() - 1)
+            else:
+                nk_cols = (c.kt + cfg.cols - 1) // cfg.cols
+            return Mux(c.psplit, c.kt, nk_cols)
+        # Registered as the command is taken (from its payload), so that SIZE's products
+        # start at a flip-flop: ``kt`` -> round-up divide -> ``psplit`` select -> ``cw * nk``
+        # tree was the routed ECP5 critical path of the top. Same states, same cycles.
+        nk_in = Signal(nk_of(cmd).shape())
         started = Signal()
         start = Signal()
         intake = Signal()
@@ -201,12 +208,12 @@ class Engine(wiring.Component):
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
-                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1)]
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
+                                 nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
                 m.d.comb += intake.eq(1)
-                # Channels per column: all of them when the tile is split by pixels.
-                nk_now = Mux(cmd.psplit, cmd.kt, nk_cols)
+                nk_now = nk_in
                 d = cmd
                 fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
                        | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)

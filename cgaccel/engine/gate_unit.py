@@ -29,6 +29,10 @@ class GateUnit(wiring.Component):
     ----------
     acc_width : int
         Signed accumulator width.
+    early : bool
+        The caller compares ``psum > thr`` a stage earlier and registers it as ``i_above``
+        (no ``i_thr``): the decision is then one LUT of flip-flops, not a 32-bit compare, in
+        front of what consumes ``o_open`` (the conditional-path queue).
 
     Members
     -------
@@ -38,6 +42,9 @@ class GateUnit(wiring.Component):
     i_base : In(signed(acc_width))
         Stored base-path sum (used when ``i_cond``).
     i_thr : In(signed(32))
+        Without ``early``.
+    i_above : In(1)
+        With ``early``: ``psum > thr`` of this item.
     i_cond, i_gated, i_off : In(1)
         Segment was the conditional path; item belongs to a gated layer; channel masked off.
     o_out : Out(1)
@@ -49,17 +56,20 @@ class GateUnit(wiring.Component):
         Gate closed: conditional work skipped.
     """
 
-    def __init__(self, acc_width=32):
+    def __init__(self, acc_width=32, *, early=False):
         try:
             _check_pos("GateUnit acc_width", acc_width, 2)
+            if not isinstance(early, bool):
+                raise TypeError(f"GateUnit early must be a bool, not {early!r}")
         except (TypeError, ValueError):
             _discard(self)
             raise
+        self._early = early
         super().__init__({
             "i_valid": In(1),
             "i_psum": In(signed(acc_width)),
             "i_base": In(signed(acc_width)),
-            "i_thr": In(signed(32)),
+            **({"i_above": In(1)} if early else {"i_thr": In(signed(32))}),
             "i_cond": In(1), "i_gated": In(1), "i_off": In(1),
             "o_out": Out(1),
             "o_acc": Out(signed(acc_width)),
@@ -67,10 +77,14 @@ class GateUnit(wiring.Component):
             "o_closed": Out(1),
         })
 
+    @property
+    def early(self):
+        return self._early
+
     def elaborate(self, platform):
         m = Module()
         decide = self.i_valid & self.i_gated & ~self.i_cond & ~self.i_off
-        opens = self.i_psum > self.i_thr
+        opens = self.i_above if self._early else self.i_psum > self.i_thr
         m.d.comb += [
             self.o_open.eq(decide & opens),
             self.o_closed.eq(decide & ~opens),
