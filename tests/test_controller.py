@@ -356,23 +356,25 @@ def test_deal_store_reads_rows(cols, inner, wr_pause):
     assert bytes(mem[0x800:0x900]) == bytes(expect)
 
 
-@pytest.mark.parametrize("chan,buf_addr,stride,inner,outer,dram,wr_pause,word", [
-    (1, 0, 12, 12, 4, 0x803, None, 4),      # word-aligned, inner a multiple of W
-    (1, 4, 8, 7, 5, 0x801, 1, 4),           # inner not a multiple of W, backpressure
-    (0, 8, 4, 3, 3, 0x805, 2, 4),           # plain: one column, short iterations
-    (1, 2, 8, 6, 3, 0x800, 3, 4),           # unaligned base: byte reads
-    (1, 4, 6, 6, 4, 0x807, 4, 4),           # unaligned stride: byte reads
-    (1, 0, 16, 13, 4, 0x802, 5, 8),         # W = 8 (a whole beat), backpressure
-    (1, 0, 8, 8, 3, 0x804, None, 1),        # W = 1: byte reads
+@pytest.mark.parametrize("chan,buf_addr,stride,inner,outer,dram,wr_pause,word,cols", [
+    (1, 0, 12, 12, 4, 0x803, None, 4, 2),   # word-aligned, inner a multiple of W
+    (1, 4, 8, 7, 5, 0x801, 1, 4, 2),        # inner not a multiple of W, backpressure
+    (0, 8, 4, 3, 3, 0x805, 2, 4, 2),        # plain: one column, short iterations
+    (1, 2, 8, 6, 3, 0x800, 3, 4, 2),        # unaligned base: byte reads
+    (1, 4, 6, 6, 4, 0x807, 4, 4, 2),        # unaligned stride: byte reads
+    (1, 0, 16, 13, 4, 0x802, 5, 8, 2),      # W = 8 (a whole beat), backpressure
+    (1, 0, 8, 8, 3, 0x804, None, 1, 2),     # W = 1: byte reads
+    (1, 0, 12, 10, 5, 0x806, 6, 4, 1),      # one column (o_rd W bytes wide)
+    (1, 8, 12, 11, 9, 0x801, 7, 4, 8),      # eight columns (o_rd wider than a word)
 ])
-def test_store_reads_words(chan, buf_addr, stride, inner, outer, dram, wr_pause, word):
+def test_store_reads_words(chan, buf_addr, stride, inner, outer, dram, wr_pause, word, cols):
     """A channel-split (or plain) STORE whose ``buf_addr`` and ``buf_stride`` are multiples
     of ``out_word`` reads one output-bank word (``min(W, inner - idx)`` bytes) per request,
     else byte by byte; misaligned DRAM addresses, write DMA backpressure. The bytes an OUT
     LOAD of the same shape put in the banks come back unchanged, the window's other bytes
     untouched, the request count is cmdsim's and the requests are its reads grouped."""
     from cgaccel.cmdsim import Memory, execute
-    cfg = CFG.with_overrides(out_word=word)
+    cfg = CFG.with_overrides(out_word=word, cols=cols)
     mem = bytearray(8192)
     src = bytes((5 * i + 11) & 0xFF for i in range(outer * 0x20))
     mem[0x1003:0x1003 + len(src)] = src
