@@ -265,7 +265,8 @@ class Controller(wiring.Component):
         m.submodules.wr_skid = wr_skid = SkidBuffer(beat_bits)
         m.d.comb += [wr_skid.i.payload.eq(pack), wr_skid.o.ready.eq(1),
                      self.wr_data.payload.data.eq(wr_skid.o.payload)]
-        # Bytes per read: a row of ``cols`` (the iteration's last may be shorter), else one.
+        # Bytes per read: a row of ``cols`` or a word of ``out_word`` (the iteration's last
+        # may be shorter), else one.
         # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
         # -> packing path).
         rstep = Signal(range(max(cols, ow) + 1))
