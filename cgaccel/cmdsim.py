@@ -120,10 +120,13 @@ class Trace:
     write_bytes : int
         DRAM bytes the STOREs write.
     store_requests : int
-        Read requests the controller sends the engine for them: one per byte, or one per
+        Read requests the controller sends the engine for them: one per byte, one per
         row of ``cols`` bytes (all columns at one address) in a dealt STORE when
-        :attr:`Geometry.store_rows <cgaccel.engine.geometry.Geometry.store_rows>`. The
-        ``read`` events name every byte either way.
+        :attr:`Geometry.store_rows <cgaccel.engine.geometry.Geometry.store_rows>`, or one
+        per word of ``out_word`` bytes in any other STORE whose ``buf_addr`` and
+        ``buf_stride`` are word-aligned (:meth:`Geometry.store_step
+        <cgaccel.engine.geometry.Geometry.store_step>`; an iteration's last row or word may
+        be shorter). The ``read`` events name every byte either way.
     """
 
     events: list
@@ -313,9 +316,9 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                     else:
                         events.append(("read", (col, base + m), dst + m))
                 write_bytes += cmd.inner
-                # Rows of a dealt iteration: ``inner // cols`` full ones and a shorter last.
-                rows = cmd.deal and geo.store_rows
-                requests += -(-cmd.inner // cols) if rows else cmd.inner
+                # Rows (dealt) or words of an iteration: full ones and a shorter last.
+                step = geo.store_step(cmd.deal, cmd.buf_addr, cmd.buf_stride)
+                requests += -(-cmd.inner // step)
             continue
         raise CommandError("command", i, f"opcode must be one of 0..3, not {cmd.op}")
     raise CommandError("command", None, "command list must end with END, not run out")

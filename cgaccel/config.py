@@ -90,6 +90,13 @@ class AccelConfig:
         bits on ``default``) is one 512x36 DP16KD for 2x64 or 2x128 entries alike (the column
         keeps its 6-bit shift copy in LUT RAM when the depth is above the minimum; iCE40 has
         no LUT RAM, so iCE40 builds keep ``None``).
+    out_word : int
+        Output activations per word of the output bank (``W``, a power of two dividing the
+        AXI beat bytes and half the output bank). Results and residual preloads are written
+        one activation at a time (lane enables), but a channel-split or plain ``STORE`` whose
+        bank addresses are word-aligned reads a word (``W`` bytes) a cycle
+        (``docs/engine.md``, "Write-back"). 1: byte reads only. On an ECP5 a 2 x 256 x 32-bit
+        bank is still two DP16KD, as 2 x 1024 x 8.
     cgnet : bool
         Fine-grained CGNet gating (base path, threshold, conditional path) is built.
     fbs : bool
@@ -121,6 +128,7 @@ class AccelConfig:
     load_lanes: int = 1
     max_groups: int = 8
     param_depth: int | None = None
+    out_word: int = 4
     cgnet: bool = True
     fbs: bool = True
     counter_width: int = 64
@@ -165,6 +173,8 @@ class AccelConfig:
             # (``max_channels``) would never be written.
             _check_int("Parameter table depth", self.param_depth, self.min_param_depth,
                        _pow2_ceil(max(2, self.max_channels)), pow2=True)
+        _check_int("Output word", self.out_word, 1,
+                   min(self.axi_data_width // 8, self.out_depth // 2), pow2=True)
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
         _check_int("Counter width", self.counter_width, 32, 64)

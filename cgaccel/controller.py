@@ -78,7 +78,7 @@ class Controller(wiring.Component):
             "eng_cmd": Out(stream.Signature(geo.tile_layout())),
             "eng_done": In(stream.Signature(data.StructLayout({"error": 1}))),
             "eng_rd": Out(stream.Signature(geo.read_layout())),
-            "eng_rd_data": In(stream.Signature(config.act_width * config.cols)),
+            "eng_rd_data": In(stream.Signature(geo.read_width)),
             "eng_busy": In(1),
         })
 
@@ -231,8 +231,15 @@ class Controller(wiring.Component):
         # STORE data path: bytes packed into beats. A dealt STORE reads whole rows (all
         # columns at one address: ``cols`` consecutive DRAM bytes) when a row fits a beat a
         # whole number of times: every iteration starts a beat at byte 0, so each row lands
-        # at a multiple of ``cols`` and never straddles two beats. Otherwise byte by byte.
+        # at a multiple of ``cols`` and never straddles two beats. Any other STORE reads
+        # output-bank words (``out_word`` bytes of one column) when its first bank address
+        # and ``buf_stride`` are multiples of ``out_word`` (``st_word``, from DECODE): every
+        # iteration starts at a word and at byte 0 of a beat, and ``out_word`` divides the
+        # beat, so each word lands at a multiple of ``out_word``. Otherwise byte by byte.
         rows = geo.store_rows
+        ow = cfg.out_word
+        lgw = (ow - 1).bit_length()
+        st_word = Signal()
         aw8 = cfg.act_width
         pack = Signal(beat_bits)
         pack_n = Signal(range(beat_bytes + 1))
@@ -247,6 +254,7 @@ class Controller(wiring.Component):
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
             self.eng_rd.payload.row.eq(deal if rows else 0),
+            self.eng_rd.payload.word.eq(st_word),
         ]
         # Full beats leave through a register slice (``SkidBuffer``): the packing sees the
         # slice's registered ``ready``, not the write DMA's (its ``in_left`` -> pack ->
@@ -257,11 +265,12 @@ class Controller(wiring.Component):
         m.submodules.wr_skid = wr_skid = SkidBuffer(beat_bits)
         m.d.comb += [wr_skid.i.payload.eq(pack), wr_skid.o.ready.eq(1),
                      self.wr_data.payload.data.eq(wr_skid.o.payload)]
-        # Bytes per read: a row of ``cols`` (the iteration's last may be shorter), else one.
+        # Bytes per read: a row of ``cols`` or a word of ``out_word`` (the iteration's last
+        # may be shorter), else one.
         # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
         # -> packing path).
-        rstep = Signal(range(cols + 1))
-        m.d.comb += rstep.eq(Mux(deal, cols, 1) if rows else 1)
+        rstep = Signal(range(max(cols, ow) + 1))
+        m.d.comb += rstep.eq(Mux(deal, cols if rows else 1, Mux(st_word, ow, 1)))
         with m.If(self.wr_done):
             m.d.sync += wr_left.eq(wr_left - 1)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
@@ -358,6 +367,8 @@ class Controller(wiring.Component):
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
                              rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
                              rq_base.eq(buf_addr), wr_left.eq(outer),
+                             st_word.eq(~deal & (buf_addr[:lgw] == 0)
+                                        & (buf_stride[:lgw] == 0) if ow > 1 else 0),
                              span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                              mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
                              mul_b.eq(outer - 1)]
@@ -534,18 +545,23 @@ class Controller(wiring.Component):
                     # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
                     lw = min(aw8, 8)
                     lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
-                              for j in range(cols)]
-                    row = Cat(*lanes8)
+                              for j in range(max(cols, ow))]
+                    # Bytes a read puts at ``slot``: a row (``cols``) or a word (``ow``) at a
+                    # slot that is a multiple of its size, else one byte.
                     with m.Switch(slot):
                         for i in range(beat_bytes):
                             with m.Case(i):
-                                if rows and i % cols == 0:
-                                    with m.If(deal):
-                                        m.d.sync += pack[8 * i:8 * (i + cols)].eq(row)
-                                    with m.Else():
-                                        m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
-                                else:
-                                    m.d.sync += pack[8 * i:8 * i + 8].eq(lanes8[0])
+                                row_ok = rows and i % cols == 0
+                                word_ok = ow > 1 and i % ow == 0
+                                one = pack[8 * i:8 * i + 8].eq(lanes8[0])
+                                with m.If(deal & row_ok):
+                                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(
+                                        Cat(*lanes8[:cols]))
+                                with m.Elif(st_word & word_ok):
+                                    m.d.sync += pack[8 * i:8 * (i + ow)].eq(
+                                        Cat(*lanes8[:ow]))
+                                with m.Else():
+                                    m.d.sync += one
                     # The sums are formed from registers and only selected by ``flush``.
                     m.d.sync += pack_n.eq(Mux(flush, rstep, pack_n + rstep))
                     ends = idx + rstep >= inner

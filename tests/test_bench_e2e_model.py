@@ -54,3 +54,38 @@ def test_short_transfers_cost_the_dma_gap():
     # One more cycle of gap costs one cycle per transfer, except where a transfer waits for
     # the engine anyway.
     assert 0.9 * transfers <= wider - base <= transfers
+
+
+@pytest.mark.parametrize("deal,buf_addr,stride,word,want", [
+    (0, 0, 28, 4, 7),       # word-aligned: a word (4 bytes) per read
+    (0, 256, 21, 4, 25),    # stride not a multiple of W: bytes
+    (0, 2, 28, 4, 25),      # base not a multiple of W: bytes
+    (0, 0, 24, 8, 4),       # W = 8
+    (0, 0, 28, 1, 25),      # W = 1: bytes
+    (1, 0, 7, 4, 13),       # dealt on 2 columns (they divide the beat): rows of 2
+])
+def test_store_reads_words_rows_or_bytes(deal, buf_addr, stride, word, want):
+    from cgaccel.bench.e2e_model import store_reads
+    cfg = preset("tiny").with_overrides(out_word=word)
+    assert store_reads(cfg, 25, deal, buf_addr, stride) == want
+
+
+def test_word_store_is_paced_by_the_write_dma():
+    """Word reads fill ``tiny``'s 8-byte beats in two reads: a STORE of 28-byte iterations
+    (7 reads, 4-5 beats a write) takes at least ``store_min + beats - 1`` cycles a write, the
+    write DMA's pace, so one more cycle of ``store_min`` costs one per write after the
+    first; a byte-read STORE (21 reads a write) hides it."""
+    cfg = preset("tiny")
+    args = make_layer(LayerShape("d", 8, 14, 14, 16, 1, 1, 2, 0), 4, 0.3, seed=1)
+    gate = gated_conv(**args).gate
+    comp = compile_layer(cfg, args, double_out=True, split="channel", band_rows=4)
+
+    def store_durations(fe):
+        t = estimate_e2e(cfg, comp, gate, fe=fe, timeline=True).timeline
+        return {(c.inner, c.outer): t[i] - t[i - 1] for i, c in enumerate(comp.commands)
+                if c.op == Op.STORE}
+    base = store_durations(FrontEnd())
+    slower = store_durations(FrontEnd(store_min=FrontEnd().store_min + 1))
+    assert set(base) == {(28, 16), (21, 16)}
+    assert slower[28, 16] - base[28, 16] == 15
+    assert slower[21, 16] - base[21, 16] <= 1

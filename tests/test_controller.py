@@ -64,7 +64,8 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
 
     With a list ``writes``, append every engine buffer write to it as cmdsim's
     ``(target, col, bcast, bank, addr, data)``; with a list ``rd_reqs``, every write-back
-    read request ``(col, addr)``, or ``("row", addr)`` for a row read. With a seed
+    read request ``(col, addr)``, ``("row", addr)`` for a row read or ``("word", col, addr)``
+    for a word read. With a seed
     ``wr_pause``, the write DMA model drops its ``ready``s at random (backpressure).
     """
     import random
@@ -161,10 +162,12 @@ def simulate(mem, *, cmd_addr, cmd_len, y_addr=0, y_len=0, rd_fail_at=None, rese
 
     async def rd_monitor(ctx):
         p = ctl.eng_rd.payload
-        async for _, _, valid, ready, col, addr, row in ctx.tick().sample(
-                ctl.eng_rd.valid, ctl.eng_rd.ready, p.col, p.addr, p.row):
+        async for _, _, valid, ready, col, addr, row, word in ctx.tick().sample(
+                ctl.eng_rd.valid, ctl.eng_rd.ready, p.col, p.addr, p.row, p.word):
             if valid and ready:
-                rd_reqs.append(("row", int(addr)) if row else (int(col), int(addr)))
+                rd_reqs.append(("row", int(addr)) if row else
+                               ("word", int(col), int(addr)) if word else
+                               (int(col), int(addr)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -349,6 +352,55 @@ def test_deal_store_reads_rows(cols, inner, wr_pause):
     expect = bytearray(0x100)
     for n in range(outer):
         at = 3 + n * (inner + 6)
+        expect[at:at + inner] = src[n * 0x20:n * 0x20 + inner]
+    assert bytes(mem[0x800:0x900]) == bytes(expect)
+
+
+@pytest.mark.parametrize("chan,buf_addr,stride,inner,outer,dram,wr_pause,word,cols", [
+    (1, 0, 12, 12, 4, 0x803, None, 4, 2),   # word-aligned, inner a multiple of W
+    (1, 4, 8, 7, 5, 0x801, 1, 4, 2),        # inner not a multiple of W, backpressure
+    (0, 8, 4, 3, 3, 0x805, 2, 4, 2),        # plain: one column, short iterations
+    (1, 2, 8, 6, 3, 0x800, 3, 4, 2),        # unaligned base: byte reads
+    (1, 4, 6, 6, 4, 0x807, 4, 4, 2),        # unaligned stride: byte reads
+    (1, 0, 16, 13, 4, 0x802, 5, 8, 2),      # W = 8 (a whole beat), backpressure
+    (1, 0, 8, 8, 3, 0x804, None, 1, 2),     # W = 1: byte reads
+    (1, 0, 12, 10, 5, 0x806, 6, 4, 1),      # one column (o_rd W bytes wide)
+    (1, 8, 12, 11, 9, 0x801, 7, 4, 8),      # eight columns (o_rd wider than a word)
+])
+def test_store_reads_words(chan, buf_addr, stride, inner, outer, dram, wr_pause, word, cols):
+    """A channel-split (or plain) STORE whose ``buf_addr`` and ``buf_stride`` are multiples
+    of ``out_word`` reads one output-bank word (``min(W, inner - idx)`` bytes) per request,
+    else byte by byte; misaligned DRAM addresses, write DMA backpressure. The bytes an OUT
+    LOAD of the same shape put in the banks come back unchanged, the window's other bytes
+    untouched, the request count is cmdsim's and the requests are its reads grouped."""
+    from cgaccel.cmdsim import Memory, execute
+    cfg = CFG.with_overrides(out_word=word, cols=cols)
+    mem = bytearray(8192)
+    src = bytes((5 * i + 11) & 0xFF for i in range(outer * 0x20))
+    mem[0x1003:0x1003 + len(src)] = src
+    mem[0:96] = program(
+        Command(op=Op.LOAD, target=7, chan=chan, col=1, buf_addr=buf_addr, buf_stride=stride,
+                inner=inner, outer=outer, dram=0x1003, dram_stride=0x20),
+        Command(op=Op.STORE, chan=chan, col=1, buf_addr=buf_addr, buf_stride=stride,
+                inner=inner, outer=outer, dram=dram, dram_stride=inner + 5),
+        Command(op=Op.END))
+    trace = execute(cfg, Memory([(0, bytes(mem))]), 0, 96, 0x800, 0x100)
+    aligned = word > 1 and buf_addr % word == 0 and stride % word == 0
+    step = word if aligned else 1
+    assert trace.store_requests == outer * -(-inner // step)
+    byte_reads = [ev[1] for ev in trace.events if ev[0] == "read"]
+    expect_reqs = []
+    for n in range(outer):
+        its = byte_reads[n * inner:(n + 1) * inner]
+        expect_reqs += [("word", c, a) if aligned else (c, a) for c, a in its[::step]]
+    rd_reqs = []
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=96, y_addr=0x800, y_len=0x100, config=cfg,
+                      rd_reqs=rd_reqs, wr_pause=wr_pause)
+    assert out["error"] == 0 and out["done"] == 1
+    assert rd_reqs == expect_reqs
+    expect = bytearray(0x100)
+    for n in range(outer):
+        at = dram - 0x800 + n * (inner + 5)
         expect[at:at + inner] = src[n * 0x20:n * 0x20 + inner]
     assert bytes(mem[0x800:0x900]) == bytes(expect)
 

@@ -669,23 +669,37 @@ def test_wide_band_checks_and_act_writes_hold_while_wide_tile_runs():
     np.testing.assert_array_equal(np.array(seen["vals"]), ref.y[d[:, 0], d[:, 1], d[:, 2]])
 
 
-@pytest.mark.parametrize("cols", [2, 3, 8])
-def test_row_reads_return_every_column_under_backpressure(cols):
+@pytest.mark.parametrize("cols,word", [(2, 4), (3, 4), (8, 4), (2, 8), (4, 1)])
+def test_row_reads_return_every_column_under_backpressure(cols, word):
     """``i_rd.row``: one read returns every column's byte at ``addr`` (column ``j``'s in bits
-    ``8j`` on), mixed with single reads (the named column's byte in the low bits), in order,
-    with gaps in the requests and a stalling ``o_rd``; nothing is lost or repeated."""
-    cfg = small_config(rows=2, cols=cols)
-    rng = np.random.default_rng(cols)
+    ``8j`` on), mixed with single reads (the named column's byte in the low bits) and word
+    reads (``i_rd.word``: the named column's ``out_word`` bytes of the word holding
+    ``addr``), in order, with gaps in the requests and a stalling ``o_rd``; nothing is lost
+    or repeated. The bank is filled one element at a time (lane enables)."""
+    cfg = small_config(rows=2, cols=cols, out_word=word)
+    rng = np.random.default_rng(cols + 16 * word)
     depth = cfg.out_depth
     bank = rng.integers(-128, 128, size=(cols, depth))
     reqs = []
-    for _ in range(160):
-        if rng.random() < 0.6:
+    for _ in range(200):
+        kind = rng.random()
+        if kind < 0.35:
             reqs.append((0, int(rng.integers(depth)), 1))
+        elif kind < 0.7:
+            reqs.append((int(rng.integers(cols)), int(rng.integers(depth)), 2))
         else:
             reqs.append((int(rng.integers(cols)), int(rng.integers(depth)), 0))
-    expect = [int.from_bytes(bytes(int(v) & 0xFF for v in bank[:, a]), "little") if row
-              else int(bank[c, a]) & 0xFF for c, a, row in reqs]
+
+    def value(c, a, kind):
+        if kind == 1:
+            return int.from_bytes(bytes(int(v) & 0xFF for v in bank[:, a]), "little")
+        if kind == 2:
+            a0 = a - a % word
+            return int.from_bytes(bytes(int(v) & 0xFF for v in bank[c, a0:a0 + word]),
+                                  "little")
+        return int(bank[c, a]) & 0xFF
+    expect = [value(*r) for r in reqs]
+    masks = {0: 0xFF, 1: (1 << 8 * cols) - 1, 2: (1 << 8 * word) - 1}
     dut = Engine(cfg)
     got = []
 
@@ -705,8 +719,9 @@ def test_row_reads_return_every_column_under_backpressure(cols):
             if len(got) == len(reqs):
                 break
             if qi < len(reqs) and rng.random() < 0.8:
-                c, a, row = reqs[qi]
-                ctx.set(dut.i_rd.payload, {"col": c, "addr": a, "row": row})
+                c, a, kind = reqs[qi]
+                ctx.set(dut.i_rd.payload, {"col": c, "addr": a, "row": kind == 1,
+                                           "word": kind == 2})
                 ctx.set(dut.i_rd.valid, 1)
             else:
                 ctx.set(dut.i_rd.valid, 0)
@@ -719,8 +734,7 @@ def test_row_reads_return_every_column_under_backpressure(cols):
             await ctx.tick()
             qi += bool(sent)
             if valid and ready:
-                row = reqs[len(got)][2]
-                got.append(data if row else data & 0xFF)
+                got.append(data & masks[reqs[len(got)][2]])
         ctx.set(dut.i_rd.valid, 0)
         assert stalls > 10     # the backpressure was exercised
 

@@ -51,8 +51,9 @@ for a ``wide`` tile, whose band spans both halves: until tile ``n-1`` is done); 
 waits for
 the write-back of the tile that last used the same outputs (``n-2`` with ``obuf``, else
 ``n-1``), preloads residuals and issues the command. The reader takes ``o_done`` in order and
-reads each tile back (one read request per cycle: a byte, or a dealt tile's row of ``cols``
-bytes as the controller reads it, :meth:`~cgaccel.engine.geometry.Geometry.read_requests`)
+reads each tile back (one read request per cycle: a byte, a dealt tile's row of ``cols``
+bytes or another tile's word of ``out_word`` bytes, as the controller reads them,
+:meth:`~cgaccel.engine.geometry.Geometry.read_requests`)
 while later tiles compute. What does not overlap
 compute is then the first tile's load, the last tile's write-back, and any load longer than the
 compute it hides behind.
@@ -351,8 +352,8 @@ def estimate_plan(config, plan, gate=None):
                                   col_issue=tuple(col_issue),
                                   writes=len(geo.lane_writes(tile.writes)),
                                   out_writes=len(tile.out_writes), reads=len(tile.reads),
-                                  read_reqs=len(geo.read_requests(tile.reads,
-                                                                  tile.cmd.get("pdeal"))),
+                                  read_reqs=len(geo.read_requests(
+                                      tile.reads, tile.cmd.get("pdeal"), word=True)),
                                   obuf=bool(tile.cmd.get("obuf", 0)),
                                   wide=bool(tile.cmd.get("wide", 0)),
                                   act_writes=len(geo.lane_writes(

@@ -16,8 +16,10 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
 * a ``RUN`` hands the tile command to the engine (whose columns then follow the engine model:
   intake, queue, drift into the next tile);
 * a ``STORE`` checks its window (one cycle per bit of ``outer - 1``), waits for its tile,
-  reads one output byte per cycle, or one row of ``cols`` bytes per cycle when it is dealt
-  and a row divides an AXI beat (:func:`store_reads`), (a DMA write per outer iteration,
+  reads one output byte per cycle, one row of ``cols`` bytes per cycle when it is dealt
+  and a row divides an AXI beat, or one word of ``out_word`` bytes per cycle when it is not
+  dealt and its bank addresses are word-aligned (:func:`store_reads`), (a DMA write per outer
+  iteration,
   each issued once its bytes are packed, at least ``store_min`` cycles apart) and ends
   ``store_tail`` cycles plus one per beat of its last write after that write is issued, when
   its write responses are in;
@@ -86,19 +88,21 @@ def load_writes(inner, item_bytes, beat_bytes, lanes):
     return full * -(-per_beat // lanes) + -(-last // lanes)
 
 
-def store_reads(config, inner, deal):
+def store_reads(config, inner, deal, buf_addr=0, buf_stride=1):
     """Engine reads (cycles) of one STORE iteration of ``inner`` bytes.
 
     A dealt STORE reads whole rows (``cols`` consecutive bytes, one per column) when
-    ``cols`` divides the AXI beat (:class:`~cgaccel.controller.Controller`); every other
-    STORE reads one byte per cycle.
+    ``cols`` divides the AXI beat (:class:`~cgaccel.controller.Controller`); any other
+    STORE reads a word of ``out_word`` bytes per cycle when ``buf_addr`` and ``buf_stride``
+    are multiples of ``out_word``, else one byte per cycle
+    (:meth:`~cgaccel.engine.geometry.Geometry.store_step`).
     """
-    return -(-inner // _store_step(config, deal))
+    return -(-inner // _store_step(config, deal, buf_addr, buf_stride))
 
 
-def _store_step(config, deal):
+def _store_step(config, deal, buf_addr=0, buf_stride=1):
     """Bytes per engine read of a STORE."""
-    return config.cols if deal and Geometry(config).store_rows else 1
+    return Geometry(config).store_step(deal, buf_addr, buf_stride)
 
 
 @dataclass(frozen=True)
@@ -216,14 +220,18 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             # realigner's cycle) after the previous write's last: hidden while the packing
             # runs ahead (``first`` reads: the beat in the pack register and the two in the
             # controller's register slice), else the reads stall.
-            reads = store_reads(config, cmd.inner, cmd.deal)
-            first = min(reads, 3 * (beat // _store_step(config, cmd.deal)))
+            step = _store_step(config, cmd.deal, cmd.buf_addr, cmd.buf_stride)
+            reads = -(-cmd.inner // step)
+            first = min(reads, 3 * (beat // step))
             t += fe.store_first + reads
             least = -(-cmd.inner // beat)
             for i in range(cmd.outer):
                 beats = -(-((cmd.dram + i * cmd.dram_stride) % beat + cmd.inner) // beat)
                 extra = beats - least
-                t += reads + max(0, fe.store_min + extra - first) if i else extra
+                # Words fill a beat in few reads: then the write DMA (a write's beats, the
+                # gap to the next write) may be the slower side.
+                t += (max(reads + max(0, fe.store_min + extra - first),
+                          fe.store_min + beats - 1) if i else extra)
             t += beats + fe.store_tail
             store_left -= cmd.inner * cmd.outer
             if store_left == 0:

@@ -97,13 +97,17 @@ async def run_engine(dut):
             dut.o_done__ready.value = 0
             state["errors"].append(err)
             state["busy"].append(int(dut.cnt_busy.value) - busy0)
-            # As the controller reads: a dealt tile's rows of columns in one read each.
+            # As the controller reads: a dealt tile's rows of columns in one read each, any
+            # other tile's word-aligned runs of a column in one word read each.
             vals, qi, ri = [], 0, 0
-            reqs = geo.read_requests(tile["reads"], tile["cmd"].get("pdeal"))
+            deal = bool(tile["cmd"].get("pdeal"))
+            reqs = geo.read_requests(tile["reads"], deal, word=True)
             while ri < len(reqs):
                 if qi < len(reqs) and not (gaps and rng_r.random() < 0.3):
                     col, addr, nb = reqs[qi]
-                    dut.i_rd__payload.value = pack_rd(dict(col=col, addr=addr, row=int(nb > 0)))
+                    dut.i_rd__payload.value = pack_rd(dict(
+                        col=col, addr=addr, row=int(deal and nb > 0),
+                        word=int(not deal and nb > 0)))
                     dut.i_rd__valid.value = 1
                 else:
                     dut.i_rd__valid.value = 0

@@ -60,7 +60,9 @@ class Column(wiring.Component):
     rd_en, rd_addr : In
         Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid the
         next cycle and holds while ``rd_en`` is low.
-    rd_data : Out(signed(act_width))
+    rd_data : Out(out_word * act_width)
+        The output-bank word (``out_word`` activations) holding ``rd_addr``: the activation
+        at word address ``a`` in bits ``(a % out_word) * act_width`` on.
     cnt_word, cnt_open : Out(1)
         This cycle a MAC word was issued / a gate opened.
     cnt_skip : Out
@@ -86,7 +88,7 @@ class Column(wiring.Component):
             "scw": In(data.ArrayLayout(wb, 2)), "rscw": In(data.ArrayLayout(wb, 2)),
             "busy": Out(1), "fin": Out(1), "fin_bank": Out(1),
             "rd_en": In(1), "rd_addr": In(geo.out_bits),
-            "rd_data": Out(signed(config.act_width)),
+            "rd_data": Out(config.out_word * config.act_width),
             "cnt_word": Out(1), "cnt_open": Out(1),
             "cnt_skip": Out(8 + geo.count_bits),
         })
@@ -235,8 +237,14 @@ class Column(wiring.Component):
                            attrs=({"ram_style": "distributed"}
                                   if geo.param_depth > cfg.min_param_depth else None))
         # The output bank is two memories, one per half (address MSB), so that each has one
-        # write port and one synchronous read port (see "output bank ports" below).
-        out_mems = [Memory(shape=aw, depth=cfg.out_depth // 2, init=[]) for _ in range(2)]
+        # write port and one synchronous read port (see "output bank ports" below). A memory
+        # row is a word of ``out_word`` activations (element ``a`` in lane ``a % out_word``),
+        # so a STORE reads a word a cycle; writes take one lane (lane enables). On an ECP5
+        # 256 x 32 bits is one DP16KD (512x36 mode) as 1024 x 8 was.
+        ow = cfg.out_word
+        lgw = (ow - 1).bit_length()
+        out_mems = [Memory(shape=ow * aw, depth=cfg.out_depth // 2 // ow, init=[])
+                    for _ in range(2)]
         for h, mem in enumerate(out_mems):
             m.submodules[f"out_mem{h}"] = mem
 
@@ -830,26 +838,43 @@ class Column(wiring.Component):
         rd_half = self.rd_addr[oh]
         out_rd = []
         for h, mem in enumerate(out_mems):
-            wp = mem.write_port()
+            wp = mem.write_port(granularity=aw) if ow > 1 else mem.write_port()
             ou_here = ou.o_valid & (ou.o_addr[oh] == h)
+            w_addr = Signal(oh, name=f"out_wa{h}")
+            w_en = Signal(name=f"out_we{h}")
             m.d.comb += [
-                wp.en.eq(ou_here | (pre_en & (wq_addr[oh] == h))),
-                wp.addr.eq(Mux(ou_here, ou.o_addr[:oh], wq_addr[:oh])),
-                wp.data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])),
+                w_en.eq(ou_here | (pre_en & (wq_addr[oh] == h))),
+                w_addr.eq(Mux(ou_here, ou.o_addr[:oh], wq_addr[:oh])),
+                wp.addr.eq(w_addr[lgw:]),
+                # One element a write: the value in every lane, the address's lane enabled.
+                wp.data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])[:aw].replicate(ow)),
             ]
+            if ow > 1:
+                m.d.comb += wp.en.eq(Mux(w_en, Const(1, ow) << w_addr[:lgw], 0))
+            else:
+                m.d.comb += wp.en.eq(w_en)
             rp = mem.read_port()
             res_here = o0_valid & (res_half == h)
-            m.d.comb += rp.addr.eq(Mux(res_here, o0_addr[:oh], self.rd_addr[:oh]))
+            m.d.comb += rp.addr.eq(Mux(res_here, o0_addr[lgw:oh], self.rd_addr[lgw:oh]))
             out_rd.append(rp.data)
+        # The residual's lane is selected after the read port by a register of the address's
+        # low bits, set with the half's: the read address (``o0_addr``) is registered as before.
         res_half_d = Signal()
         m.d.sync += res_half_d.eq(res_half)
-        m.d.comb += ou.i_res.eq(Mux(res_half_d, out_rd[1], out_rd[0]))
-        # Write-back data: valid the cycle after ``rd_en``, then held in a register (the read
-        # port is shared with residual reads of a later tile).
+        res_word = Signal(ow * aw)
+        m.d.comb += res_word.eq(Mux(res_half_d, out_rd[1], out_rd[0]))
+        if ow > 1:
+            res_lane_d = Signal(lgw)
+            m.d.sync += res_lane_d.eq(o0_addr[:lgw])
+            m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_d, aw))
+        else:
+            m.d.comb += ou.i_res.eq(res_word)
+        # Write-back data: the whole word, valid the cycle after ``rd_en``, then held in a
+        # register (the read port is shared with residual reads of a later tile).
         rd_pend = Signal()
         rd_half_d = Signal()
-        rd_hold = Signal(signed(aw))
-        rd_now = Signal(signed(aw))
+        rd_hold = Signal(ow * aw)
+        rd_now = Signal(ow * aw)
         m.d.sync += rd_pend.eq(self.rd_en)
         with m.If(self.rd_en):
             m.d.sync += rd_half_d.eq(rd_half)

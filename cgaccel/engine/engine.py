@@ -24,12 +24,16 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
 ``o_done`` (one entry per command, in command order)
     ``error`` is set when the command was impossible (nothing was computed).
 ``i_rd`` / ``o_rd`` (write-back)
-    ``i_rd`` names a column and an output-bank address; ``o_rd`` (``cols * act_width`` bits)
+    ``i_rd`` names a column and an output-bank address; ``o_rd`` (``max(cols, out_word) *
+    act_width`` bits)
     returns the value there in its low ``act_width`` bits (the other bits are unspecified),
     in order, two cycles after the request at the earliest, one per cycle. With ``row`` set
     every column reads the address and ``o_rd`` returns all of them, column ``j``'s value in
     bits ``j * act_width`` on: the ``cols`` consecutive bytes of a dealt tile's output row
-    in one read. Held off while a tile that writes there is in flight.
+    in one read. With ``word`` (not ``row``) the named column returns the ``out_word``
+    values of the output-bank word holding ``addr`` (address ``addr & ~(out_word - 1)`` in
+    the low bits): a channel-split STORE's ``out_word`` consecutive DRAM bytes in one read.
+    Held off while a tile that writes there is in flight.
 
 Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
 column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
@@ -79,7 +83,7 @@ class Engine(wiring.Component):
             "i_cmd": In(stream.Signature(geo.tile_layout())),
             "o_done": Out(stream.Signature(data.StructLayout({"error": 1}))),
             "i_rd": In(stream.Signature(geo.read_layout())),
-            "o_rd": Out(stream.Signature(config.act_width * config.cols)),
+            "o_rd": Out(stream.Signature(geo.read_width)),
             "busy": Out(1),
             "cnt_busy": Out(cw), "cnt_wait": Out(cw), "cnt_col_idle": Out(cw),
             "cnt_macs": Out(cw), "cnt_skipped": Out(cw), "cnt_open": Out(cw),
@@ -326,31 +330,56 @@ class Engine(wiring.Component):
         rd = self.i_rd.payload
         rd_col = Signal(geo.col_bits)
         rd_row = Signal()
+        rd_word = Signal()
         rd_valid = Signal()
         aw8 = cfg.act_width
-        m.submodules.rd_out = rd_out = SkidBuffer(aw8 * cfg.cols)
+        ow = cfg.out_word
+        lgw = (ow - 1).bit_length()
+        rd_lane = Signal(max(1, lgw))
+        m.submodules.rd_out = rd_out = SkidBuffer(geo.read_width)
         m.d.comb += [self.o_rd.valid.eq(rd_out.o.valid), self.o_rd.payload.eq(rd_out.o.payload),
                      rd_out.o.ready.eq(self.o_rd.ready), rd_out.i.valid.eq(rd_valid)]
         accept = self.i_rd.valid & self.i_rd.ready
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
                                        & (~rd_valid | rd_out.i.ready))
         with m.If(accept):
-            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col), rd_row.eq(rd.row)]
+            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col), rd_row.eq(rd.row),
+                         rd_word.eq(rd.word & ~rd.row)]
+            if ow > 1:
+                m.d.sync += rd_lane.eq(rd.addr[:lgw])
         with m.Elif(rd_out.i.ready):
             m.d.sync += rd_valid.eq(0)
         # A row read enables every column's port at the same address; its result is the
-        # columns' outputs side by side. A single read puts the named column's value in lane
-        # 0 (one mux on registered selects, as before); lanes 1 on carry their columns'
-        # outputs either way, which a single read leaves unspecified, so they need no gate.
-        one = Signal(aw8)
+        # columns' outputs side by side, each column's lane of its word (the registered low
+        # address bits select it). A single read puts the named column's value in lane 0; a
+        # word read puts the named column's whole word in lanes 0 .. out_word - 1 (one mux on
+        # registered selects). Lanes a read leaves unspecified carry whatever is cheapest.
+        one = Signal(ow * aw8)
         for j, c in enumerate(cols):
             m.d.comb += [c.rd_en.eq(accept & (rd.row | (rd.col == j))),
                          c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
                 m.d.comb += one.eq(c.rd_data)
-        lane0 = Signal(aw8)
-        m.d.comb += [lane0.eq(Mux(rd_row, cols[0].rd_data, one)),
-                     rd_out.i.payload.eq(Cat(lane0, *(c.rd_data for c in cols[1:])))]
+
+        def lane(word):
+            return word.word_select(rd_lane, aw8) if ow > 1 else word
+
+        lanes = []
+        for i in range(max(cfg.cols, ow)):
+            col_lane = lane(cols[i].rd_data) if i < cfg.cols else None
+            one_lane = one.word_select(i, aw8) if i < ow else None
+            if i == 0:
+                v = Mux(rd_word, one_lane, Mux(rd_row, col_lane, lane(one)))
+            elif col_lane is None:
+                v = one_lane
+            elif one_lane is None:
+                v = col_lane
+            else:
+                v = Mux(rd_word, one_lane, col_lane)
+            sig = Signal(aw8, name=f"rd_lane{i}")
+            m.d.comb += sig.eq(v)
+            lanes.append(sig)
+        m.d.comb += rd_out.i.payload.eq(Cat(*lanes))
 
         # Counters.
         in_run = Signal()

@@ -281,14 +281,45 @@ class Geometry:
         """
         return self.cols > 1 and self.config.axi_bytes % self.cols == 0
 
-    def read_requests(self, reads, deal):
+    @property
+    def out_word(self):
+        """Output activations per output-bank word (``AccelConfig.out_word``, ``W``)."""
+        return self.config.out_word
+
+    def store_step(self, deal, buf_addr, buf_stride):
+        """Bytes one engine read of a STORE moves (the controller's ``rstep``).
+
+        A dealt STORE reads rows of ``cols`` bytes (:attr:`store_rows`); any other reads a
+        word of ``out_word`` bytes when its first bank address and its ``buf_stride`` are
+        multiples of ``out_word`` (every iteration then starts at a word), else one byte.
+        """
+        if deal:
+            return self.cols if self.store_rows else 1
+        w = self.out_word
+        return w if w > 1 and buf_addr % w == 0 and buf_stride % w == 0 else 1
+
+    def read_requests(self, reads, deal, word=False):
         """Write-back ``reads`` ``(col, addr)`` of a tile as the controller requests them.
 
         Returns ``(col, addr, n)`` tuples: ``n = 0`` a single read, else a row read
-        (``read_layout``'s ``row``) whose ``n`` low bytes are the next ``n`` reads. A dealt
-        tile (``deal``, with :attr:`store_rows`) reads column 0, 1, ... of one address as one
-        row, ``cols`` bytes at most (an iteration's last row may be shorter).
+        (``read_layout``'s ``row``; ``deal``) or a word read (``word``; ``word`` and not
+        ``deal``) whose ``n`` low bytes are the next ``n`` reads. A dealt tile (``deal``, with
+        :attr:`store_rows`) reads column 0, 1, ... of one address as one row, ``cols`` bytes
+        at most (an iteration's last row may be shorter). With ``word`` (``out_word > 1``) a
+        run of reads of one column at consecutive addresses from a multiple of ``out_word``
+        is one word read, ``out_word`` bytes at most; a read that starts no word is single.
+        (The controller decides per STORE, :meth:`store_step`; this groups per read.)
         """
+        w = self.out_word
+        if not deal and word and w > 1:
+            out = []
+            for c, a in reads:
+                if out and out[-1][2] and out[-1][0] == c and out[-1][1] + out[-1][2] == a \
+                        and out[-1][2] < w:
+                    out[-1] = (c, out[-1][1], out[-1][2] + 1)
+                else:
+                    out.append((c, a, 1 if a % w == 0 else 0))
+            return out
         if not (deal and self.store_rows):
             return [(c, a, 0) for c, a in reads]
         out = []
@@ -306,7 +337,16 @@ class Geometry:
 
         ``col`` and ``addr`` name one output byte; with ``row`` every column reads ``addr``
         (``col`` is ignored) and the engine returns all ``cols`` bytes at once, column 0's
-        in the low bits: a dealt STORE's ``cols`` consecutive DRAM bytes.
+        in the low bits: a dealt STORE's ``cols`` consecutive DRAM bytes. With ``word``
+        (and not ``row``) column ``col`` returns the ``out_word`` bytes of the word that
+        holds ``addr`` (the address's low bits are ignored), the lowest address's in the low
+        bits.
         """
         from amaranth.lib import data
-        return data.StructLayout({"col": self.col_bits, "addr": self.out_bits, "row": 1})
+        return data.StructLayout({"col": self.col_bits, "addr": self.out_bits, "row": 1,
+                                  "word": 1})
+
+    @property
+    def read_width(self):
+        """Bits of one write-back read's data (``o_rd``): ``max(cols, out_word)`` bytes."""
+        return max(self.cols, self.out_word) * self.config.act_width

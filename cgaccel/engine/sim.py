@@ -122,13 +122,17 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
             state["errors"].append(int(payload.error))
             state["busy"].append(ctx.get(dut.cnt_busy) - busy0)
             vals = []
-            # As the controller reads: a dealt tile's rows of columns in one read each.
-            reqs = geo.read_requests(tile.reads, tile.cmd.get("pdeal"))
+            # As the controller reads: a dealt tile's rows of columns in one read each, any
+            # other tile's word-aligned runs of a column in one word read each.
+            deal = bool(tile.cmd.get("pdeal"))
+            reqs = geo.read_requests(tile.reads, deal, word=True)
             qi = ri = 0
             while ri < len(reqs):
                 if qi < len(reqs) and not (gaps and rng_r.random() < 0.3):
                     col, addr, nb = reqs[qi]
-                    ctx.set(dut.i_rd.payload, {"col": col, "addr": addr, "row": nb > 0})
+                    ctx.set(dut.i_rd.payload, {"col": col, "addr": addr,
+                                               "row": deal and nb > 0,
+                                               "word": not deal and nb > 0})
                     ctx.set(dut.i_rd.valid, 1)
                 else:
                     ctx.set(dut.i_rd.valid, 0)

@@ -269,6 +269,11 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None, cw=None)
     <cgaccel.engine.geometry.Geometry.store_rows>`): there the write-back paces the layer,
     not the gates (end-to-end model, CIFAR ``layer2.0.downsample`` at full size, 16x16
     outputs: 46,726 -> 22,338 cycles start to done for 16,114 -> 16,607 compute cycles).
+    Re-evaluated with word reads (a channel-split STORE reads ``out_word`` = 4 bytes a cycle,
+    :meth:`Geometry.store_step <cgaccel.engine.geometry.Geometry.store_step>`), the rule
+    stands: the channel split of that layer takes 24,886 cycles start to done (gated
+    compute 16,449), the dealt tiles 22,338 (16,738): both have 4 tiles, and the last
+    tile's write-back (2,048 word reads against 1,024 row reads) is not hidden.
     """
     cols = config.cols
     band = Ho if band is None else band

@@ -86,6 +86,18 @@ CASES = {
     "deal_1x1_g4_pause": (get_layer("imagenet.layer2.0.downsample", 4), 4, 0.3,
                           dict(residual=True, relu=True),
                           dict(pause="random", double_out=True, split="deal")),
+    # Channel split on a gated 1x1 layer (7x7 outputs) in bands of 4 and 3 rows: the first
+    # band's STOREs read output-bank words (4 bytes of a column a read; ``inner`` 28, DRAM
+    # addresses 49 bytes apart), the second's (``inner`` 21, not word-aligned) bytes.
+    # Without pauses for the per-command timing, and under AXI pauses (a stalled write DMA
+    # backs up the word reads).
+    "chan_1x1_g4_exact": (custom("ds", 8, 14, 14, 16, 1, 2, 0), 4, 0.3,
+                          dict(residual=True), dict(pause="none", double_out=True,
+                                                    split="channel", band_rows=4)),
+    "chan_1x1_g4_pause": (custom("ds", 8, 14, 14, 16, 1, 2, 0), 4, 0.3,
+                          dict(residual=True, relu=True),
+                          dict(pause="random", double_out=True, split="channel",
+                               band_rows=4)),
 }
 SMALL_CASES = {
     "l2_conv2_g4": (get_layer("cifar.layer2.0.conv2", 8), 4, 0.3, dict(relu=True),
@@ -202,7 +214,8 @@ def test_layers_tiny_verilator():
     """Every case on the tiny preset (after the identification checks), one build."""
     build = BUILD / "layers_tiny_verilator"
     cases = make_cases(CASES, list(CASES), build)
-    traced = [c for c in cases if c["name"] in ("pixel_split_exact", "deal_1x1_g4_exact")]
+    traced = [c for c in cases if c["name"] in ("pixel_split_exact", "deal_1x1_g4_exact",
+                                                 "chan_1x1_g4_exact")]
     for c in traced:
         c["axi_trace"] = str(build / f"{c['name']}.trace.json")
     run_e2e(CONFIGS["tiny"], "handshake+layers", cases, build,
