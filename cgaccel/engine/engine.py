@@ -193,6 +193,7 @@ class Engine(wiring.Component):
         started = Signal()
         start = Signal()
         intake = Signal()
+        wr_pending = Signal()   # a buffer write in the intake register slice (below)
         done_clr = Signal(2)
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
@@ -204,9 +205,12 @@ class Engine(wiring.Component):
                 # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
                 # nothing is in flight and blocks further commands until its o_done is taken.
                 c_obuf = self.i_cmd.payload.obuf
+                # Nor while a buffer write is offered or held in the write slice: it would
+                # otherwise meet the new tile's half busy and land after the tile read it.
                 m.d.comb += self.i_cmd.ready.eq(
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
-                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
+                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any())
+                    & ~wr_pending & ~self.i_wr.valid)
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
                     m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
                                  nk_in.eq(nk_of(self.i_cmd.payload))]
@@ -280,10 +284,23 @@ class Engine(wiring.Component):
         # A half is in use from intake until every column finished its tile.
         in_use = Signal(2)
         m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
-        m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
+        m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any() | wr_pending)
 
-        # Buffer writes: decode, register, broadcast to every addressed column.
-        wr = self.i_wr.payload
+        # Buffer writes: a register slice, decode, register, broadcast to every addressed
+        # column. The slice (``SkidBuffer``) makes ``i_wr.ready`` a flip-flop: decided from
+        # the payload (target, bank, the output address's half) it joined the producer's
+        # address adder to its ready-dependent enables (controller LOAD: write address ->
+        # ``i_wr.ready`` -> ``rd_data.ready`` -> beat registers), a routed ECP5 critical path.
+        # The hold on a busy half acts at the slice's output: two writes wait there, then
+        # ``ready`` drops. A write lands one cycle later; an unblocked stream moves one per
+        # cycle as before. ``busy`` covers a held write (an aborted LOAD's writes land before
+        # the controller finishes), and a tile command waits for the slice to empty.
+        m.submodules.wr_skid = wr_skid = SkidBuffer(geo.write_layout())
+        m.d.comb += [wr_skid.i.valid.eq(self.i_wr.valid),
+                     wr_skid.i.payload.eq(self.i_wr.payload),
+                     self.i_wr.ready.eq(wr_skid.i.ready),
+                     wr_pending.eq(wr_skid.o.valid)]
+        wr = wr_skid.o.payload
         # Output-bank writes (residual preloads) and reads use full addresses: a half is busy
         # while its double-buffered tile is in flight; all of it while a single-buffered one is.
         out_all = Signal()
@@ -295,10 +312,10 @@ class Engine(wiring.Component):
         # in flight: the next band's load follows the last tile of the current one.
         act_all = Signal()
         m.d.comb += act_all.eq((in_use & awide).any() | (intake & cmd.wide))
-        m.d.comb += self.i_wr.ready.eq(
+        m.d.comb += wr_skid.o.ready.eq(
             Mux(wr.target == Target.OUT, ~out_blocked,
                 ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
-        take = self.i_wr.valid & self.i_wr.ready
+        take = wr_skid.o.valid & wr_skid.o.ready
         q_en = Signal(cfg.cols)
         q_target = Signal(3)
         q_bank = Signal()
