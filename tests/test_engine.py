@@ -294,12 +294,12 @@ def test_impossible_command_reports_error_and_writes_hold_on_busy_bank():
         for name, held in (("same_bank_ready", same_bank), ("out_ready", out_same)):
             await put(dut.i_cmd, tile.cmd)
             await ctx.tick().repeat(3)
-            seen["other_out_ready"] = await offer_write(ctx, dut, 
-                {"target": 7, "col": 0, "bcast": 1, "bank": tile.bank,
-                 "addr": cfg.out_depth // 2, "data": 0})
-            seen["other_bank_ready"] = await offer_write(ctx, dut, 
-                {"target": 0, "col": 0, "bcast": 1, "bank": 1 - tile.bank, "addr": 0,
-                 "data": 0})
+            seen["other_out_ready"] = await offer_write(
+                ctx, dut, {"target": 7, "col": 0, "bcast": 1, "bank": tile.bank,
+                           "addr": cfg.out_depth // 2, "data": 0})
+            seen["other_bank_ready"] = await offer_write(
+                ctx, dut, {"target": 0, "col": 0, "bcast": 1, "bank": 1 - tile.bank,
+                           "addr": 0, "data": 0})
             seen[name] = await offer_write(ctx, dut, held)
             seen["busy_held"] = ctx.get(dut.busy)
             seen["errors"].append(await done())

@@ -7,9 +7,11 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``bank`` (buffer half), ``addr``, ``data`` (``OUT`` writes ignore ``bank``: their address
     is a full output-bank address), ``more``: an ``ACT``/``WGT`` write carries ``1 + more``
     consecutive words (at most ``load_lanes``, word ``i`` at ``addr + i``; other targets
-    take one item and need ``more = 0``). ``ready`` is low while the write would hit the half of a
-    tile (or the output-bank region) that is accepted and not finished by every column, and
-    for ``ACT`` writes (to either half) while an accepted, unfinished tile is ``wide``.
+    take one item and need ``more = 0``). Writes pass a two-entry register slice (``ready`` is
+    a flip-flop) and land a cycle later, in order; at its output a write is held while it
+    would hit the half of a tile (or the output-bank region) that is accepted and not finished
+    by every column, and for ``ACT`` writes (to either half) while an accepted, unfinished
+    tile is ``wide``: two writes wait there, then ``ready`` drops.
 ``i_cmd`` (tile commands, :meth:`Geometry.tile_layout`)
     The tile runs on buffer half ``bank`` (activations, weights, list, parameters). With
     ``obuf = 1`` its outputs also go to half ``bank`` of the output bank (address
