@@ -195,7 +195,6 @@ class Engine(wiring.Component):
         started = Signal()
         start = Signal()
         intake = Signal()
-        wr_pending = Signal()   # a buffer write in the intake register slice (below)
         done_clr = Signal(2)
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
@@ -207,12 +206,9 @@ class Engine(wiring.Component):
                 # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
                 # nothing is in flight and blocks further commands until its o_done is taken.
                 c_obuf = self.i_cmd.payload.obuf
-                # Nor while a buffer write is offered or held in the write slice: it would
-                # otherwise meet the new tile's half busy and land after the tile read it.
                 m.d.comb += self.i_cmd.ready.eq(
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
-                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any())
-                    & ~wr_pending & ~self.i_wr.valid)
+                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
                     m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
                                  nk_in.eq(nk_of(self.i_cmd.payload))]
@@ -286,6 +282,7 @@ class Engine(wiring.Component):
         # A half is in use from intake until every column finished its tile.
         in_use = Signal(2)
         m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
+        wr_pending = Signal()   # a buffer write in the write slice (below)
         m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any() | wr_pending)
 
         # Buffer writes: a register slice, decode, register, broadcast to every addressed
@@ -296,7 +293,10 @@ class Engine(wiring.Component):
         # The hold on a busy half acts at the slice's output: two writes wait there, then
         # ``ready`` drops. A write lands one cycle later; an unblocked stream moves one per
         # cycle as before. ``busy`` covers a held write (an aborted LOAD's writes land before
-        # the controller finishes), and a tile command waits for the slice to empty.
+        # the controller finishes). The hold sees the intake a cycle late (``intake_q``): a
+        # write leaving the slice is judged on the intake of the cycle it was offered, as
+        # without the slice, so a write taken as a command is taken still goes ahead of that
+        # tile (it lands before the tile's first read: intake takes three cycles).
         m.submodules.wr_skid = wr_skid = SkidBuffer(geo.write_layout())
         m.d.comb += [wr_skid.i.valid.eq(self.i_wr.valid),
                      wr_skid.i.payload.eq(self.i_wr.payload),
@@ -305,18 +305,26 @@ class Engine(wiring.Component):
         wr = wr_skid.o.payload
         # Output-bank writes (residual preloads) and reads use full addresses: a half is busy
         # while its double-buffered tile is in flight; all of it while a single-buffered one is.
-        out_all = Signal()
+        # (``cmd`` holds from intake to the next command's acceptance, so ``intake_q``'s cycle
+        # still sees the command of the intake.)
+        intake_q = Signal()
+        m.d.sync += intake_q.eq(intake)
+        in_use_w = Signal(2)
+        m.d.comb += in_use_w.eq(busy_half | Mux(intake_q, Mux(cmd.bank, 0b10, 0b01), 0))
+        out_all = Signal()      # for reads (``i_rd``, below): the intake as it is
         m.d.comb += out_all.eq((in_use & ofull).any() | (intake & ~cmd.obuf))
+        out_all_w = Signal()
+        m.d.comb += out_all_w.eq((in_use_w & ofull).any() | (intake_q & ~cmd.obuf))
         ob1 = geo.out_bits - 1
         out_blocked = Signal()
-        m.d.comb += out_blocked.eq(out_all | in_use.bit_select(wr.addr[ob1], 1))
+        m.d.comb += out_blocked.eq(out_all_w | in_use_w.bit_select(wr.addr[ob1], 1))
         # Activation writes (either half) wait while a wide tile, which reads both halves, is
         # in flight: the next band's load follows the last tile of the current one.
         act_all = Signal()
-        m.d.comb += act_all.eq((in_use & awide).any() | (intake & cmd.wide))
+        m.d.comb += act_all.eq((in_use_w & awide).any() | (intake_q & cmd.wide))
         m.d.comb += wr_skid.o.ready.eq(
             Mux(wr.target == Target.OUT, ~out_blocked,
-                ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
+                ~in_use_w.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
         take = wr_skid.o.valid & wr_skid.o.ready
         q_en = Signal(cfg.cols)
         q_target = Signal(3)
