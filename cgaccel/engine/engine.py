@@ -7,11 +7,9 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``bank`` (buffer half), ``addr``, ``data`` (``OUT`` writes ignore ``bank``: their address
     is a full output-bank address), ``more``: an ``ACT``/``WGT`` write carries ``1 + more``
     consecutive words (at most ``load_lanes``, word ``i`` at ``addr + i``; other targets
-    take one item and need ``more = 0``). Writes pass a two-entry register slice (``ready`` is
-    a flip-flop) and land a cycle later, in order; at its output a write is held while it
-    would hit the half of a tile (or the output-bank region) that is accepted and not finished
-    by every column, and for ``ACT`` writes (to either half) while an accepted, unfinished
-    tile is ``wide``: two writes wait there, then ``ready`` drops.
+    take one item and need ``more = 0``). ``ready`` is low while the write would hit the half of a
+    tile (or the output-bank region) that is accepted and not finished by every column, and
+    for ``ACT`` writes (to either half) while an accepted, unfinished tile is ``wide``.
 ``i_cmd`` (tile commands, :meth:`Geometry.tile_layout`)
     The tile runs on buffer half ``bank`` (activations, weights, list, parameters). With
     ``obuf = 1`` its outputs also go to half ``bank`` of the output bank (address
@@ -282,50 +280,25 @@ class Engine(wiring.Component):
         # A half is in use from intake until every column finished its tile.
         in_use = Signal(2)
         m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
-        wr_pending = Signal()   # a buffer write in the write slice (below)
-        m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any() | wr_pending)
+        m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
 
-        # Buffer writes: a register slice, decode, register, broadcast to every addressed
-        # column. The slice (``SkidBuffer``) makes ``i_wr.ready`` a flip-flop: decided from
-        # the payload (target, bank, the output address's half) it joined the producer's
-        # address adder to its ready-dependent enables (controller LOAD: write address ->
-        # ``i_wr.ready`` -> ``rd_data.ready`` -> beat registers), a routed ECP5 critical path.
-        # The hold on a busy half acts at the slice's output: two writes wait there, then
-        # ``ready`` drops. A write lands one cycle later; an unblocked stream moves one per
-        # cycle as before. ``busy`` covers a held write (an aborted LOAD's writes land before
-        # the controller finishes). The hold sees the intake a cycle late (``intake_q``): a
-        # write leaving the slice is judged on the intake of the cycle it was offered, as
-        # without the slice, so a write taken as a command is taken still goes ahead of that
-        # tile (it lands before the tile's first read: intake takes three cycles).
-        m.submodules.wr_skid = wr_skid = SkidBuffer(geo.write_layout())
-        m.d.comb += [wr_skid.i.valid.eq(self.i_wr.valid),
-                     wr_skid.i.payload.eq(self.i_wr.payload),
-                     self.i_wr.ready.eq(wr_skid.i.ready),
-                     wr_pending.eq(wr_skid.o.valid)]
-        wr = wr_skid.o.payload
+        # Buffer writes: decode, register, broadcast to every addressed column.
+        wr = self.i_wr.payload
         # Output-bank writes (residual preloads) and reads use full addresses: a half is busy
         # while its double-buffered tile is in flight; all of it while a single-buffered one is.
-        # (``cmd`` holds from intake to the next command's acceptance, so ``intake_q``'s cycle
-        # still sees the command of the intake.)
-        intake_q = Signal()
-        m.d.sync += intake_q.eq(intake)
-        in_use_w = Signal(2)
-        m.d.comb += in_use_w.eq(busy_half | Mux(intake_q, Mux(cmd.bank, 0b10, 0b01), 0))
-        out_all = Signal()      # for reads (``i_rd``, below): the intake as it is
+        out_all = Signal()
         m.d.comb += out_all.eq((in_use & ofull).any() | (intake & ~cmd.obuf))
-        out_all_w = Signal()
-        m.d.comb += out_all_w.eq((in_use_w & ofull).any() | (intake_q & ~cmd.obuf))
         ob1 = geo.out_bits - 1
         out_blocked = Signal()
-        m.d.comb += out_blocked.eq(out_all_w | in_use_w.bit_select(wr.addr[ob1], 1))
+        m.d.comb += out_blocked.eq(out_all | in_use.bit_select(wr.addr[ob1], 1))
         # Activation writes (either half) wait while a wide tile, which reads both halves, is
         # in flight: the next band's load follows the last tile of the current one.
         act_all = Signal()
-        m.d.comb += act_all.eq((in_use_w & awide).any() | (intake_q & cmd.wide))
-        m.d.comb += wr_skid.o.ready.eq(
+        m.d.comb += act_all.eq((in_use & awide).any() | (intake & cmd.wide))
+        m.d.comb += self.i_wr.ready.eq(
             Mux(wr.target == Target.OUT, ~out_blocked,
-                ~in_use_w.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
-        take = wr_skid.o.valid & wr_skid.o.ready
+                ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
+        take = self.i_wr.valid & self.i_wr.ready
         q_en = Signal(cfg.cols)
         q_target = Signal(3)
         q_bank = Signal()

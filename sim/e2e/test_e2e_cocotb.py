@@ -166,12 +166,10 @@ def check_command_timing(cfg, case):
     # Where the model and the RTL part it is by a few cycles moved between neighbouring
     # commands (a LOAD waiting for a buffer half, a STORE for its tile), never more. The model
     # moves such a LOAD by the full drain of the five fetch stages, the RTL by one cycle less
-    # (the read DMA fetches ahead during the wait) and one more (the engine's write slice
-    # takes two writes ahead of the wait, so the LOAD's last write is handed over a cycle
-    # sooner): measured 6 on the `small` run (5 before the slice).
+    # (the read DMA fetches ahead during the wait): measured 5 on the `small` run.
     off = [(i, rtl, model) for i, _, rtl, model in rows if rtl != model]
     assert len(off) <= len(rows) // 4, f"{case['name']}: {len(off)} commands differ: {off}"
-    assert all(abs(rtl - model) <= 6 for _, rtl, model in off), f"{case['name']}: {off}"
+    assert all(abs(rtl - model) <= 5 for _, rtl, model in off), f"{case['name']}: {off}"
 
 
 def check_cycle_models(cfg, cases, report):
