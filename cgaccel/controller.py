@@ -289,6 +289,14 @@ class Controller(wiring.Component):
         mul_a = Signal(aw)
         mul_a_big = Signal()
         mul_b = Signal(32)
+        # The range check's verdict as a flip-flop: formed from registers in STORE_CHECK's
+        # last cycle (``mul_b == 0``), so STORE_CHECK2's ``error`` enable and next state read
+        # one flip-flop. The compares in STORE_CHECK2 itself (DECODE words, ``span_big``,
+        # three carry chains -> ``error``'s clock enable) were the routed ECP5 critical path.
+        # ``win_end`` comes from DECODE and ``st_end`` grows with ``span`` (started at
+        # ``dram + inner`` in DECODE, ``+ mul_a`` whenever ``span`` takes it), so both are
+        # registers by then: same states, same cycles.
+        bad_range = Signal()
 
         resetting = Signal()
         abort_sent = Signal()
@@ -371,7 +379,8 @@ class Controller(wiring.Component):
                                         & (buf_stride[:lgw] == 0) if ow > 1 else 0),
                              span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                              mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
-                             mul_b.eq(outer - 1)]
+                             mul_b.eq(outer - 1),
+                             win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
                 with m.Switch(op):
                     with m.Case(Op.END):
                         m.next = "END"
@@ -473,20 +482,20 @@ class Controller(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(mul_b != 0):
                     with m.If(mul_b[0]):
+                        # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
                         total = span + mul_a
-                        m.d.sync += [span.eq(total),
+                        m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
                                      span_big.eq(span_big | mul_a_big | total[aw])]
                     m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
                                  mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
                 with m.Else():
-                    m.d.sync += [win_end.eq(y_low + self.y_len),
-                                 st_end.eq(dram + span + inner)]
+                    m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
+                                             | (st_end > win_end) | (st_end > (1 << aw)))
                     m.next = "STORE_CHECK2"
 
             with m.State("STORE_CHECK2"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(dram_high | y_high | span_big | (dram < y_low) | (st_end > win_end)
-                          | (st_end > (1 << aw))):
+                with m.If(bad_range):
                     m.d.sync += error.eq(ERRORS["out_of_range"])
                     m.next = "ABORT"
                 with m.Else():

@@ -239,6 +239,18 @@ def test_store_outside_window_is_refused(dram, window, outer, stride):
     assert bytes(mem) == before
 
 
+@pytest.mark.parametrize("inner, refused", [(12, False), (13, True)])
+def test_store_ending_at_the_window_end(inner, refused):
+    # The last of 5 transfers starts at 0x800 + 4*0x3D = 0x8F4: 12 bytes end exactly at the
+    # window's end, 13 one byte past it (the end as ``dram + inner`` plus the strides summed
+    # during the check).
+    mem = bytearray(4096)
+    mem[0:64] = program(Command(op=Op.STORE, chan=1, inner=inner, outer=5, dram=0x800,
+                                dram_stride=0x3D), Command(op=Op.END))
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100)
+    assert out["error"] == (ERRORS["out_of_range"] if refused else 0)
+
+
 @pytest.mark.parametrize("outer", [2, 5])
 def test_store_inside_window_writes_only_its_bytes(outer):
     mem = bytearray(4096)

@@ -13,7 +13,8 @@ from ..stream import SkidBuffer
 
 __all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
            "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
-           "connect_axi", "burst_beats", "burst_register", "decoded_layout", "decode_stage"]
+           "connect_axi", "burst_beats", "burst_cap", "burst_register", "decoded_layout",
+           "decode_stage"]
 
 #: AXI4 members used by the read engine (AR and R channels).
 READ_MEMBERS = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", "arprot",
@@ -182,50 +183,72 @@ def connect_axi(m, axi, *, read=None, write=None):
                 m.d.comb += getattr(port, name).eq(getattr(axi, name))
 
 
-def burst_beats(params, addr, left):
-    """Beats of the next burst at beat-aligned byte address ``addr`` with ``left`` beats to go.
+def burst_cap(params, addr):
+    """Beats a burst at beat-aligned byte address ``addr`` may have: the smaller of
+    ``max_burst`` and the beats up to the next 4 KiB boundary.
 
-    The smallest of ``max_burst``, ``left`` and the beats up to the next 4 KiB boundary.
-    Returns ``(beats, stmts)``: a signal and the comb statements that drive it.
+    Returns ``(cap, stmts)``: a signal and the comb statements that drive it.
     """
     shift = params.beat_shift
     per_page = BOUNDARY >> shift
     to_page = Signal(range(per_page + 1))
-    beats = Signal(range(params.max_burst + 1))
     cap = Signal(range(per_page + 1))
+    stmts = [
+        to_page.eq(per_page - addr[shift:12]),
+        cap.eq(Mux(to_page < params.max_burst, to_page, params.max_burst)),
+    ]
+    return cap, stmts
+
+
+def capped_beats(params, cap, left):
+    """The smaller of ``cap`` (a :func:`burst_cap`, at most ``max_burst``) and ``left``.
+
+    Returns ``(beats, stmts)``.
+    """
+    beats = Signal(range(params.max_burst + 1))
     # ``cap`` <= max_burst < 2**kb, so ``left < cap`` needs only the low kb bits of ``left``
     # and an OR of its high bits (in parallel), not a full-width comparator after ``cap``:
     # this chain (to the burst commit and the address register's enable) was the routed ECP5
     # critical path. Same value.
     kb = params.max_burst.bit_length()
     hi_zero = left[kb:] == 0 if len(left) > kb else Const(1)
-    stmts = [
-        to_page.eq(per_page - addr[shift:12]),
-        cap.eq(Mux(to_page < params.max_burst, to_page, params.max_burst)),
-        beats.eq(Mux(hi_zero & (left[:kb] < cap), left[:kb], cap)),
-    ]
-    return beats, stmts
+    return beats, [beats.eq(Mux(hi_zero & (left[:kb] < cap), left[:kb], cap))]
 
 
-def burst_register(m, params, cur, left, start_addr, start_left, load, commit):
+def burst_beats(params, addr, left):
+    """Beats of the next burst at beat-aligned byte address ``addr`` with ``left`` beats to go.
+
+    The smallest of ``max_burst``, ``left`` and the beats up to the next 4 KiB boundary.
+    Returns ``(beats, stmts)``: a signal and the comb statements that drive it.
+    """
+    cap, cap_stmts = burst_cap(params, addr)
+    beats, stmts = capped_beats(params, cap, left)
+    return beats, cap_stmts + stmts
+
+
+def burst_register(m, params, cur, left, start_cap, start_left, load, commit):
     """The next burst's length in a register, for the issue logic to compare and add.
 
     :func:`burst_beats` of the burst address ``cur`` and beats to go ``left`` (a subtract, two
     compares and two selects) fed the issue condition and, through it, the enables of the
     address, length and buffer counters in the same cycle: the routed critical path of
     ``tiny`` on the ECP5 once the command checks were registered. Here it is registered:
-    loaded from the new command (``start_addr``, ``start_left``: registers of the decode stage)
-    when ``load``, so a command's first burst can still issue the cycle after it is taken; and
-    recomputed from ``cur``/``left`` the cycle after each ``commit``, so the bursts of one
-    command issue at most every other cycle (each is at least one data beat, and the data
-    stream, not the address channel, sets the pace).
+    loaded from the new command when ``load``, so a command's first burst can still issue the
+    cycle after it is taken; and recomputed from ``cur``/``left`` the cycle after each
+    ``commit``, so the bursts of one command issue at most every other cycle (each is at least
+    one data beat, and the data stream, not the address channel, sets the pace).
+
+    The new command's page/``max_burst`` cap ``start_cap`` comes registered from the decode
+    stage (:func:`decode_stage`, ``cap``), so only the compare with ``start_left`` (the decode
+    stage's ``beats``) is left here: the page distance, cap and compare behind the decode
+    stage's register were the routed critical path after the controller's range check.
 
     Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
     """
     beats = Signal(range(params.max_burst + 1))
     ok = Signal()
     next_beats, stmts = burst_beats(params, cur, left)
-    first_beats, first_stmts = burst_beats(params, start_addr, start_left)
+    first_beats, first_stmts = capped_beats(params, start_cap, start_left)
     m.d.comb += stmts + first_stmts
     with m.If(load):
         m.d.sync += [beats.eq(first_beats), ok.eq(1)]
@@ -267,11 +290,13 @@ def check_command(m, params, cmd):
 
 def decoded_layout(params):
     """A command after the decode stage (:func:`decode_stage`): ``addr``, ``len_m1``
-    (``length - 1``), ``beats`` (bus beats the command spans, from the aligned start) and
-    ``bad`` (the :class:`DMAError` of :func:`check_command`)."""
+    (``length - 1``), ``beats`` (bus beats the command spans, from the aligned start),
+    ``cap`` (the first burst's :func:`burst_cap`) and ``bad`` (the :class:`DMAError` of
+    :func:`check_command`)."""
     return data.StructLayout({"addr": unsigned(params.addr_width),
                               "len_m1": unsigned(params.len_width),
                               "beats": unsigned(params.beats_width),
+                              "cap": range((BOUNDARY >> params.beat_shift) + 1),
                               "bad": DMAError})
 
 
@@ -295,6 +320,8 @@ def decode_stage(m, params, cmd, run, flush):
     m.submodules.cmd_dec = dec = ResetInserter(flush)(SkidBuffer(decoded_layout(params)))
     c = cmd.payload
     bad = check_command(m, params, c)
+    cap, cap_stmts = burst_cap(params, c.addr)     # from the address alone: beside the checks
+    m.d.comb += cap_stmts
     last_byte = Signal(params.len_width + 2)   # offset of the last byte from the aligned start
     d = dec.i.payload
     m.d.comb += [
@@ -304,6 +331,7 @@ def decode_stage(m, params, cmd, run, flush):
         d.addr.eq(c.addr),
         d.len_m1.eq(c.length - 1),
         d.beats.eq((last_byte >> sh) + 1),
+        d.cap.eq(cap),
         d.bad.eq(bad),
     ]
     return dec.o

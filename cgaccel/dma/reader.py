@@ -143,7 +143,7 @@ class ReadDMA(wiring.Component):
 
         # ---- AR channel --------------------------------------------------------------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats,
+        beats, beats_ok = burst_register(m, p, cur, left, dec.cap, dec.beats,
                                          take & (bad == DMAError.NONE), commit)
         outstanding = Signal(range(p.max_outstanding + 1))
         reserved = Signal(range(depth + 1))     # beats requested and not yet consumed

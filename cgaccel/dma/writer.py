@@ -198,7 +198,7 @@ class WriteDMA(wiring.Component):
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, cur, left, dec.addr, dec.beats, good, commit)
+        beats, beats_ok = burst_register(m, p, cur, left, dec.cap, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
