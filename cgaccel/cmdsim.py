@@ -274,8 +274,8 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                 data = dram_read(i, cmd.dram + n * cmd.dram_stride, cmd.inner * item)
                 read_bytes += len(data)
                 for m in range(cmd.inner):
-                    if cmd.deal:    # item m of the iteration: column m % cols, row m // cols
-                        col, bcast = m % cols, 0
+                    if cmd.deal:    # item m of iteration n: column (m - n) % cols, row m // cols
+                        col, bcast = (m - n) % cols, 0
                         addr = cmd.buf_addr + n * cmd.buf_stride + m // cols
                     elif cmd.chan:
                         col, bcast = n % cols, 0
@@ -311,8 +311,8 @@ def execute(config, memory, cmd_addr, cmd_len, y_addr, y_len, *, max_commands=1 
                 else:
                     col, base = cmd.col, cmd.buf_addr + n * cmd.buf_stride
                 for m in range(cmd.inner):
-                    if cmd.deal:    # byte m of the iteration: column m % cols, row m // cols
-                        events.append(("read", (m % cols, base + m // cols), dst + m))
+                    if cmd.deal:    # byte m of iteration n: column (m - n) % cols, row m // cols
+                        events.append(("read", ((m - n) % cols, base + m // cols), dst + m))
                     else:
                         events.append(("read", (col, base + m), dst + m))
                 write_bytes += cmd.inner

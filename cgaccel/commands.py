@@ -36,12 +36,13 @@ Opcodes:
     output channel per iteration, as the engine deals channels to columns); otherwise to column
     ``col`` (or every column with ``bcast``) and ``base = buf_addr + n * buf_stride``.
     With ``deal`` set, the items themselves are dealt: item ``m`` of iteration ``n`` goes to
-    column ``m % cols`` at ``buf_addr + n * buf_stride + m // cols``. One transfer of ``kt``
+    column ``(m - n) % cols`` at ``buf_addr + n * buf_stride + m // cols`` (rotated a column
+    per iteration, register-map minor 4; before, column ``m % cols``). One transfer of ``kt``
     items then loads a per-channel table (``BIAS``, ``THR``, ``MULT``, ``CFG``: one item per
     channel) exactly as ``kt`` single-item ``chan`` iterations do, without paying a DMA
     transfer per channel; ``OUT`` with ``deal`` preloads the residuals of a dealt-pixel tile
-    (tile flag ``pdeal``: pixel ``p`` of channel ``n`` in column ``p % cols`` at
-    ``n * pc + p // cols``) with one transfer per channel. (Before register-map minor 3 the
+    (tile flag ``pdeal``: pixel ``p`` of channel ``n`` in column ``(p - n) % cols`` at
+    ``n * pc + p // cols``) with one iteration per channel. (Before register-map minor 3 the
     count went on across iterations; the driver never emitted ``deal`` with ``outer > 1``.)
     ``deal`` excludes ``chan`` and ``bcast`` and the ``ACT``/``WGT`` targets (whose items
     the controller writes several at a time); the controller rejects those combinations.
@@ -55,10 +56,11 @@ Opcodes:
     ``n % cols``, output-bank address ``buf_addr + (n // cols) * buf_stride + 0 .. inner-1``);
     otherwise column ``col`` at ``buf_addr + n * buf_stride + 0 .. inner-1`` (pixel-split tiles:
     a column's chunk of every channel). With ``deal`` set (register-map minor 3), byte ``m``
-    comes from column ``m % cols`` at ``buf_addr + n * buf_stride + m // cols``, as ``LOAD``
-    deals items: dealt-pixel tiles (``pdeal``) are written back channel by channel, one
-    transfer of contiguous DRAM bytes each. Every byte must fall in the output window.
-    ``bcast`` and ``target`` must be 0, ``deal`` excludes ``chan``.
+    comes from column ``(m - n) % cols`` (minor 4; before, ``m % cols``) at ``buf_addr + n *
+    buf_stride + m // cols``, as ``LOAD`` deals items: dealt-pixel tiles (``pdeal``) are
+    written back channel by channel, one iteration of contiguous DRAM bytes each. Every byte
+    must fall in the output window. ``bcast`` and ``target`` must be 0, ``deal`` excludes
+    ``chan``.
 """
 
 import struct

@@ -158,6 +158,12 @@ class Controller(wiring.Component):
         col = Signal(range(max(2, cols)))
         base = Signal(ab)
         drow = Signal(ab)           # ``deal``: the item's row in its column (item // cols)
+        # ``deal`` rotates a column per outer iteration (item ``j`` of iteration ``t`` is
+        # column ``(j - t) % cols``'s, so that spatially clustered work spreads over the
+        # columns, see ``output_places``): the iteration's first column ``(-t) % cols`` and
+        # the item's place in its row (``j % cols``, which steps the row at ``cols - 1``).
+        col0 = Signal(range(max(2, cols)))
+        dk = Signal(range(max(2, cols)))
         xfer_len = Signal(LEN_WIDTH + 1)
         m.d.comb += xfer_len.eq(inner << item_log2)
         # The same, registered, for the DMA read commands: the words are stable from DECODE
@@ -249,6 +255,12 @@ class Controller(wiring.Component):
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(ob)
         rq_row = Signal(ob)         # ``deal``: the byte's row in its column (byte // cols)
+        rq_col0 = Signal(range(max(2, cols)))   # ``deal``: as ``col0`` and ``dk`` (LOAD)
+        rq_k = Signal(range(max(2, cols)))
+        # ``deal`` with row reads: the row (columns 0..cols-1) of iteration ``t`` goes to the
+        # beat rotated by ``t % cols`` (DRAM byte ``q`` of the row is column ``(q - t) %
+        # cols``'s), counted per iteration of the returned data.
+        st_rot = Signal(range(max(2, cols)))
         wr_left = Signal(32)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
@@ -370,7 +382,8 @@ class Controller(wiring.Component):
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
-                             base.eq(buf_addr), drow.eq(0), rq_row.eq(0),
+                             base.eq(buf_addr), drow.eq(0), rq_row.eq(0), col0.eq(0),
+                             dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
                              dram_next.eq(dram), beat_full.eq(0),
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
                              rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
@@ -438,19 +451,22 @@ class Controller(wiring.Component):
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
-                # item with ``deal`` (its wrap steps the row; every iteration starts again
-                # at column 0, row 0, ``buf_stride`` on).
+                # item with ``deal`` (every ``cols`` items step the row; every iteration
+                # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
                 step_col = Signal()
                 m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
                 with m.If(step_col):
                     with m.If(col == cols - 1):
                         m.d.sync += col.eq(0)
-                        with m.If(deal):
-                            m.d.sync += drow.eq(drow + 1)
-                        with m.Else():
+                        with m.If(~deal):
                             m.d.sync += base.eq(base + buf_stride)
                     with m.Else():
                         m.d.sync += col.eq(col + 1)
+                with m.If(hs & deal):
+                    with m.If(dk == cols - 1):
+                        m.d.sync += [dk.eq(0), drow.eq(drow + 1)]
+                    with m.Else():
+                        m.d.sync += dk.eq(dk + 1)
                 with m.If(hs):
                     m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
                                  beat_rem.eq(beat_rem - step_bytes)]
@@ -461,7 +477,8 @@ class Controller(wiring.Component):
                         with m.If(~chan):
                             m.d.sync += base.eq(base + buf_stride)
                         with m.If(deal):
-                            m.d.sync += [col.eq(0), drow.eq(0)]
+                            nxt = Mux(col0 == 0, cols - 1, col0 - 1)
+                            m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                         with m.If(n_data == 1):
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
@@ -516,8 +533,9 @@ class Controller(wiring.Component):
                         with m.If(rq_idx + rstep >= inner):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1)]
                             with m.If(deal):
-                                m.d.sync += [rq_col.eq(0), rq_row.eq(0),
-                                             rq_base.eq(rq_base + buf_stride)]
+                                nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
+                                m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
+                                             rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
                             with m.Elif(~chan):
                                 m.d.sync += rq_base.eq(rq_base + buf_stride)
                             with m.Elif(rq_col == cols - 1):
@@ -526,16 +544,21 @@ class Controller(wiring.Component):
                                 m.d.sync += rq_col.eq(rq_col + 1)
                         with m.Else():
                             m.d.sync += rq_idx.eq(rq_idx + rstep)
-                            # Dealt bytes: byte j of the iteration is column j % cols's, at
-                            # row j // cols (a row read takes the row's every column).
+                            # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
+                            # at row j // cols (a row read takes the row's every column, the
+                            # packing rotates it).
                             with m.If(deal):
                                 if rows:
                                     m.d.sync += rq_row.eq(rq_row + 1)
                                 else:
                                     with m.If(rq_col == cols - 1):
-                                        m.d.sync += [rq_col.eq(0), rq_row.eq(rq_row + 1)]
+                                        m.d.sync += rq_col.eq(0)
                                     with m.Else():
                                         m.d.sync += rq_col.eq(rq_col + 1)
+                                    with m.If(rq_k == cols - 1):
+                                        m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
+                                    with m.Else():
+                                        m.d.sync += rq_k.eq(rq_k + 1)
                 # Pack returned bytes into beats; an iteration's last byte closes its beat. A
                 # byte arriving as the full beat leaves starts the next one.
                 flush = pack_full & wr_skid.i.ready
@@ -555,6 +578,13 @@ class Controller(wiring.Component):
                     lw = min(aw8, 8)
                     lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
                               for j in range(max(cols, ow))]
+                    # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) %
+                    # cols): a mux per bit of the registered amount, from the engine's read
+                    # register to the packing register (no ``ready`` depends on it).
+                    rot8 = lanes8[:cols]
+                    for b in range((cols - 1).bit_length()):
+                        rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q])
+                                for q in range(cols)]
                     # Bytes a read puts at ``slot``: a row (``cols``) or a word (``ow``) at a
                     # slot that is a multiple of its size, else one byte.
                     with m.Switch(slot):
@@ -564,8 +594,7 @@ class Controller(wiring.Component):
                                 word_ok = ow > 1 and i % ow == 0
                                 one = pack[8 * i:8 * i + 8].eq(lanes8[0])
                                 with m.If(deal & row_ok):
-                                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(
-                                        Cat(*lanes8[:cols]))
+                                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
                                 with m.Elif(st_word & word_ok):
                                     m.d.sync += pack[8 * i:8 * (i + ow)].eq(
                                         Cat(*lanes8[:ow]))
@@ -575,7 +604,8 @@ class Controller(wiring.Component):
                     m.d.sync += pack_n.eq(Mux(flush, rstep, pack_n + rstep))
                     ends = idx + rstep >= inner
                     with m.If(ends):
-                        m.d.sync += [idx.eq(0), n_data.eq(n_data - 1)]
+                        m.d.sync += [idx.eq(0), n_data.eq(n_data - 1),
+                                     st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
                     with m.Else():
                         m.d.sync += idx.eq(idx + rstep)
                     with m.If(ends | Mux(flush, rstep == beat_bytes,

@@ -14,9 +14,11 @@ MAGIC = 0x43474143   # "CGAC"
 # major.minor in the upper/lower half-words. Minor 1: LOAD ``deal`` (cgaccel.commands); minor
 # 2: tile command ``wide`` (older hardware ignores the bit and would read a wide band from one
 # half); minor 3: STORE ``deal``, LOAD ``deal`` restarting every iteration, and the tile flag
-# ``pdeal`` (cgaccel.commands, docs/engine.md). A driver that emits them needs hardware of at
-# least this minor version.
-VERSION = 0x00010003
+# ``pdeal`` (cgaccel.commands, docs/engine.md); minor 4: ``deal`` rotates a column per
+# iteration (item ``m`` of iteration ``n`` in column ``(m - n) % cols``) and so does the
+# engine's ``pdeal`` walk (older hardware writes and reads a dealt tile's outputs elsewhere).
+# A driver that emits them needs hardware of at least this minor version.
+VERSION = 0x00010004
 
 # Error codes reported in ERROR.code. Zero is no error.
 ERRORS = {

@@ -66,6 +66,11 @@ FAST = [
      0.5, dict(band_rows=2, split="deal", double_out=True)),
     ("deal_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
      dict(band_rows=2, split="deal", double_out=True)),
+    # Rotated dealt pixels on tiles of P = 2 or 4 pixels below 5 columns, 12 channels: the
+    # columns pass channels without a pixel there, and a column past the tile at its start
+    # goes on with the next channels.
+    ("deal_gated_1x1_small_tiles", dict(cols=5), LayerShape("t", 4, 3, 2, 12, 1, 1, 1, 0),
+     2, 0.5, dict(band_rows=2, k_tile=12, split="deal", double_out=True)),
     ("column_strips", dict(act_depth=32), LayerShape("t", 4, 7, 17, 4, 3, 3, 1, 1), 2, 0.5,
      dict(double_out=True)),
     # Wide tiles: a band's activation writes wait for the band before.

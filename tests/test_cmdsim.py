@@ -199,7 +199,8 @@ def test_load_modes_and_store():
 
 def test_deal_load_matches_chan_load():
     """A deal LOAD of kt items writes what kt single-item chan iterations write; every
-    iteration starts again at column 0, buf_stride further on."""
+    iteration starts one column lower (item m of iteration n: column (m - n) % cols, rotated
+    a column per iteration), buf_stride further on."""
     cfg = small_config(cols=3)
     chan = Command(op=Op.LOAD, target=Target.MULT, chan=1, bank=1, item_log2=2, buf_addr=2,
                    buf_stride=1, inner=1, outer=7, dram=0x2000, dram_stride=4)
@@ -218,28 +219,32 @@ def test_deal_load_matches_chan_load():
     assert traces[1].events[:-1] == [("write", (Target.MULT, n % 3, 0, 1, 2 + n // 3,
                                                 le(range(4 * n, 4 * n + 4))))
                                      for n in range(7)]
-    # Two transfers of 4 one-byte items (OUT), 16 bytes apart, dealt over 3 columns with
-    # buf_stride 5: item m of transfer n to column m % 3 at 4 + 5n + m // 3.
+    # Four transfers of 4 one-byte items (OUT), 16 bytes apart, dealt over 3 columns with
+    # buf_stride 5: item m of transfer n to column (m - n) % 3 at 4 + 5n + m // 3.
     cmd = Command(op=Op.LOAD, target=Target.OUT, deal=1, buf_addr=4, buf_stride=5, inner=4,
-                  outer=2, dram=0x2000, dram_stride=16)
+                  outer=4, dram=0x2000, dram_stride=16)
     assert run(cmd).events == [
         ("write", (Target.OUT, 0, 0, 0, 4, 0)), ("write", (Target.OUT, 1, 0, 0, 4, 1)),
         ("write", (Target.OUT, 2, 0, 0, 4, 2)), ("write", (Target.OUT, 0, 0, 0, 5, 3)),
-        ("write", (Target.OUT, 0, 0, 0, 9, 16)), ("write", (Target.OUT, 1, 0, 0, 9, 17)),
-        ("write", (Target.OUT, 2, 0, 0, 9, 18)), ("write", (Target.OUT, 0, 0, 0, 10, 19)),
+        ("write", (Target.OUT, 2, 0, 0, 9, 16)), ("write", (Target.OUT, 0, 0, 0, 9, 17)),
+        ("write", (Target.OUT, 1, 0, 0, 9, 18)), ("write", (Target.OUT, 2, 0, 0, 10, 19)),
+        ("write", (Target.OUT, 1, 0, 0, 14, 32)), ("write", (Target.OUT, 2, 0, 0, 14, 33)),
+        ("write", (Target.OUT, 0, 0, 0, 14, 34)), ("write", (Target.OUT, 1, 0, 0, 15, 35)),
+        ("write", (Target.OUT, 0, 0, 0, 19, 48)), ("write", (Target.OUT, 1, 0, 0, 19, 49)),
+        ("write", (Target.OUT, 2, 0, 0, 19, 50)), ("write", (Target.OUT, 0, 0, 0, 20, 51)),
         ("end",)]
 
 
 def test_deal_store_reads_bytes_from_columns():
-    """STORE deal: byte m of iteration n from column m % cols at buf_addr + n*buf_stride +
-    m // cols, to contiguous DRAM bytes; col is ignored."""
+    """STORE deal: byte m of iteration n from column (m - n) % cols at buf_addr +
+    n*buf_stride + m // cols, to contiguous DRAM bytes; col is ignored."""
     cfg = small_config(cols=3)
     cmd = Command(op=Op.STORE, deal=1, col=7, buf_addr=2, buf_stride=6, inner=5, outer=2,
                   dram=0x3001, dram_stride=0x10)
     mem, n = list_memory([cmd, Command(op=Op.END)])
     trace = execute(cfg, mem, 0x1000, n, 0x3000, 64)
     assert trace.events == [("store",)] + [
-        ("read", (m % 3, 2 + 6 * i + m // 3), 0x3001 + 0x10 * i + m)
+        ("read", ((m - i) % 3, 2 + 6 * i + m // 3), 0x3001 + 0x10 * i + m)
         for i in range(2) for m in range(5)] + [("end",)]
     assert trace.write_bytes == 10
 

@@ -289,43 +289,48 @@ def _cmdsim_writes(config, mem, n_bytes):
 
 
 def test_deal_load_writes_items_to_columns():
-    """deal: item m of iteration n goes to column m % cols at buf_addr + n * buf_stride +
-    m // cols; the engine writes are cmdsim's."""
+    """deal: item m of iteration n goes to column (m - n) % cols at buf_addr + n * buf_stride +
+    m // cols (rotated a column per iteration); the engine writes are cmdsim's."""
     cfg = CFG.with_overrides(cols=3)
     mem = bytearray(range(256)) * 32
     cmds = [Command(op=Op.LOAD, target=3, deal=1, bank=1, item_log2=2, buf_addr=1,
                     buf_stride=1, inner=7, outer=1, dram=0x1004),
-            # Two transfers of 5 CFG items, 3 columns: each starts again at column 0.
+            # Four transfers of 5 CFG items, 3 columns: each starts a column lower (0, 2, 1,
+            # 0), the row steps every 3 items.
             Command(op=Op.LOAD, target=6, deal=1, item_log2=0, buf_addr=4, buf_stride=3,
-                    inner=5, outer=2, dram=0x1101, dram_stride=0x20),
+                    inner=5, outer=4, dram=0x1101, dram_stride=0x20),
             Command(op=Op.END)]
     mem[0:96] = program(*cmds)
     writes = []
     out, reads = simulate(mem, cmd_addr=0, cmd_len=96, config=cfg, writes=writes)
     assert out["error"] == 0 and out["done"] == 1
     # One DMA read per transfer besides the command fetches.
-    assert reads == [(0, 32), (0x1004, 28), (32, 32), (0x1101, 5), (0x1121, 5), (64, 32)]
+    assert reads == [(0, 32), (0x1004, 28), (32, 32), (0x1101, 5), (0x1121, 5), (0x1141, 5),
+                     (0x1161, 5), (64, 32)]
     expect = _cmdsim_writes(cfg, mem, 96)
     assert [(t, c, a) for t, c, _, _, a, _ in expect] == (
         [(3, n % 3, 1 + n // 3) for n in range(7)]
-        + [(6, m % 3, 4 + 3 * n + m // 3) for n in range(2) for m in range(5)])
+        + [(6, (m - n) % 3, 4 + 3 * n + m // 3) for n in range(4) for m in range(5)])
     assert writes == expect
 
 
-def test_deal_store_reads_bytes_from_columns():
-    """STORE deal: byte m of iteration n from column m % cols at buf_addr + n * buf_stride +
-    m // cols (col ignored); the read requests are cmdsim's, one DMA write per iteration."""
+@pytest.mark.parametrize("wr_pause", [None, 5])
+def test_deal_store_reads_bytes_from_columns(wr_pause):
+    """STORE deal: byte m of iteration n from column (m - n) % cols at buf_addr + n *
+    buf_stride + m // cols (col ignored); the read requests are cmdsim's, one DMA write per
+    iteration; 3 columns do not divide the beat (byte reads); under write DMA backpressure.
+    """
     from cgaccel.cmdsim import Memory, execute
     cfg = CFG.with_overrides(cols=3)
     mem = bytearray(4096)
     mem[0:64] = program(Command(op=Op.STORE, deal=1, col=5, buf_addr=2, buf_stride=6, inner=5,
-                                outer=2, dram=0x803, dram_stride=0x10), Command(op=Op.END))
+                                outer=4, dram=0x803, dram_stride=0x10), Command(op=Op.END))
     trace = execute(cfg, Memory([(0, bytes(mem))]), 0, 64, 0x800, 0x100)
     expect = [ev[1] for ev in trace.events if ev[0] == "read"]
-    assert expect == [(m % 3, 2 + 6 * n + m // 3) for n in range(2) for m in range(5)]
+    assert expect == [((m - n) % 3, 2 + 6 * n + m // 3) for n in range(4) for m in range(5)]
     rd_reqs = []
     out, _ = simulate(mem, cmd_addr=0, cmd_len=64, y_addr=0x800, y_len=0x100, config=cfg,
-                      rd_reqs=rd_reqs)
+                      rd_reqs=rd_reqs, wr_pause=wr_pause)
     assert out["error"] == 0 and out["done"] == 1
     assert rd_reqs == expect
 
@@ -336,11 +341,12 @@ def test_deal_store_reads_rows(cols, inner, wr_pause):
     """STORE deal with ``cols`` dividing the beat (8 bytes): one row read (every column at
     buf_addr + n * buf_stride + r) per ``cols`` bytes, the last row of an iteration shorter
     when ``inner`` is not a multiple of ``cols``; misaligned DRAM addresses; under write DMA
-    backpressure. The bytes a dealt OUT LOAD put in the columns come back unchanged, the
-    window's other bytes untouched, and the requests are the rows of cmdsim's reads."""
+    backpressure; five iterations, so the rotation (a column per iteration) wraps. The bytes
+    a dealt OUT LOAD put in the columns come back unchanged, the window's other bytes
+    untouched, and the requests are the rows of cmdsim's reads."""
     from cgaccel.cmdsim import Memory, execute
     cfg = CFG.with_overrides(cols=cols)
-    outer, stride = 3, -(-inner // cols) + 1
+    outer, stride = 5, -(-inner // cols) + 1
     mem = bytearray(8192)
     src = bytes((7 * i + 3) & 0xFF for i in range(outer * 0x20))
     mem[0x1005:0x1005 + len(src)] = src
@@ -354,12 +360,15 @@ def test_deal_store_reads_rows(cols, inner, wr_pause):
     rows = -(-inner // cols)
     assert trace.store_requests == outer * rows
     byte_reads = [ev[1] for ev in trace.events if ev[0] == "read"]
-    assert byte_reads == [(m % cols, 2 + stride * n + m // cols)
+    assert byte_reads == [((m - n) % cols, 2 + stride * n + m // cols)
                           for n in range(outer) for m in range(inner)]
-    rd_reqs = []
+    rd_reqs, writes = [], []
     out, _ = simulate(mem, cmd_addr=0, cmd_len=96, y_addr=0x800, y_len=0x100, config=cfg,
-                      rd_reqs=rd_reqs, wr_pause=wr_pause)
+                      rd_reqs=rd_reqs, wr_pause=wr_pause, writes=writes)
     assert out["error"] == 0 and out["done"] == 1
+    # The LOAD's items went where cmdsim puts them (item m of iteration n: column (m - n) %
+    # cols), so the round trip checks the STORE's rotation of each row.
+    assert writes == [tuple(int(f) for f in ev[1]) for ev in trace.events if ev[0] == "write"]
     assert rd_reqs == [("row", 2 + stride * n + r) for n in range(outer) for r in range(rows)]
     expect = bytearray(0x100)
     for n in range(outer):

@@ -508,14 +508,16 @@ def test_driver_checks_hardware():
         asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
     # Hardware without LOAD deal (minor 0) would load the parameter tables wrongly, without
     # wide tiles (minor 1) it would read wide bands from one half, and without STORE deal
-    # (minor 2) it would refuse dealt-pixel tiles' write-back. Later minors are compatible.
+    # (minor 2) it would refuse dealt-pixel tiles' write-back, without the rotated deal (minor
+    # 3) it would put a dealt tile's residuals and outputs in other columns than its engine
+    # computes them. Later minors are compatible.
     hw = ModelAccel(CFG)
-    for minor in (0, 1, 2):
+    for minor in (0, 1, 2, 3):
         hw.r[REG["VERSION"]] = 0x00010000 | minor
         with pytest.raises(HardwareMismatch,
-                           match=f"VERSION minor must be at least 3, not {minor}"):
+                           match=f"VERSION minor must be at least 4, not {minor}"):
             asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
-    for minor in (3, 4):
+    for minor in (4, 5):
         hw.r[REG["VERSION"]] = 0x00010000 | minor
         asyncio.run(Driver(CFG, hw, hw.mem).check_hardware())
 

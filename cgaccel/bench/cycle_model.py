@@ -28,8 +28,9 @@ Without gating and without slot pressure a column's tile is ``FILL + sum of item
 busy cycles. A pixel-split tile (``psplit``) gives column ``j`` every channel on pixels
 ``[j*pc, (j+1)*pc)``; before its first item the column walks to pixel ``j*pc`` (one cycle per
 row, then per pixel, plus one: :func:`ff_cycles`). With dealt pixels (``pdeal``) column ``j``
-gets pixels ``j, j+cols, ...`` of every channel and walks to pixel ``j`` while it divides
-``cols`` by ``wo`` (one cycle per row of the step), whichever takes longer, plus one.
+gets pixels ``s, s+cols, ...`` of channel ``k``, ``s = (j + k) % cols`` (rotated a column per
+channel; a channel with ``s`` past the tile has none there), and walks to pixel ``j`` while it
+divides ``cols`` by ``wo`` (one cycle per row of the step), whichever takes longer, plus one.
 
 Tiles and columns
 -----------------
@@ -194,15 +195,19 @@ def _wo(plan, tile):
 
 
 def _column_work(plan, tile, j, cols):
-    """Channels (tile-local) and the slice of the tile's pixels column ``j`` computes."""
+    """``(channel, pixels)`` pairs (tile-local channel, slice of the tile's pixels) column
+    ``j`` computes, in order."""
     P = tile.ho * _wo(plan, tile)
     if tile.cmd.get("psplit") and tile.cmd.get("pdeal"):
-        return range(tile.kt), slice(j, max(j, P), cols)
+        # Rotated a column per channel: channel k's first pixel is (j + k) % cols.
+        return [(k, slice(s, max(s, P), cols)) for k in range(tile.kt)
+                if (s := (j + k) % cols) < P]
     if tile.cmd.get("psplit"):
         pc = tile.cmd["pc"]
         lo = min(P, j * pc)
-        return range(tile.kt), slice(lo, min(P, lo + pc))
-    return range(j, tile.kt, cols), slice(0, P)
+        pix = slice(lo, min(P, lo + pc))
+        return [(k, pix) for k in range(tile.kt)] if pix.stop > lo else []
+    return [(k, slice(0, P)) for k in range(j, tile.kt, cols)] if P else []
 
 
 def ff_cycles(plan, tile, j, cols=None):
@@ -215,7 +220,9 @@ def ff_cycles(plan, tile, j, cols=None):
     deal = tile.cmd.get("pdeal")
     q, r = divmod(j if deal else j * tile.cmd["pc"], wo)
     if q >= tile.ho:
-        return tile.ho + 1      # chunk past the tile: row steps until it leaves, then stop
+        # Chunk past the tile: row steps until it leaves, then stop; dealt pixels go on with
+        # the next channels (rotated, they start at other pixels) once ``cols`` is divided.
+        return (max(tile.ho, cols // wo) if deal else tile.ho) + 1
     if deal:
         # Meanwhile the column divides its pixel step ``cols`` by ``wo`` (one row a cycle).
         return max(q + r, cols // wo) + 1
@@ -225,15 +232,16 @@ def ff_cycles(plan, tile, j, cols=None):
 def _column_items(plan, tile, j, cols, gate):
     """Base costs, conditional costs (0: gate closed), slot needs and words of column ``j``."""
     ho = tile.ho
-    chans, pix = _column_work(plan, tile, j, cols)
+    work = _column_work(plan, tile, j, cols)
     cs = slice(tile.ox0, tile.ox0 + _wo(plan, tile))
-    taps = plan.taps[tile.oy0:tile.oy0 + ho, cs].reshape(-1)[pix]
-    n = len(taps)
+    all_taps = plan.taps[tile.oy0:tile.oy0 + ho, cs].reshape(-1)
     base, cond, slot = [], [], []
     words = 0
-    if n == 0:
+    if not work:
         return None
-    for kl in chans:
+    for kl, pix in work:
+        taps = all_taps[pix]
+        n = len(taps)
         k = tile.k0 + kl
         nb, nc = plan.segments[k]
         if not plan.omask[k]:
@@ -251,13 +259,34 @@ def _column_items(plan, tile, j, cols, gate):
         else:
             cond.append(np.zeros(n, np.int64))
             slot.append(np.zeros(n, bool))
-    if not base:
-        return None
     return np.concatenate(base), np.concatenate(cond), np.concatenate(slot), words
 
 
-def _replay_gated(base, cond, slot, nslots, gl):
-    """Issue-stage replay of one column; returns the cycle after the last issued word."""
+def _generator_gaps(plan, tile, j, cols):
+    """Dealt tiles of ``P < cols`` pixels: the item generator passes a channel without a pixel
+    in column ``j`` in a cycle of its own. Returns ``(lead, avail)``: the cycles it passes
+    before the column's first item, and per item the cycles after the first item's at which
+    the generator emits it (``None`` where no channel is passed)."""
+    P = tile.ho * _wo(plan, tile)
+    if not (tile.cmd.get("psplit") and tile.cmd.get("pdeal")) or P >= cols:
+        return 0, None
+    pos, g = [], 0
+    for k in range(tile.kt):
+        s = (j + k) % cols
+        if s >= P:
+            g += 1
+            continue
+        n = -(-(P - s) // cols)
+        pos += range(g, g + n)
+        g += n
+    if not pos:
+        return 0, None
+    return pos[0], [p - pos[0] for p in pos]
+
+
+def _replay_gated(base, cond, slot, nslots, gl, avail=None):
+    """Issue-stage replay of one column; returns the cycle after the last issued word. With
+    ``avail``, base item ``i`` is not issued before cycle ``avail[i]``."""
     t = 0
     n = len(base)
     bi = 0
@@ -277,6 +306,8 @@ def _replay_gated(base, cond, slot, nslots, gl):
             end = t + cost
             heapq.heappush(releases, end - 1 + gl)
             t = end
+        elif bi < n and avail is not None and avail[bi] > t:
+            t = avail[bi] if not condq else min(avail[bi], max(t + 1, condq[0][0]))
         elif bi < n and (not slot_l[bi] or free):
             cost = base_l[bi]
             end = t + cost
@@ -331,6 +362,7 @@ def estimate_plan(config, plan, gate=None):
     for tile in plan.tiles:
         col_issue = []
         words = 0
+        leads = [0] * cols
         for j in range(cols):
             items = _column_items(plan, tile, j, cols, gate)
             if items is None:
@@ -338,14 +370,16 @@ def estimate_plan(config, plan, gate=None):
                 continue
             base, cond, slot, w = items
             words += w
-            if slot.any():
+            lead, avail = _generator_gaps(plan, tile, j, cols)
+            leads[j] = lead
+            if slot.any() or avail is not None:
                 col_issue.append(_replay_gated(base, cond, slot, config.psum_slots,
-                                               tm.gate_latency))
+                                               tm.gate_latency, avail))
             else:
                 col_issue.append(int(base.sum()))
         # A column with no work (no channel, or a pixel chunk past the tile) is busy for the
         # start cycle (and its walk to the chunk) only.
-        ff = [ff_cycles(plan, tile, j, cols) for j in range(cols)]
+        ff = [ff_cycles(plan, tile, j, cols) + leads[j] for j in range(cols)]
         col_busy = tuple(tm.fill + f + c + tm.drain if c else 1 + f
                          for f, c in zip(ff, col_issue, strict=True))
         tiles.append(TileEstimate(busy=max(col_busy), col_busy=col_busy, words=words,

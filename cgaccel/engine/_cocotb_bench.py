@@ -16,7 +16,7 @@ from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
 from .geometry import Geometry
-from .sim import _bytes
+from .sim import _read_values
 
 
 def _packer(layout):
@@ -119,7 +119,8 @@ async def run_engine(dut):
                 await FallingEdge(clk)
                 qi += bool(sent)
                 if got:
-                    vals += _bytes(data, reqs[ri][2], geo.config.act_width)
+                    vals += _read_values(data, reqs[ri], deal, geo.config.cols,
+                                         geo.config.act_width)
                     ri += 1
             dut.i_rd__valid.value = 0
             dut.o_rd__ready.value = 0

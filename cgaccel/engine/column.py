@@ -309,11 +309,12 @@ class Column(wiring.Component):
         last_pix = Signal()
         m.d.comb += last_pix.eq((g_ox == wo1) & (g_oy == ho1))
         # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
-        # index + cols, ...`` of every channel. It walks to pixel ``index`` as above and,
-        # meanwhile, divides its step ``cols`` by ``wo`` one row per cycle (``dq_a`` rows and
-        # ``dq_b`` pixels): then every next pixel is one addition and one wrap, so 1x1 items
-        # (2-8 cycles) never wait for the generator. Channel ``i``'s n-th pixel goes to
-        # ``i*pc + n`` (``g_ob`` = ``i*pc``) in every column.
+        # index + cols, ...`` of channel 0 (rotated per channel, see ``next_start``). It
+        # walks to pixel ``index`` as above and, meanwhile, divides its step ``cols`` by
+        # ``wo`` one row per cycle (``dq_a`` rows and ``dq_b`` pixels): then every next pixel
+        # is one addition and one wrap, so 1x1 items (2-8 cycles) never wait for the
+        # generator. Channel ``i``'s n-th pixel goes to ``i*pc + n`` (``g_ob`` = ``i*pc``) in
+        # every column.
         deal = Signal()
         m.d.comb += deal.eq(d.psplit & d.pdeal)
         dq_a = Signal(range(cfg.cols + 1))
@@ -348,12 +349,41 @@ class Column(wiring.Component):
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
 
+        # Dealt pixels rotate a column per channel (``output_places``): this column's first
+        # pixel of channel ``k`` is ``s_k = (index + k) % cols``, so that the columns under
+        # an object (gates open on objects) do not get all of its pixels in every channel.
+        # ``st_*`` hold the next channel's start, one pixel on from the current one's (or
+        # pixel 0 after ``s = cols - 1``), advanced as a channel starts: the channel after
+        # a one-pixel channel starts a cycle later, from registers and compares with the
+        # registered limits only. A start at or past the tile's pixel count (tiles with
+        # ``P < cols``) is ``st_past``: that channel has no pixel here (``g_none``), the walk
+        # passes it in one cycle without an item.
+        st_s = Signal(range(max(2, cfg.cols)))
+        st_past = Signal()
+        g_none = Signal()
+
+        def next_start(ox, oy, ix, iy, s, past):
+            if isinstance(s, int):
+                s = Const(s, st_s.shape())
+            m.d.sync += [st_ox.eq(ox), st_oy.eq(oy), st_ix.eq(ix), st_iy.eq(iy),
+                         st_past.eq(past), st_s.eq(s + 1)]
+            with m.If(s == cfg.cols - 1):
+                m.d.sync += [st_s.eq(0), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
+                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l)]
+            with m.Elif(past | ((ox == wo1) & (oy == ho1))):
+                m.d.sync += st_past.eq(1)
+            with m.Elif(ox == wo1):
+                m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(oy + 1),
+                             st_iy.eq(iy + d.stride)]
+            with m.Else():
+                m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride)]
+
         with m.If(start_i):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
-                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols),
+                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), g_none.eq(0),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
@@ -363,7 +393,13 @@ class Column(wiring.Component):
             with m.If(dq_b >= d.wo):
                 m.d.sync += [dq_b.eq(dq_b - d.wo), dq_a.eq(dq_a + 1)]
             with m.If(g_oy >= d.ho):
-                m.d.sync += ff.eq(0)        # the chunk starts past the tile: nothing to do
+                # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
+                # next channels start at other pixels (once the step is divided).
+                with m.If(~deal):
+                    m.d.sync += ff.eq(0)
+                with m.Elif(dq_b < d.wo):
+                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), g_none.eq(1)]
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1)
             with m.Elif(ff_rem >= d.wo):
                 m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
                              g_iy.eq(g_iy + d.stride)]
@@ -375,14 +411,18 @@ class Column(wiring.Component):
             with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
                              st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix)]
+                with m.If(deal):
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0)
         with m.Elif(adv & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             with m.If(deal):
-                # The next pixel is ``cols`` on; the channel ends when it leaves the tile.
-                with m.If(dl_end):
+                # The next pixel is ``cols`` on; the channel ends when it leaves the tile
+                # (or at once without a pixel here).
+                with m.If(dl_end | g_none):
                     m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
                                  g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
-                                 g_ix.eq(st_ix)]
+                                 g_ix.eq(st_ix), g_none.eq(st_past)]
+                    next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past)
                     next_channel(g_i < kt1)
                 with m.Else():
                     m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
@@ -412,7 +452,7 @@ class Column(wiring.Component):
         s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in
               dict(i=g_i, oaddr=g_oaddr, iy=g_iy, ix=g_ix, wt=g_wt).items()}
         with m.If(adv):
-            m.d.sync += s_valid[1].eq(gen_active & ~start_i)
+            m.d.sync += s_valid[1].eq(gen_active & ~start_i & ~g_none)
             m.d.sync += [s1["i"].eq(g_i), s1["oaddr"].eq(g_oaddr), s1["iy"].eq(g_iy),
                          s1["ix"].eq(g_ix), s1["wt"].eq(g_wt)]
         with m.If(start_i):

@@ -304,11 +304,14 @@ class Geometry:
         Returns ``(col, addr, n)`` tuples: ``n = 0`` a single read, else a row read
         (``read_layout``'s ``row``; ``deal``) or a word read (``word``; ``word`` and not
         ``deal``) whose ``n`` low bytes are the next ``n`` reads. A dealt tile (``deal``, with
-        :attr:`store_rows`) reads column 0, 1, ... of one address as one row, ``cols`` bytes
-        at most (an iteration's last row may be shorter). With ``word`` (``out_word > 1``) a
-        run of reads of one column at consecutive addresses from a multiple of ``out_word``
-        is one word read, ``out_word`` bytes at most; a read that starts no word is single.
-        (The controller decides per STORE, :meth:`store_step`; this groups per read.)
+        :attr:`store_rows`) reads columns ``c, c + 1, ...`` (mod ``cols``) of one address as
+        one row, ``cols`` bytes at most (an iteration's last row may be shorter): the tuple's
+        ``col`` is then ``c``, the row's rotation (the row read returns every column, column
+        0's in the low bits; read ``i`` of the row is column ``(c + i) % cols``'s). With
+        ``word`` (``out_word > 1``) a run of reads of one column at consecutive addresses
+        from a multiple of ``out_word`` is one word read, ``out_word`` bytes at most; a read
+        that starts no word is single. (The controller decides per STORE,
+        :meth:`store_step`; this groups per read.)
         """
         w = self.out_word
         if not deal and word and w > 1:
@@ -324,12 +327,13 @@ class Geometry:
             return [(c, a, 0) for c, a in reads]
         out = []
         for c, a in reads:
-            if c and out and out[-1][2] == c and out[-1][1] == a:
-                out[-1] = (0, a, c + 1)
+            if out and out[-1][1] == a and 0 < out[-1][2] < self.cols:
+                if c != (out[-1][0] + out[-1][2]) % self.cols:
+                    raise ValueError(f"dealt reads of a row must step the column by one, "
+                                     f"not {out[-1][0] + out[-1][2] - 1} -> {c}")
+                out[-1] = (out[-1][0], a, out[-1][2] + 1)
             else:
-                if c:
-                    raise ValueError(f"dealt reads must start a row at column 0, not {c}")
-                out.append((0, a, 1))
+                out.append((c, a, 1))
         return out
 
     def read_layout(self):

@@ -66,6 +66,18 @@ def _bytes(data, n, width=8):
     return out
 
 
+def _read_values(data, req, deal, cols, width=8):
+    """The values of one read request ``req = (col, addr, n)`` of
+    :meth:`~cgaccel.engine.geometry.Geometry.read_requests`: a dealt row read returns every
+    column (column 0's in the low bits) and its ``n`` reads are columns ``col, col + 1, ...``
+    (mod ``cols``), the row's rotation."""
+    col, _, n = req
+    if not (deal and n):
+        return _bytes(data, n, width)
+    row = _bytes(data, cols, width)
+    return [row[(col + i) % cols] for i in range(n)]
+
+
 def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeout=None):
     """Simulate the engine on one or more :class:`~cgaccel.engine.tiling.LayerPlan`.
 
@@ -144,7 +156,7 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
                 if sent:
                     qi += 1
                 if got:
-                    vals += _bytes(data, reqs[ri][2], config.act_width)
+                    vals += _read_values(data, reqs[ri], deal, config.cols, config.act_width)
                     ri += 1
             ctx.set(dut.i_rd.valid, 0)
             ctx.set(dut.o_rd.ready, 0)

@@ -213,13 +213,15 @@ def output_places(kt, P, cols, pc, pixel, deal=False):
     output-bank address (without the half). Channel split: column ``k % cols`` at
     ``(k // cols) * P + p``. Pixel split: column ``j`` holds pixels ``[j*pc, j*pc + n_j)`` of
     every channel at ``k * n_j + (p - j*pc)``. Dealt pixels (``deal``, with ``pixel``):
-    column ``p % cols`` holds pixel ``p`` of channel ``k`` at ``k * pc + p // cols``; the
-    write-back reads channel by channel, pixel by pixel (one dealt STORE per tile).
+    column ``(p - k) % cols`` holds pixel ``p`` of channel ``k`` at ``k * pc + p // cols``
+    (rotated a column per channel: gates open on objects, so a fixed ``p % cols`` gives the
+    columns under an object more conditional work); the write-back reads channel by channel,
+    pixel by pixel (one dealt STORE per tile, outer iteration ``k``).
     """
     out = []
     if pixel and deal:
         for k in range(kt):
-            out += [(p % cols, k, k * pc + p // cols, p) for p in range(P)]
+            out += [((p - k) % cols, k, k * pc + p // cols, p) for p in range(P)]
     elif pixel:
         for j in range(cols):
             lo = j * pc
