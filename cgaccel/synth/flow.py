@@ -17,6 +17,7 @@ first yosys call compiles the wasm once and caches it in ``~/.cache/YoWASP``).
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from .targets import TARGETS
 from .targets import target as get_target
 
 __all__ = ["synthesize", "add_arguments", "run", "FlowError", "ResourceError", "TOPS",
-           "tool"]
+           "tool", "nextpnr_command"]
 
 TOPS = ("block", "board")
 
@@ -115,8 +116,34 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
     return "\n".join([f"read_verilog -sv {verilog}", synth, f"tee -q -o {stat} stat -json", ""])
 
 
+def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, route=True,
+                    constraints=None, extra=None):
+    """The nextpnr command line (a list) of the flow for target ``tgt``.
+
+    ``extra`` (nextpnr options) replaces the target's ``pnr_args`` (its measured defaults, see
+    :class:`cgaccel.synth.targets.Target`) when given; ``()`` runs nextpnr with none.
+    """
+    tgt = get_target(tgt) if isinstance(tgt, str) else tgt
+    cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", str(netlist),
+           "--report", str(report), "--freq", f"{freq:g}", "--timing-allow-fail",
+           "--seed", str(seed)] + (["--router", router] if router else [])
+    cmd += list(tgt.pnr_args if extra is None else extra)
+    if not route:
+        cmd += ["--no-route"]
+    if tgt.family == "ecp5":
+        if route:
+            cmd += ["--textcfg", str(placed)]
+        cmd += ["--lpf", str(constraints)] if constraints else ["--lpf-allow-unconstrained"]
+    else:
+        if route:
+            cmd += ["--asc", str(placed)]
+        cmd += ["--pcf", str(constraints)] if constraints else ["--pcf-allow-unconstrained"]
+    return cmd
+
+
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
-               board_opts=None, place=True, design=None, router=None, route=True):
+               board_opts=None, place=True, design=None, router=None, route=True,
+               pnr_args=None):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -151,6 +178,9 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         ``critical_path`` are then nextpnr's estimates from placement with estimated wire
         delays (``routed`` is false in the report), minutes instead of hours on a large
         design; the way to iterate on timing.
+    pnr_args : sequence of str, optional
+        Extra nextpnr options (``["--tmg-ripup"]``, ...); default: the target's ``pnr_args``
+        (measured in ``docs/synth.md``); ``()`` for none.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -182,6 +212,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise TypeError(f"DSP mapping must be a bool or None, not {dsp!r}")
     if router not in (None, "router1", "router2"):
         raise ValueError(f"Router must be router1 or router2, not {router!r}")
+    if pnr_args is not None:
+        if isinstance(pnr_args, str) or not all(isinstance(a, str) for a in pnr_args):
+            raise TypeError("Extra nextpnr arguments must be a sequence of strings, "
+                            f"not {pnr_args!r}")
+        pnr_args = tuple(pnr_args)
     if design is not None:
         if not isinstance(design, wiring.Component):
             raise TypeError(f"Design must be a wiring.Component, not {design!r}")
@@ -241,21 +276,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         return report
 
     pnr_report = out / "nextpnr_report.json"
-    cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", netlist.name,
-           "--report", pnr_report.name, "--freq", f"{freq:g}", "--timing-allow-fail",
-           "--seed", str(seed)] + (["--router", router] if router else [])
-    if not route:
-        cmd += ["--no-route"]
-    if tgt.family == "ecp5":
-        placed = out / f"{module}.config"
-        if route:
-            cmd += ["--textcfg", placed.name]
-        cmd += ["--lpf", str(constraints)] if constraints else ["--lpf-allow-unconstrained"]
-    else:
-        placed = out / f"{module}.asc"
-        if route:
-            cmd += ["--asc", placed.name]
-        cmd += ["--pcf", str(constraints)] if constraints else ["--pcf-allow-unconstrained"]
+    placed = out / (f"{module}.config" if tgt.family == "ecp5" else f"{module}.asc")
+    cmd = nextpnr_command(tgt, netlist.name, pnr_report.name, placed.name, freq=freq, seed=seed,
+                          router=router, route=route, constraints=constraints,
+                          extra=pnr_args)
+    report["nextpnr_args"] = cmd[1:]
     log = out / "nextpnr.log"
     rc, times["nextpnr"] = _run(cmd, log, out)
     if rc:
@@ -342,6 +367,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
     parser.add_argument("--router", choices=("router1", "router2"), default=None,
                         help="nextpnr router (default: nextpnr's, router1)")
+    parser.add_argument("--nextpnr-args", default=None, metavar="ARGS",
+                        help="extra nextpnr options as one shell-quoted string, given with '=' "
+                             "(--nextpnr-args='--tmg-ripup'); replaces the target's defaults, "
+                             "'' for none")
     dsp = parser.add_mutually_exclusive_group()
     dsp.add_argument("--dsp", dest="dsp", action="store_true", default=None,
                      help="force multipliers into DSP blocks")
@@ -369,7 +398,9 @@ def run(args):
     try:
         rep = synthesize(config, args.target, args.out, top=args.top, freq_mhz=args.freq,
                          seed=args.seed, dsp=args.dsp, board_opts=board_opts, router=args.router,
-                         place=not args.synth_only, route=not args.place_only)
+                         place=not args.synth_only, route=not args.place_only,
+                         pnr_args=None if args.nextpnr_args is None
+                         else shlex.split(args.nextpnr_args))
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1

@@ -29,6 +29,9 @@ class Target:
     block_freq_mhz : float
         ``--freq`` given to nextpnr for ``--top block`` (a stretch target: it only steers the
         placer; the achieved Fmax is what is reported).
+    pnr_args : tuple of str
+        nextpnr options the flow adds by default (``synthesize(pnr_args=...)`` replaces them);
+        each one measured in ``docs/synth.md`` ("nextpnr and yosys options").
     """
 
     name: str
@@ -37,6 +40,7 @@ class Target:
     capacity: dict = field(hash=False)
     board: str
     block_freq_mhz: float
+    pnr_args: tuple = ()
 
 
 TARGETS = {
