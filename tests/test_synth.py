@@ -10,6 +10,7 @@ the full runs are ``slow``.
 import argparse
 import json
 import random
+import re
 import shlex
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from axil import axil_read, axil_write
 from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from cgaccel.config import preset
 from cgaccel.regs import MAGIC, register_map
+from cgaccel.rtl import to_verilog
 from cgaccel.synth import flow
 from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
@@ -36,6 +38,7 @@ from cgaccel.synth.report import (
     fit_error_from_log,
     mapped_resources,
 )
+from cgaccel.synth.reset import GlobalResetTop
 from cgaccel.synth.targets import TARGETS, target
 from cgaccel.synth.uart import UARTRx, UARTTx
 
@@ -546,6 +549,62 @@ def test_flow_on_a_small_block_up5k(tmp_path):
     assert rep["ffs"] >= rep["wrapper_ffs"]
     assert rep["brams"] == 4                   # 2 KiB = four 4-Kibit EBRs
     assert rep["files"]["bitstream"].endswith(".bin")
+
+
+def _reset_loads(netlist, module):
+    """``{(cell type, port): count}`` of the cells on the nets that a ``DCCA`` drives."""
+    top = json.loads(Path(netlist).read_text())["modules"][module]
+    bits = {b for c in top["cells"].values() if c["type"] == "DCCA"
+            for b in c["connections"]["CLKO"]}
+    loads = {}
+    for c in top["cells"].values():
+        for port, conn in c["connections"].items():
+            if port != "CLKO" and bits & set(conn):
+                loads[(c["type"], port)] = loads.get((c["type"], port), 0) + 1
+    return loads
+
+
+def test_flow_on_a_small_block_ecp5(tmp_path):
+    """The ECP5 flow on a small design: the ``sync`` reset reaches the flip-flops' LSR pins
+    through a ``DCCA`` and nextpnr routes it on a global (ECP5 promotes only clocks itself)."""
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2")
+    _check_report(rep, tmp_path, "ecp5-25k")
+    assert rep["global_reset"] is True and rep["synth_cells"]["DCCA"] == 1
+    loads = _reset_loads(tmp_path / "cgaccel_block.json", "cgaccel_block")
+    assert loads.get(("TRELLIS_FF", "LSR"), 0) > 100, loads
+    log = (tmp_path / "nextpnr.log").read_text()
+    globals_ = re.findall(r"routing clock net (\S+) using global \d+", log)
+    assert len(globals_) == 2 and any("rst" in net for net in globals_), globals_
+    assert rep["files"]["bitstream"].endswith(".bit")
+
+
+def test_global_reset_top_forwards_ports_and_buffers_the_reset():
+    ram = AxiRam(size_bytes=256, data_width=32, addr_width=32, id_width=4)
+    dut = GlobalResetTop(ScanWrapper(ram))
+    assert set(dut.signature.members) == {"clk", "rst", "scan_in", "scan_out"}
+    v = to_verilog(dut, "t")
+    assert "module t(" in v and "DCCA sync_rst_buf" in v
+    # The buffer's input is a register of the pin: the global starts at a flip-flop.
+    assert "sync_rst_q <= rst;" in v and ".CLKI(sync_rst_q)" in v
+    with pytest.raises(TypeError, match="Wrapped design must be a wiring.Component, not 3"):
+        GlobalResetTop(3)
+
+    class Clashing(wiring.Component):
+        rst: In(1)
+
+        def elaborate(self, platform):
+            return Module()
+
+    clashing = Clashing()
+    with pytest.raises(ValueError, match="Wrapped design must not have a member named 'rst'"):
+        GlobalResetTop(clashing)
+    Fragment.get(clashing, None)     # refused, not forgotten: keep the unused-design warning quiet
+    with pytest.raises(TypeError, match="Global reset must be a bool, not 1"):
+        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], global_reset=1)
+    board = to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], global_reset=True), "b")
+    assert board.count("DCCA ") == 1
+    assert "DCCA" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
 
 
 def test_place_only_flow_estimates_fmax(tmp_path):

@@ -16,7 +16,7 @@ Host address map (see :mod:`cgaccel.synth.bridge`): ``0x0000_0000`` accelerator 
 from dataclasses import dataclass
 from importlib import resources
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -26,6 +26,7 @@ from ..regfile import ADDR_WIDTH
 from ..top import Top
 from .bridge import UartAxiLiteBridge
 from .dram import AxiRam, check_ram_args
+from .reset import drive_global_reset
 from .uart import UARTRx, UARTTx
 
 __all__ = ["Board", "BOARDS", "BoardTop"]
@@ -107,9 +108,13 @@ class BoardTop(wiring.Component):
         UART baud rate; the clock must give at least 4 cycles per bit.
     dram_bytes : int, optional
         On-chip RAM size (default: the board's).
+    global_reset : bool
+        Put the synchronised reset on an ECP5 global buffer (``DCCA``, see
+        :mod:`cgaccel.synth.reset`); the flow sets it for ECP5 boards. An ``Instance``: the
+        design with it can be synthesized, not simulated by Amaranth.
     """
 
-    def __init__(self, config, board, *, baud=115200, dram_bytes=None):
+    def __init__(self, config, board, *, baud=115200, dram_bytes=None, global_reset=False):
         # A component refused by its constructor is not "created but never used".
         self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
@@ -122,6 +127,9 @@ class BoardTop(wiring.Component):
         if self._divisor < 4:
             raise ValueError(f"Baud rate must be at most {int(board.clock_mhz * 1e6 / 4)} for "
                              f"the {board.clock_mhz:g} MHz clock of {board.name}, not {baud}")
+        if not isinstance(global_reset, bool):
+            raise TypeError(f"Global reset must be a bool, not {global_reset!r}")
+        self._global_reset = global_reset
         self._config = config
         self._board = board
         self._baud = baud
@@ -159,7 +167,15 @@ class BoardTop(wiring.Component):
         m.d.comb += ClockSignal("sync").eq(pin(b.clk))
         pressed = Signal()
         m.d.comb += pressed.eq(~pin(b.rst) if b.rst_active_low else pin(b.rst))
-        m.submodules.reset_sync = ResetSynchronizer(pressed, domain="sync")
+        if self._global_reset:
+            # The synchroniser's output, in a domain of its own on the same clock, is the
+            # global buffer's input.
+            m.domains.button = ClockDomain("button")
+            m.d.comb += ClockSignal("button").eq(pin(b.clk))
+            m.submodules.reset_sync = ResetSynchronizer(pressed, domain="button")
+            drive_global_reset(m, ResetSignal("button"))
+        else:
+            m.submodules.reset_sync = ResetSynchronizer(pressed, domain="sync")
 
         m.submodules.rx = rx = UARTRx(self._divisor)
         m.submodules.tx = tx = UARTTx(self._divisor)

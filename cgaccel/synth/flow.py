@@ -37,6 +37,7 @@ from .report import (
     mapped_resources,
     nextpnr_resources,
 )
+from .reset import GlobalResetTop
 from .targets import TARGETS
 from .targets import target as get_target
 
@@ -89,21 +90,28 @@ def strip_zero_memory_init(text):
 def _build_design(config, tgt, top, *, board_opts, design):
     """Return ``(component, module_name, constraint_file_or_None, freq_mhz, info)``."""
     from ..top import Top
+    # ECP5 only: nextpnr-ice40 promotes a high-fanout reset to a global by itself.
+    global_reset = tgt.family == "ecp5"
     if top == "block":
         inner = Top(config) if design is None else design
         n_in, n_out = port_bits(inner)
         # Clock and reset are pins too.
         if n_in + n_out + 2 <= tgt.capacity["io"]:
-            return DirectWrapper(inner), "cgaccel_block", None, tgt.block_freq_mhz, {
+            wrapped, info = DirectWrapper(inner), {
                 "wrapper": "direct", "port_bits_in": n_in, "port_bits_out": n_out}
-        return ScanWrapper(inner), "cgaccel_block", None, tgt.block_freq_mhz, {
-            "wrapper": "scan", "port_bits_in": n_in, "port_bits_out": n_out,
-            "wrapper_ffs": n_in + n_out, "wrapper_luts": n_out}
+        else:
+            wrapped, info = ScanWrapper(inner), {
+                "wrapper": "scan", "port_bits_in": n_in, "port_bits_out": n_out,
+                "wrapper_ffs": n_in + n_out, "wrapper_luts": n_out}
+        if global_reset:
+            wrapped = GlobalResetTop(wrapped)
+        return wrapped, "cgaccel_block", None, tgt.block_freq_mhz, {
+            **info, "global_reset": global_reset}
     from .board import BOARDS, BoardTop
     board = BOARDS[tgt.board]
-    design = BoardTop(config, board, **board_opts)
+    design = BoardTop(config, board, global_reset=global_reset, **board_opts)
     info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
-            "dram_bytes": design.dram_bytes}
+            "dram_bytes": design.dram_bytes, "global_reset": global_reset}
     return design, f"cgaccel_{board.name.replace('-', '_')}", board.constraints_path(), \
         board.clock_mhz, info
 
