@@ -1,5 +1,7 @@
 """Checkpoint -> int8 network file (+ scores), using torch only for calibration."""
 
+import copy
+
 import numpy as np
 import torch
 
@@ -14,11 +16,17 @@ __all__ = ["build_network", "calibrate", "export_network"]
 
 @torch.no_grad()
 def calibrate(model, x):
-    """``max|a|`` of every tensor and every layer's pre-residual output over images ``x``."""
-    model.eval()
+    """``max|a|`` of every tensor and every layer's pre-residual output over images ``x``.
+
+    Run in float64 on a copy and rounded to float32: a float32 forward pass sums in a different
+    order on another CPU (torch's AVX2 and AVX-512 kernels), which moved these maxima by an ulp
+    and every requantization multiplier derived from them, so the same checkpoint exported to
+    different networks on different machines.
+    """
+    wide = copy.deepcopy(model).double().eval()
     rec = {}
-    model(x, record=rec)
-    return {k: float(v.abs().max()) for k, v in rec.items()}
+    wide(x.double(), record=rec)
+    return {k: float(np.float32(v.abs().max().item())) for k, v in rec.items()}
 
 
 def build_network(model, train_pixels):
