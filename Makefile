@@ -64,6 +64,8 @@ sim: deps
 # `cgaccel synth --config tiny --target ice40-up5k` refuses it naming the resources.
 synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --router router2
+	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2
+	$(PY) -m cgaccel synth --target ecp5-25k --config tiny --top board --router router2
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in

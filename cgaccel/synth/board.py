@@ -112,9 +112,12 @@ class BoardTop(wiring.Component):
         Put the synchronised reset on an ECP5 global buffer (``DCCA``, see
         :mod:`cgaccel.synth.reset`); the flow sets it for ECP5 boards. An ``Instance``: the
         design with it can be synthesized, not simulated by Amaranth.
+    reset_dcc : str, optional
+        With ``global_reset``: the nextpnr bel of its ``DCCA`` (the target's ``reset_dcc``).
     """
 
-    def __init__(self, config, board, *, baud=115200, dram_bytes=None, global_reset=False):
+    def __init__(self, config, board, *, baud=115200, dram_bytes=None, global_reset=False,
+                 reset_dcc=None):
         # A component refused by its constructor is not "created but never used".
         self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
@@ -129,7 +132,10 @@ class BoardTop(wiring.Component):
                              f"the {board.clock_mhz:g} MHz clock of {board.name}, not {baud}")
         if not isinstance(global_reset, bool):
             raise TypeError(f"Global reset must be a bool, not {global_reset!r}")
+        if reset_dcc is not None and not (isinstance(reset_dcc, str) and reset_dcc):
+            raise TypeError(f"Reset DCC bel must be a bel name or None, not {reset_dcc!r}")
         self._global_reset = global_reset
+        self._reset_dcc = reset_dcc
         self._config = config
         self._board = board
         self._baud = baud
@@ -173,7 +179,7 @@ class BoardTop(wiring.Component):
             m.domains.button = ClockDomain("button")
             m.d.comb += ClockSignal("button").eq(pin(b.clk))
             m.submodules.reset_sync = ResetSynchronizer(pressed, domain="button")
-            drive_global_reset(m, ResetSignal("button"))
+            drive_global_reset(m, ResetSignal("button"), bel=self._reset_dcc)
         else:
             m.submodules.reset_sync = ResetSynchronizer(pressed, domain="sync")
 

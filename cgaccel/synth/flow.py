@@ -38,6 +38,7 @@ from .report import (
     nextpnr_resources,
 )
 from .reset import GlobalResetTop
+from .routewatch import RouteWatch
 from .targets import TARGETS
 from .targets import target as get_target
 
@@ -69,6 +70,40 @@ def _run(cmd, log, cwd):
         f.flush()
         proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, check=False)
     return proc.returncode, time.monotonic() - start
+
+
+_POLL_S = 5.0       # how often a running nextpnr's log is read
+
+
+def _run_watched(cmd, log, cwd, watch):
+    """``_run`` that stops the tool when ``watch.poll`` (fed the log as it grows) says so;
+    returns ``(returncode, seconds, stop_reason_or_None)``."""
+    start = time.monotonic()
+    stop = None
+    with open(log, "w") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            with open(log, errors="replace") as reader:
+                while True:
+                    try:
+                        rc = proc.wait(timeout=_POLL_S)
+                        break
+                    except subprocess.TimeoutExpired:
+                        stop = watch.poll(reader.read(), time.monotonic() - start)
+                        if stop is not None:
+                            break
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            rc = proc.returncode
+    return rc, time.monotonic() - start, stop
 
 
 def _tail(path, n=15):
@@ -104,14 +139,16 @@ def _build_design(config, tgt, top, *, board_opts, design):
                 "wrapper": "scan", "port_bits_in": n_in, "port_bits_out": n_out,
                 "wrapper_ffs": n_in + n_out, "wrapper_luts": n_out}
         if global_reset:
-            wrapped = GlobalResetTop(wrapped)
+            wrapped = GlobalResetTop(wrapped, reset_dcc=tgt.reset_dcc)
         return wrapped, "cgaccel_block", None, tgt.block_freq_mhz, {
-            **info, "global_reset": global_reset}
+            **info, "global_reset": global_reset, "reset_dcc": tgt.reset_dcc}
     from .board import BOARDS, BoardTop
     board = BOARDS[tgt.board]
-    design = BoardTop(config, board, global_reset=global_reset, **board_opts)
+    design = BoardTop(config, board, global_reset=global_reset, reset_dcc=tgt.reset_dcc,
+                      **board_opts)
     info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
-            "dram_bytes": design.dram_bytes, "global_reset": global_reset}
+            "dram_bytes": design.dram_bytes, "global_reset": global_reset,
+            "reset_dcc": tgt.reset_dcc}
     return design, f"cgaccel_{board.name.replace('-', '_')}", board.constraints_path(), \
         board.clock_mhz, info
 
@@ -151,7 +188,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
-               pnr_args=None):
+               pnr_args=None, route_patience=6, pnr_timeout_min=None):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -189,6 +226,12 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     pnr_args : sequence of str, optional
         Extra nextpnr options (``["--tmg-ripup"]``, ...); default: the target's ``pnr_args``
         (measured in ``docs/synth.md``); ``()`` for none.
+    route_patience : int
+        Stop nextpnr when router2 has not lowered its overused-wire count for this many
+        iterations while far from routed (:class:`cgaccel.synth.routewatch.RouteWatch`); the
+        flow then raises ``ResourceError`` instead of iterating for ever. 0: never stop.
+    pnr_timeout_min : float, optional
+        Stop nextpnr after this many minutes (placement and routing) with ``FlowError``.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -203,10 +246,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     Raises
     ------
     ResourceError
-        The mapped netlist or the placer needs more of a resource than the device has; the
-        message names the resource.
+        The mapped netlist or the placer needs more of a resource than the device has, or
+        router2 stalled (routing wires); the message names the resource.
     FlowError
-        A tool failed for another reason; the message quotes its log.
+        A tool failed for another reason, or nextpnr ran past ``pnr_timeout_min``; the message
+        quotes its log.
     """
     if not isinstance(config, AccelConfig):
         raise TypeError(f"Config must be an AccelConfig, not {config!r}")
@@ -225,6 +269,9 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
             raise TypeError("Extra nextpnr arguments must be a sequence of strings, "
                             f"not {pnr_args!r}")
         pnr_args = tuple(pnr_args)
+    watch = RouteWatch(patience=route_patience,
+                       timeout_s=None if pnr_timeout_min is None else _minutes(pnr_timeout_min)
+                       * 60)
     if design is not None:
         if not isinstance(design, wiring.Component):
             raise TypeError(f"Design must be a wiring.Component, not {design!r}")
@@ -290,7 +337,18 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
                           extra=pnr_args)
     report["nextpnr_args"] = cmd[1:]
     log = out / "nextpnr.log"
-    rc, times["nextpnr"] = _run(cmd, log, out)
+    rc, times["nextpnr"], stop = _run_watched(cmd, log, out, watch)
+    if stop is not None:
+        report.update({"routed": False, "route_failure": {
+            "kind": stop.kind, "message": stop.message,
+            "overused_wires": [list(h) for h in stop.history]}})
+        report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
+        report["seconds"] = round(time.monotonic() - t_start, 2)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if stop.kind == "stall":
+            raise ResourceError(f"Design does not route on {tgt.name}: {stop.message} "
+                                f"(see {log}; --route-patience 0 keeps routing)")
+        raise FlowError(f"{stop.message}, see {log}")
     if rc:
         text = log.read_text(errors="replace")
         why = fit_error_from_log(text)
@@ -344,6 +402,12 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     return report
 
 
+def _minutes(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"nextpnr timeout must be a positive number of minutes, not {value!r}")
+    return value
+
+
 def _fmax(pnr):
     """Lowest achieved Fmax over the clocks of a nextpnr report (MHz), or None."""
     vals = [c["achieved"] for c in pnr.get("fmax", {}).values() if "achieved" in c]
@@ -388,6 +452,12 @@ def add_arguments(parser):
                         help="board top: UART baud rate (default 115200)")
     parser.add_argument("--dram-kib", type=int, default=None,
                         help="board top: on-chip DRAM size in KiB (default per board)")
+    parser.add_argument("--route-patience", type=int, default=6, metavar="N",
+                        help="give up (a routing-resource error) when router2 has not lowered "
+                             "its overused wires for N iterations while far from routed; "
+                             "0 never gives up (default 6)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="MIN",
+                        help="stop nextpnr after MIN minutes (default: no limit)")
     parser.add_argument("--synth-only", action="store_true",
                         help="stop after yosys (resource estimate, no place and route)")
     parser.add_argument("--place-only", action="store_true",
@@ -408,7 +478,8 @@ def run(args):
                          seed=args.seed, dsp=args.dsp, board_opts=board_opts, router=args.router,
                          place=not args.synth_only, route=not args.place_only,
                          pnr_args=None if args.nextpnr_args is None
-                         else shlex.split(args.nextpnr_args))
+                         else shlex.split(args.nextpnr_args),
+                         route_patience=args.route_patience, pnr_timeout_min=args.timeout)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1

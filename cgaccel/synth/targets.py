@@ -32,6 +32,8 @@ class Target:
     pnr_args : tuple of str
         nextpnr options the flow adds by default (``synthesize(pnr_args=...)`` replaces them);
         each one measured in ``docs/synth.md`` ("nextpnr and yosys options").
+    reset_dcc : str, optional
+        ECP5: the nextpnr bel of the ``sync`` reset's global buffer (``cgaccel.synth.reset``).
     """
 
     name: str
@@ -41,15 +43,16 @@ class Target:
     board: str
     block_freq_mhz: float
     pnr_args: tuple = ()
+    reset_dcc: str = None
 
 
 TARGETS = {
     "ecp5-85k": Target("ecp5-85k", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"),
                        {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208, "io": 205},
-                       "ulx3s-85f", 100.0),
+                       "ulx3s-85f", 100.0, reset_dcc="X67/Y0/TDCC2"),
     "ecp5-25k": Target("ecp5-25k", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"),
                        {"luts": 24288, "ffs": 24288, "dsps": 28, "brams": 56, "io": 197},
-                       "ulx3s-25f", 100.0),
+                       "ulx3s-25f", 100.0, reset_dcc="X31/Y0/TDCC2"),
     "ice40-up5k": Target("ice40-up5k", "ice40", ("--up5k", "--package", "sg48"),
                          {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30, "sprams": 4,
                           "io": 39},

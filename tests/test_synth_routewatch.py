@@ -1,0 +1,72 @@
+"""cgaccel.synth.routewatch: when a nextpnr run is given up, on measured router2 histories."""
+
+import pytest
+
+from cgaccel.synth.routewatch import RouteWatch
+
+# router2's overused wires per iteration, from docs/synth.md: ``tiny`` on the ULX3S-85F board
+# top (routed at iteration 45 after 21 iterations between 0 and 4) and ``default`` on the
+# ECP5-85F block top (lowest at iteration 7, then rising; stopped by hand after iteration 10).
+TINY = [18738, 10529, 5539, 2707, 1300, 670, 401, 235, 145, 90, 51, 38, 31, 26, 16, 10, 7, 5,
+        4, 5, 4, 2, 2, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 4, 3, 1, 2, 1, 2, 1, 2, 1, 2, 2]
+DEFAULT = [93056, 67772, 53393, 45424, 41665, 40365, 40288, 41375, 42435, 44547]
+
+
+def _log(values, start=1):
+    return "".join(f"Info:     iter={i} wires={300000 + v} overused={v} overuse={v + 7} "
+                   "archfail=NA\n" for i, v in enumerate(values, start))
+
+
+def test_a_router_that_finishes_is_never_stopped():
+    watch = RouteWatch()
+    text = "Info: Routing..\n" + _log(TINY)
+    # Fed in odd-sized pieces: lines split anywhere are joined before they are read.
+    for i in range(0, len(text), 37):
+        assert watch.poll(text[i:i + 37], elapsed_s=i) is None
+    assert [v for _, v in watch.history] == TINY
+
+
+def test_a_stalled_router_is_stopped_with_its_history():
+    watch = RouteWatch(patience=6)
+    assert watch.poll(_log(DEFAULT)) is None        # 3 iterations past the lowest
+    assert watch.poll(_log([45000, 46000], start=11)) is None
+    stop = watch.poll(_log([47000], start=13))        # the 6th without a new lowest
+    assert stop is not None and stop.kind == "stall"
+    assert stop.message == (
+        "router2 made no progress in 6 iterations (overused wires: 93056 at iteration 1, "
+        "lowest 40288 at iteration 7, 47000 at iteration 13); the device's routing wires are "
+        "the resource that ran out")
+    assert stop.history[-1] == (13, 47000) and len(stop.history) == 13
+
+
+def test_a_new_lowest_restarts_the_count_and_the_floor_scales():
+    watch = RouteWatch(patience=3, floor=0.1, min_floor=0)
+    assert watch.poll(_log([1000, 900, 950, 960, 890, 900, 910])) is None
+    assert watch.poll(_log([905], start=8)).kind == "stall"
+    # Below the floor (10% of the first iteration's 1000) the router is left to finish.
+    watch = RouteWatch(patience=3, floor=0.1, min_floor=0)
+    assert watch.poll(_log([1000, 99, 120, 130, 140, 150, 160])) is None
+    never = RouteWatch(patience=0)
+    assert never.poll(_log(DEFAULT + [50000] * 20)) is None
+
+
+def test_timeout_and_bad_parameters():
+    watch = RouteWatch(timeout_s=120)
+    assert watch.poll("Info: placing\n", elapsed_s=119) is None
+    stop = watch.poll(_log([500, 400]), elapsed_s=120)
+    assert stop.kind == "timeout"
+    assert stop.message == ("nextpnr stopped after 2.0 minutes (the limit is 2) (overused "
+                            "wires: 500 at iteration 1, lowest 400 at iteration 2, 400 at "
+                            "iteration 2)")
+    with pytest.raises(ValueError, match="Route patience must be a non-negative integer, "
+                                         "not -1"):
+        RouteWatch(patience=-1)
+    with pytest.raises(ValueError, match="Route patience must be a non-negative integer, "
+                                         "not True"):
+        RouteWatch(patience=True)
+    with pytest.raises(ValueError, match=r"Route floor must be a fraction in \[0, 1\), not 1"):
+        RouteWatch(floor=1)
+    with pytest.raises(ValueError, match="Minimum route floor must be a non-negative integer"):
+        RouteWatch(min_floor=-5)
+    with pytest.raises(ValueError, match="Timeout must be a positive number of seconds, not 0"):
+        RouteWatch(timeout_s=0)
