@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "run": ("cgaccel.driver_cli", "run a vectors file on the emitted RTL in cocotb"),
     "bench": ("cgaccel.bench.cli", "print the performance table"),
     "synth": ("cgaccel.synth.flow", "open FPGA flow: yosys + nextpnr + pack"),
+    "board-run": ("cgaccel.synth.boardrun",
+                  "run a vectors file on a loaded board bitstream over its UART"),
 }
 
 

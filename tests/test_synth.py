@@ -25,11 +25,13 @@ from axil import axil_read, axil_write
 
 from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from cgaccel.config import preset
+from cgaccel.driver import Driver, HardwareMismatch
 from cgaccel.regs import MAGIC, register_map
 from cgaccel.rtl import to_verilog
 from cgaccel.synth import flow
 from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
+from cgaccel.synth.boardrun import BridgeBus
 from cgaccel.synth.bridge import MEM_BASE, UartAxiLiteBridge
 from cgaccel.synth.dram import AxiRam
 from cgaccel.synth.host import BridgeClient, BridgeError, decode_reply, encode_read, encode_write
@@ -401,6 +403,31 @@ def test_board_design_over_uart():
         # Garbage before a command is skipped.
         await send(b"\x00\x13")
         assert await read(REGS["ID"]) == (RESP_OKAY, MAGIC)
+
+    _board_bench(dut, divisor, script)
+
+
+def test_driver_over_the_board_uart():
+    """``cgaccel board-run``'s path: the host driver's identity and configuration checks and
+    RAM accesses at any alignment, through BridgeBus, the UART pin and the board design."""
+    board = BOARDS["ulx3s-85f"]
+    divisor = 4
+    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+                   dram_bytes=256)
+
+    async def script(ctx, send, recv):
+        async def transact(command, reply_len):
+            await send(command)
+            return await recv(reply_len)
+
+        bus = BridgeBus(transact, 256)
+        await Driver(preset("tiny"), bus.regs, bus.mem, base_addr=0).check_hardware()
+        with pytest.raises(HardwareMismatch, match="HWCFG0 must be"):
+            await Driver(preset("tiny").with_overrides(rows=4), bus.regs, bus.mem,
+                         base_addr=0).check_hardware()
+        await bus.mem.write(0, bytes(range(12)))
+        await bus.mem.write(5, b"\xaa\xbb\xcc")
+        assert await bus.mem.read(3, 7) == bytes([3, 4, 0xAA, 0xBB, 0xCC, 8, 9])
 
     _board_bench(dut, divisor, script)
 
