@@ -30,11 +30,14 @@ from .engine.tiling import fold_taps, plan_layer
 from .model.vectors import INPUT_KEYS, OPTIONAL_KEYS
 from .regs import ERRORS, MAGIC, VERSION, counter_names, hwcfg_values, register_map
 
-__all__ = ["REGION_ALIGN", "CompiledLayer", "compile_layer", "pack_tile", "unpack_tile",
+__all__ = ["REGION_ALIGN", "LAYOUT_OPTIONS", "CompiledLayer", "compile_layer", "pack_tile",
+           "unpack_tile",
            "Driver", "LayerRun", "DriverError", "HardwareMismatch", "AcceleratorError",
            "AcceleratorTimeout", "REG"]
 
 REGION_ALIGN = 4096
+#: :func:`compile_layer`'s layout options, as bench cases name them.
+LAYOUT_OPTIONS = ("k_tile", "band_rows", "double_out", "split", "wide", "region_align")
 REG = {r.name: r.offset for r in register_map()}
 ERROR_NAMES = {code: name for name, code in ERRORS.items()}
 
@@ -232,7 +235,8 @@ def _work_list(C, rows, groups, imask):
 
 
 def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=None,
-                  double_out=False, split="auto", min_tiles=1, wide="auto"):
+                  double_out=False, split="auto", min_tiles=1, wide="auto",
+                  region_align=REGION_ALIGN):
     """Compile one layer into a DRAM image and a command list.
 
     Parameters
@@ -242,7 +246,11 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         A vectors dict (:func:`cgaccel.model.vectors.load_vectors`; ``gate``/``y`` are ignored)
         or the keyword arguments of :func:`cgaccel.model.layer.gated_conv`.
     base_addr : int
-        First DRAM byte the layer may use (a multiple of 4096).
+        First DRAM byte the layer may use (a multiple of ``region_align``).
+    region_align : int
+        Alignment of each DRAM region (command list, tensors, tables, output window): a power
+        of two of at least 32 (``CMD_ADDR``'s alignment) and the AXI bus width in bytes. The
+        default, 4096, starts every region on a page; a small board RAM wants them packed.
     k_tile, band_rows : int, optional
         Tiling overrides passed to :func:`~cgaccel.engine.tiling.plan_layer`.
     double_out : bool
@@ -279,8 +287,13 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
         raise TypeError(f"config must be an AccelConfig, not {config!r}")
     if not isinstance(base_addr, int) or isinstance(base_addr, bool):
         raise TypeError(f"base_addr must be an integer, not {base_addr!r}")
-    if base_addr < 0 or base_addr % REGION_ALIGN:
-        raise ValueError(f"base_addr must be a non-negative multiple of {REGION_ALIGN}, "
+    lo = max(COMMAND_BYTES, config.axi_bytes)
+    if (not isinstance(region_align, int) or isinstance(region_align, bool)
+            or region_align < lo or region_align & (region_align - 1)):
+        raise ValueError(f"region_align must be a power of two of at least {lo}, "
+                         f"not {region_align!r}")
+    if base_addr < 0 or base_addr % region_align:
+        raise ValueError(f"base_addr must be a non-negative multiple of {region_align}, "
                          f"not {base_addr:#x}")
     args = _layer_arrays(layer)
     plan = plan_layer(config, **args, k_tile=k_tile, band_rows=band_rows,
@@ -527,7 +540,7 @@ def compile_layer(config, layer, *, base_addr=0x10000, k_tile=None, band_rows=No
     place = {}
     for name, data in contents:
         place[name] = addr
-        addr = _align(addr + max(1, len(data)))
+        addr = _align(addr + max(1, len(data)), region_align)
     y_addr, y_len = addr, K * Ho * Wo
     end = y_addr + y_len
     if end > 1 << config.axi_addr_width:

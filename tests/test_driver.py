@@ -316,6 +316,25 @@ def test_compile_accepts_vectors_dict():
     assert len(trace.tiles()) == len(c.plan.tiles)
 
 
+def test_packed_regions_run_bit_exact():
+    """``region_align`` packs the regions (a board RAM's layout); the layer runs the same."""
+    vec = make_vectors(shape(4, 5, 5, 4, 3), 2, 0.5, seed=3, residual=True)
+    paged = compile_layer(CFG, vec, base_addr=0)
+    packed = compile_layer(CFG, vec, base_addr=0x40, region_align=32)
+    spans = sorted([(a, a + len(b)) for a, b in packed.regions.values()]
+                   + [(packed.y_addr, packed.y_addr + packed.y_len)])
+    assert all(a % 32 == 0 for a, _ in spans) and spans[0][0] == 0x40
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))      # no overlap
+    assert packed.end_addr - 0x40 < 2048 < paged.end_addr
+    # Same contents; only the command list's addresses differ.
+    assert packed.regions.keys() == paged.regions.keys()
+    for name, (_, data) in packed.regions.items():
+        assert name == "commands" or bytes(data) == bytes(paged.regions[name][1]), name
+    hw = ModelAccel(CFG)
+    run = asyncio.run(Driver(CFG, hw, hw.mem).run_compiled(packed))
+    np.testing.assert_array_equal(run.y, vec["y"])
+
+
 def test_compile_errors():
     with pytest.raises(TypeError, match="config must be an AccelConfig, not 'tiny'"):
         compile_layer("tiny", LAYER)
@@ -324,6 +343,13 @@ def test_compile_errors():
         compile_layer(CFG, LAYER, base_addr=0x10)
     with pytest.raises(TypeError, match="base_addr must be an integer, not 1.5"):
         compile_layer(CFG, LAYER, base_addr=1.5)
+    for bad in (16, 48, 32.0, True):
+        with pytest.raises(ValueError, match="region_align must be a power of two of at least "
+                                             f"32, not {bad!r}"):
+            compile_layer(CFG, LAYER, region_align=bad)
+    with pytest.raises(ValueError, match="base_addr must be a non-negative multiple of 64, "
+                                         "not 0x20"):
+        compile_layer(CFG, LAYER, base_addr=0x20, region_align=64)
     with pytest.raises(TypeError, match="layer must be a dict of vectors or gated_conv arrays, "
                                         "not list"):
         compile_layer(CFG, [LAYER])

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from ..commands import COMMAND_BYTES
 from .bridge import MEM_BASE
 from .host import BridgeError, decode_reply, encode_read, encode_write
 
@@ -153,7 +154,9 @@ async def run_on_board(config, vectors, bus, *, max_polls=100000, **tiling):
     """
     from ..driver import Driver, compile_layer
 
-    compiled = compile_layer(config, vectors, base_addr=0, **tiling)
+    # Regions packed (not on 4 KiB pages): a board RAM is tens of KiB.
+    compiled = compile_layer(config, vectors, base_addr=0,
+                             region_align=max(COMMAND_BYTES, config.axi_bytes), **tiling)
     if compiled.end_addr > bus.dram_bytes:
         raise ValueError(f"layer must fit the board RAM of {bus.dram_bytes} bytes, not need "
                          f"{compiled.end_addr} (a larger --dram-kib, or a smaller layer)")

@@ -32,7 +32,13 @@ from cocotb.triggers import First, RisingEdge, Timer, with_timeout
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from cgaccel.config import AccelConfig
-from cgaccel.driver import AcceleratorError, Driver, HardwareMismatch, compile_layer
+from cgaccel.driver import (
+    LAYOUT_OPTIONS,
+    AcceleratorError,
+    Driver,
+    HardwareMismatch,
+    compile_layer,
+)
 from cgaccel.engine.tiling import expected_counts
 from cgaccel.model.vectors import load_vectors
 from cgaccel.regs import ERRORS
@@ -136,8 +142,7 @@ class TB:
 
 def tiling(case):
     """compile_layer's tiling options named in a case."""
-    return {k: case[k] for k in ("k_tile", "band_rows", "double_out", "split", "wide")
-            if k in case}
+    return {k: case[k] for k in LAYOUT_OPTIONS if k in case}
 
 
 def poll_budget(config, compiled):

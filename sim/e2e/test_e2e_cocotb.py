@@ -15,7 +15,7 @@ import pytest
 from cgaccel.bench.axi_trace import compare, load_trace
 from cgaccel.bench.e2e_model import estimate_e2e
 from cgaccel.config import AccelConfig, preset
-from cgaccel.driver import compile_layer
+from cgaccel.driver import LAYOUT_OPTIONS, compile_layer
 from cgaccel.driver_cli import run_e2e
 from cgaccel.model.resnet18 import LayerShape, get_layer
 from cgaccel.model.vectors import load_vectors, make_vectors, save_vectors
@@ -66,6 +66,11 @@ CASES = {
                            dict(pause="random", k_tile=2, band_rows=2)),
     "multitile_double_out": (custom("multi2", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                              dict(pause="bursty", k_tile=2, band_rows=2, double_out=True)),
+    # DRAM regions packed at 32-byte boundaries (as ``cgaccel board-run`` lays a layer into a
+    # board RAM), not on 4 KiB pages: every tensor and table starts mid-page.
+    "packed_regions": (custom("packed", 8, 6, 6, 8, 3), 2, 0.4,
+                       dict(residual=True, relu=True),
+                       dict(pause="random", double_out=True, region_align=32)),
     # Pixel split: broadcast weights, a residual preload and a STORE per column.
     "pixel_split_g2_double_out": (custom("pix", 4, 6, 5, 6, 3), 2, 0.4, dict(residual=True),
                                   dict(pause="random", band_rows=2, double_out=True,
@@ -149,8 +154,7 @@ def test_cases_compile(cfg_name, table, tmp_path):
     for case in make_cases(table, list(table), tmp_path):
         from cgaccel.model.vectors import load_vectors
         c = compile_layer(cfg, load_vectors(case["vectors"]),
-                          **{k: case[k] for k in ("k_tile", "band_rows", "double_out", "split",
-                                                  "wide") if k in case})
+                          **{k: case[k] for k in LAYOUT_OPTIONS if k in case})
         assert c.plan.tiles and c.commands[-1].op == 0
         if "deal" in case["name"]:
             assert all(t.cmd["pdeal"] for t in c.plan.tiles)
@@ -170,8 +174,7 @@ def check_command_timing(cfg, case):
     """A traced pause-free case: each command's cycles, fetch to next fetch, against the
     end-to-end model's timeline (``cgaccel.bench.axi_trace``)."""
     vec = load_vectors(case["vectors"])
-    comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows", "double_out",
-                                                           "split", "wide") if k in case})
+    comp = compile_layer(cfg, vec, **{k: case[k] for k in LAYOUT_OPTIONS if k in case})
     est = estimate_e2e(cfg, comp, vec["gate"] if comp.plan.gated else None, timeline=True)
     rows = compare(comp, load_trace(case["axi_trace"]), est)
     assert len(rows) == len(comp.commands) - 2
@@ -193,9 +196,7 @@ def check_cycle_models(cfg, cases, report):
         if case.get("pause", "none") != "none":
             continue
         vec = load_vectors(case["vectors"])
-        comp = compile_layer(cfg, vec, **{k: case[k] for k in ("k_tile", "band_rows",
-                                                               "double_out", "split", "wide")
-                                          if k in case})
+        comp = compile_layer(cfg, vec, **{k: case[k] for k in LAYOUT_OPTIONS if k in case})
         gate = vec["gate"] if comp.plan.gated else None
         got = report[case["name"]]
         est = estimate_e2e(cfg, comp, gate)
