@@ -324,7 +324,7 @@ def test_packed_regions_run_bit_exact():
     spans = sorted([(a, a + len(b)) for a, b in packed.regions.values()]
                    + [(packed.y_addr, packed.y_addr + packed.y_len)])
     assert all(a % 32 == 0 for a, _ in spans) and spans[0][0] == 0x40
-    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))      # no overlap
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:], strict=False))
     assert packed.end_addr - 0x40 < 2048 < paged.end_addr
     # Same contents; only the command list's addresses differ.
     assert packed.regions.keys() == paged.regions.keys()
