@@ -524,6 +524,10 @@ def test_nextpnr_command_line():
                                                "--lpf-allow-unconstrained"]
     ice = flow.nextpnr_command("ice40-up5k", "n.json", "r.json", "p.asc", freq=40)
     assert ice[-3:] == ["--asc", "p.asc", "--pcf-allow-unconstrained"]
+    # Some pins placed (the block top's clock), the rest left to nextpnr.
+    part = flow.nextpnr_command("ecp5-25k", "n.json", "r.json", "p.config", freq=100,
+                                constraints="block.lpf", partial=True)
+    assert part[-3:] == ["--lpf", "block.lpf", "--lpf-allow-unconstrained"]
     assert TARGETS["ice40-up5k"].pnr_args == ()        # CI's small synthesis keeps its options
     args = _parser().parse_args(["--target", "ecp5-85k",
                                  "--nextpnr-args=--tmg-ripup --placer-heap-timingweight 20"])
@@ -606,6 +610,10 @@ def test_flow_on_a_small_block_ecp5(tmp_path):
     log = (tmp_path / "nextpnr.log").read_text()
     globals_ = re.findall(r"routing clock net (\S+) using global \d+", log)
     assert len(globals_) == 2 and any("rst" in net for net in globals_), globals_
+    # The clock comes in on the ULX3S oscillator pin, the other pins where nextpnr likes.
+    assert (tmp_path / "block.lpf").read_text().startswith('LOCATE COMP "clk" SITE "G2";')
+    assert rep["nextpnr_args"][-3:] == ["--lpf", "block.lpf", "--lpf-allow-unconstrained"]
+    assert rep["files"]["constraints"] == "block.lpf"
     assert rep["files"]["bitstream"].endswith(".bit")
 
 

@@ -162,11 +162,12 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
 
 
 def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, route=True,
-                    constraints=None, extra=None):
+                    constraints=None, extra=None, partial=False):
     """The nextpnr command line (a list) of the flow for target ``tgt``.
 
     ``extra`` (nextpnr options) replaces the target's ``pnr_args`` (its measured defaults, see
     :class:`cgaccel.synth.targets.Target`) when given; ``()`` runs nextpnr with none.
+    ``partial``: the constraint file places some pins, the others are left to nextpnr.
     """
     tgt = get_target(tgt) if isinstance(tgt, str) else tgt
     cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", str(netlist),
@@ -178,11 +179,13 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
     if tgt.family == "ecp5":
         if route:
             cmd += ["--textcfg", str(placed)]
-        cmd += ["--lpf", str(constraints)] if constraints else ["--lpf-allow-unconstrained"]
+        cmd += ["--lpf", str(constraints)] if constraints else []
+        cmd += ["--lpf-allow-unconstrained"] if partial or not constraints else []
     else:
         if route:
             cmd += ["--asc", str(placed)]
-        cmd += ["--pcf", str(constraints)] if constraints else ["--pcf-allow-unconstrained"]
+        cmd += ["--pcf", str(constraints)] if constraints else []
+        cmd += ["--pcf-allow-unconstrained"] if partial or not constraints else []
     return cmd
 
 
@@ -332,9 +335,18 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
 
     pnr_report = out / "nextpnr_report.json"
     placed = out / (f"{module}.config" if tgt.family == "ecp5" else f"{module}.asc")
+    partial = False
+    if top == "block" and tgt.block_clock_pin:
+        # The clock on a clock pin, as on a board: an unconstrained clock pin's global buffer
+        # got a fabric entry router2 could not reach on the 25F ("Failed to route arc 0.0 of
+        # net 'clk$TRELLIS_IO_IN' ... G_CLKI_TDCC0", tiny block top).
+        (out / "block.lpf").write_text(f'LOCATE COMP "clk" SITE "{tgt.block_clock_pin}";\n'
+                                       'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+        # Relative: nextpnr (WebAssembly) runs in ``out`` and sees no absolute /tmp paths.
+        constraints, partial = Path("block.lpf"), True
     cmd = nextpnr_command(tgt, netlist.name, pnr_report.name, placed.name, freq=freq, seed=seed,
                           router=router, route=route, constraints=constraints,
-                          extra=pnr_args)
+                          extra=pnr_args, partial=partial)
     report["nextpnr_args"] = cmd[1:]
     log = out / "nextpnr.log"
     rc, times["nextpnr"], stop = _run_watched(cmd, log, out, watch)

@@ -34,6 +34,10 @@ class Target:
         each one measured in ``docs/synth.md`` ("nextpnr and yosys options").
     reset_dcc : str, optional
         ECP5: the nextpnr bel of the ``sync`` reset's global buffer (``cgaccel.synth.reset``).
+    block_clock_pin : str, optional
+        ECP5: the package pin of the ``block`` top's clock (a primary-clock input, the board's
+        oscillator pin), so the clock reaches its global buffer by dedicated routing; the other
+        pins stay unconstrained.
     """
 
     name: str
@@ -44,15 +48,16 @@ class Target:
     block_freq_mhz: float
     pnr_args: tuple = ()
     reset_dcc: str = None
+    block_clock_pin: str = None
 
 
 TARGETS = {
     "ecp5-85k": Target("ecp5-85k", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"),
                        {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208, "io": 205},
-                       "ulx3s-85f", 100.0, reset_dcc="X67/Y0/TDCC2"),
+                       "ulx3s-85f", 100.0, reset_dcc="X67/Y0/TDCC2", block_clock_pin="G2"),
     "ecp5-25k": Target("ecp5-25k", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"),
                        {"luts": 24288, "ffs": 24288, "dsps": 28, "brams": 56, "io": 197},
-                       "ulx3s-25f", 100.0, reset_dcc="X31/Y0/TDCC2"),
+                       "ulx3s-25f", 100.0, reset_dcc="X31/Y0/TDCC2", block_clock_pin="G2"),
     "ice40-up5k": Target("ice40-up5k", "ice40", ("--up5k", "--package", "sg48"),
                          {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30, "sprams": 4,
                           "io": 39},
