@@ -61,9 +61,9 @@ sim: deps
 
 # Measured times are in docs/synth.md (router2: it converges where nextpnr's default router1
 # did not finish in 80 minutes on tiny). tiny: block top, then loadable ULX3S 85F and 25F
-# bitstreams (about 6 minutes each). default does not route on the 85F yet: the flow stops
-# router2 once it stalls (after an hour or more) and exits with an error naming the routing
-# wires. The tiny preset does not fit the UP5K:
+# bitstreams (about 6 minutes each); default, the block top on the 85F (about 25 minutes).
+# A design that does not route makes the flow stop router2 once it stalls and exit with an
+# error naming the routing wires. The tiny preset does not fit the UP5K:
 # `cgaccel synth --config tiny --target ice40-up5k` refuses it naming the resources.
 synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --router router2

@@ -85,11 +85,11 @@ class AccelConfig:
         the channels a channel-split column owns) and at most ``max_channels`` rounded up.
         ``None``: ``min_param_depth``. More entries let pixel-split and dealt tiles, which
         broadcast every channel's parameters to every column, hold more channels
-        (``docs/engine.md``, "Dealt pixels"). ``default`` takes 128, twice its minimum: on an
-        ECP5 each double-buffered table (bias, threshold and multiplier 32 bits, config 34
-        bits on ``default``) is one 512x36 DP16KD for 2x64 or 2x128 entries alike (the column
-        keeps its 6-bit shift copy in LUT RAM when the depth is above the minimum; iCE40 has
-        no LUT RAM, so iCE40 builds keep ``None``).
+        (``docs/engine.md``, "Dealt pixels"). On an ECP5 each double-buffered table (bias,
+        threshold and multiplier 32 bits, config 34 bits) is one 512x36 DP16KD for 2x64 or
+        2x128 entries alike, so 8 columns of 512 channels may take 128 entries, twice their
+        minimum, at no block-RAM cost (the column keeps its 6-bit shift copy in LUT RAM when
+        the depth is above the minimum; iCE40 has no LUT RAM, so iCE40 builds keep ``None``).
     out_word : int
         Output activations per word of the output bank (``W``, a power of two dividing the
         AXI beat bytes and half the output bank). Results and residual preloads are written
@@ -262,11 +262,14 @@ PRESETS = {
                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
                         axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4,
                         counter_width=32),
-    # Fits a Lattice ECP5-85F. 128-bit AXI (the width of an ECP5 x16 DDR3 controller's user
-    # port at a quarter of the memory clock) with two buffer words loaded per cycle.
-    # 128-entry parameter tables (no more block RAM than 64, see ``param_depth``) let dealt
-    # tiles hold 128 channels.
-    "default": AccelConfig(axi_data_width=128, load_lanes=2, param_depth=128),
+    # Routes on a Lattice ECP5-85F (docs/synth.md): 64 MACs as 4 columns of 16 rows, with
+    # 512-word buffers (8,192 activations a half, as 8 x 1024). The same MACs as 8 columns of
+    # 8 rows take 60,500 LUTs (72%) and do not route there, each column bringing its own
+    # buffers, tables, slots and output unit; nor do 4 x 16 with 1024-word buffers (160 block
+    # RAMs). 128-bit AXI (the width of an ECP5 x16 DDR3 controller's user port at a quarter of
+    # the memory clock); a 16-row word is one beat, so one word loaded per cycle keeps up.
+    "default": AccelConfig(rows=16, cols=4, act_depth=512, weight_depth=512,
+                           axi_data_width=128),
     # ASIC-sized.
     "large": AccelConfig(rows=16, cols=16, act_depth=4096, weight_depth=4096, out_depth=8192,
                          psum_slots=32, axi_data_width=128, max_outstanding=8),

@@ -105,9 +105,9 @@ def test_rtl_budget_falls_back_to_model(tmp_path):
 
 
 def test_unmappable_layer_is_reported_or_scaled(tmp_path):
-    # One channel's weights (9 taps x 32 words) do not fit a 256-word weight bank.
+    # One channel's weights (9 taps x 16 words of 16 rows) do not fit a 128-word weight bank.
     args = ("--model-only", "--no-scalesim", "--geometry", "imagenet", "--layers",
-            "layer3.0.conv2", "-p", "weight_depth=256")
+            "layer3.0.conv2", "-p", "weight_depth=128")
     (r,) = run_bench(tmp_path, *args, "--fallback-scale", "1")
     assert r["source"] == "none"
     assert "not mappable" in r["note"]

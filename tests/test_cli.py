@@ -37,12 +37,13 @@ def test_header_json_matches_config(tmp_path):
 
 def test_header_c(tmp_path):
     out = tmp_path / "cgaccel.h"
-    assert main(["header", "--out", str(out)]) == 0
+    assert main(["header", "--out", str(out), "-p", "param_depth=256"]) == 0
     text = out.read_text()
-    assert "#define CGACCEL_CFG_ROWS 8" in text
+    assert "#define CGACCEL_CFG_ROWS 16" in text
+    assert "#define CGACCEL_CFG_COLS 4" in text
     assert "#define CGACCEL_REG_CTRL 0x010u" in text
-    assert "#define CGACCEL_CFG_PARAM_DEPTH 128" in text      # default's explicit depth
-    assert "#define CGACCEL_CFG_PARAM_ENTRIES 128" in text
+    assert "#define CGACCEL_CFG_PARAM_DEPTH 256" in text      # an explicit depth
+    assert "#define CGACCEL_CFG_PARAM_ENTRIES 256" in text
     # The header must compile as C.
     cc = subprocess.run(["cc", "-fsyntax-only", "-x", "c", str(out)], capture_output=True,
                         text=True)

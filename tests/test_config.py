@@ -27,13 +27,17 @@ def test_param_depth():
     assert AccelConfig(cols=3, max_channels=100).param_entries == 64
     assert AccelConfig(cols=8, max_channels=8).param_entries == 2
     assert preset("tiny").param_entries == 64 and preset("large").param_entries == 32
-    # default: 128 entries (one DP16KD per table on ECP5, as with 64).
-    assert preset("default").param_depth == preset("default").param_entries == 128
+    # default: 4 columns own 128 channels each.
+    assert preset("default").param_entries == preset("default").min_param_depth == 128
+    # 8 columns with 128 entries (one DP16KD per table on ECP5, as with 64).
+    eight = AccelConfig(axi_data_width=128, load_lanes=2, param_depth=128)
+    assert eight.param_depth == eight.param_entries == 128
     assert AccelConfig(param_depth=512).param_entries == 512
     # A derived depth follows max_channels in a variant; an explicit one is kept.
     assert preset("tiny").with_overrides(max_channels=64).param_entries == 32
-    assert preset("default").with_overrides(max_channels=1024).param_entries == 128
-    d = preset("default").to_dict()
+    assert preset("default").with_overrides(max_channels=1024).param_entries == 256
+    assert eight.with_overrides(max_channels=1024).param_entries == 128
+    d = eight.to_dict()
     assert d["param_depth"] == d["param_entries"] == 128
     d = preset("tiny").to_dict()
     assert d["param_depth"] is None and d["param_entries"] == 64

@@ -456,7 +456,7 @@ def test_verilator_lint(tmp_path, name):
 
 @pytest.mark.slow
 def test_default_preset_gated_layer():
-    # The benchmark configuration (rows = cols = 8) in the Amaranth simulator.
+    # The benchmark configuration (4 columns of 16 rows) in the Amaranth simulator.
     args = make_layer(shape(16, 6, 6, 12, 3), 4, 0.3, seed=2, residual=True, relu=True)
     check_layer(preset("default"), args, gaps=True)
 

@@ -339,14 +339,17 @@ def _imagenet(name, density=0.3):
     return make_layer(shp, 4, density, seed=0, relu=True)
 
 
-def test_default_deals_imagenet_layer2_0_downsample():
+# 8 columns of 8 rows with 128-entry tables (the ``default`` preset until 2026-12-01).
+_EIGHT = AccelConfig(axi_data_width=128, load_lanes=2, param_depth=128)
+
+
+def test_8x8_deals_imagenet_layer2_0_downsample():
     # 128 channels of a 1x1 layer (28x28 outputs after the stride-2 gather): the channel
     # split gives every column 16 channels of every tile; 128-entry parameter tables let a
     # dealt tile hold all 128 channels too, so "auto" deals it in the channel split's 14
     # tiles (docs/bench.md: compute efficiency 0.911 -> 0.950, fewer cycles start to done).
-    from cgaccel.config import preset
     args = _imagenet("layer2.0.downsample")
-    default = preset("default")
+    default = _EIGHT
     auto = plan_layer(default, **args, double_out=True)
     chan = plan_layer(default, **args, double_out=True, split="channel")
     assert len(auto.tiles) == 14 and all(t.cmd["pdeal"] and t.kt == 128 for t in auto.tiles)
@@ -361,12 +364,11 @@ def test_default_deals_imagenet_layer2_0_downsample():
     assert len(dealt64.tiles) == 14 and {t.kt for t in dealt64.tiles} == {64}
 
 
-def test_default_keeps_channel_split_on_imagenet_layer3_0_downsample():
+def test_8x8_keeps_channel_split_on_imagenet_layer3_0_downsample():
     # 256 channels, 128 input channels: a dealt tile's broadcast weights (16 words a channel)
     # fill the 1024-word weight bank at 64 channels, the channel split takes all 256 in one
     # tile: channel split, its 7 bands interleaved.
-    from cgaccel.config import preset
-    plan = plan_layer(preset("default"), **_imagenet("layer3.0.downsample"), double_out=True)
+    plan = plan_layer(_EIGHT, **_imagenet("layer3.0.downsample"), double_out=True)
     assert not any(t.cmd["psplit"] for t in plan.tiles)
     assert [t.oy0 // 2 for t in plan.tiles] == [0, 4, 1, 5, 2, 6, 3]
 

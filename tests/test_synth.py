@@ -749,7 +749,7 @@ _NO_ROUTE = pytest.mark.xfail(raises=ResourceError, strict=True,
     ("tiny", "ecp5-85k", "board"),
     pytest.param("tiny", "ice40-up5k", "block", marks=_NO_UP5K),
     pytest.param("tiny", "ice40-up5k", "board", marks=_NO_UP5K),
-    pytest.param("default", "ecp5-85k", "block", marks=_NO_ROUTE),
+    ("default", "ecp5-85k", "block"),
     pytest.param("default", "ecp5-85k", "board", marks=_NO_ROUTE),
 ])
 def test_full_flow(tmp_path, preset_name, tgt, top):
