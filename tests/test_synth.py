@@ -737,8 +737,8 @@ def test_cli_reports_bad_board_options(tmp_path, capsys):
 _NO_UP5K = pytest.mark.xfail(raises=ResourceError, strict=True,
                              reason="tiny does not fit the UP5K (docs/synth.md)")
 _NO_ROUTE = pytest.mark.xfail(raises=ResourceError, strict=True,
-                              reason="default does not route on the 85F: router2 stalls "
-                                     "(docs/synth.md)")
+                              reason="default's board top (32 more block RAMs as DRAM) did "
+                                     "not route on the 85F: router2 stalls (docs/synth.md)")
 
 
 @pytest.mark.slow
