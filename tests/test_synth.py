@@ -21,6 +21,7 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
+from axi4 import apply_bytes, axi_read, axi_write, word_at
 from axil import axil_read, axil_write
 
 from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
@@ -138,68 +139,6 @@ def test_uart_rejects_bad_divisor():
 
 # AXI RAM ------------------------------------------------------------------------------------
 
-async def _axi_write(ctx, bus, rng, pause, addr, beats, strbs, *, burst=1, size=None,
-                     wlast_at=None, aid=3):
-    """One AXI4 write burst with random valid/ready gaps; return (BID, BRESP)."""
-    size = (len(bus.wstrb) - 1).bit_length() if size is None else size
-    ctx.set(bus.awid, aid)
-    ctx.set(bus.awaddr, addr)
-    ctx.set(bus.awlen, len(beats) - 1)
-    ctx.set(bus.awsize, size)
-    ctx.set(bus.awburst, burst)
-    ctx.set(bus.awvalid, 1)
-    await ctx.tick().until(bus.awready)
-    ctx.set(bus.awvalid, 0)
-    for i, (data, strb) in enumerate(zip(beats, strbs, strict=True)):
-        while rng.random() < pause:
-            await ctx.tick()
-        ctx.set(bus.wdata, data)
-        ctx.set(bus.wstrb, strb)
-        last = i == len(beats) - 1 if wlast_at is None else i == wlast_at
-        ctx.set(bus.wlast, last)
-        ctx.set(bus.wvalid, 1)
-        await ctx.tick().until(bus.wready)
-        ctx.set(bus.wvalid, 0)
-    while rng.random() < pause:
-        await ctx.tick()
-    ctx.set(bus.bready, 1)
-    bid, bresp = await ctx.tick().sample(bus.bid, bus.bresp).until(bus.bvalid)
-    ctx.set(bus.bready, 0)
-    return bid, bresp
-
-
-async def _axi_read(ctx, bus, rng, pause, addr, n, *, burst=1, aid=5):
-    """One AXI4 read burst with random rready gaps; return [(data, resp, last, id)]."""
-    ctx.set(bus.arid, aid)
-    ctx.set(bus.araddr, addr)
-    ctx.set(bus.arlen, n - 1)
-    ctx.set(bus.arsize, (len(bus.wstrb) - 1).bit_length())
-    ctx.set(bus.arburst, burst)
-    ctx.set(bus.arvalid, 1)
-    await ctx.tick().until(bus.arready)
-    ctx.set(bus.arvalid, 0)
-    beats = []
-    while len(beats) < n:
-        ready = rng.random() >= pause
-        ctx.set(bus.rready, ready)
-        _, _, valid, data, resp, last, rid = await ctx.tick().sample(
-            bus.rvalid, bus.rdata, bus.rresp, bus.rlast, bus.rid)
-        if valid and ready:
-            beats.append((data, resp, last, rid))
-    ctx.set(bus.rready, 0)
-    return beats
-
-
-def _apply(model, addr, data, strb, nbytes):
-    for b in range(nbytes):
-        if strb >> b & 1:
-            model[addr + b] = data >> (8 * b) & 0xFF
-
-
-def _word(model, addr, nbytes):
-    return int.from_bytes(model[addr:addr + nbytes], "little")
-
-
 @pytest.mark.parametrize("data_width", [32, 64])
 @pytest.mark.parametrize("pause", [0.0, 0.5])
 def test_axi_ram_bursts_and_host_port(data_width, pause):
@@ -215,31 +154,31 @@ def test_axi_ram_bursts_and_host_port(data_width, pause):
         for a in range(0, size, 4):
             v = rng.getrandbits(32)
             assert await axil_write(ctx, lite, a, v) == RESP_OKAY
-            _apply(model, a, v, 0xF, 4)
+            apply_bytes(model, a, v, 0xF, 4)
         for _ in range(12):
             n = rng.randint(1, 8)
             start = rng.randrange(0, size // nbytes - n + 1) * nbytes
             beats = [rng.getrandbits(data_width) for _ in range(n)]
             strbs = [rng.getrandbits(nbytes) for _ in range(n)]
-            assert await _axi_write(ctx, axi, rng, pause, start, beats, strbs) == (3, RESP_OKAY)
+            assert await axi_write(ctx, axi, rng, pause, start, beats, strbs) == (3, RESP_OKAY)
             for i in range(n):
-                _apply(model, start + i * nbytes, beats[i], strbs[i], nbytes)
+                apply_bytes(model, start + i * nbytes, beats[i], strbs[i], nbytes)
             rstart = rng.randrange(0, size // nbytes - n + 1) * nbytes
-            got = await _axi_read(ctx, axi, rng, pause, rstart, n)
-            want = [(_word(model, rstart + i * nbytes, nbytes), RESP_OKAY, int(i == n - 1), 5)
+            got = await axi_read(ctx, axi, rng, pause, rstart, n)
+            want = [(word_at(model, rstart + i * nbytes, nbytes), RESP_OKAY, int(i == n - 1), 5)
                     for i in range(n)]
             assert got == want
         # Host reads see what the accelerator wrote.
         for a in range(0, size, 4 * 7):
-            assert await axil_read(ctx, lite, a) == (_word(model, a, 4), RESP_OKAY)
+            assert await axil_read(ctx, lite, a) == (word_at(model, a, 4), RESP_OKAY)
         # FIXED burst: every beat to one word, reads repeat it.
         fa = 2 * nbytes
         beats = [rng.getrandbits(data_width) for _ in range(3)]
-        assert (await _axi_write(ctx, axi, rng, pause, fa, beats, [(1 << nbytes) - 1] * 3,
+        assert (await axi_write(ctx, axi, rng, pause, fa, beats, [(1 << nbytes) - 1] * 3,
                                  burst=0))[1] == RESP_OKAY
-        _apply(model, fa, beats[-1], (1 << nbytes) - 1, nbytes)
-        got = await _axi_read(ctx, axi, rng, pause, fa, 2, burst=0)
-        assert [g[0] for g in got] == [_word(model, fa, nbytes)] * 2
+        apply_bytes(model, fa, beats[-1], (1 << nbytes) - 1, nbytes)
+        got = await axi_read(ctx, axi, rng, pause, fa, 2, burst=0)
+        assert [g[0] for g in got] == [word_at(model, fa, nbytes)] * 2
 
     _run(dut, bench)
 
@@ -254,17 +193,17 @@ def test_axi_ram_errors_leave_memory_alone():
         last_word = size - nbytes
         assert await axil_write(ctx, lite, last_word, 0x5A5A5A5A) == RESP_OKAY
         # A burst running past the end: SLVERR, nothing written.
-        bid, bresp = await _axi_write(ctx, axi, rng, 0.0, last_word, [1, 2], [0xF, 0xF], aid=1)
+        bid, bresp = await axi_write(ctx, axi, rng, 0.0, last_word, [1, 2], [0xF, 0xF], aid=1)
         assert (bid, bresp) == (1, RESP_SLVERR)
         assert await axil_read(ctx, lite, last_word) == (0x5A5A5A5A, RESP_OKAY)
         # Outside the RAM, narrow size, WRAP burst: SLVERR; reads return zero data.
-        got = await _axi_read(ctx, axi, rng, 0.0, size, 2)
+        got = await axi_read(ctx, axi, rng, 0.0, size, 2)
         assert got == [(0, RESP_SLVERR, 0, 5 & 3), (0, RESP_SLVERR, 1, 5 & 3)]
-        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [9], [0xF], size=1))[1] == RESP_SLVERR
-        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [9, 9], [0xF] * 2, burst=2))[1] \
+        assert (await axi_write(ctx, axi, rng, 0.0, 0, [9], [0xF], size=1))[1] == RESP_SLVERR
+        assert (await axi_write(ctx, axi, rng, 0.0, 0, [9, 9], [0xF] * 2, burst=2))[1] \
             == RESP_SLVERR
         # WLAST on the wrong beat: SLVERR.
-        assert (await _axi_write(ctx, axi, rng, 0.0, 0, [1, 2, 3], [0xF] * 3,
+        assert (await axi_write(ctx, axi, rng, 0.0, 0, [1, 2, 3], [0xF] * 3,
                                  wlast_at=1))[1] == RESP_SLVERR
         assert await axil_read(ctx, lite, 0x40) == (0, RESP_OKAY)
 
@@ -314,8 +253,9 @@ def test_bridge_rejects_bad_parameters():
         UartAxiLiteBridge(mem_addr_width=32)
 
 
-def _board_bench(dut, divisor, script):
-    """Drive ``dut``'s UART pins at ``divisor`` cycles per bit; run ``script(send, recv)``."""
+def _board_bench(dut, divisor, script, background=()):
+    """Drive ``dut``'s UART pins at ``divisor`` cycles per bit; run ``script(send, recv)``
+    (with ``background`` testbenches beside it: the SDRAM chip model)."""
     board = dut._board
     rx_pin, tx_pin, clk_pin = (getattr(dut, n) for n in (board.uart_rx, board.uart_tx,
                                                           board.clk))
@@ -364,6 +304,8 @@ def _board_bench(dut, divisor, script):
 
     sim = Simulator(dut)
     sim.add_process(clock)
+    for b in background:
+        sim.add_testbench(b, background=True)
     sim.add_testbench(bench)
     sim.run()
 
@@ -407,13 +349,48 @@ def test_board_design_over_uart():
     _board_bench(dut, divisor, script)
 
 
-def test_driver_over_the_board_uart():
+def _sdram_board(board, divisor):
+    """A ULX3S board design on its SDRAM, and the chip model on its pins."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from amaranth.lib import io
+
+    from cgaccel.synth.sdram_model import SdramModel
+    chip = replace(board.sdram, t_init_ns=400.0)
+    board = replace(board, sdram=chip)
+    port = io.SimulationPort("io", 16, name="sdram_d")
+    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+                   dram="sdram", sdram_port=port)
+    pins = SimpleNamespace(cke=dut.sdram_cke, cs_n=dut.sdram_csn, ras_n=dut.sdram_rasn,
+                           cas_n=dut.sdram_casn, we_n=dut.sdram_wen, ba=dut.sdram_ba,
+                           a=dut.sdram_a, dqm=dut.sdram_dqm, dq_o=port.o, dq_oe=port.oe[0],
+                           dq_i=port.i)
+    t = chip.cycles(board.clock_mhz)
+    sdm = SdramModel(pins, row_bits=chip.row_bits, col_bits=chip.col_bits,
+                     bank_bits=chip.bank_bits, t_rcd=t["t_rcd"], t_rp=t["t_rp"],
+                     t_ras=t["t_ras"], t_rc=t["t_rc"], t_wr=t["t_wr"], t_rfc=t["t_rfc"],
+                     t_mrd=t["t_mrd"], refresh_cycles=t["refresh"], init_cycles=t["init"])
+    return dut, sdm
+
+
+@pytest.mark.parametrize("dram", ["ram", "sdram"])
+def test_driver_over_the_board_uart(dram):
     """``cgaccel board-run``'s path: the host driver's identity and configuration checks and
-    RAM accesses at any alignment, through BridgeBus, the UART pin and the board design."""
+    RAM accesses at any alignment, through BridgeBus, the UART pin and the board design, with
+    the on-chip RAM and with the SDRAM (the chip model on its pins)."""
     board = BOARDS["ulx3s-85f"]
     divisor = 4
-    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
-                   dram_bytes=256)
+    if dram == "ram":
+        dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+                       dram_bytes=256)
+        background = ()
+    else:
+        dut, sdm = _sdram_board(board, divisor)
+        assert dut.dram_bytes == 32 << 20
+        assert {"__".join(map(str, p)) for p, _m, _v in dut.signature.flatten(dut)} == \
+            set(board.pins()) | set(board.sdram_ports()) - {"sdram_d"}
+        background = (sdm.run,)
 
     async def script(ctx, send, recv):
         async def transact(command, reply_len):
@@ -429,7 +406,9 @@ def test_driver_over_the_board_uart():
         await bus.mem.write(5, b"\xaa\xbb\xcc")
         assert await bus.mem.read(3, 7) == bytes([3, 4, 0xAA, 0xBB, 0xCC, 8, 9])
 
-    _board_bench(dut, divisor, script)
+    _board_bench(dut, divisor, script, background)
+    if dram == "sdram":
+        assert sdm.dump(0, 12) == bytes([0, 1, 2, 3, 4, 0xAA, 0xBB, 0xCC, 8, 9, 10, 11])
 
 
 def test_board_top_rejects_bad_parameters():
@@ -439,6 +418,14 @@ def test_board_top_rejects_bad_parameters():
     with pytest.raises(ValueError, match="RAM size must be a power of two of at least 64, "
                                          "not 3072"):
         BoardTop(preset("tiny"), BOARDS["icebreaker"], dram_bytes=3072)
+    with pytest.raises(ValueError, match="DRAM must be 'ram' or 'sdram', not 'ddr'"):
+        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], dram="ddr")
+    with pytest.raises(ValueError, match="DRAM must be 'ram' on icebreaker, which has no "
+                                         "SDRAM, not 'sdram'"):
+        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram="sdram")
+    with pytest.raises(ValueError, match="DRAM size must be the SDRAM chip's with "
+                                         "dram='sdram', not 4096"):
+        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], dram="sdram", dram_bytes=4096)
 
 
 # Reports and resource checks ------------------------------------------------------------------
@@ -732,33 +719,50 @@ def test_cli_reports_bad_board_options(tmp_path, capsys):
     args.config_obj = preset("tiny")
     assert flow.run(args) == 1
     assert "RAM size must be a power of two of at least 64, not 3072" in capsys.readouterr().err
+    args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--dram", "sdram",
+                                 "--out", str(tmp_path)])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "DRAM must be 'ram' on icebreaker, which has no SDRAM, not 'sdram'" in \
+        capsys.readouterr().err
 
 
 _NO_UP5K = pytest.mark.xfail(raises=ResourceError, strict=True,
                              reason="tiny does not fit the UP5K (docs/synth.md)")
 _NO_ROUTE = pytest.mark.xfail(raises=ResourceError, strict=True,
-                              reason="default's board top (32 more block RAMs as DRAM) did "
-                                     "not route on the 85F: router2 stalls (docs/synth.md)")
+                              reason="default's board top with on-chip RAM as DRAM did not "
+                                     "route on the 85F: router2 stalls; with the SDRAM it "
+                                     "routes (docs/synth.md)")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset_name,tgt,top", [
-    ("tiny", "ecp5-25k", "block"),
-    ("tiny", "ecp5-25k", "board"),
-    ("tiny", "ecp5-85k", "block"),
-    ("tiny", "ecp5-85k", "board"),
-    pytest.param("tiny", "ice40-up5k", "block", marks=_NO_UP5K),
-    pytest.param("tiny", "ice40-up5k", "board", marks=_NO_UP5K),
-    ("default", "ecp5-85k", "block"),
-    pytest.param("default", "ecp5-85k", "board", marks=_NO_ROUTE),
+@pytest.mark.parametrize("preset_name,tgt,top,dram", [
+    ("tiny", "ecp5-25k", "block", None),
+    ("tiny", "ecp5-25k", "board", None),
+    ("tiny", "ecp5-85k", "block", None),
+    ("tiny", "ecp5-85k", "board", "ram"),
+    ("tiny", "ecp5-85k", "board", None),
+    pytest.param("tiny", "ice40-up5k", "block", None, marks=_NO_UP5K),
+    pytest.param("tiny", "ice40-up5k", "board", None, marks=_NO_UP5K),
+    ("default", "ecp5-85k", "block", None),
+    pytest.param("default", "ecp5-85k", "board", "ram", marks=_NO_ROUTE),
+    ("default", "ecp5-85k", "board", None),
 ])
-def test_full_flow(tmp_path, preset_name, tgt, top):
-    rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top, router="router2")
+def test_full_flow(tmp_path, preset_name, tgt, top, dram):
+    """``dram`` None: the board's default (the ULX3S's SDRAM, the iCEBreaker's SPRAM)."""
+    rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top, router="router2",
+                          board_opts=None if dram is None else {"dram": dram})
     _check_report(rep, tmp_path, tgt)
     if top == "board":
         assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"
+        assert rep["dram"] == dram or (dram is None and rep["dram"] == (
+            "sdram" if tgt.startswith("ecp5") else "ram"))
     if tgt == "ice40-up5k" and top == "board":
         assert rep["sprams"] == 4          # the 128 KiB RAM is the four SPRAMs
+    if top == "board" and rep["dram"] == "sdram":
+        # The SDRAM takes no block RAM: as many as the block top's.
+        block = flow.synthesize(preset(preset_name), tgt, tmp_path / "block", place=False)
+        assert rep["brams"] == block["synth_estimate"]["brams"]
 
 
 @pytest.mark.slow
@@ -835,6 +839,7 @@ def test_constraint_file_names_every_board_pin(name):
         pinned = set(re.findall(r'^LOCATE COMP "([^"]+)" SITE "\w+";', text, re.M))
     else:
         pinned = set(re.findall(r"^set_io -nowarn (\S+) \d+$", text, re.M))
-    ports = set(board.pins())
+    ports = set(board.pins()) | set(board.sdram_pins())
     assert board.clk in ports and board.uart_tx in ports
     assert ports == pinned
+    assert ("sdram_d[15]" in ports) == (board.sdram is not None)

@@ -133,3 +133,6 @@ def test_cli_reports_a_board_that_does_not_answer(tmp_path, capsys):
     assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
                  "--dram-kib", "0"]) == 2
     assert "RAM size must be a positive number of bytes, not 0" in capsys.readouterr().err
+    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+                 "--dram", "sdram", "--board", "icebreaker"]) == 2
+    assert "--dram sdram needs a board with SDRAM and no --dram-kib" in capsys.readouterr().err

@@ -9,6 +9,9 @@ which the host also reads and writes through the bridge::
     USB UART <-- UARTTx <--        --mem---------------------------------> AxiRam.lite
                                                                 Top.irq --> LED 0
 
+On a board with SDRAM (the ULX3S) ``dram="sdram"`` serves the AXI4 master and the host from the
+chip instead (:class:`~cgaccel.synth.sdram.AxiSdram`, 32 MiB), which costs no block RAM.
+
 Host address map (see :mod:`cgaccel.synth.bridge`): ``0x0000_0000`` accelerator registers,
 ``0x8000_0000 + a`` RAM byte ``a``, which the accelerator sees at AXI address ``a``.
 """
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Module, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -27,6 +30,7 @@ from ..top import Top
 from .bridge import UartAxiLiteBridge
 from .dram import AxiRam, check_ram_args
 from .reset import drive_global_reset
+from .sdram import IS42S16160, AxiSdram, SdramChip
 from .uart import UARTRx, UARTTx
 
 __all__ = ["Board", "BOARDS", "BoardTop"]
@@ -52,6 +56,9 @@ class Board:
     tie_high : tuple of str
         Outputs held high (ULX3S ``wifi_gpio0``: keeps the ESP32 from resetting the FPGA).
     default_dram_bytes : int
+        On-chip RAM size when the DRAM is block RAM or SPRAM.
+    sdram : SdramChip, optional
+        The board's SDRAM chip (pins ``sdram_*`` in the constraint file), if it has one.
     """
 
     name: str
@@ -66,10 +73,27 @@ class Board:
     leds_active_low: bool
     tie_high: tuple
     default_dram_bytes: int
+    sdram: SdramChip | None = None
 
     def pins(self):
-        """Names of the top-level ports of the board design (all in the constraint file)."""
+        """Names of the one-bit top-level ports of every board design (all in the constraint
+        file)."""
         return (self.clk, self.rst, self.uart_rx, self.uart_tx) + self.leds + self.tie_high
+
+    def sdram_ports(self):
+        """``{name: width}`` of the SDRAM ports of a design with ``dram="sdram"`` (``sdram_d``
+        is the bidirectional data bus, the others outputs); empty without an SDRAM."""
+        if self.sdram is None:
+            return {}
+        c = self.sdram
+        return {"sdram_clk": 1, "sdram_cke": 1, "sdram_csn": 1, "sdram_rasn": 1,
+                "sdram_casn": 1, "sdram_wen": 1, "sdram_a": c.row_bits, "sdram_ba": c.bank_bits,
+                "sdram_dqm": 2, "sdram_d": 16}
+
+    def sdram_pins(self):
+        """Constraint-file names of the SDRAM pins, one per bit (``sdram_a[0]``, ...)."""
+        return tuple(n if w == 1 else f"{n}[{i}]" for n, w in self.sdram_ports().items()
+                     for i in range(w))
 
     def constraints_path(self):
         return resources.files("cgaccel.synth.boards").joinpath(self.constraints)
@@ -82,8 +106,8 @@ _ULX3S = dict(clock_mhz=25.0, constraints="ulx3s.lpf", clk="clk_25mhz", rst="btn
 
 BOARDS = {
     # ULX3S: LFE5U-85F or -25F, CABGA381; FT231X USB UART; 25 MHz oscillator.
-    "ulx3s-85f": Board("ulx3s-85f", default_dram_bytes=64 * 1024, **_ULX3S),
-    "ulx3s-25f": Board("ulx3s-25f", default_dram_bytes=32 * 1024, **_ULX3S),
+    "ulx3s-85f": Board("ulx3s-85f", default_dram_bytes=64 * 1024, sdram=IS42S16160, **_ULX3S),
+    "ulx3s-25f": Board("ulx3s-25f", default_dram_bytes=32 * 1024, sdram=IS42S16160, **_ULX3S),
     # iCEBreaker: iCE40UP5K-SG48; FT2232H channel B UART; 12 MHz oscillator. The RAM is the
     # four SPRAMs (128 KiB), which nothing else uses.
     "icebreaker": Board("icebreaker", clock_mhz=12.0, constraints="icebreaker.pcf", clk="CLK",
@@ -106,8 +130,15 @@ class BoardTop(wiring.Component):
     board : Board
     baud : int
         UART baud rate; the clock must give at least 4 cycles per bit.
+    dram : str, optional
+        ``"ram"``: an on-chip RAM (:class:`~cgaccel.synth.dram.AxiRam`); ``"sdram"``: the
+        board's SDRAM chip (:class:`~cgaccel.synth.sdram.AxiSdram`). Default: the SDRAM if the
+        board has one and ``dram_bytes`` is not given, else the on-chip RAM.
     dram_bytes : int, optional
-        On-chip RAM size (default: the board's).
+        On-chip RAM size (default: the board's); only with ``dram="ram"``.
+    sdram_port : amaranth.lib.io.PortLike, optional
+        With ``dram="sdram"``: the 16-bit data bus. Default: a top-level ``inout sdram_d``;
+        a simulation gives an ``io.SimulationPort("io", 16)`` and drives its ``i``.
     global_reset : bool
         Put the synchronised reset on an ECP5 global buffer (``DCCA``, see
         :mod:`cgaccel.synth.reset`); the flow sets it for ECP5 boards. An ``Instance``: the
@@ -116,8 +147,8 @@ class BoardTop(wiring.Component):
         With ``global_reset``: the nextpnr bel of its ``DCCA`` (the target's ``reset_dcc``).
     """
 
-    def __init__(self, config, board, *, baud=115200, dram_bytes=None, global_reset=False,
-                 reset_dcc=None):
+    def __init__(self, config, board, *, baud=115200, dram=None, dram_bytes=None,
+                 sdram_port=None, global_reset=False, reset_dcc=None):
         # A component refused by its constructor is not "created but never used".
         self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
@@ -139,12 +170,37 @@ class BoardTop(wiring.Component):
         self._config = config
         self._board = board
         self._baud = baud
-        self._dram_bytes = board.default_dram_bytes if dram_bytes is None else dram_bytes
-        check_ram_args(self._dram_bytes, config.axi_data_width, config.axi_addr_width)
+        if dram is None:
+            dram = "sdram" if board.sdram is not None and dram_bytes is None else "ram"
+        if dram not in ("ram", "sdram"):
+            raise ValueError(f"DRAM must be 'ram' or 'sdram', not {dram!r}")
+        if dram == "sdram":
+            if board.sdram is None:
+                raise ValueError(f"DRAM must be 'ram' on {board.name}, which has no SDRAM, "
+                                 f"not 'sdram'")
+            if dram_bytes is not None:
+                raise ValueError(f"DRAM size must be the SDRAM chip's with dram='sdram', not "
+                                 f"{dram_bytes!r}")
+            self._sdram = AxiSdram(chip=board.sdram, data_width=config.axi_data_width,
+                                   addr_width=config.axi_addr_width,
+                                   id_width=config.axi_id_width, clock_mhz=board.clock_mhz)
+            self._dram_bytes = board.sdram.size_bytes
+            self._sdram_port = (io.SingleEndedPort(io.IOPort(16, name="sdram_d"))
+                                if sdram_port is None else sdram_port)
+        else:
+            if sdram_port is not None:
+                raise ValueError(f"SDRAM port must be None with dram='ram', not {sdram_port!r}")
+            self._sdram = None
+            self._dram_bytes = board.default_dram_bytes if dram_bytes is None else dram_bytes
+            check_ram_args(self._dram_bytes, config.axi_data_width, config.axi_addr_width)
+        self._dram = dram
         self._MustUse__silence = False
         members = {board.clk: In(1), board.rst: In(1), board.uart_rx: In(1, init=1),
                    board.uart_tx: Out(1, init=1)}
         members.update({name: Out(1) for name in board.leds + board.tie_high})
+        if dram == "sdram":
+            members.update({name: Out(w) for name, w in board.sdram_ports().items()
+                            if name != "sdram_d"})
         super().__init__(members)
         self._ram_args = dict(size_bytes=self._dram_bytes, data_width=config.axi_data_width,
                               addr_width=config.axi_addr_width, id_width=config.axi_id_width)
@@ -159,8 +215,18 @@ class BoardTop(wiring.Component):
         return self._divisor
 
     @property
+    def dram(self):
+        """``"ram"`` or ``"sdram"``."""
+        return self._dram
+
+    @property
     def dram_bytes(self):
         return self._dram_bytes
+
+    @property
+    def sdram_port(self):
+        """The SDRAM data bus port (``dram="sdram"``), else None."""
+        return self._sdram_port if self._sdram is not None else None
 
     def elaborate(self, platform):
         m = Module()
@@ -190,7 +256,19 @@ class BoardTop(wiring.Component):
             regs_addr_width=ADDR_WIDTH, mem_addr_width=mem_w,
             timeout=16 * 10 * self._divisor)
         m.submodules.top = top = Top(self._config)
-        m.submodules.ram = ram = AxiRam(**self._ram_args)
+        if self._sdram is None:
+            m.submodules.ram = ram = AxiRam(**self._ram_args)
+        else:
+            m.submodules.ram = ram = self._sdram
+            sd = ram.sdram
+            m.submodules.sdram_d = dq = io.Buffer("io", self._sdram_port)
+            # The chip samples in the middle of each FPGA cycle (see cgaccel.synth.sdram).
+            m.d.comb += [pin("sdram_clk").eq(~ClockSignal()), pin("sdram_cke").eq(sd.cke),
+                         pin("sdram_csn").eq(sd.cs_n), pin("sdram_rasn").eq(sd.ras_n),
+                         pin("sdram_casn").eq(sd.cas_n), pin("sdram_wen").eq(sd.we_n),
+                         pin("sdram_a").eq(sd.a), pin("sdram_ba").eq(sd.ba),
+                         pin("sdram_dqm").eq(sd.dqm), dq.o.eq(sd.dq_o), dq.oe.eq(sd.dq_oe),
+                         sd.dq_i.eq(dq.i)]
 
         m.d.comb += [rx.rx.eq(pin(b.uart_rx)), pin(b.uart_tx).eq(tx.tx)]
         wiring.connect(m, rx.o, bridge.rx)
@@ -202,7 +280,10 @@ class BoardTop(wiring.Component):
         # Heartbeat: about 1.5 Hz, so a loaded bitstream is visibly alive.
         beat = Signal(int(b.clock_mhz * 1e6).bit_length() - 1)
         m.d.sync += beat.eq(beat + 1)
-        states = ([top.irq, beat[-1], bridge.busy] + [Const(0, 1)] * len(b.leds))[:len(b.leds)]
+        # LED 3 with the SDRAM: the chip is initialised.
+        ready = [ram.ready] if self._sdram is not None else []
+        states = ([top.irq, beat[-1], bridge.busy] + ready +
+                  [Const(0, 1)] * len(b.leds))[:len(b.leds)]
         for name, value in zip(b.leds, states, strict=True):
             m.d.comb += pin(name).eq(~value if b.leds_active_low else value)
         for name in b.tie_high:

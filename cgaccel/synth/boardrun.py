@@ -174,8 +174,12 @@ def add_arguments(parser):
                         help="vectors file (cgaccel vectors)")
     parser.add_argument("--baud", type=int, default=115200,
                         help="UART baud rate of the bitstream (default: %(default)s)")
+    parser.add_argument("--dram", choices=("ram", "sdram"), default=None,
+                        help="the bitstream's DRAM, as built by `cgaccel synth`: on-chip RAM "
+                             "or the board's SDRAM (default: the SDRAM on the ULX3S unless "
+                             "--dram-kib is given)")
     parser.add_argument("--dram-kib", type=int, default=None,
-                        help="RAM size of the bitstream in KiB (default: the board's, "
+                        help="on-chip RAM size of the bitstream in KiB (default: the board's, "
                              "ULX3S 85F 64, 25F 32)")
     parser.add_argument("--board", default="ulx3s-85f",
                         help="board the bitstream was built for (default: %(default)s)")
@@ -194,8 +198,18 @@ def run(args):
         print(f"{prog}: board must be one of {', '.join(BOARDS)}, not {args.board!r}",
               file=sys.stderr)
         return 2
-    dram = (args.dram_kib * 1024 if args.dram_kib is not None
-            else BOARDS[args.board].default_dram_bytes)
+    board = BOARDS[args.board]
+    kind = args.dram
+    if kind is None:
+        kind = "sdram" if board.sdram is not None and args.dram_kib is None else "ram"
+    if kind == "sdram":
+        if board.sdram is None or args.dram_kib is not None:
+            print(f"{prog}: --dram sdram needs a board with SDRAM and no --dram-kib",
+                  file=sys.stderr)
+            return 2
+        dram = board.sdram.size_bytes
+    else:
+        dram = args.dram_kib * 1024 if args.dram_kib is not None else board.default_dram_bytes
     try:
         vec = load_vectors(args.vectors)
     except (OSError, TypeError, ValueError) as exc:

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In
 
 from ..axi import BURST_INCR, RESP_OKAY, RESP_SLVERR, AXI4LiteSignature, AXI4Signature
 
-__all__ = ["AxiRam", "BURST_FIXED", "check_ram_args"]
+__all__ = ["AxiBurst", "AxiRam", "BURST_FIXED", "check_ram_args"]
 
 BURST_FIXED = 0b00
 
@@ -36,6 +36,40 @@ def check_ram_args(size_bytes, data_width, addr_width):
     if (1 << addr_width) < size_bytes:
         raise ValueError(f"RAM address width must reach {size_bytes} bytes, not "
                          f"{addr_width} bits")
+
+
+class AxiBurst:
+    """The AXI4 burst a one-transaction-at-a-time subordinate is serving.
+
+    Signals: ``tid`` (its ID), ``cur`` (the beat it is at, in full-width beats), ``left``
+    (beats to go), ``fixed`` (a FIXED burst: ``cur`` stays), ``err`` (answer SLVERR: a burst
+    leaving the memory of ``beats`` beats, a narrow size or WRAP).
+    """
+
+    def __init__(self, axi, beats):
+        self._lb = (len(axi.wstrb) - 1).bit_length()     # byte-offset bits of an address
+        self._beats = beats
+        self.tid = Signal.like(axi.awid)
+        self.cur = Signal(range(beats))
+        self.left = Signal(9)
+        self.fixed = Signal()
+        self.err = Signal()
+        self.responses = [axi.bid.eq(self.tid), axi.rid.eq(self.tid),
+                          axi.bresp.eq(Mux(self.err, RESP_SLVERR, RESP_OKAY)),
+                          axi.rresp.eq(Mux(self.err, RESP_SLVERR, RESP_OKAY))]
+
+    def start(self, aid, addr, length, size, burst):
+        """Statements that take a burst from an AW or AR channel's payload."""
+        start = addr[self._lb:]
+        span = Mux(burst == BURST_FIXED, 0, length)
+        ok = ((start + span) < self._beats) & (size == self._lb) & (
+            (burst == BURST_INCR) | (burst == BURST_FIXED))
+        return [self.tid.eq(aid), self.cur.eq(start), self.left.eq(length + 1),
+                self.fixed.eq(burst == BURST_FIXED), self.err.eq(~ok)]
+
+    def step(self):
+        """Statements that move to the next beat."""
+        return [self.left.eq(self.left - 1), self.cur.eq(self.cur + ~self.fixed)]
 
 
 class AxiRam(wiring.Component):
@@ -93,25 +127,15 @@ class AxiRam(wiring.Component):
         addr = Signal(wa)
         m.d.comb += [wp.addr.eq(addr), rp.addr.eq(addr), rp.en.eq(0)]
 
-        tid = Signal.like(axi.awid)
-        cur = Signal(wa)
-        left = Signal(9)          # beats still to move (write) or to issue (read)
-        fixed = Signal()
-        err = Signal()
+        b = AxiBurst(axi, words)
+        cur, left, err = b.cur, b.left, b.err       # left: beats to move (write) or to issue
         rv = Signal()             # the read port output holds an unsent beat
         rlast = Signal()
         lane = Signal(range(max(lanes, 2)))
         prefer_lite = Signal()
 
-        def burst_ok(a, length, size, burst):
-            start = a[lb:]
-            span = Mux(burst == BURST_FIXED, 0, length)
-            return ((start + span) < words) & (size == lb) & (
-                (burst == BURST_INCR) | (burst == BURST_FIXED))
-
+        m.d.comb += b.responses
         m.d.comb += [
-            axi.bid.eq(tid), axi.rid.eq(tid), axi.bresp.eq(Mux(err, RESP_SLVERR, RESP_OKAY)),
-            axi.rresp.eq(Mux(err, RESP_SLVERR, RESP_OKAY)),
             axi.rdata.eq(Mux(err, 0, rp.data)), axi.rlast.eq(rlast),
             lite.bresp.eq(RESP_OKAY), lite.rresp.eq(RESP_OKAY),
             lite.rdata.eq(rp.data.word_select(lane, 32) if lanes > 1 else rp.data),
@@ -140,25 +164,22 @@ class AxiRam(wiring.Component):
                         m.next = "LITE_R"
                 with m.Elif(axi.awvalid):
                     m.d.comb += axi.awready.eq(1)
-                    m.d.sync += [prefer_lite.eq(1), tid.eq(axi.awid), cur.eq(axi.awaddr[lb:]),
-                                 left.eq(axi.awlen + 1), fixed.eq(axi.awburst == BURST_FIXED),
-                                 err.eq(~burst_ok(axi.awaddr, axi.awlen, axi.awsize,
-                                                  axi.awburst))]
+                    m.d.sync += prefer_lite.eq(1)
+                    m.d.sync += b.start(axi.awid, axi.awaddr, axi.awlen, axi.awsize,
+                                        axi.awburst)
                     m.next = "AXI_W"
                 with m.Elif(axi.arvalid):
                     m.d.comb += axi.arready.eq(1)
-                    m.d.sync += [prefer_lite.eq(1), tid.eq(axi.arid), cur.eq(axi.araddr[lb:]),
-                                 left.eq(axi.arlen + 1), fixed.eq(axi.arburst == BURST_FIXED),
-                                 err.eq(~burst_ok(axi.araddr, axi.arlen, axi.arsize,
-                                                  axi.arburst)),
-                                 rv.eq(0)]
+                    m.d.sync += [prefer_lite.eq(1), rv.eq(0)]
+                    m.d.sync += b.start(axi.arid, axi.araddr, axi.arlen, axi.arsize,
+                                        axi.arburst)
                     m.next = "AXI_R"
             with m.State("AXI_W"):
                 m.d.comb += [axi.wready.eq(1), addr.eq(cur), wp.data.eq(axi.wdata)]
                 with m.If(axi.wvalid):
                     with m.If(~err):
                         m.d.comb += wp.en.eq(axi.wstrb)
-                    m.d.sync += [left.eq(left - 1), cur.eq(cur + ~fixed)]
+                    m.d.sync += b.step()
                     last = left == 1
                     with m.If(axi.wlast != last):
                         m.d.sync += err.eq(1)
@@ -175,8 +196,8 @@ class AxiRam(wiring.Component):
                 with m.If(~rv | axi.rready):
                     with m.If(left != 0):
                         m.d.comb += [rp.en.eq(1), addr.eq(cur)]
-                        m.d.sync += [rv.eq(1), rlast.eq(left == 1), left.eq(left - 1),
-                                     cur.eq(cur + ~fixed)]
+                        m.d.sync += [rv.eq(1), rlast.eq(left == 1)]
+                        m.d.sync += b.step()
                     with m.Else():
                         m.d.sync += rv.eq(0)
                         with m.If(rv):

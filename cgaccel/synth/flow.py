@@ -147,7 +147,7 @@ def _build_design(config, tgt, top, *, board_opts, design):
     design = BoardTop(config, board, global_reset=global_reset, reset_dcc=tgt.reset_dcc,
                       **board_opts)
     info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
-            "dram_bytes": design.dram_bytes, "global_reset": global_reset,
+            "dram": design.dram, "dram_bytes": design.dram_bytes, "global_reset": global_reset,
             "reset_dcc": tgt.reset_dcc}
     return design, f"cgaccel_{board.name.replace('-', '_')}", board.constraints_path(), \
         board.clock_mhz, info
@@ -216,7 +216,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         (yosys has no DSP cap: ``synth_ice40 -dsp`` maps every multiplier, wide ones to several
         SB_MAC16); ``dsp_fallback`` in the report says when that happened.
     board_opts : dict, optional
-        Keyword arguments of :class:`cgaccel.synth.board.BoardTop` (``baud``, ``dram_bytes``).
+        Keyword arguments of :class:`cgaccel.synth.board.BoardTop` (``baud``, ``dram``,
+        ``dram_bytes``).
     place : bool
         Stop after synthesis (no place and route, no bitstream) when false.
     router : str, optional
@@ -462,6 +463,10 @@ def add_arguments(parser):
                      help="map multipliers to LUTs")
     parser.add_argument("--baud", type=int, default=None,
                         help="board top: UART baud rate (default 115200)")
+    parser.add_argument("--dram", choices=("ram", "sdram"), default=None,
+                        help="board top: the accelerator's DRAM: on-chip RAM, or the board's "
+                             "SDRAM chip (default: the SDRAM on the ULX3S (32 MiB) unless "
+                             "--dram-kib is given; on-chip RAM on the iCEBreaker)")
     parser.add_argument("--dram-kib", type=int, default=None,
                         help="board top: on-chip DRAM size in KiB (default per board)")
     parser.add_argument("--route-patience", type=int, default=6, metavar="N",
@@ -483,6 +488,8 @@ def run(args):
     board_opts = {}
     if args.baud is not None:
         board_opts["baud"] = args.baud
+    if args.dram is not None:
+        board_opts["dram"] = args.dram
     if args.dram_kib is not None:
         board_opts["dram_bytes"] = args.dram_kib * 1024
     try:
