@@ -42,13 +42,18 @@ async def axi_read(ctx, bus, rng, pause, addr, n, *, burst=1, aid=5):
     await ctx.tick().until(bus.arready)
     ctx.set(bus.arvalid, 0)
     beats = []
+    idle = 0
     while len(beats) < n:
+        # A subordinate that stops answering fails the test instead of hanging it.
+        idle += 1
+        assert idle < 10_000, f"read burst stalled after {len(beats)} of {n} beats"
         ready = rng.random() >= pause
         ctx.set(bus.rready, ready)
         _, _, valid, data, resp, last, rid = await ctx.tick().sample(
             bus.rvalid, bus.rdata, bus.rresp, bus.rlast, bus.rid)
         if valid and ready:
             beats.append((data, resp, last, rid))
+            idle = 0
     ctx.set(bus.rready, 0)
     return beats
 
