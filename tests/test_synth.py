@@ -690,6 +690,19 @@ def test_global_reset_top_forwards_ports_and_buffers_the_reset():
     assert "DCCA" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
 
 
+def test_sdram_clock_leaves_through_an_oddr_on_ecp5():
+    """The flow's ECP5 board design drives the SDRAM clock pin from an ODDRX1F (D0 = 0 after the
+    rising edge, D1 = 1 after the falling one: the inverted clock); without it, an inverter."""
+    oddr = to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], oddr_clock=True), "b")
+    assert oddr.count("ODDRX1F ") == 1
+    inst = oddr[oddr.index("ODDRX1F "):]
+    inst = inst[:inst.index(");")]
+    assert ".D0(1'h0)" in inst and ".D1(1'h1)" in inst and ".Q(sdram_clk)" in inst
+    assert "ODDRX1F" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
+    with pytest.raises(TypeError, match="ODDR clock must be a bool, not 'yes'"):
+        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], oddr_clock="yes")
+
+
 def test_place_only_flow_estimates_fmax(tmp_path):
     """``route=False`` (``--place-only``): placement, nextpnr's Fmax estimate, no bitstream."""
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)

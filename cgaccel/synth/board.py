@@ -19,7 +19,7 @@ Host address map (see :mod:`cgaccel.synth.bridge`): ``0x0000_0000`` accelerator 
 from dataclasses import dataclass
 from importlib import resources
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -145,10 +145,14 @@ class BoardTop(wiring.Component):
         design with it can be synthesized, not simulated by Amaranth.
     reset_dcc : str, optional
         With ``global_reset``: the nextpnr bel of its ``DCCA`` (the target's ``reset_dcc``).
+    oddr_clock : bool
+        With ``dram="sdram"``: drive the SDRAM clock pin from an ECP5 ``ODDRX1F`` in the pin's
+        I/O cell, so it leaves with the skew of an I/O register rather than through a LUT and
+        the fabric; the flow sets it for ECP5. An ``Instance``: synthesis only.
     """
 
     def __init__(self, config, board, *, baud=115200, dram=None, dram_bytes=None,
-                 sdram_port=None, global_reset=False, reset_dcc=None):
+                 sdram_port=None, global_reset=False, reset_dcc=None, oddr_clock=False):
         # A component refused by its constructor is not "created but never used".
         self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
@@ -165,6 +169,9 @@ class BoardTop(wiring.Component):
             raise TypeError(f"Global reset must be a bool, not {global_reset!r}")
         if reset_dcc is not None and not (isinstance(reset_dcc, str) and reset_dcc):
             raise TypeError(f"Reset DCC bel must be a bel name or None, not {reset_dcc!r}")
+        if not isinstance(oddr_clock, bool):
+            raise TypeError(f"ODDR clock must be a bool, not {oddr_clock!r}")
+        self._oddr_clock = oddr_clock
         self._global_reset = global_reset
         self._reset_dcc = reset_dcc
         self._config = config
@@ -262,8 +269,15 @@ class BoardTop(wiring.Component):
             m.submodules.ram = ram = self._sdram
             sd = ram.sdram
             m.submodules.sdram_d = dq = io.Buffer("io", self._sdram_port)
-            # The chip samples in the middle of each FPGA cycle (see cgaccel.synth.sdram).
-            m.d.comb += [pin("sdram_clk").eq(~ClockSignal()), pin("sdram_cke").eq(sd.cke),
+            # The chip samples in the middle of each FPGA cycle (see cgaccel.synth.sdram): its
+            # clock is the inverted FPGA clock (low in the first half of a cycle).
+            if self._oddr_clock:
+                m.submodules.sdram_clk_oddr = Instance(
+                    "ODDRX1F", i_D0=Const(0, 1), i_D1=Const(1, 1), i_SCLK=ClockSignal(),
+                    i_RST=Const(0, 1), o_Q=pin("sdram_clk"))
+            else:
+                m.d.comb += pin("sdram_clk").eq(~ClockSignal())
+            m.d.comb += [pin("sdram_cke").eq(sd.cke),
                          pin("sdram_csn").eq(sd.cs_n), pin("sdram_rasn").eq(sd.ras_n),
                          pin("sdram_casn").eq(sd.cas_n), pin("sdram_wen").eq(sd.we_n),
                          pin("sdram_a").eq(sd.a), pin("sdram_ba").eq(sd.ba),

@@ -145,7 +145,7 @@ def _build_design(config, tgt, top, *, board_opts, design):
     from .board import BOARDS, BoardTop
     board = BOARDS[tgt.board]
     design = BoardTop(config, board, global_reset=global_reset, reset_dcc=tgt.reset_dcc,
-                      **board_opts)
+                      oddr_clock=tgt.family == "ecp5", **board_opts)
     info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
             "dram": design.dram, "dram_bytes": design.dram_bytes, "global_reset": global_reset,
             "reset_dcc": tgt.reset_dcc}
