@@ -251,14 +251,14 @@ class SdramBeats(wiring.Component):
         wstrb = Signal(self._dw // 8)
         j = Signal(range(words + 1))
 
-        def saturating(limit):
-            sig = Signal(range(limit + 1), init=limit)
+        def saturating(name, limit):
+            sig = Signal(range(limit + 1), init=limit, name=name)
             m.d.sync += sig.eq(Mux(sig == limit, limit, sig + 1))
             return sig
         # Cycles since the last ACTIVE and the last WRITE (each counts from the cycle after the
         # command is on the pins).
-        since_act = saturating(max(t["t_rc"], t["t_ras"]))
-        since_wr = saturating(t["t_wr"])
+        since_act = saturating("since_act", max(t["t_rc"], t["t_ras"]))
+        since_wr = saturating("since_wr", t["t_wr"])
         may_close = (since_act >= t["t_ras"] - 1) & (since_wr >= t["t_wr"] - 1)
 
         # Read data: a READ's token reaches the end of this line in the cycle its word is in
