@@ -7,7 +7,8 @@ design can hold real layers instead of the 32-64 KiB that spare block RAM gives,
 block RAM on it.
 
 Clocking (``clock_mhz`` up to 50): the board wrapper drives the chip's clock with the inverted
-FPGA clock, so the chip samples each command in the middle of the cycle that carries it. Every
+FPGA clock (on ECP5 from an ``ODDRX1F`` in the pin's I/O cell, so it leaves with little skew),
+so the chip samples each command in the middle of the cycle that carries it. Every
 pin output is a flip-flop; the data pins are sampled by a flip-flop each cycle. A READ in cycle
 ``k`` with CAS latency ``CL`` has its word on the pins in cycle ``k + CL`` (the chip drives it
 from its edge at ``k + CL - 1/2``), held by the input register in cycle ``k + CL + 1``. At
