@@ -5,7 +5,13 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import _nir
 
-__all__ = ["to_verilog", "write_verilog"]
+__all__ = ["LOCAL_COPY", "to_verilog", "write_verilog"]
+
+#: ``attrs`` of a register that is a deliberate local copy of a value other blocks register
+#: too (a broadcast bus registered once per column, so that no net fans out over the whole
+#: device). Yosys merges registers with identical inputs, which makes the copies one register
+#: again; the synthesis flow marks the flip-flops of signals with this attribute ``keep``.
+LOCAL_COPY = {"cgaccel_local_copy": 1}
 
 
 def _emit_memory_init(self, cell_idx, cell):
@@ -35,13 +41,14 @@ def _emit_memory_init(self, cell_idx, cell):
 rtlil.ModuleEmitter.emit_memory = _emit_memory_init
 
 
-def to_verilog(component, name):
+def to_verilog(component, name, platform=None):
     """Return the Verilog text of ``component`` as a module called ``name``.
 
     ``timescale`` is prepended because Amaranth emits none and Icarus then cannot represent a
-    nanosecond clock period.
+    nanosecond clock period. ``platform`` is handed to every ``elaborate`` (the synthesis flow
+    passes :class:`cgaccel.engine.multiply.Primitives`).
     """
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, platform=platform, emit_src=False)
     return "`timescale 1ns/1ps\n" + text
 
 

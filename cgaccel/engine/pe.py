@@ -9,6 +9,8 @@ from amaranth import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .multiply import registered_product
+
 __all__ = ["MacColumn", "shift_add"]
 
 
@@ -125,9 +127,8 @@ class MacColumn(wiring.Component):
         for lane in range(self._rows):
             a = self.i_act[lane * aw:(lane + 1) * aw].as_signed()
             w = self.i_wgt[lane * ww:(lane + 1) * ww].as_signed()
-            p = Signal(signed(aw + ww), name=f"prod{lane}")
-            m.d.sync += p.eq(Mux(self.i_mask[lane], a * w, 0))
-            level.append(p)
+            level.append(registered_product(m, a, w, name=f"prod{lane}", platform=platform,
+                                            keep=self.i_mask[lane]))
         valid = Signal(name="v0")
         meta = Signal(max(1, self._mw), name="m0")
         m.d.sync += [valid.eq(self.i_valid), meta.eq(self.i_meta)]

@@ -42,11 +42,16 @@ class VerilatorEngine:
     config : AccelConfig
     build_root : path, optional
         Where builds are cached (one directory per configuration).
+    platform : optional
+        Amaranth platform for elaboration: :class:`~cgaccel.engine.multiply.Primitives`
+        runs the form the synthesis flow emits (instantiated DSPs), with the primitives'
+        simulation models (:func:`cgaccel.synth.models.model_sources`).
     """
 
-    def __init__(self, config, build_root=None):
+    def __init__(self, config, build_root=None, platform=None):
         self._cfg = config
-        key = hashlib.sha1(config.to_json().encode()).hexdigest()[:12]
+        self._platform = platform
+        key = hashlib.sha1((config.to_json() + repr(platform)).encode()).hexdigest()[:12]
         root = Path(build_root or Path(tempfile.gettempdir()) / "cgaccel_engine_vl")
         self._dir = root / key
         self._built = False
@@ -58,7 +63,11 @@ class VerilatorEngine:
         from cocotb_tools.runner import get_runner
         self._dir.mkdir(parents=True, exist_ok=True)
         src = self._dir / "engine.v"
-        text = verilog.convert(Engine(self._cfg), name="engine")
+        text = verilog.convert(Engine(self._cfg), name="engine", platform=self._platform)
+        sources = [src]
+        if self._platform is not None:
+            from ..synth.models import model_sources
+            sources += [Path(str(p)) for p in model_sources()]
         exe = self._dir / "build" / "engine"
         if src.exists() and src.read_text() == text and exe.exists():
             self._built = True
@@ -69,7 +78,7 @@ class VerilatorEngine:
         os.environ["MAKEFLAGS"] = PCH_MAKEFLAGS  # why: cgaccel.simulate
         try:
             runner = get_runner("verilator")
-            runner.build(sources=[src], hdl_toplevel="engine", build_dir=self._dir / "build",
+            runner.build(sources=sources, hdl_toplevel="engine", build_dir=self._dir / "build",
                          build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"],
                          timescale=("1ns", "1ps"), log_file=self._dir / "build.log")
         finally:

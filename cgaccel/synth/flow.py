@@ -27,7 +27,8 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from ..config import AccelConfig
-from ..rtl import to_verilog
+from ..engine.multiply import Primitives
+from ..rtl import LOCAL_COPY, to_verilog
 from .block import DirectWrapper, ScanWrapper, port_bits
 from .report import (
     ResourceError,
@@ -158,7 +159,11 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
         synth = f"synth_ecp5 -top {module} -json {netlist}" + ("" if dsp else " -nodsp")
     else:
         synth = f"synth_ice40 -top {module} -json {netlist} -spram" + (" -dsp" if dsp else "")
-    return "\n".join([f"read_verilog -sv {verilog}", synth, f"tee -q -o {stat} stat -json", ""])
+    # Flip-flops of LOCAL_COPY signals get ``keep``, which stops opt_merge from merging them.
+    (attr, _), = LOCAL_COPY.items()
+    keep = f"setattr -set keep 1 a:{attr} %ci1 t:$dff %i"
+    return "\n".join([f"read_verilog -sv {verilog}", f"hierarchy -top {module}", "proc", keep,
+                      synth, f"tee -q -o {stat} stat -json", ""])
 
 
 def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, route=True,
@@ -294,7 +299,13 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         config, tgt, top, board_opts=dict(board_opts or {}), design=design)
     freq = float(freq_mhz if freq_mhz is not None else default_freq)
     verilog = out / f"{module}.v"
-    verilog.write_text(strip_zero_memory_init(to_verilog(built, module)))
+
+    def emit(with_dsp):
+        # Instantiated DSPs only where yosys would map multipliers to DSPs anyway.
+        platform = Primitives(tgt.family) if with_dsp else None
+        verilog.write_text(strip_zero_memory_init(to_verilog(built, module, platform)))
+
+    emit(dsp is not False)
     times["emit"] = time.monotonic() - t
 
     netlist = out / f"{module}.json"
@@ -319,6 +330,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     if dsp is None and needed["dsps"] > tgt.capacity["dsps"]:
         fallback = (f"{needed['dsps']} DSPs needed, {tgt.capacity['dsps']} available: "
                     "multipliers mapped to LUTs")
+        emit(False)
         cells, needed = run_yosys(False)
     dsp = dsp is not False and fallback is None
     report = {
