@@ -12,10 +12,15 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..rtl import LOCAL_COPY
 from .multiply import registered_product
 from .pe import _check_pos, _discard
 
 __all__ = ["OutputUnit"]
+
+
+#: Result bits of the variable shifts per copy of the shift amount.
+_SHIFT_SLICE = 16
 
 
 class OutputUnit(wiring.Component):
@@ -100,6 +105,19 @@ class OutputUnit(wiring.Component):
                 out[key] = r
             return v, out
 
+        def sliced_shift(value, source, zeros, name):
+            """``value >> (source * 2**zeros)`` with ``source`` registered here (as the stage
+            before registers it), one copy per ``_SHIFT_SLICE`` result bits: one register
+            fanning out to every bit's multiplexer was the unit's routed ECP5 critical path
+            (3.5 ns on that one net)."""
+            out = []
+            for lo in range(0, len(value), _SHIFT_SLICE):
+                amt = Signal(len(source), name=f"{name}{lo // _SHIFT_SLICE}",
+                             attrs=LOCAL_COPY)
+                m.d.sync += amt.eq(source)
+                out.append((value >> Cat(Const(0, zeros), amt))[lo:lo + _SHIFT_SLICE])
+            return Cat(*out)
+
         # Every stage holds at most one carry chain of about 34 bits (O4: about 50) or one
         # small LUT/mux tree: the single-stage form (64-bit round add feeding a 64-bit barrel
         # shifter feeding the clamp) was the design's critical path on ECP5 (107 levels).
@@ -145,12 +163,12 @@ class OutputUnit(wiring.Component):
         # 64-bit add of the rounding constant). The variable shift is split over two stages.
         # O5: shift by the low 3 bits of k - 1 (one 8:1 mux per bit).
         t1 = Signal(signed(pw))
-        m.d.comb += t1.eq(r4["p"] >> r4["sh1"][:3])
+        m.d.comb += t1.eq(sliced_shift(r4["p"], r3["sh1"][:3], 0, "o4_shlo"))
         v5, r5 = stage("o5", v4, {
-            "t": t1, "sh1": r4["sh1"], "off": r4["off"], "res": r4["res"], "addr": r4["addr"]})
+            "t": t1, "off": r4["off"], "res": r4["res"], "addr": r4["addr"]})
         # O6: shift by 8 times the high 3 bits of k - 1.
         t2 = Signal(signed(pw))
-        m.d.comb += t2.eq(r5["t"] >> Cat(Const(0, 3), r5["sh1"][3:]))
+        m.d.comb += t2.eq(sliced_shift(r5["t"], r4["sh1"][3:], 3, "o5_shhi"))
         v6, r6 = stage("o6", v5, {
             "t": t2, "off": r5["off"], "res": r5["res"], "addr": r5["addr"]})
         # O7: t = p >> (k-1) is only needed saturated to aw + 2 bits (the result saturates to
