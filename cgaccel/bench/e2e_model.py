@@ -68,10 +68,10 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 10
-    load_latency: int = 7
+    fetch: int = 12
+    load_latency: int = 9
     transfer_gap: int = 3
-    store_first: int = 2
+    store_first: int = 3
     store_min: int = 4
     store_tail: int = 7
     done: int = 0

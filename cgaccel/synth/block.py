@@ -9,7 +9,7 @@ is the top's own register-to-register Fmax. The wrapper costs one flip-flop per 
 LUT per output bit; :func:`port_bits` gives the counts so reports can state the overhead.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,8 @@ def _flat_ports(component):
     """``[(path, signal, is_input)]`` for every port signal of ``component``."""
     out = []
     for path, member, value in component.signature.flatten(component):
-        out.append(("__".join(str(p) for p in path), value, member.flow == In))
+        # Struct payloads (``data.View``) have no ``len()``: their bits are the port.
+        out.append(("__".join(str(p) for p in path), Value.cast(value), member.flow == In))
     return out
 
 
