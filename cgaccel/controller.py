@@ -101,10 +101,20 @@ class Controller(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rd_data), rd_in.i)
         wiring.connect(m, wiring.flipped(self.eng_rd_data), eng_in.i)
         rd_data, eng_rd_data = rd_in.o, eng_in.o
-        # Write-back reads the engine has taken whose data has not yet entered ``eng_in``: an
-        # abort waits for them, so that no stale byte reaches the next layer's STORE.
+        # Likewise the buffer writes and write-back read requests leave through slices: the
+        # engine's ``ready`` (which depends on the address and bank) then ends at the slice,
+        # not at the LOAD's beat split or the STORE's request counters. A RUN waits until the
+        # writes before it have left the slice (the engine must see them first).
+        m.submodules.wr_out = wr_out = SkidBuffer(geo.write_layout())
+        m.submodules.rd_out = rd_out = SkidBuffer(geo.read_layout())
+        wiring.connect(m, wr_out.o, wiring.flipped(self.eng_wr))
+        wiring.connect(m, rd_out.o, wiring.flipped(self.eng_rd))
+        eng_wr, eng_rd = wr_out.i, rd_out.i
+        # Write-back reads sent whose data has not yet entered ``eng_in`` (in the slice or the
+        # engine): an abort waits for them, so that no stale byte reaches the next layer's
+        # STORE.
         eng_reads = Signal(3)
-        m.d.sync += eng_reads.eq(eng_reads + (self.eng_rd.valid & self.eng_rd.ready)
+        m.d.sync += eng_reads.eq(eng_reads + (eng_rd.valid & eng_rd.ready)
                                  - (self.eng_rd_data.valid & self.eng_rd_data.ready))
 
         # Decoded command ---------------------------------------------------------------------
@@ -219,6 +229,9 @@ class Controller(wiring.Component):
         # And that equality itself as a flip-flop, ``ld_last``, set with ``idx`` (the compare
         # in front of the read slice's enables was the next path).
         ld_last = Signal()
+        # ``beat_rem <= item_bytes_q`` (one item per write: the write drains the beat) as a
+        # flip-flop too, set with ``beat_rem``.
+        beat_one = Signal()
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
@@ -243,7 +256,7 @@ class Controller(wiring.Component):
         else:
             m.d.comb += n_items.eq(1)
         m.d.comb += item.eq(Mux(more != 0, shifted, shifted & mask))
-        wr = self.eng_wr.payload
+        wr = eng_wr.payload
         m.d.comb += [
             # ``deal`` steps the column per item and the row per wrap of the columns (it
             # excludes ``chan``/``bcast``, checked at DECODE, and ACT/WGT, so it writes one
@@ -282,10 +295,10 @@ class Controller(wiring.Component):
         st_rot = Signal(range(max(2, cols)))
         wr_left = Signal(32)
         m.d.comb += [
-            self.eng_rd.payload.col.eq(rq_col),
-            self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
-            self.eng_rd.payload.row.eq(deal if rows else 0),
-            self.eng_rd.payload.word.eq(st_word),
+            eng_rd.payload.col.eq(rq_col),
+            eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
+            eng_rd.payload.row.eq(deal if rows else 0),
+            eng_rd.payload.word.eq(st_word),
         ]
         # Full beats leave through a register slice (``SkidBuffer``): the packing sees the
         # slice's registered ``ready``, not the write DMA's (its ``in_left`` -> pack ->
@@ -493,11 +506,11 @@ class Controller(wiring.Component):
                                      dram_next.eq(dram_next + dram_stride)]
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one write per beat still moves every cycle.
-                hs = self.eng_wr.valid & self.eng_wr.ready
+                hs = eng_wr.valid & eng_wr.ready
                 ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
-                drained = hs & ((beat_rem <= step_bytes) | ends)
-                m.d.comb += [self.eng_wr.valid.eq(beat_full),
+                drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
+                m.d.comb += [eng_wr.valid.eq(beat_full),
                              rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
                 # item with ``deal`` (every ``cols`` items step the row; every iteration
@@ -519,6 +532,7 @@ class Controller(wiring.Component):
                 with m.If(hs):
                     m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
                                  beat_rem.eq(beat_rem - step_bytes),
+                                 beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
                                  ld_last.eq(idx + 1 == inner_m1_q)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
@@ -535,13 +549,14 @@ class Controller(wiring.Component):
                 with m.If(rd_data.valid & rd_data.ready):
                     m.d.sync += [beat.eq(rd_data.payload.data),
                                  beat_rem.eq(rd_data.payload.count),
+                                 beat_one.eq(rd_data.payload.count <= item_bytes_q),
                                  beat_full.eq(1), offset.eq(0)]
                 check_abort()
 
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
+                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(~wr_out.o.valid),
                              self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
-                with m.If(self.eng_cmd.ready):
+                with m.If(self.eng_cmd.valid & self.eng_cmd.ready):
                     m.d.comb += run_issued.eq(1)
                     m.next = "FETCH"
                 check_abort()
@@ -580,8 +595,8 @@ class Controller(wiring.Component):
                                      dram_next.eq(dram_next + dram_stride)]
                 # Read requests to the engine's output banks.
                 with m.If(rq_n != 0):
-                    m.d.comb += self.eng_rd.valid.eq(1)
-                    with m.If(self.eng_rd.ready):
+                    m.d.comb += eng_rd.valid.eq(1)
+                    with m.If(eng_rd.ready):
                         with m.If(rq_ends):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
                             with m.If(deal):
@@ -630,7 +645,8 @@ class Controller(wiring.Component):
                              rd_data.ready.eq(1), eng_rd_data.ready.eq(1)]
                 m.d.sync += abort_sent.eq(1)
                 with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)
-                          & (eng_reads == 0) & ~rd_data.valid & ~eng_rd_data.valid):
+                          & (eng_reads == 0) & ~rd_data.valid & ~eng_rd_data.valid
+                          & ~wr_out.o.valid):
                     m.d.sync += abort_sent.eq(0)
                     m.next = "FINISH"
 
