@@ -91,32 +91,6 @@ class Controller(wiring.Component):
         beat_log2 = beat_bytes.bit_length() - 1
         cols = cfg.cols
 
-        # The read DMA's beats and the engine's write-back data enter through register slices:
-        # their ``ready`` is then a flip-flop on the producers' side, so the FSM's decisions
-        # (which take or hold a beat) no longer reach the read DMA's realigner or the engine's
-        # output slice within the cycle (those chains were the top's routed critical paths
-        # on the ECP5). One cycle more from each beat to its use; none per beat.
-        m.submodules.rd_in = rd_in = SkidBuffer(read_beat_layout(cfg.axi_data_width))
-        m.submodules.eng_in = eng_in = SkidBuffer(geo.read_width)
-        wiring.connect(m, wiring.flipped(self.rd_data), rd_in.i)
-        wiring.connect(m, wiring.flipped(self.eng_rd_data), eng_in.i)
-        rd_data, eng_rd_data = rd_in.o, eng_in.o
-        # Likewise the buffer writes and write-back read requests leave through slices: the
-        # engine's ``ready`` (which depends on the address and bank) then ends at the slice,
-        # not at the LOAD's beat split or the STORE's request counters. A RUN waits until the
-        # writes before it have left the slice (the engine must see them first).
-        m.submodules.wr_out = wr_out = SkidBuffer(geo.write_layout())
-        m.submodules.rd_out = rd_out = SkidBuffer(geo.read_layout())
-        wiring.connect(m, wr_out.o, wiring.flipped(self.eng_wr))
-        wiring.connect(m, rd_out.o, wiring.flipped(self.eng_rd))
-        eng_wr, eng_rd = wr_out.i, rd_out.i
-        # Write-back reads sent whose data has not yet entered ``eng_in`` (in the slice or the
-        # engine): an abort waits for them, so that no stale byte reaches the next layer's
-        # STORE.
-        eng_reads = Signal(3)
-        m.d.sync += eng_reads.eq(eng_reads + (eng_rd.valid & eng_rd.ready)
-                                 - (self.eng_rd_data.valid & self.eng_rd_data.ready))
-
         # Decoded command ---------------------------------------------------------------------
         words = Signal(8 * 32)
         w = [words[32 * i:32 * (i + 1)] for i in range(8)]
@@ -256,7 +230,7 @@ class Controller(wiring.Component):
         else:
             m.d.comb += n_items.eq(1)
         m.d.comb += item.eq(Mux(more != 0, shifted, shifted & mask))
-        wr = eng_wr.payload
+        wr = self.eng_wr.payload
         m.d.comb += [
             # ``deal`` steps the column per item and the row per wrap of the columns (it
             # excludes ``chan``/``bcast``, checked at DECODE, and ACT/WGT, so it writes one
@@ -295,10 +269,10 @@ class Controller(wiring.Component):
         st_rot = Signal(range(max(2, cols)))
         wr_left = Signal(32)
         m.d.comb += [
-            eng_rd.payload.col.eq(rq_col),
-            eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
-            eng_rd.payload.row.eq(deal if rows else 0),
-            eng_rd.payload.word.eq(st_word),
+            self.eng_rd.payload.col.eq(rq_col),
+            self.eng_rd.payload.addr.eq(rq_base + Mux(deal, rq_row, rq_idx)),
+            self.eng_rd.payload.row.eq(deal if rows else 0),
+            self.eng_rd.payload.word.eq(st_word),
         ]
         # Full beats leave through a register slice (``SkidBuffer``): the packing sees the
         # slice's registered ``ready``, not the write DMA's (its ``in_left`` -> pack ->
@@ -425,16 +399,16 @@ class Controller(wiring.Component):
                 check_abort()
 
             with m.State("FETCH_DATA"):
-                m.d.comb += [self.busy.eq(1), rd_data.ready.eq(1)]
-                with m.If(rd_data.valid):
+                m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+                with m.If(self.rd_data.valid):
                     step = min(beat_bits, 256)
-                    chunk = rd_data.payload.data[:step]
+                    chunk = self.rd_data.payload.data[:step]
                     with m.Switch(fetch_idx):
                         for i in range(max(1, 256 // step)):
                             with m.Case(i):
                                 m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
                     m.d.sync += fetch_idx.eq(fetch_idx + 1)
-                    with m.If(rd_data.payload.last):
+                    with m.If(self.rd_data.payload.last):
                         m.next = "DECODE"
                 check_abort()
 
@@ -506,12 +480,12 @@ class Controller(wiring.Component):
                                      dram_next.eq(dram_next + dram_stride)]
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one write per beat still moves every cycle.
-                hs = eng_wr.valid & eng_wr.ready
+                hs = self.eng_wr.valid & self.eng_wr.ready
                 ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
                 drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-                m.d.comb += [eng_wr.valid.eq(beat_full),
-                             rd_data.ready.eq(~beat_full | drained)]
+                m.d.comb += [self.eng_wr.valid.eq(beat_full),
+                             self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
                 # item with ``deal`` (every ``cols`` items step the row; every iteration
                 # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
@@ -546,17 +520,17 @@ class Controller(wiring.Component):
                             m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                         with m.If(n_data == 1):
                             m.next = "FETCH"
-                with m.If(rd_data.valid & rd_data.ready):
-                    m.d.sync += [beat.eq(rd_data.payload.data),
-                                 beat_rem.eq(rd_data.payload.count),
-                                 beat_one.eq(rd_data.payload.count <= item_bytes_q),
+                with m.If(self.rd_data.valid & self.rd_data.ready):
+                    m.d.sync += [beat.eq(self.rd_data.payload.data),
+                                 beat_rem.eq(self.rd_data.payload.count),
+                                 beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
                                  beat_full.eq(1), offset.eq(0)]
                 check_abort()
 
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(~wr_out.o.valid),
+                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
                              self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
-                with m.If(self.eng_cmd.valid & self.eng_cmd.ready):
+                with m.If(self.eng_cmd.ready):
                     m.d.comb += run_issued.eq(1)
                     m.next = "FETCH"
                 check_abort()
@@ -595,8 +569,8 @@ class Controller(wiring.Component):
                                      dram_next.eq(dram_next + dram_stride)]
                 # Read requests to the engine's output banks.
                 with m.If(rq_n != 0):
-                    m.d.comb += eng_rd.valid.eq(1)
-                    with m.If(eng_rd.ready):
+                    m.d.comb += self.eng_rd.valid.eq(1)
+                    with m.If(self.eng_rd.ready):
                         with m.If(rq_ends):
                             m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
                             with m.If(deal):
@@ -642,11 +616,9 @@ class Controller(wiring.Component):
                 # busy until then; a held abort would keep them draining) and let a running
                 # tile end.
                 m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
-                             rd_data.ready.eq(1), eng_rd_data.ready.eq(1)]
+                             self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
                 m.d.sync += abort_sent.eq(1)
-                with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)
-                          & (eng_reads == 0) & ~rd_data.valid & ~eng_rd_data.valid
-                          & ~wr_out.o.valid):
+                with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
                     m.d.sync += abort_sent.eq(0)
                     m.next = "FINISH"
 
@@ -664,12 +636,12 @@ class Controller(wiring.Component):
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         eng_rd_data.ready.eq(~pack_full | flush)]
+                         self.eng_rd_data.ready.eq(~pack_full | flush)]
             with m.If(flush):
                 m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
                              pack_oh.eq(1), pack.eq(0)]
-            with m.If(eng_rd_data.valid & eng_rd_data.ready):
-                got = eng_rd_data.payload
+            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
+                got = self.eng_rd_data.payload
                 # Each column's value in its byte (its low 8 bits, zero-extended when
                 # ``act_width`` is narrower). A row's bytes past the iteration's end go
                 # into the beat too: the write DMA's strobes cover ``inner`` bytes only.

@@ -110,10 +110,8 @@ class Top(wiring.Component):
             snap = Signal(min(cw, len(port)), name=f"{name.lower()}_at_start")
             with m.If(start):
                 m.d.sync += snap.eq(port)
-            # Registered: the subtraction is then not in front of the register file's read
-            # multiplexers (the count a host reads is a cycle old; it reads after done).
             values[name] = Signal(cw, name=f"{name.lower()}_count")
-            m.d.sync += values[name].eq(port[:len(snap)] - snap)
+            m.d.comb += values[name].eq(port[:len(snap)] - snap)
         for name in counter_names():
             m.d.comb += [getattr(regs, f"{name.lower()}_lo").eq(values[name][:32]),
                          getattr(regs, f"{name.lower()}_hi").eq(values[name][32:])]

@@ -37,11 +37,6 @@ from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
 from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
 
-#: Writes the controller's buffer-write register slice holds: a LOAD waiting for its buffer
-#: half hands that many writes to the slice before the half is free, so it ends that much
-#: earlier than its writes reach the engine.
-WR_SLICE = 2
-
 __all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes", "store_reads"]
 
 
@@ -73,10 +68,10 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 12
-    load_latency: int = 9
+    fetch: int = 10
+    load_latency: int = 7
     transfer_gap: int = 3
-    store_first: int = 4
+    store_first: int = 2
     store_min: int = 4
     store_tail: int = 7
     done: int = 0
@@ -172,12 +167,12 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             n = len(fin)    # the tile this LOAD fills (its RUN comes next)
             if cmd.target != Target.OUT and n >= 2:
                 # Buffer half n % 2 is free once tile n-2 has finished.
-                first = max(first, fin[n - 2] + 2 - WR_SLICE)
+                first = max(first, fin[n - 2] + 2)
             if cmd.target == Target.ACT and n >= 1 and (
                     cmd.bank != n % 2 or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
                 # A wide band's other half is tile n-1's, and activation writes wait while a
                 # wide tile is in flight: after tile n-1 (the last to finish).
-                first = max(first, fin[n - 1] + 2 - WR_SLICE)
+                first = max(first, fin[n - 1] + 2)
             item = 1 << cmd.item_log2
             ln = lanes if (cmd.target, 8 * item) in lane_items else 1
             # The read DMA delivers a transfer's beats back to back and pauses between

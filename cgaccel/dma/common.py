@@ -235,41 +235,27 @@ def burst_register(m, params, cur, left, start_cap, start_left, load, commit):
     ``tiny`` on the ECP5 once the command checks were registered. Here it is registered:
     loaded from the new command when ``load``, so a command's first burst can still issue the
     cycle after it is taken; and recomputed from ``cur``/``left`` the cycle after each
-    ``commit`` (each burst is at least one data beat, and the data stream, not the address
-    channel, sets the pace).
+    ``commit``, so the bursts of one command issue at most every other cycle (each is at least
+    one data beat, and the data stream, not the address channel, sets the pace).
 
     The new command's page/``max_burst`` cap ``start_cap`` comes registered from the decode
     stage (:func:`decode_stage`, ``cap``), so only the compare with ``start_left`` (the decode
     stage's ``beats``) is left here: the page distance, cap and compare behind the decode
     stage's register were the routed critical path after the controller's range check.
 
-    The page/``max_burst`` cap of ``cur`` is registered on its own (``cap_q``), so recomputing
-    after a commit takes two cycles (the cap, then the compare with ``left``), and the bursts
-    of one command issue at most every third cycle: the page distance, the cap and the compare
-    in one cycle were the write DMA's own critical path out of context (90 MHz on the
-    ECP5-85F).
-
     Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
     """
     beats = Signal(range(params.max_burst + 1))
     ok = Signal()
-    cap, cap_stmts = burst_cap(params, cur)
-    cap_q = Signal.like(cap)
-    next_beats, stmts = capped_beats(params, cap_q, left)
+    next_beats, stmts = burst_beats(params, cur, left)
     first_beats, first_stmts = capped_beats(params, start_cap, start_left)
-    m.d.comb += cap_stmts + stmts + first_stmts
-    m.d.sync += cap_q.eq(cap)
-    # Cycles until ``cap_q`` follows the ``cur`` of the last commit: ``cur`` and ``left``
-    # change only with a commit or a load, and a load brings its first length with it.
-    stale = Signal(range(3))
+    m.d.comb += stmts + first_stmts
     with m.If(load):
-        m.d.sync += [beats.eq(first_beats), ok.eq(1), stale.eq(0)]
+        m.d.sync += [beats.eq(first_beats), ok.eq(1)]
     with m.Elif(commit):
-        m.d.sync += [ok.eq(0), stale.eq(2)]
-    with m.Elif(stale == 2):
-        m.d.sync += stale.eq(1)
-    with m.Elif(stale == 1):
-        m.d.sync += [beats.eq(next_beats), ok.eq(1), stale.eq(0)]
+        m.d.sync += ok.eq(0)
+    with m.Else():
+        m.d.sync += [beats.eq(next_beats), ok.eq(1)]
     return beats, ok
 
 

@@ -6,7 +6,6 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
-from ..stream import SkidBuffer
 from .common import (
     AXI4ReadSignature,
     DMAError,
@@ -123,14 +122,6 @@ class ReadDMA(wiring.Component):
             SmallFIFO(width=rq_layout.size, depth=4))
         m.submodules.buf = fifo = ResetInserter(flush)(
             SyncFIFOBuffered(width=width, depth=depth))
-        # The buffer's head leaves through a register slice: the realigner's byte shifter
-        # then starts at flip-flops, not at the block RAM's output (5.8 ns clock-to-out on
-        # ECP5 in front of a 16-position byte shifter was the read DMA's own critical path).
-        # A beat reaches the realigner one cycle later; the slice holds up to two beats that
-        # ``reserved`` still counts, so the buffer itself never holds more than before.
-        m.submodules.head = head_q = ResetInserter(flush)(SkidBuffer(width))
-        m.d.comb += [head_q.i.valid.eq(fifo.r_rdy), head_q.i.payload.eq(fifo.r_data),
-                     fifo.r_en.eq(head_q.i.ready)]
 
         # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()
@@ -244,19 +235,19 @@ class ReadDMA(wiring.Component):
         pop = Signal()
         emit = Signal()
         m.d.comb += [
-            pop.eq(step & more_in & head_q.o.valid & (~buf_valid | can_load)),
+            pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),
             emit.eq((pop & buf_valid) | (step & ~more_in & out_nz & can_load)),
-            head_q.o.ready.eq(pop),
+            fifo.r_en.eq(pop),
         ]
         # The final output beat of an unaligned command may need no further input beat.
-        joined = Cat(buf, Mux(more_in, head_q.o.payload, 0))
+        joined = Cat(buf, Mux(more_in, fifo.r_data, 0))
         shifted = (joined >> Cat(Const(0, 3), r_off))[:width]
         m.d.sync += reserved.eq(reserved + Mux(commit, beats, 0) - pop)
 
         with m.If(out.valid & out.ready):
             m.d.sync += o_valid.eq(0)
         with m.If(pop):
-            m.d.sync += [buf.eq(head_q.o.payload), buf_valid.eq(1), in_left.eq(in_left - 1),
+            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1),
                          more_in.eq(in_left != 1)]
         with m.If(emit):
             is_last = out_left == 1

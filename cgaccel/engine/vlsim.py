@@ -51,7 +51,11 @@ class VerilatorEngine:
     def __init__(self, config, build_root=None, platform=None):
         self._cfg = config
         self._platform = platform
-        key = hashlib.sha1((config.to_json() + repr(platform)).encode()).hexdigest()[:12]
+        # The environment is part of the key: a build directory holds make dependency files
+        # naming the venv's cocotb sources, and a checkout with another venv reusing it failed
+        # ("No rule to make target .../verilator.cpp").
+        key = hashlib.sha1((config.to_json() + repr(platform) + sys.prefix).encode()
+                           ).hexdigest()[:12]
         root = Path(build_root or Path(tempfile.gettempdir()) / "cgaccel_engine_vl")
         self._dir = root / key
         self._built = False

@@ -181,7 +181,7 @@ def check_command_timing(cfg, case):
     # Where the model and the RTL part it is by a few cycles moved between neighbouring
     # commands (a LOAD waiting for a buffer half, a STORE for its tile), never more. The model
     # moves such a LOAD by the full drain of the five fetch stages, the RTL by one cycle less
-    # (the read DMA fetches ahead during the wait): measured 3 on the `small` run.
+    # (the read DMA fetches ahead during the wait): measured 5 on the `small` run.
     off = [(i, rtl, model) for i, _, rtl, model in rows if rtl != model]
     assert len(off) <= len(rows) // 4, f"{case['name']}: {len(off)} commands differ: {off}"
     assert all(abs(rtl - model) <= 5 for _, rtl, model in off), f"{case['name']}: {off}"
