@@ -28,7 +28,7 @@ from axil import axil_read, axil_write
 from cgaccel.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from cgaccel.config import preset
 from cgaccel.driver import Driver, HardwareMismatch
-from cgaccel.engine.pe import MacColumn
+from cgaccel.engine.pe import MacColumn, _discard
 from cgaccel.regs import MAGIC, register_map
 from cgaccel.rtl import LOCAL_COPY, to_verilog
 from cgaccel.synth import flow
@@ -36,6 +36,7 @@ from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
 from cgaccel.synth.boardrun import BridgeBus
 from cgaccel.synth.bridge import MEM_BASE, UartAxiLiteBridge
+from cgaccel.synth.designs import DESIGNS, build_design
 from cgaccel.synth.dram import AxiRam
 from cgaccel.synth.host import BridgeClient, BridgeError, decode_reply, encode_read, encode_write
 from cgaccel.synth.report import (
@@ -48,6 +49,7 @@ from cgaccel.synth.report import (
 from cgaccel.synth.reset import GlobalResetTop
 from cgaccel.synth.targets import TARGETS, target
 from cgaccel.synth.uart import UARTRx, UARTTx
+from cgaccel.top import Top
 
 REGS = {r.name: r.offset for r in register_map()}
 # Any host-writable register will do (the map is still growing).
@@ -654,6 +656,52 @@ def test_flow_gives_up_on_a_stalled_router(tmp_path, monkeypatch):
         flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, route_patience=2.5)
 
 
+def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
+    """With several seeds a stalled one is followed by the next; the report is the seed that
+    routed, with every attempt, and the stalled seed's log is kept."""
+    real = flow.nextpnr_command
+    seeds_run = []
+
+    def nextpnr(*args, seed, **kwargs):
+        seeds_run.append(seed)
+        if seed == 7:
+            return [sys.executable, "-c", _STALLED_NEXTPNR, str(tmp_path / "pid")]
+        return real(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(flow, "nextpnr_command", nextpnr)
+    monkeypatch.setattr(flow, "_POLL_S", 0.2)
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+                          seed=(7, 3, 4))
+    assert seeds_run == [7, 3]
+    _check_report(rep, tmp_path, "ecp5-25k")
+    assert rep["seed"] == 3 and rep["routed"] is True
+    first, second = rep["seed_attempts"]
+    assert first["seed"] == 7 and not first["routed"]
+    assert first["route_failure"]["overused_wires"][:3] == [[1, 5000], [2, 3000], [3, 2500]]
+    assert second == {"seed": 3, "routed": True, "seconds": second["seconds"],
+                      "fmax_mhz": rep["fmax_mhz"]}
+    assert "overused=2500" in (tmp_path / "nextpnr_seed7.log").read_text()
+    assert "--seed 3" in " ".join(rep["nextpnr_args"])
+
+    # Every seed stalls: the error names them.
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    monkeypatch.setattr(flow, "nextpnr_command", lambda *a, seed, **k: nextpnr(*a, seed=7, **k))
+    with pytest.raises(ResourceError, match=r"Design does not route on ecp5-25k at seeds 1, 2 "
+                       r"\(the last: router2 made no progress in 6 iterations"):
+        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+                        seed=[1, 2])
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert [a["seed"] for a in rep["seed_attempts"]] == [1, 2] and rep["routed"] is False
+    for bad in ([], -1, 1.5, True, [1, "2"]):
+        with pytest.raises(ValueError, match="Seed must be a non-negative integer or a "
+                                             "non-empty sequence of them, not "):
+            flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, seed=bad)
+    assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5"]).seed == (2, 5)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,x"])
+
+
 def test_global_reset_top_forwards_ports_and_buffers_the_reset():
     ram = AxiRam(size_bytes=256, data_width=32, addr_width=32, id_width=4)
     dut = GlobalResetTop(ScanWrapper(ram))
@@ -792,6 +840,44 @@ def test_cli_reports_bad_board_options(tmp_path, capsys):
     assert flow.run(args) == 1
     assert "DRAM must be 'ram' on icebreaker, which has no SDRAM, not 'sdram'" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_designs_are_the_tops_blocks(name):
+    cfg = preset(name)
+    built = {n: build_design(n, cfg) for n in DESIGNS}
+    assert built.pop("top") is None
+    for n, design in built.items():
+        assert isinstance(design, wiring.Component), n
+        _discard(design)                    # built to be looked at, not elaborated
+    # The blocks are built as the top builds them: the same ports.
+    top = Top(cfg)
+    m = top.elaborate(None)
+    for n, sub in [("regfile", "regs"), ("controller", "controller"), ("read-dma", "rdma"),
+                   ("write-dma", "wdma"), ("engine", "engine")]:
+        assert built[n].signature == m.submodules[sub].signature, n
+    for obj in [top, m, *(m.submodules[k] for k in ("regs", "controller", "rdma", "wdma",
+                                                     "engine"))]:
+        _discard(obj)
+    with pytest.raises(ValueError, match="Design must be one of top, regfile, .*, not 'alu'"):
+        build_design("alu", cfg)
+
+
+def test_cli_synthesizes_one_design(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",
+                                 "--synth-only"])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 0
+    rep = json.loads(Path("build/synth/ice40-up5k/mac-column/report.json").read_text())
+    assert rep["design"] == "MacColumn" and rep["wrapper"] == "scan"
+    assert rep["synth_estimate"]["dsps"] == preset("tiny").rows
+    assert capsys.readouterr().out.startswith("ice40-up5k block MacColumn: synthesis only")
+    args = _parser().parse_args(["--target", "ice40-up5k", "--design", "column", "--top",
+                                 "board", "--synth-only"])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "Top must be block when a design is given, not 'board'" in capsys.readouterr().err
 
 
 _NO_UP5K = pytest.mark.xfail(raises=ResourceError, strict=True,

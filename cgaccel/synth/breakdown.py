@@ -38,6 +38,7 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from ..config import PRESETS, AccelConfig, parse_overrides, preset
+from .designs import DESIGNS, build_design
 from .flow import FlowError, _run, _tail, strip_zero_memory_init, tool
 from .targets import target as get_target
 
@@ -480,6 +481,8 @@ def main(argv=None):
     parser.add_argument("--target", default="ice40-up5k")
     parser.add_argument("--out", default=None,
                         help="work directory (default build/synth/<target>/breakdown)")
+    parser.add_argument("--design", choices=tuple(DESIGNS), default="top",
+                        help="one block of the accelerator instead of the whole top")
     parser.add_argument("--no-dsp", dest="dsp", action="store_false",
                         help="map multipliers to LUTs")
     parser.add_argument("--noabc", action="store_true",
@@ -487,7 +490,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         config = preset(args.config).with_overrides(**parse_overrides(args.overrides))
-        rep = breakdown(config, args.target, args.out, dsp=args.dsp, noabc=args.noabc)
+        rep = breakdown(config, args.target, args.out, design=build_design(args.design, config),
+                        dsp=args.dsp, noabc=args.noabc)
     except (FlowError, ValueError, TypeError) as e:
         print(f"breakdown: error: {e}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ All tools are the venv's YoWASP console scripts (WebAssembly builds: nothing is 
 first yosys call compiles the wasm once and caches it in ``~/.cache/YoWASP``).
 """
 
+import argparse
 import json
 import re
 import shlex
@@ -30,6 +31,7 @@ from ..config import AccelConfig
 from ..engine.multiply import Primitives
 from ..rtl import LOCAL_COPY, to_verilog
 from .block import DirectWrapper, ScanWrapper, port_bits
+from .designs import DESIGNS, build_design
 from .report import (
     ResourceError,
     check_fit,
@@ -213,8 +215,13 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     freq_mhz : float, optional
         nextpnr ``--freq``; default: the board clock (``board``) or the target's stretch target
         (``block``).
-    seed : int
-        nextpnr placer seed.
+    seed : int or sequence of int
+        nextpnr placer seed, or seeds to try in order: a seed whose routing stalls (see
+        ``route_patience``) is followed by the next one, and the report is the first that
+        routes, with every attempt in ``seed_attempts``. The tools are deterministic (pinned
+        WebAssembly builds), so the same netlist and seed place and route the same on any
+        machine: a design near the device's routing limit that routes at one seed and not at
+        another routes that way everywhere.
     dsp : bool, optional
         Map multipliers to DSP blocks (``True``) or LUTs (``False``). Default: DSPs if the
         mapped netlist's DSP count fits the device, else a second synthesis maps them to LUTs
@@ -263,6 +270,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     """
     if not isinstance(config, AccelConfig):
         raise TypeError(f"Config must be an AccelConfig, not {config!r}")
+    seeds = _seeds(seed)
     tgt = get_target(target)
     if top not in TOPS:
         raise ValueError(f"Top must be one of {', '.join(TOPS)}, not {top!r}")
@@ -278,9 +286,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
             raise TypeError("Extra nextpnr arguments must be a sequence of strings, "
                             f"not {pnr_args!r}")
         pnr_args = tuple(pnr_args)
-    watch = RouteWatch(patience=route_patience,
-                       timeout_s=None if pnr_timeout_min is None else _minutes(pnr_timeout_min)
-                       * 60)
+    timeout_s = None if pnr_timeout_min is None else _minutes(pnr_timeout_min) * 60
+    RouteWatch(patience=route_patience, timeout_s=timeout_s)      # checks the arguments
     if design is not None:
         if not isinstance(design, wiring.Component):
             raise TypeError(f"Design must be a wiring.Component, not {design!r}")
@@ -357,22 +364,38 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
                                        'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
         # Relative: nextpnr (WebAssembly) runs in ``out`` and sees no absolute /tmp paths.
         constraints, partial = Path("block.lpf"), True
-    cmd = nextpnr_command(tgt, netlist.name, pnr_report.name, placed.name, freq=freq, seed=seed,
-                          router=router, route=route, constraints=constraints,
-                          extra=pnr_args, partial=partial)
-    report["nextpnr_args"] = cmd[1:]
     log = out / "nextpnr.log"
-    rc, times["nextpnr"], stop = _run_watched(cmd, log, out, watch)
-    if stop is not None:
-        report.update({"routed": False, "route_failure": {
-            "kind": stop.kind, "message": stop.message,
-            "overused_wires": [list(h) for h in stop.history]}})
+    attempts = []
+    for n, seed in enumerate(seeds):
+        cmd = nextpnr_command(tgt, netlist.name, pnr_report.name, placed.name, freq=freq,
+                              seed=seed, router=router, route=route, constraints=constraints,
+                              extra=pnr_args, partial=partial)
+        report["nextpnr_args"] = cmd[1:]
+        watch = RouteWatch(patience=route_patience, timeout_s=timeout_s)
+        rc, secs, stop = _run_watched(cmd, log, out, watch)
+        times["nextpnr"] = times.get("nextpnr", 0.0) + secs
+        if stop is None:
+            break
+        failure = {"kind": stop.kind, "message": stop.message,
+                   "overused_wires": [list(h) for h in stop.history]}
+        attempts.append({"seed": seed, "routed": False, "seconds": round(secs, 2),
+                         "route_failure": failure})
+        if stop.kind == "stall" and n + 1 < len(seeds):
+            # Keep the stalled seed's log beside the next attempt's.
+            log.replace(out / f"nextpnr_seed{seed}.log")
+            continue
+        report.update({"routed": False, "seed": seed, "route_failure": failure})
+        if len(seeds) > 1:
+            report["seed_attempts"] = attempts
         report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
         report["seconds"] = round(time.monotonic() - t_start, 2)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if stop.kind == "stall":
-            raise ResourceError(f"Design does not route on {tgt.name}: {stop.message} "
-                                f"(see {log}; --route-patience 0 keeps routing)")
+            what = stop.message if len(seeds) == 1 else \
+                f" at seeds {', '.join(map(str, seeds))} (the last: {stop.message})"
+            raise ResourceError(f"Design does not route on {tgt.name}"
+                                f"{': ' if len(seeds) == 1 else ''}{what} (see {log}; "
+                                "--route-patience 0 keeps routing)")
         raise FlowError(f"{stop.message}, see {log}")
     if rc:
         text = log.read_text(errors="replace")
@@ -413,6 +436,9 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         "available": avail,
         "critical_path": critical_path_summary(pnr),
         "seed": seed,
+        **({"seed_attempts": attempts + [{"seed": seed, "routed": route,
+                                          "seconds": round(secs, 2), "fmax_mhz": fmax}]}
+           if len(seeds) > 1 else {}),
         "files": {"verilog": verilog.name, "netlist": netlist.name,
                   "bitstream": bitstream.name if bitstream else None,
                   "constraints": str(constraints) if constraints else None,
@@ -425,6 +451,24 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     report["seconds"] = round(time.monotonic() - t_start, 2)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _seeds(seed):
+    """The seeds to try, as a tuple, from one seed or a sequence of them."""
+    many = seed if isinstance(seed, (list, tuple)) else (seed,)
+    if not many or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in many):
+        raise ValueError("Seed must be a non-negative integer or a non-empty sequence of them, "
+                         f"not {seed!r}")
+    return tuple(many)
+
+
+def _seed_list(text):
+    """``--seed`` value: ``N`` or ``N,M,...``."""
+    try:
+        return _seeds([int(v) for v in text.split(",")])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seed must be N or a comma-separated list N,M,..., not {text!r}") from None
 
 
 def _minutes(value):
@@ -456,12 +500,19 @@ def add_arguments(parser):
     parser.add_argument("--top", choices=TOPS, default="block",
                         help="block: the accelerator out of context (resources, Fmax); "
                              "board: a loadable bitstream for the family's board")
+    parser.add_argument("--design", choices=tuple(DESIGNS), default="top",
+                        help="block top: one block of the accelerator out of context instead "
+                             "of the whole top (" + "; ".join(f"{k}: {v[1]}" for k, v in
+                                                               DESIGNS.items()) + ")")
     parser.add_argument("--out", default=None,
-                        help="output directory (default build/synth/<target>/<top>)")
+                        help="output directory (default build/synth/<target>/<top>, or "
+                             "build/synth/<target>/<design> with --design)")
     parser.add_argument("--freq", type=float, default=None,
                         help="nextpnr target frequency in MHz (default: board clock or the "
                              "target's stretch goal)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
+    parser.add_argument("--seed", type=_seed_list, default=(1,), metavar="N[,M...]",
+                        help="nextpnr placer seed; with several, a seed whose routing stalls "
+                             "is followed by the next (default 1)")
     parser.add_argument("--router", choices=("router1", "router2"), default=None,
                         help="nextpnr router (default: nextpnr's, router1)")
     parser.add_argument("--nextpnr-args", default=None, metavar="ARGS",
@@ -504,8 +555,15 @@ def run(args):
         board_opts["dram"] = args.dram
     if args.dram_kib is not None:
         board_opts["dram_bytes"] = args.dram_kib * 1024
+    out = args.out
     try:
-        rep = synthesize(config, args.target, args.out, top=args.top, freq_mhz=args.freq,
+        if args.design != "top" and args.top != "block":
+            raise ValueError(f"Top must be block when a design is given, not {args.top!r}")
+        design = build_design(args.design, config)
+        if design is not None and out is None:
+            out = Path("build", "synth", args.target, args.design)
+        rep = synthesize(config, args.target, out, top=args.top, design=design,
+                         freq_mhz=args.freq,
                          seed=args.seed, dsp=args.dsp, board_opts=board_opts, router=args.router,
                          place=not args.synth_only, route=not args.place_only,
                          pnr_args=None if args.nextpnr_args is None
@@ -520,12 +578,14 @@ def run(args):
 
 def format_summary(rep):
     """A few human-readable lines from a flow report."""
+    name = rep["top"] if rep.get("design") in (None, "Top", "BoardTop") \
+        else f"{rep['top']} {rep['design']}"
     if "fmax_mhz" not in rep:
         est = rep["synth_estimate"]
-        return (f"{rep['target']} {rep['top']}: synthesis only, estimate "
+        return (f"{rep['target']} {name}: synthesis only, estimate "
                 + ", ".join(f"{k}={v}" for k, v in est.items()) + f"; {rep['seconds']} s")
     lines = [
-        f"{rep['target']} {rep['top']}: Fmax {rep['fmax_mhz']} MHz"
+        f"{rep['target']} {name}: Fmax {rep['fmax_mhz']} MHz"
         f"{'' if rep.get('routed', True) else ' (placement estimate, not routed)'} "
         f"(target {rep['freq_target_mhz']:g} MHz, {'met' if rep['timing_met'] else 'MISSED'})",
         "  " + ", ".join(f"{k} {rep[k]} ({rep['util_pct'].get(k, 0)}%)"
