@@ -10,6 +10,13 @@ from cgaccel.synth.routewatch import RouteWatch
 TINY = [18738, 10529, 5539, 2707, 1300, 670, 401, 235, 145, 90, 51, 38, 31, 26, 16, 10, 7, 5,
         4, 5, 4, 2, 2, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2, 4, 3, 1, 2, 1, 2, 1, 2, 1, 2, 2]
 DEFAULT = [93056, 67772, 53393, 45424, 41665, 40365, 40288, 41375, 42435, 44547]
+# ``default``'s block top with the branch cycle-neutral-timing's RTL at seed 2 (stop 24): down
+# to 198 at iteration 36, below the floor, then up past it (stopped by hand at iteration 76).
+RELAPSE = [47677, 29305, 18964, 12409, 8474, 6017, 4559, 3601, 2791, 2249, 1769, 1476, 1257,
+           1080, 895, 792, 727, 577, 530, 519, 476, 441, 378, 331, 328, 371, 365, 369, 327,
+           322, 299, 280, 239, 227, 207, 198, 232, 234, 208, 205, 257, 231, 225, 199, 243, 274,
+           263, 313, 309, 342, 304, 345, 372, 407, 412, 424, 395, 377, 395, 400, 413, 457, 495,
+           547, 582, 698, 678, 757, 860, 907, 1025, 1223, 1261, 1435, 1561, 1890]
 
 
 def _log(values, start=1):
@@ -48,6 +55,20 @@ def test_a_new_lowest_restarts_the_count_and_the_floor_scales():
     assert watch.poll(_log([1000, 99, 120, 130, 140, 150, 160])) is None
     never = RouteWatch(patience=0)
     assert never.poll(_log(DEFAULT + [50000] * 20)) is None
+
+
+def test_a_router_that_climbs_back_above_the_floor_is_stopped():
+    """Below the floor is left alone, but not a count that rose from there to above the floor
+    (953 wires here, 2% of the first iteration) and twice its lowest."""
+    watch = RouteWatch(patience=6)
+    assert watch.poll(_log(RELAPSE[:70])) is None       # 907 at iteration 70: still below
+    stop = watch.poll(_log(RELAPSE[70:], start=71))
+    assert stop is not None and stop.kind == "stall"
+    assert stop.history[-1] == (71, 1025)
+    assert "lowest 198 at iteration 36, 1025 at iteration 71" in stop.message
+    # Above the floor but within twice the lowest: a router still close to finishing.
+    watch = RouteWatch(patience=3, floor=0.1, min_floor=0)
+    assert watch.poll(_log([1000, 90, 95, 105, 110, 120, 150, 170])) is None
 
 
 def test_timeout_and_bad_parameters():
