@@ -23,7 +23,8 @@ they are for finding the big contributors, not for the fit check of :mod:`cgacce
 
 Command line::
 
-    python -m cgaccel.synth.breakdown --config tiny --target ice40-up5k [--no-dsp] [--noabc]
+    python -m cgaccel.synth.breakdown --config tiny --target ice40-up5k [--design NAME]
+                                      [--no-dsp] [--noabc]
 
 prints the tables and writes ``build/synth/<target>/breakdown.json``.
 """
