@@ -200,6 +200,12 @@ class Controller(wiring.Component):
         # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
         inner_m1_q = Signal(LEN_WIDTH)
         m.d.sync += inner_m1_q.eq(inner - 1)
+        # And that equality itself as a flip-flop, ``ld_last``, set with ``idx`` (the compare
+        # in front of the read slice's enables was the next path).
+        ld_last = Signal()
+        # ``beat_rem <= item_bytes_q`` (one item per write: the write drains the beat) as a
+        # flip-flop too, set with ``beat_rem``.
+        beat_one = Signal()
         # Several activation/weight words per write (``load_lanes``): as many as are left in
         # the beat and in the iteration, so that loads keep up with beats of several words.
         lanes = cfg.load_lanes
@@ -283,6 +289,25 @@ class Controller(wiring.Component):
         # -> packing path).
         rstep = Signal(range(max(cols, ow) + 1))
         m.d.comb += rstep.eq(Mux(deal, cols if rows else 1, Mux(st_word, ow, 1)))
+        # Bytes left in the iteration, counted down from ``inner``, on both sides (requests
+        # and returned data): "the iteration ends" is ``left <= rstep``, an OR tree over the
+        # high bits and a compare of a few low ones, where ``idx + rstep >= inner`` put a
+        # 24-bit adder and comparator in front of the packing's enables (70 MHz alone).
+        # Likewise the room left in the beat, ``pack_room``, beside ``pack_n``.
+        rq_left = Signal(LEN_WIDTH + 1)
+        st_left = Signal(LEN_WIDTH + 1)
+        pack_room = Signal(range(beat_bytes + 1))
+        pack_oh = Signal(beat_bytes + 1)    # ``1 << pack_n``
+        rsb = max(cols, ow).bit_length()
+
+        def at_most_rstep(left):
+            return (left[rsb:] == 0) & (left[:rsb] <= rstep)
+
+        rq_ends = Signal()
+        st_ends = Signal()
+        rstep_fills = Signal()
+        m.d.comb += [rq_ends.eq(at_most_rstep(rq_left)), st_ends.eq(at_most_rstep(st_left)),
+                     rstep_fills.eq(rstep == beat_bytes)]
         with m.If(self.wr_done):
             m.d.sync += wr_left.eq(wr_left - 1)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
@@ -313,13 +338,18 @@ class Controller(wiring.Component):
         resetting = Signal()
         abort_sent = Signal()
 
+        # ``storing``: the FSM is in STORE, as a flip-flop of its own for the packing below
+        # (the state decode shared with every other state's logic, in front of the packing
+        # register, was the controller's own critical path out of context).
+        storing = Signal()
+
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
-                m.d.sync += resetting.eq(1)
+                m.d.sync += [resetting.eq(1), storing.eq(0)]
                 m.next = "ABORT"
             with m.Elif(fault != 0):
-                m.d.sync += error.eq(fault)
+                m.d.sync += [error.eq(fault), storing.eq(0)]
                 m.next = "ABORT"
 
         # DMA command payloads: selected by the state alone, not under the conditions that
@@ -360,8 +390,11 @@ class Controller(wiring.Component):
                 with m.Else():
                     m.d.comb += self.rd_cmd.valid.eq(1)
                     with m.If(self.rd_cmd.ready):
+                        # (``words`` is not cleared: the command's beats overwrite all of
+                        # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
+                        # flip-flops.)
                         m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
-                                     fetch_idx.eq(0), words.eq(0)]
+                                     fetch_idx.eq(0)]
                         m.next = "FETCH_DATA"
                 check_abort()
 
@@ -382,10 +415,13 @@ class Controller(wiring.Component):
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
+                             ld_last.eq(inner == 1),
                              base.eq(buf_addr), drow.eq(0), rq_row.eq(0), col0.eq(0),
                              dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
                              dram_next.eq(dram), beat_full.eq(0),
                              offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
+                             pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
+                             pack_oh.eq(1),
                              rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
                              rq_base.eq(buf_addr), wr_left.eq(outer),
                              st_word.eq(~deal & (buf_addr[:lgw] == 0)
@@ -445,9 +481,9 @@ class Controller(wiring.Component):
                 # Split beats into items; the next beat is taken as the last item of the
                 # current one leaves, so one write per beat still moves every cycle.
                 hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = (idx == inner_m1_q) if lanes == 1 else (idx + n_items == inner)
+                ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
-                drained = hs & ((beat_rem <= step_bytes) | ends)
+                drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
                              self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
@@ -469,11 +505,14 @@ class Controller(wiring.Component):
                         m.d.sync += dk.eq(dk + 1)
                 with m.If(hs):
                     m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
-                                 beat_rem.eq(beat_rem - step_bytes)]
+                                 beat_rem.eq(beat_rem - step_bytes),
+                                 beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
+                                 ld_last.eq(idx + 1 == inner_m1_q)]
                     with m.If(drained):
                         m.d.sync += beat_full.eq(0)
                     with m.If(ends):
-                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0)]
+                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0),
+                                     ld_last.eq(inner_m1_q == 0)]
                         with m.If(~chan):
                             m.d.sync += base.eq(base + buf_stride)
                         with m.If(deal):
@@ -484,6 +523,7 @@ class Controller(wiring.Component):
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
                                  beat_rem.eq(self.rd_data.payload.count),
+                                 beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
                                  beat_full.eq(1), offset.eq(0)]
                 check_abort()
 
@@ -516,6 +556,7 @@ class Controller(wiring.Component):
                     m.d.sync += error.eq(ERRORS["out_of_range"])
                     m.next = "ABORT"
                 with m.Else():
+                    m.d.sync += storing.eq(1)
                     m.next = "STORE"
 
             with m.State("STORE"):
@@ -530,8 +571,8 @@ class Controller(wiring.Component):
                 with m.If(rq_n != 0):
                     m.d.comb += self.eng_rd.valid.eq(1)
                     with m.If(self.eng_rd.ready):
-                        with m.If(rq_idx + rstep >= inner):
-                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1)]
+                        with m.If(rq_ends):
+                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
                             with m.If(deal):
                                 nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
                                 m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
@@ -543,7 +584,7 @@ class Controller(wiring.Component):
                             with m.Else():
                                 m.d.sync += rq_col.eq(rq_col + 1)
                         with m.Else():
-                            m.d.sync += rq_idx.eq(rq_idx + rstep)
+                            m.d.sync += [rq_idx.eq(rq_idx + rstep), rq_left.eq(rq_left - rstep)]
                             # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
                             # at row j // cols (a row read takes the row's every column, the
                             # packing rotates it).
@@ -559,59 +600,8 @@ class Controller(wiring.Component):
                                         m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
                                     with m.Else():
                                         m.d.sync += rq_k.eq(rq_k + 1)
-                # Pack returned bytes into beats; an iteration's last byte closes its beat. A
-                # byte arriving as the full beat leaves starts the next one.
-                flush = pack_full & wr_skid.i.ready
-                slot = Signal(range(beat_bytes + 1))
-                m.d.comb += [wr_skid.i.valid.eq(pack_full),
-                             self.wr_data.valid.eq(wr_skid.o.valid),
-                             wr_skid.o.ready.eq(self.wr_data.ready),
-                             self.eng_rd_data.ready.eq(~pack_full | flush),
-                             slot.eq(Mux(flush, 0, pack_n))]
-                with m.If(flush):
-                    m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack.eq(0)]
-                with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
-                    got = self.eng_rd_data.payload
-                    # Each column's value in its byte (its low 8 bits, zero-extended when
-                    # ``act_width`` is narrower). A row's bytes past the iteration's end go
-                    # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
-                    lw = min(aw8, 8)
-                    lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
-                              for j in range(max(cols, ow))]
-                    # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) %
-                    # cols): a mux per bit of the registered amount, from the engine's read
-                    # register to the packing register (no ``ready`` depends on it).
-                    rot8 = lanes8[:cols]
-                    for b in range((cols - 1).bit_length()):
-                        rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q])
-                                for q in range(cols)]
-                    # Bytes a read puts at ``slot``: a row (``cols``) or a word (``ow``) at a
-                    # slot that is a multiple of its size, else one byte.
-                    with m.Switch(slot):
-                        for i in range(beat_bytes):
-                            with m.Case(i):
-                                row_ok = rows and i % cols == 0
-                                word_ok = ow > 1 and i % ow == 0
-                                one = pack[8 * i:8 * i + 8].eq(lanes8[0])
-                                with m.If(deal & row_ok):
-                                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
-                                with m.Elif(st_word & word_ok):
-                                    m.d.sync += pack[8 * i:8 * (i + ow)].eq(
-                                        Cat(*lanes8[:ow]))
-                                with m.Else():
-                                    m.d.sync += one
-                    # The sums are formed from registers and only selected by ``flush``.
-                    m.d.sync += pack_n.eq(Mux(flush, rstep, pack_n + rstep))
-                    ends = idx + rstep >= inner
-                    with m.If(ends):
-                        m.d.sync += [idx.eq(0), n_data.eq(n_data - 1),
-                                     st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
-                    with m.Else():
-                        m.d.sync += idx.eq(idx + rstep)
-                    with m.If(ends | Mux(flush, rstep == beat_bytes,
-                                         pack_n + rstep == beat_bytes)):
-                        m.d.sync += pack_full.eq(1)
                 with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
+                    m.d.sync += storing.eq(0)
                     m.next = "FETCH"
                 check_abort()
 
@@ -639,4 +629,57 @@ class Controller(wiring.Component):
                     m.d.comb += self.finished.eq(1)
                     m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
+        with m.If(storing):
+            # Pack returned bytes into beats; an iteration's last byte closes its beat. A
+            # byte arriving as the full beat leaves starts the next one.
+            flush = pack_full & wr_skid.i.ready
+            m.d.comb += [wr_skid.i.valid.eq(pack_full),
+                         self.wr_data.valid.eq(wr_skid.o.valid),
+                         wr_skid.o.ready.eq(self.wr_data.ready),
+                         self.eng_rd_data.ready.eq(~pack_full | flush)]
+            with m.If(flush):
+                m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
+                             pack_oh.eq(1), pack.eq(0)]
+            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
+                got = self.eng_rd_data.payload
+                # Each column's value in its byte (its low 8 bits, zero-extended when
+                # ``act_width`` is narrower). A row's bytes past the iteration's end go
+                # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
+                lw = min(aw8, 8)
+                lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
+                          for j in range(max(cols, ow))]
+                # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) %
+                # cols): a mux per bit of the registered amount, from the engine's read
+                # register to the packing register (no ``ready`` depends on it).
+                rot8 = lanes8[:cols]
+                for b in range((cols - 1).bit_length()):
+                    rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q])
+                            for q in range(cols)]
+                # Bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``,
+                # one-hot in ``pack_oh``: no slot decode in front of the byte enables): a
+                # row (``cols``) or a word (``ow``) at a slot that is a multiple of its
+                # size, else one byte.
+                for i in range(beat_bytes):
+                    with m.If(flush | pack_oh[0] if i == 0 else ~flush & pack_oh[i]):
+                        row_ok = rows and i % cols == 0
+                        word_ok = ow > 1 and i % ow == 0
+                        one = pack[8 * i:8 * i + 8].eq(lanes8[0])
+                        with m.If(deal & row_ok):
+                            m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
+                        with m.Elif(st_word & word_ok):
+                            m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
+                        with m.Else():
+                            m.d.sync += one
+                # The sums are formed from registers and only selected by ``flush``.
+                m.d.sync += [pack_n.eq(Mux(flush, rstep, pack_n + rstep)),
+                             pack_oh.eq(Mux(flush, 1 << rstep, pack_oh << rstep)),
+                             pack_room.eq(Mux(flush, beat_bytes - rstep,
+                                              pack_room - rstep))]
+                with m.If(st_ends):
+                    m.d.sync += [st_left.eq(inner), n_data.eq(n_data - 1),
+                                 st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
+                with m.Else():
+                    m.d.sync += st_left.eq(st_left - rstep)
+                with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
+                    m.d.sync += pack_full.eq(1)
         return m

@@ -68,5 +68,10 @@ class SkidBuffer(wiring.Component):
             ]
         with m.Elif(self.i.valid & ~s_valid):
             # The output stalls while an item arrives (``i.ready`` was already high): keep it.
-            m.d.sync += [s_valid.eq(1), s_data.eq(Value.cast(self.i.payload))]
+            m.d.sync += s_valid.eq(1)
+        # The skid register follows the input whenever it is empty (its content is unused
+        # then), so its enable is one flip-flop, not the handshake: on the ECP5 that enable,
+        # fanned out to every payload bit, ended several routed critical paths.
+        with m.If(~s_valid):
+            m.d.sync += s_data.eq(Value.cast(self.i.payload))
         return m

@@ -113,10 +113,11 @@ class ReadDMA(wiring.Component):
         m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
-        # can be issued while the current one is still streaming out. Only the start offset
-        # and length - 1 (below 2**len_width for a valid command) are queued; the beat counts
-        # are derived at the head: the queue is flip-flops, the derivation a few adders.
-        rq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width})
+        # can be issued while the current one is still streaming out: the start offset, length
+        # - 1 (below 2**len_width for a valid command) and the bus beats it spans (from the
+        # decode stage); the output beat count is derived at the head.
+        rq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
+                                       "beats": p.beats_width})
         m.submodules.rq = rq = ResetInserter(flush)(
             SmallFIFO(width=rq_layout.size, depth=4))
         m.submodules.buf = fifo = ResetInserter(flush)(
@@ -138,6 +139,7 @@ class ReadDMA(wiring.Component):
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
             entry.len_m1.eq(dec.len_m1),
+            entry.beats.eq(dec.beats),
             rq.w_en.eq(take & (bad == DMAError.NONE)),
         ]
 
@@ -199,7 +201,11 @@ class ReadDMA(wiring.Component):
         active = Signal()
         r_off = Signal(sh)
         in_left = Signal(p.beats_width)
+        # ``in_left != 0`` as a flip-flop (an OR tree over ``in_left`` in front of ``pop``,
+        # which enables every data register of the realigner, was the next path).
+        more_in = Signal()
         out_left = Signal(p.beats_width)
+        out_nz = Signal()       # ``out_left != 0`` as a flip-flop, as ``more_in``
         last_count = Signal(nbytes.bit_length())
         buf = Signal(width)
         buf_valid = Signal()
@@ -208,15 +214,18 @@ class ReadDMA(wiring.Component):
         m.d.comb += [out.valid.eq(o_valid), out.payload.eq(o_payload)]
 
         head = data.View(rq_layout, rq.r_data)
-        head_last = Signal(p.len_width + 1)     # offset of the last byte from the aligned start
-        m.d.comb += head_last.eq(head.off + head.len_m1)
+        # The bus beats the command spans come queued from the decode stage (``beats``): as
+        # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were on
+        # the DMA engines' own critical paths out of context.
         with m.If(~active & run & rq.r_rdy):
             m.d.comb += rq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
                 r_off.eq(head.off),
-                in_left.eq((head_last >> sh) + 1),
+                in_left.eq(head.beats),
+                more_in.eq(1),
                 out_left.eq((head.len_m1 >> sh) + 1),
+                out_nz.eq(1),
                 last_count.eq(head.len_m1[:sh] + 1),
                 buf_valid.eq(0),
             ]
@@ -225,10 +234,9 @@ class ReadDMA(wiring.Component):
         step = run & active
         pop = Signal()
         emit = Signal()
-        more_in = in_left != 0
         m.d.comb += [
             pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),
-            emit.eq((pop & buf_valid) | (step & ~more_in & (out_left != 0) & can_load)),
+            emit.eq((pop & buf_valid) | (step & ~more_in & out_nz & can_load)),
             fifo.r_en.eq(pop),
         ]
         # The final output beat of an unaligned command may need no further input beat.
@@ -239,7 +247,8 @@ class ReadDMA(wiring.Component):
         with m.If(out.valid & out.ready):
             m.d.sync += o_valid.eq(0)
         with m.If(pop):
-            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1)]
+            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1),
+                         more_in.eq(in_left != 1)]
         with m.If(emit):
             is_last = out_left == 1
             m.d.sync += [
@@ -248,8 +257,9 @@ class ReadDMA(wiring.Component):
                 o_payload.last.eq(is_last),
                 o_payload.count.eq(Mux(is_last, last_count, nbytes)),
                 out_left.eq(out_left - 1),
+                out_nz.eq(out_left != 1),
             ]
-        with m.If(step & ~more_in & (out_left == 0)):
+        with m.If(step & ~more_in & ~out_nz):
             m.d.sync += [active.eq(0), buf_valid.eq(0)]
 
         # ---- Errors, drain, abort ----------------------------------------------------------

@@ -106,10 +106,11 @@ class WriteDMA(wiring.Component):
         flush = Signal()
         m.d.comb += run.eq(~draining & ~halted)
 
-        # Per-command parameters for the realigner: start offset and length - 1 (below
-        # 2**len_width for a valid command); beat counts and strobe masks are derived at the
-        # head, so the queue (flip-flops) holds only these.
-        wq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width})
+        # Per-command parameters for the realigner: start offset, length - 1 (below
+        # 2**len_width for a valid command) and the bus beats it spans (from the decode
+        # stage); the input beat count and strobe masks are derived at the head.
+        wq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
+                                       "beats": p.beats_width})
         m.submodules.wq = wq = ResetInserter(flush)(
             SmallFIFO(width=wq_layout.size, depth=4))
         m.submodules.wbuf = wbuf = ResetInserter(flush)(
@@ -138,6 +139,7 @@ class WriteDMA(wiring.Component):
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
             entry.len_m1.eq(dec.len_m1),
+            entry.beats.eq(dec.beats),
             wq.w_en.eq(good),
         ]
 
@@ -158,15 +160,19 @@ class WriteDMA(wiring.Component):
         in_nz = Signal()
         w_nz = Signal()
         head = data.View(wq_layout, wq.r_data)
-        head_last = Signal(p.len_width + 1)     # offset of the last byte from the aligned start
-        m.d.comb += head_last.eq(head.off + head.len_m1)
+        # The bus beats the command spans come queued from the decode stage (``beats``): as
+        # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were the
+        # DMA's own critical path out of context. Only the low bits of the last byte's
+        # offset are formed here.
+        head_last = Signal(sh)
+        m.d.comb += head_last.eq(head.off + head.len_m1[:sh])
         with m.If(~active & run & wq.r_rdy):
             m.d.comb += wq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
                 r_off.eq(head.off),
                 in_left.eq((head.len_m1 >> sh) + 1),
-                w_left.eq((head_last >> sh) + 1),
+                w_left.eq(head.beats),
                 in_nz.eq(1),    # both counts are at least 1
                 w_nz.eq(1),
                 first.eq(1),
