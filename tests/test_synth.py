@@ -31,7 +31,7 @@ from cgaccel.driver import Driver, HardwareMismatch
 from cgaccel.engine.pe import MacColumn, _discard
 from cgaccel.regs import MAGIC, register_map
 from cgaccel.rtl import LOCAL_COPY, to_verilog
-from cgaccel.synth import flow
+from cgaccel.synth import flow, sta
 from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
 from cgaccel.synth.boardrun import BridgeBus
@@ -515,6 +515,11 @@ def test_nextpnr_command_line():
                                                "--lpf-allow-unconstrained"]
     ice = flow.nextpnr_command("ice40-up5k", "n.json", "r.json", "p.asc", freq=40)
     assert ice[-3:] == ["--asc", "p.asc", "--pcf-allow-unconstrained"]
+    # The routed delays for cgaccel.synth.sta, when routing.
+    ice = flow.nextpnr_command("ice40-up5k", "n.json", "r.json", "p.asc", freq=40, sdf="d.sdf")
+    assert ice[-5:] == ["--sdf", "d.sdf", "--asc", "p.asc", "--pcf-allow-unconstrained"]
+    assert "--sdf" not in flow.nextpnr_command("ice40-up5k", "n.json", "r.json", "p.asc",
+                                               freq=40, sdf="d.sdf", route=False)
     # Some pins placed (the block top's clock), the rest left to nextpnr.
     part = flow.nextpnr_command("ecp5-25k", "n.json", "r.json", "p.config", freq=100,
                                 constraints="block.lpf", partial=True)
@@ -557,6 +562,21 @@ def _check_report(rep, out, tgt):
     cp = rep["critical_path"]
     assert cp["delay_ns"] == pytest.approx(1000 / rep["fmax_mhz"], rel=0.02)
     assert cp["logic_levels"] >= 1 and cp["nets"]
+    # Every endpoint from nextpnr's SDF (cgaccel.synth.sta): its worst is nextpnr's critical
+    # path to the ps (nextpnr's own report, unrounded).
+    assert rep["nextpnr_args"][rep["nextpnr_args"].index("--sdf") + 1] == "routed.sdf"
+    tm = rep["timing"]
+    assert "error" not in tm, tm
+    pnr = json.loads((out / "nextpnr_report.json").read_text())
+    worst = max(sum(s["delay"] for s in p["path"]) for p in pnr["critical_paths"]
+                if "<async>" not in (p["from"], p["to"]))
+    assert max(sta.endpoints(out / "routed.sdf").values()) == pytest.approx(1000 * worst, abs=1)
+    assert tm["worst_ns"] == pytest.approx(cp["delay_ns"], abs=0.0015)
+    assert tm["target_mhz"] == rep["freq_target_mhz"] and tm["endpoints"] > rep["ffs"] // 2
+    assert (tm["failing_at_target"] == 0) == rep["timing_met"]
+    assert tm["failing_at_150_mhz"] >= tm["failing_at_target"]
+    assert tm["groups"] and tm["groups"][0]["worst_ns"] == tm["worst_ns"]
+    assert "endpoints fail at" in flow.format_summary(rep)
 
 
 def test_flow_on_a_small_block_up5k(tmp_path):
@@ -813,6 +833,7 @@ def test_place_only_flow_estimates_fmax(tmp_path):
     assert 1 < rep["fmax_mhz"] < 1000
     assert rep["luts"] > 0 and rep["brams"] == 2
     assert not list(tmp_path.glob("*.bin"))
+    assert "timing" not in rep and "--sdf" not in rep["nextpnr_args"]
     assert "placement estimate" in flow.format_summary(rep)
     log = ("Info: Max frequency for clock 'a': 50.00 MHz\n"
            "Info: Max frequency for clock 'a': 61.5 MHz")

@@ -169,12 +169,14 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
 
 
 def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, route=True,
-                    constraints=None, extra=None, partial=False):
+                    constraints=None, extra=None, partial=False, sdf=None):
     """The nextpnr command line (a list) of the flow for target ``tgt``.
 
     ``extra`` (nextpnr options) replaces the target's ``pnr_args`` (its measured defaults, see
     :class:`cgaccel.synth.targets.Target`) when given; ``()`` runs nextpnr with none.
     ``partial``: the constraint file places some pins, the others are left to nextpnr.
+    ``sdf``: write the routed design's delays there (``--sdf``, routed runs only), for
+    :mod:`cgaccel.synth.sta`.
     """
     tgt = get_target(tgt) if isinstance(tgt, str) else tgt
     cmd = [tool(f"yowasp-nextpnr-{tgt.family}"), *tgt.device_args, "--json", str(netlist),
@@ -183,6 +185,8 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
     cmd += list(tgt.pnr_args if extra is None else extra)
     if not route:
         cmd += ["--no-route"]
+    elif sdf is not None:
+        cmd += ["--sdf", str(sdf)]
     if tgt.family == "ecp5":
         if route:
             cmd += ["--textcfg", str(placed)]
@@ -257,7 +261,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     dict
         ``fmax_mhz``, ``luts``, ``ffs``, ``dsps``, ``brams``, ``io``, ``util_pct`` (percent of
         the device by resource), ``seconds`` (wall time of the whole flow), ``critical_path``
-        (see :func:`cgaccel.synth.report.critical_path_summary`), ``files`` and more context.
+        (see :func:`cgaccel.synth.report.critical_path_summary`), when routed ``timing`` (every
+        endpoint of nextpnr's SDF, see :func:`timing_summary`), ``files`` and more context.
 
     Raises
     ------
@@ -365,11 +370,14 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         # Relative: nextpnr (WebAssembly) runs in ``out`` and sees no absolute /tmp paths.
         constraints, partial = Path("block.lpf"), True
     log = out / "nextpnr.log"
+    sdf = out / "routed.sdf"
+    sdf.unlink(missing_ok=True)             # never read a previous run's delays
     attempts = []
     for n, seed in enumerate(seeds):
         cmd = nextpnr_command(tgt, netlist.name, pnr_report.name, placed.name, freq=freq,
                               seed=seed, router=router, route=route, constraints=constraints,
-                              extra=pnr_args, partial=partial)
+                              extra=pnr_args, partial=partial,
+                              sdf=sdf.name if route else None)
         report["nextpnr_args"] = cmd[1:]
         watch = RouteWatch(patience=route_patience, timeout_s=timeout_s)
         rc, secs, stop = _run_watched(cmd, log, out, watch)
@@ -447,10 +455,46 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     })
     if tgt.family == "ice40":
         report["sprams"] = used.get("sprams", 0)
+    if route:
+        t = time.monotonic()
+        report["timing"] = timing_summary(sdf, freq)
+        report["files"]["sdf"] = sdf.name if sdf.exists() else None
+        times["sta"] = time.monotonic() - t
     report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
     report["seconds"] = round(time.monotonic() - t_start, 2)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+STA_MHZ = 150      # the report's second frequency: the stretch goal of the ECP5 block tops
+STA_GROUPS = 20    # groups kept in the report
+
+
+def timing_summary(sdf, freq):
+    """The ``timing`` entry of a routed report: every endpoint of nextpnr's SDF
+    (:func:`cgaccel.synth.sta.summary`) at the target ``freq`` and at :data:`STA_MHZ`.
+
+    Never raises: the endpoint table is an extra, and a missing or unreadable SDF (or a bug in
+    reading it) must not lose a routed run; ``{"error": reason}`` is returned instead.
+    """
+    # Imported here: ``python -m cgaccel.synth.sta`` must not find it imported by the package.
+    from .sta import summary as sta_summary
+    try:
+        s = sta_summary(sdf, STA_MHZ, top=STA_GROUPS, target_mhz=freq)
+    except Exception as e:           # recorded in the report, see above
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {
+        "endpoints": s["endpoints"], "target_mhz": freq,
+        "failing_at_target": s["failing_at_target"],
+        f"failing_at_{STA_MHZ}_mhz": s["failing"],
+        "worst_ns": s["worst_ns"], "worst_from": s["worst_from"], "worst_to": s["worst_to"],
+        "worst_logic_levels": s["worst_levels"], "loops": s["loops"],
+        "groups": [{"group": g["group"], "endpoints": g["endpoints"],
+                    "failing_at_target": g["failing_at_target"],
+                    f"failing_at_{STA_MHZ}_mhz": g["failing"], "worst_ns": g["worst_ns"],
+                    "from": g["from"], "logic_levels": g["logic_levels"]}
+                   for g in s["groups"]],
+    }
 
 
 def _seeds(seed):
@@ -596,4 +640,12 @@ def format_summary(rep):
     if cp:
         lines.append(f"  critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels, "
                      f"{cp['routing_ns']} ns routing): {cp['from']} -> {cp['to']}")
+    tm = rep.get("timing")
+    if tm and "error" in tm:
+        lines.append(f"  no endpoint table (python -m cgaccel.synth.sta): {tm['error']}")
+    elif tm:
+        worst = ", ".join(g["group"] for g in tm["groups"][:3])
+        lines.append(f"  {tm['failing_at_target']} of {tm['endpoints']} endpoints fail at "
+                     f"{tm['target_mhz']:g} MHz ({tm[f'failing_at_{STA_MHZ}_mhz']} at "
+                     f"{STA_MHZ}); worst groups: {worst}")
     return "\n".join(lines)
