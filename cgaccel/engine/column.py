@@ -260,10 +260,13 @@ class Column(wiring.Component):
             }
 
         # ---------------------------------------------------------------- item setup -----
+        # The walk's limits and one-step flags (``lend2``, ``lone``, ...: see ``load``) are
+        # computed here, in S4, for both the base and the conditional part, so that loading an
+        # item at issue is a multiplexer between registers, without adders or compares.
         item_layout = data.StructLayout({
-            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
-            "start": cb, "mid": cb, "end": cb, "omask": 1, "ncw": nb,
-            "empty_b": 1, "empty_c": 1,
+            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr2": 5, "ns2": 5, "rone": 1,
+            "sone": 1, "start": cb, "mid": cb, "lend2": cb + 1, "lone": 1, "cend2": cb + 1,
+            "cone": 1, "omask": 1, "ncw": nb, "empty_b": 1, "empty_c": 1,
         })
         # Four entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
         # A block RAM would hold them in several mostly empty blocks, and the buffered FIFO's
@@ -491,7 +494,8 @@ class Column(wiring.Component):
         # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
                   end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
-                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb))
+                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb),
+                  cwn=Signal(signed(cb + 1)))
         with m.If(adv):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
@@ -500,6 +504,7 @@ class Column(wiring.Component):
                 s3["pix"].eq(shift_add(s2["iyr"], d.w) + s2["ixs"]),
                 s3["wt"].eq(s2["wt"] + shift_add(s2["tap0"], d.cw)),
                 s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
+                s3["cwn"].eq(s2["end"] - s2["mid"]),
             ]
 
         # S4: conditional word count (for the skip counter), emptiness.
@@ -508,18 +513,22 @@ class Column(wiring.Component):
                 s_valid[4].eq(s_valid[3] & ~start_i),
                 s4_out.i.eq(s3["i"]), s4_out.oaddr.eq(s3["oaddr"]),
                 s4_out.pix.eq(s3["pix"]), s4_out.wt.eq(s3["wt"]),
-                s4_out.nr.eq(s3["nr"]), s4_out.ns.eq(s3["ns"]),
+                s4_out.nr2.eq(s3["nr"] - 2), s4_out.ns2.eq(s3["ns"] - 2),
+                s4_out.rone.eq(s3["nr"] == 1), s4_out.sone.eq(s3["ns"] == 1),
                 s4_out.start.eq(s3["start"]), s4_out.mid.eq(s3["segend"]),
-                s4_out.end.eq(s3["end"]), s4_out.omask.eq(s3["omask"]),
-                s4_out.ncw.eq(shift_add(s3["end"] - s3["mid"], s3["taps"])),
+                s4_out.lend2.eq(s3["segend"] - 2),
+                s4_out.lone.eq(s3["start"] + 1 == s3["segend"]),
+                s4_out.cend2.eq(s3["end"] - 2), s4_out.cone.eq(s3["segend"] + 1 == s3["end"]),
+                s4_out.omask.eq(s3["omask"]),
+                s4_out.ncw.eq(shift_add(s3["cwn"], s3["taps"])),
                 s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
                 s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
             ]
 
         # ------------------------------------------------------------------ issue -------
         slot_layout = data.StructLayout({
-            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr": 4, "ns": 4,
-            "mid": cb, "end": cb, "empty_c": 1,
+            "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr2": 5, "ns2": 5, "rone": 1,
+            "sone": 1, "mid": cb, "cend2": cb + 1, "cone": 1, "empty_c": 1,
         })
         # Every slot memory has one write port and one synchronous read port (block RAM):
         # ``slot_mem`` (written at base issue) is read for the head of the conditional queue,
@@ -558,14 +567,29 @@ class Column(wiring.Component):
         cq_pop = Signal()
         cq_push = Signal()
         cq_wdata = Signal(sb)
+        # The head entry and the one after it are kept in registers (``cq_head_slot``,
+        # ``cq_second``), updated with the entry after those (``cq_third``, a multiplexer of
+        # flip-flops) and the pushed slot: the slot memories' read address and ``cur_slot``
+        # start at flip-flops. (Selected by ``cq_head`` in the cycle of the read, the head was
+        # on the column's routed ECP5 paths: ``cq_head`` -> entry multiplexer -> slot read.)
         cq_head_slot = Signal(sb)
         cq_second = Signal(sb)
+        cq_third = Signal(sb)
         m.d.comb += cq_rdy.eq(cq_level != 0)
         for k in range(nslots):
             with m.If(cq_head == k):
-                m.d.comb += [cq_head_slot.eq(cq[k]), cq_second.eq(cq[(k + 1) % nslots])]
+                m.d.comb += cq_third.eq(cq[(k + 2) % nslots])
             with m.If(cq_push & (cq_tail == k)):
                 m.d.sync += cq[k].eq(cq_wdata)
+        at_tail = [Signal(name=f"cq_at_tail{n}") for n in range(3)]
+        m.d.comb += [t.eq(cq_push & (cq_tail == (cq_head + n)[:sb]))
+                     for n, t in enumerate(at_tail)]
+        with m.If(cq_pop):
+            m.d.sync += [cq_head_slot.eq(Mux(at_tail[1], cq_wdata, cq_second)),
+                         cq_second.eq(Mux(at_tail[2], cq_wdata, cq_third))]
+        with m.Else():
+            m.d.sync += [cq_head_slot.eq(Mux(at_tail[0], cq_wdata, cq_head_slot)),
+                         cq_second.eq(Mux(at_tail[1], cq_wdata, cq_second))]
         with m.If(cq_push):
             m.d.sync += cq_tail.eq(cq_tail + 1)
         with m.If(cq_pop):
@@ -599,9 +623,21 @@ class Column(wiring.Component):
         release_idx = Signal(sb)
         alloc_mask = Signal(nslots)
         release_mask = Signal(nslots)
-        m.d.comb += [alloc_mask.eq(Mux(alloc, Const(1, nslots) << alloc_idx, 0)),
+        # The bitmap's update loop (``free`` -> slot taken -> ``free``) keeps the encoder out:
+        # the taken slot is the lowest set bit as ``free & -free`` (one carry chain), and
+        # "a slot is free" is a flag kept with a count of free slots, so the base-issue
+        # decision reads a flip-flop. As ``free.any()`` and an encoder feeding a decoder it was
+        # the routed critical path of ``default``'s top (column 1: ``free`` -> ``cur_slot`` ->
+        # ``free``, 17.0 ns, 9 levels). ``alloc_idx`` (the same slot, binary) only addresses.
+        m.d.comb += [alloc_mask.eq(Mux(alloc, free & (~free + 1)[:nslots], 0)),
                      release_mask.eq(Mux(release, Const(1, nslots) << release_idx, 0))]
         m.d.sync += free.eq((free & ~alloc_mask) | release_mask)
+        n_free = Signal(range(nslots + 1), init=nslots)
+        free_any = Signal(init=1)
+        with m.If(alloc & ~release):
+            m.d.sync += [n_free.eq(n_free - 1), free_any.eq(n_free != 1)]
+        with m.Elif(release & ~alloc):
+            m.d.sync += [n_free.eq(n_free + 1), free_any.eq(1)]
 
         in_item = Signal()
         # The end-of-item test ``last_now`` (it drives the queue pop, the setup FIFO read, the
@@ -673,20 +709,33 @@ class Column(wiring.Component):
         sl = Signal(slot_layout)
         m.d.comb += sl.eq(Mux(cq_pop_d, slot_rp_b.data, slot_rp.data))
         need_slot = d.gated & fifo_item.omask
+        # The slot memories are written the cycle after the base issue, from registers (their
+        # write ports were on the column's worst routed paths: ``free`` -> issue decision ->
+        # LUT-RAM write enable); a slot is read only after its gate's decision, many cycles on.
+        sw_en = Signal()
+        sw_addr = Signal(sb)
+        sw_data = Signal(slot_layout)
+        sw_ncw = Signal(nb)
+        m.d.sync += sw_en.eq(0)
+        m.d.comb += [slot_wp.en.eq(sw_en), slot_wp.addr.eq(sw_addr), slot_wp.data.eq(sw_data),
+                     ncw_wp.en.eq(sw_en), ncw_wp.addr.eq(sw_addr), ncw_wp.data.eq(sw_ncw)]
         outstanding = Signal(range(cfg.out_depth + nslots + 8))
         pop_base = Signal()
         m.d.comb += pop_base.eq(0)
 
-        def load(cond, slot, i, oaddr, gated, off, bubble, lseg, lend, nr, ns, pix, wt):
+        def load(cond, slot, i, oaddr, gated, off, bubble, lseg, lend2, lone, nr2, ns2, rone,
+                 sone, pix, wt):
+            # ``lend2`` = end - 2, ``nr2`` = rows - 2, ``ns2`` = taps of a row - 2; ``lone``
+            # (``lseg + 1 == lend`` in ``cb + 1`` bits, as the walk compares), ``rone``, ``sone``:
+            # one list entry, row, tap (from the item setup, S4).
             m.d.sync += [
                 in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
                 cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
-                cur["lseg"].eq(lseg), cur["lend2"].eq(lend - 2), cur["r"].eq(0),
-                cur["s"].eq(0), cur["nr2"].eq(nr - 2), cur["ns2"].eq(ns - 2),
-                # (``lseg == lend - 1`` in ``cb + 1`` bits, as the walk compares.)
-                cur["lone"].eq(lseg + 1 == lend), cur["sone"].eq(ns == 1),
-                l_end.eq(lseg + 1 == lend), s_end.eq(ns == 1), r_end.eq(nr == 1),
+                cur["lseg"].eq(lseg), cur["lend2"].eq(lend2), cur["r"].eq(0),
+                cur["s"].eq(0), cur["nr2"].eq(nr2), cur["ns2"].eq(ns2),
+                cur["lone"].eq(lone), cur["sone"].eq(sone),
+                l_end.eq(lone), s_end.eq(sone), r_end.eq(rone),
                 cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
@@ -694,22 +743,23 @@ class Column(wiring.Component):
         with m.If(~in_item | last_now):
             with m.If(cq_rdy):
                 m.d.comb += cq_pop.eq(1)
-                load(1, cq_head_slot, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.end,
-                     sl.nr, sl.ns, sl.pix, sl.wt)
-            with m.Elif(setup_fifo.r_rdy & (~need_slot | free.any())):
+                load(1, cq_head_slot, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.cend2,
+                     sl.cone, sl.nr2, sl.ns2, sl.rone, sl.sone, sl.pix, sl.wt)
+            with m.Elif(setup_fifo.r_rdy & (~need_slot | free_any)):
                 m.d.comb += [setup_fifo.r_en.eq(1), pop_base.eq(1), alloc.eq(need_slot)]
                 load(0, alloc_idx, fifo_item.i, fifo_item.oaddr, need_slot, ~fifo_item.omask,
-                     ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.mid,
-                     fifo_item.nr, fifo_item.ns, fifo_item.pix, fifo_item.wt)
-                m.d.comb += [
-                    slot_wp.en.eq(need_slot), slot_wp.addr.eq(alloc_idx),
-                    slot_wp.data.i.eq(fifo_item.i), slot_wp.data.oaddr.eq(fifo_item.oaddr),
-                    slot_wp.data.pix.eq(fifo_item.pix), slot_wp.data.wt.eq(fifo_item.wt),
-                    slot_wp.data.nr.eq(fifo_item.nr), slot_wp.data.ns.eq(fifo_item.ns),
-                    slot_wp.data.mid.eq(fifo_item.mid), slot_wp.data.end.eq(fifo_item.end),
-                    slot_wp.data.empty_c.eq(fifo_item.empty_c),
-                    ncw_wp.en.eq(need_slot), ncw_wp.addr.eq(alloc_idx),
-                    ncw_wp.data.eq(fifo_item.ncw),
+                     ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.lend2,
+                     fifo_item.lone, fifo_item.nr2, fifo_item.ns2, fifo_item.rone,
+                     fifo_item.sone, fifo_item.pix, fifo_item.wt)
+                m.d.sync += [
+                    sw_en.eq(need_slot), sw_addr.eq(alloc_idx),
+                    sw_data.i.eq(fifo_item.i), sw_data.oaddr.eq(fifo_item.oaddr),
+                    sw_data.pix.eq(fifo_item.pix), sw_data.wt.eq(fifo_item.wt),
+                    sw_data.nr2.eq(fifo_item.nr2), sw_data.ns2.eq(fifo_item.ns2),
+                    sw_data.rone.eq(fifo_item.rone), sw_data.sone.eq(fifo_item.sone),
+                    sw_data.mid.eq(fifo_item.mid), sw_data.cend2.eq(fifo_item.cend2),
+                    sw_data.cone.eq(fifo_item.cone), sw_data.empty_c.eq(fifo_item.empty_c),
+                    sw_ncw.eq(fifo_item.ncw),
                 ]
             with m.Else():
                 m.d.sync += in_item.eq(0)
