@@ -310,11 +310,29 @@ class Column(wiring.Component):
         ho1 = Signal(lim)
         kt1 = Signal(lim)
         ktc = Signal(lim)
-        pc1 = Signal(lim)
         m.d.sync += [wo1.eq(d.wo - 1), ho1.eq(d.ho - 1), kt1.eq(d.kt - 1),
-                     ktc.eq(d.kt - cfg.cols), pc1.eq(d.pc - 1)]
+                     ktc.eq(d.kt - cfg.cols)]
+        # The plain walk's end tests (``g_ox == wo - 1``, ``g_oy == ho - 1``, ``g_n == pc - 1``)
+        # are flags set with the counters (``g_ox + 1 == wo1`` as ``g_ox == wo2``), so the
+        # next position is selected by flip-flops: as compares they headed a column's routed
+        # ECP5 critical path (``g_oy`` -> compares -> next-position select -> ``g_oy``). They
+        # hold outside dealt tiles (the dealt walk has its own tests), and in a pixel chunk
+        # (``psplit``) the saved start ``st_*`` keeps its own copies.
+        wo2 = Signal(lim)
+        ho2 = Signal(lim)
+        pc2 = Signal(lim)
+        wo_one = Signal()
+        ho_one = Signal()
+        pc_one = Signal()
+        m.d.sync += [wo2.eq(d.wo - 2), ho2.eq(d.ho - 2), pc2.eq(d.pc - 2),
+                     wo_one.eq(d.wo == 1), ho_one.eq(d.ho == 1), pc_one.eq(d.pc == 1)]
+        ox_end = Signal()
+        oy_end = Signal()
+        n_end = Signal()
+        st_ox_end = Signal()
+        st_oy_end = Signal()
         last_pix = Signal()
-        m.d.comb += last_pix.eq((g_ox == wo1) & (g_oy == ho1))
+        m.d.comb += last_pix.eq(ox_end & oy_end)
         # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
         # index + cols, ...`` of channel 0 (rotated per channel, see ``next_start``). It
         # walks to pixel ``index`` as above and, meanwhile, divides its step ``cols`` by
@@ -391,6 +409,8 @@ class Column(wiring.Component):
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), g_none.eq(0),
+                # (The registered limits are a cycle late here: from ``d`` itself.)
+                ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
@@ -409,15 +429,16 @@ class Column(wiring.Component):
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1)
             with m.Elif(ff_rem >= d.wo):
                 m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
-                             g_iy.eq(g_iy + d.stride)]
+                             g_iy.eq(g_iy + d.stride), oy_end.eq(g_oy == ho2)]
             with m.Elif(ff_rem != 0):
                 m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
-                             g_ix.eq(g_ix + d.stride)]
+                             g_ix.eq(g_ix + d.stride), ox_end.eq(g_ox == wo2)]
             with m.Elif(deal & (dq_b >= d.wo)):
                 pass                        # the step is not divided yet
             with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
-                             st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix)]
+                             st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
+                             st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
                 with m.If(deal):
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0)
         with m.Elif(adv & gen_active):
@@ -436,20 +457,24 @@ class Column(wiring.Component):
                                  g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
                                  g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
                                  g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
-            with m.Elif(d.psplit & ((g_n == pc1) | last_pix)):
+            with m.Elif(d.psplit & (n_end | last_pix)):
                 m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
-                             g_ix.eq(st_ix)]
+                             g_ix.eq(st_ix), n_end.eq(pc_one), ox_end.eq(st_ox_end),
+                             oy_end.eq(st_oy_end)]
                 next_channel(g_i < kt1)
             with m.Else():
-                m.d.sync += g_n.eq(g_n + 1)
-                with m.If(g_ox < wo1):
-                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
+                m.d.sync += [g_n.eq(g_n + 1), n_end.eq(g_n == pc2)]
+                with m.If(~ox_end):
+                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride),
+                                 ox_end.eq(g_ox == wo2)]
                 with m.Else():
-                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
-                    with m.If(g_oy < ho1):
-                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l), ox_end.eq(wo_one)]
+                    with m.If(~oy_end):
+                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride),
+                                     oy_end.eq(g_oy == ho2)]
                     with m.Else():
-                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
+                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols),
+                                     oy_end.eq(ho_one)]
                         next_channel(g_k < ktc)
 
         cfg_rp1 = cfg_mem.read_port()
@@ -457,19 +482,29 @@ class Column(wiring.Component):
 
         # S1: window bounds of the valid (non-padding) taps.
         s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in
-              dict(i=g_i, oaddr=g_oaddr, iy=g_iy, ix=g_ix, wt=g_wt).items()}
+              dict(i=g_i, oaddr=g_oaddr, wt=g_wt).items()}
+        # The bounds are registered here from the walk's counters, so that S2 only subtracts
+        # them (as one stage, bounds then count, the routed ECP5 critical path of a column
+        # alone: ``s1_iy`` -> subtract, compare, subtract, compare -> ``s2_nr``, 27 levels).
+        r0 = Signal(ds, name="s1_r0")
+        r1 = Signal(ds, name="s1_r1")
+        c0 = Signal(ds, name="s1_c0")
+        c1_ = Signal(ds, name="s1_c1")
+        iyr = Signal(ds, name="s1_iyr")
+        ixs = Signal(ds, name="s1_ixs")
         with m.If(adv):
             m.d.sync += s_valid[1].eq(gen_active & ~start_i & ~g_none)
-            m.d.sync += [s1["i"].eq(g_i), s1["oaddr"].eq(g_oaddr), s1["iy"].eq(g_iy),
-                         s1["ix"].eq(g_ix), s1["wt"].eq(g_wt)]
+            m.d.sync += [s1["i"].eq(g_i), s1["oaddr"].eq(g_oaddr), s1["wt"].eq(g_wt),
+                         r0.eq(Mux(g_iy < 0, -g_iy, 0)),
+                         r1.eq(Mux(d.hb - g_iy < d.r, d.hb - g_iy, d.r)),
+                         c0.eq(Mux(g_ix < 0, -g_ix, 0)),
+                         c1_.eq(Mux(d.w - g_ix < d.s, d.w - g_ix, d.s)),
+                         # ``iy + r0`` and ``ix + c0``: the first valid row and column.
+                         iyr.eq(Mux(g_iy < 0, 0, g_iy)), ixs.eq(Mux(g_ix < 0, 0, g_ix))]
         with m.If(start_i):
             for v in s_valid[1:]:
                 m.d.sync += v.eq(0)
         c1 = cfg_fields(Cat(Const(0, 6), cfg_rp1.data))
-        r0 = Mux(s1["iy"] < 0, -s1["iy"], 0)
-        r1 = Mux(d.hb - s1["iy"] < d.r, d.hb - s1["iy"], d.r)
-        c0 = Mux(s1["ix"] < 0, -s1["ix"], 0)
-        c1_ = Mux(d.w - s1["ix"] < d.s, d.w - s1["ix"], d.s)
         nr_s = Signal(ds)
         ns_s = Signal(ds)
         m.d.comb += [nr_s.eq(r1 - r0), ns_s.eq(c1_ - c0)]
@@ -486,7 +521,7 @@ class Column(wiring.Component):
                 s2["start"].eq(c1["start"]), s2["mid"].eq(c1["mid"]), s2["end"].eq(c1["end"]),
                 s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
-                s2["iyr"].eq(s1["iy"] + r0), s2["ixs"].eq(s1["ix"] + c0),
+                s2["iyr"].eq(iyr), s2["ixs"].eq(ixs),
                 s2["tap0"].eq(shift_add(r0, d.s) + c0),
             ]
 
