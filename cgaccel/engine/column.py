@@ -348,8 +348,12 @@ class Column(wiring.Component):
         st_dxw = Signal(ds)     # the same with a row wrap: (dq_b - wo) * stride
         st_dy = Signal(ds)      # y step: dq_a * stride
         st_dy1 = Signal(ds)     # with a row wrap: (dq_a + 1) * stride
+        # ``dq_bw`` = ``dq_b - wo``, kept with ``dq_b``: ``st_dxw`` is one product, not a
+        # difference of two (as such a path of 10.4 ns on a column alone), and its sign is the
+        # division's test ``dq_b >= wo``.
+        dq_bw = Signal(signed(max(cfg.dim_bits, (cfg.cols + 1).bit_length()) + 2))
         m.d.sync += [st_dx.eq(shift_add(dq_b, d.stride)),
-                     st_dxw.eq(shift_add(dq_b, d.stride) - shift_add(d.wo, d.stride)),
+                     st_dxw.eq(shift_add(dq_bw, d.stride)),
                      st_dy.eq(shift_add(dq_a, d.stride)),
                      st_dy1.eq(shift_add(dq_a, d.stride) + d.stride)]
         g_ob = Signal(ob + 1)
@@ -408,7 +412,8 @@ class Column(wiring.Component):
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
-                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), g_none.eq(0),
+                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
+                g_none.eq(0),
                 # (The registered limits are a cycle late here: from ``d`` itself.)
                 ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
             ]
@@ -417,14 +422,14 @@ class Column(wiring.Component):
             with m.Else():
                 m.d.sync += gen_active.eq(self._index < d.kt)
         with m.Elif(ff):
-            with m.If(dq_b >= d.wo):
-                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_a.eq(dq_a + 1)]
+            with m.If(dq_bw >= 0):
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1)]
             with m.If(g_oy >= d.ho):
                 # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
                 # next channels start at other pixels (once the step is divided).
                 with m.If(~deal):
                     m.d.sync += ff.eq(0)
-                with m.Elif(dq_b < d.wo):
+                with m.Elif(dq_bw < 0):
                     m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), g_none.eq(1)]
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1)
             with m.Elif(ff_rem >= d.wo):
@@ -433,7 +438,7 @@ class Column(wiring.Component):
             with m.Elif(ff_rem != 0):
                 m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride), ox_end.eq(g_ox == wo2)]
-            with m.Elif(deal & (dq_b >= d.wo)):
+            with m.Elif(deal & (dq_bw >= 0)):
                 pass                        # the step is not divided yet
             with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
@@ -598,7 +603,6 @@ class Column(wiring.Component):
         cq_head = Signal(sb)
         cq_tail = Signal(sb)
         cq_level = Signal(range(nslots + 1))
-        cq_rdy = Signal()
         cq_pop = Signal()
         cq_push = Signal()
         cq_wdata = Signal(sb)
@@ -610,7 +614,10 @@ class Column(wiring.Component):
         cq_head_slot = Signal(sb)
         cq_second = Signal(sb)
         cq_third = Signal(sb)
-        m.d.comb += cq_rdy.eq(cq_level != 0)
+        # ``cq_rdy`` (level != 0) and ``cq_one`` (level == 1) are flags kept with the level:
+        # the issue decision and the slot read addresses start at flip-flops.
+        cq_rdy = Signal()
+        cq_one = Signal()
         for k in range(nslots):
             with m.If(cq_head == k):
                 m.d.comb += cq_third.eq(cq[(k + 2) % nslots])
@@ -632,9 +639,10 @@ class Column(wiring.Component):
         # Push (gate compare) and pop (end of the issued item) arrive late in the cycle: they
         # only select between precomputed level +- 1 instead of feeding an adder's carry chain.
         with m.If(cq_push & ~cq_pop):
-            m.d.sync += cq_level.eq(cq_level + 1)
+            m.d.sync += [cq_level.eq(cq_level + 1), cq_rdy.eq(1), cq_one.eq(cq_level == 0)]
         with m.Elif(cq_pop & ~cq_push):
-            m.d.sync += cq_level.eq(cq_level - 1)
+            m.d.sync += [cq_level.eq(cq_level - 1), cq_rdy.eq(cq_level != 1),
+                         cq_one.eq(cq_level == 2)]
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head. Push (gate compare) and pop (end of the
         # issued item) are late, so they do not address ``slot_mem``: each copy reads the
@@ -643,8 +651,8 @@ class Column(wiring.Component):
         # if the queue held one entry, else the second), and the registered pop picks the
         # copy. As one read addressed by pop and push (``last_now`` -> pop -> next head ->
         # ``slot_mem`` read address) this was the routed ECP5 critical path.
-        m.d.comb += [slot_rp.addr.eq(Mux(cq_level == 0, cq_wdata, cq_head_slot)),
-                     slot_rp_b.addr.eq(Mux(cq_level == 1, cq_wdata, cq_second))]
+        m.d.comb += [slot_rp.addr.eq(Mux(cq_rdy, cq_head_slot, cq_wdata)),
+                     slot_rp_b.addr.eq(Mux(cq_one, cq_wdata, cq_second))]
         cq_pop_d = Signal()
         m.d.sync += cq_pop_d.eq(cq_pop)
 
