@@ -515,10 +515,16 @@ class Column(wiring.Component):
         m.d.comb += [nr_s.eq(r1 - r0), ns_s.eq(c1_ - c0)]
         seg_end = Mux(d.gated, c1["mid"], c1["end"])
 
-        s2 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), wt=Signal(wgb + 1),
-                  start=Signal(cb), mid=Signal(cb), end=Signal(cb), segend=Signal(cb),
-                  omask=Signal(), nr=Signal(4), ns=Signal(4), iyr=Signal(ds), ixs=Signal(ds),
-                  tap0=Signal(9))
+        def stage(prefix, **shapes):
+            return {k: Signal(v, name=f"{prefix}_{k}") for k, v in shapes.items()}
+
+        # The first tap's addresses are ``iyr * w + ixs`` and ``wt + (r0 * s + c0) * cw``: the
+        # products are taken here (``r0 * s * cw`` as ``r0 * scw``), their sums in S3, so that
+        # neither stage has a product and a sum in series (as such S3's, 10 ns on a column
+        # alone).
+        s2 = stage("s2", i=pb + 1, oaddr=ob + 1, wt=wgb + 1, start=cb, mid=cb, end=cb,
+                   segend=cb, omask=1, nr=4, ns=4, ixs=ds, pixm=ab + 8, wr=wgb + 8,
+                   wc=wgb + 8)
         with m.If(adv):
             m.d.sync += [
                 s_valid[2].eq(s_valid[1] & ~start_i),
@@ -526,23 +532,21 @@ class Column(wiring.Component):
                 s2["start"].eq(c1["start"]), s2["mid"].eq(c1["mid"]), s2["end"].eq(c1["end"]),
                 s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
-                s2["iyr"].eq(iyr), s2["ixs"].eq(ixs),
-                s2["tap0"].eq(shift_add(r0, d.s) + c0),
+                s2["ixs"].eq(ixs), s2["pixm"].eq(shift_add(iyr, d.w)),
+                s2["wr"].eq(shift_add(r0, scw_l)), s2["wc"].eq(shift_add(c0, d.cw)),
             ]
 
         # S3: addresses of the first valid tap, tap count. The item setup's products are
         # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
-        s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
-                  end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
-                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb),
-                  cwn=Signal(signed(cb + 1)))
+        s3 = stage("s3", i=pb + 1, oaddr=ob + 1, start=cb, mid=cb, end=cb, segend=cb, omask=1,
+                   nr=4, ns=4, pix=ab + 8, wt=wgb + 8, taps=tb, cwn=signed(cb + 1))
         with m.If(adv):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
                 m.d.sync += s3[k].eq(s2[k])
             m.d.sync += [
-                s3["pix"].eq(shift_add(s2["iyr"], d.w) + s2["ixs"]),
-                s3["wt"].eq(s2["wt"] + shift_add(s2["tap0"], d.cw)),
+                s3["pix"].eq(s2["pixm"] + s2["ixs"]),
+                s3["wt"].eq(s2["wt"] + s2["wr"] + s2["wc"]),
                 s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
                 s3["cwn"].eq(s2["end"] - s2["mid"]),
             ]
@@ -967,9 +971,9 @@ class Column(wiring.Component):
         # residual reads only go to such a half. So each half memory gets one write port and
         # one read port, each a multiplexer between its two users, and no access ever waits.
         # Residual reads use the output unit's registered input (``o0_*``), not the gate
-        # decision of this cycle: the unit takes the residual ``res_delay`` cycle later, and the
+        # decision of this cycle: the unit takes the residual ``res_delay`` cycles later, and the
         # bank's read address stays off the BRAM -> threshold compare -> gate path.
-        assert OutputUnit.res_delay == 1
+        assert OutputUnit.res_delay == 2
         res_half = o0_addr[oh]
         pre_en = wq_en & (wq_target == Target.OUT)
         rd_half = self.rd_addr[oh]
@@ -996,14 +1000,20 @@ class Column(wiring.Component):
             out_rd.append(rp.data)
         # The residual's lane is selected after the read port by a register of the address's
         # low bits, set with the half's: the read address (``o0_addr``) is registered as before.
+        # Each half's word is registered first, so that a block RAM's output (5.8 ns
+        # clock-to-out on ECP5) reaches one flip-flop, not the multiplexers (``res_delay`` 2).
+        res_q = [Signal(ow * aw, name=f"res_q{h}") for h in range(2)]
+        m.d.sync += [q.eq(rd) for q, rd in zip(res_q, out_rd, strict=True)]
         res_half_d = Signal()
-        m.d.sync += res_half_d.eq(res_half)
+        res_half_dd = Signal()
+        m.d.sync += [res_half_d.eq(res_half), res_half_dd.eq(res_half_d)]
         res_word = Signal(ow * aw)
-        m.d.comb += res_word.eq(Mux(res_half_d, out_rd[1], out_rd[0]))
+        m.d.comb += res_word.eq(Mux(res_half_dd, res_q[1], res_q[0]))
         if ow > 1:
             res_lane_d = Signal(lgw)
-            m.d.sync += res_lane_d.eq(o0_addr[:lgw])
-            m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_d, aw))
+            res_lane_dd = Signal(lgw)
+            m.d.sync += [res_lane_d.eq(o0_addr[:lgw]), res_lane_dd.eq(res_lane_d)]
+            m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_dd, aw))
         else:
             m.d.comb += ou.i_res.eq(res_word)
         # Write-back data: the whole word, valid the cycle after ``rd_en``, then held in a
