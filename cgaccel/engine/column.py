@@ -575,8 +575,8 @@ class Column(wiring.Component):
             "sone": 1, "mid": cb, "cend2": cb + 1, "cone": 1, "empty_c": 1,
         })
         # Every slot memory has one write port and one synchronous read port (block RAM):
-        # ``slot_mem`` (written at base issue) is read for the head of the conditional queue,
-        # addressed the cycle before (see "head of the next cycle" below);
+        # ``slot_mem`` (written the cycle after a base issue) is read for the head of the
+        # conditional queue, addressed the cycle before (see "head of the next cycle" below);
         # ``psum_mem`` and ``ncw_mem`` are read at the gate stage, addressed one cycle earlier
         # from the MAC output (``mac.o_meta.slot``, the next cycle's ``res_meta.slot``).
         slot_mem = Memory(shape=slot_layout, depth=nslots, init=[])
