@@ -348,8 +348,12 @@ class Column(wiring.Component):
         st_dxw = Signal(ds)     # the same with a row wrap: (dq_b - wo) * stride
         st_dy = Signal(ds)      # y step: dq_a * stride
         st_dy1 = Signal(ds)     # with a row wrap: (dq_a + 1) * stride
+        # ``dq_bw`` = ``dq_b - wo``, kept with ``dq_b``: ``st_dxw`` is one product, not a
+        # difference of two (as such a path of 10.4 ns on a column alone), and its sign is the
+        # division's test ``dq_b >= wo``.
+        dq_bw = Signal(signed(max(cfg.dim_bits, (cfg.cols + 1).bit_length()) + 2))
         m.d.sync += [st_dx.eq(shift_add(dq_b, d.stride)),
-                     st_dxw.eq(shift_add(dq_b, d.stride) - shift_add(d.wo, d.stride)),
+                     st_dxw.eq(shift_add(dq_bw, d.stride)),
                      st_dy.eq(shift_add(dq_a, d.stride)),
                      st_dy1.eq(shift_add(dq_a, d.stride) + d.stride)]
         g_ob = Signal(ob + 1)
@@ -408,7 +412,8 @@ class Column(wiring.Component):
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
-                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), g_none.eq(0),
+                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
+                g_none.eq(0),
                 # (The registered limits are a cycle late here: from ``d`` itself.)
                 ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
             ]
@@ -417,14 +422,14 @@ class Column(wiring.Component):
             with m.Else():
                 m.d.sync += gen_active.eq(self._index < d.kt)
         with m.Elif(ff):
-            with m.If(dq_b >= d.wo):
-                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_a.eq(dq_a + 1)]
+            with m.If(dq_bw >= 0):
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1)]
             with m.If(g_oy >= d.ho):
                 # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
                 # next channels start at other pixels (once the step is divided).
                 with m.If(~deal):
                     m.d.sync += ff.eq(0)
-                with m.Elif(dq_b < d.wo):
+                with m.Elif(dq_bw < 0):
                     m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), g_none.eq(1)]
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1)
             with m.Elif(ff_rem >= d.wo):
@@ -433,7 +438,7 @@ class Column(wiring.Component):
             with m.Elif(ff_rem != 0):
                 m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride), ox_end.eq(g_ox == wo2)]
-            with m.Elif(deal & (dq_b >= d.wo)):
+            with m.Elif(deal & (dq_bw >= 0)):
                 pass                        # the step is not divided yet
             with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
@@ -510,10 +515,16 @@ class Column(wiring.Component):
         m.d.comb += [nr_s.eq(r1 - r0), ns_s.eq(c1_ - c0)]
         seg_end = Mux(d.gated, c1["mid"], c1["end"])
 
-        s2 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), wt=Signal(wgb + 1),
-                  start=Signal(cb), mid=Signal(cb), end=Signal(cb), segend=Signal(cb),
-                  omask=Signal(), nr=Signal(4), ns=Signal(4), iyr=Signal(ds), ixs=Signal(ds),
-                  tap0=Signal(9))
+        def stage(prefix, **shapes):
+            return {k: Signal(v, name=f"{prefix}_{k}") for k, v in shapes.items()}
+
+        # The first tap's addresses are ``iyr * w + ixs`` and ``wt + (r0 * s + c0) * cw``: the
+        # products are taken here (``r0 * s * cw`` as ``r0 * scw``), their sums in S3, so that
+        # neither stage has a product and a sum in series (as such S3's, 10 ns on a column
+        # alone).
+        s2 = stage("s2", i=pb + 1, oaddr=ob + 1, wt=wgb + 1, start=cb, mid=cb, end=cb,
+                   segend=cb, omask=1, nr=4, ns=4, ixs=ds, pixm=ab + 8, wr=wgb + 8,
+                   wc=wgb + 8)
         with m.If(adv):
             m.d.sync += [
                 s_valid[2].eq(s_valid[1] & ~start_i),
@@ -521,23 +532,21 @@ class Column(wiring.Component):
                 s2["start"].eq(c1["start"]), s2["mid"].eq(c1["mid"]), s2["end"].eq(c1["end"]),
                 s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
-                s2["iyr"].eq(iyr), s2["ixs"].eq(ixs),
-                s2["tap0"].eq(shift_add(r0, d.s) + c0),
+                s2["ixs"].eq(ixs), s2["pixm"].eq(shift_add(iyr, d.w)),
+                s2["wr"].eq(shift_add(r0, scw_l)), s2["wc"].eq(shift_add(c0, d.cw)),
             ]
 
         # S3: addresses of the first valid tap, tap count. The item setup's products are
         # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
-        s3 = dict(i=Signal(pb + 1), oaddr=Signal(ob + 1), start=Signal(cb), mid=Signal(cb),
-                  end=Signal(cb), segend=Signal(cb), omask=Signal(), nr=Signal(4), ns=Signal(4),
-                  pix=Signal(ab + 8), wt=Signal(wgb + 8), taps=Signal(tb),
-                  cwn=Signal(signed(cb + 1)))
+        s3 = stage("s3", i=pb + 1, oaddr=ob + 1, start=cb, mid=cb, end=cb, segend=cb, omask=1,
+                   nr=4, ns=4, pix=ab + 8, wt=wgb + 8, taps=tb, cwn=signed(cb + 1))
         with m.If(adv):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
                 m.d.sync += s3[k].eq(s2[k])
             m.d.sync += [
-                s3["pix"].eq(shift_add(s2["iyr"], d.w) + s2["ixs"]),
-                s3["wt"].eq(s2["wt"] + shift_add(s2["tap0"], d.cw)),
+                s3["pix"].eq(s2["pixm"] + s2["ixs"]),
+                s3["wt"].eq(s2["wt"] + s2["wr"] + s2["wc"]),
                 s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
                 s3["cwn"].eq(s2["end"] - s2["mid"]),
             ]
@@ -598,7 +607,6 @@ class Column(wiring.Component):
         cq_head = Signal(sb)
         cq_tail = Signal(sb)
         cq_level = Signal(range(nslots + 1))
-        cq_rdy = Signal()
         cq_pop = Signal()
         cq_push = Signal()
         cq_wdata = Signal(sb)
@@ -610,7 +618,10 @@ class Column(wiring.Component):
         cq_head_slot = Signal(sb)
         cq_second = Signal(sb)
         cq_third = Signal(sb)
-        m.d.comb += cq_rdy.eq(cq_level != 0)
+        # ``cq_rdy`` (level != 0) and ``cq_one`` (level == 1) are flags kept with the level:
+        # the issue decision and the slot read addresses start at flip-flops.
+        cq_rdy = Signal()
+        cq_one = Signal()
         for k in range(nslots):
             with m.If(cq_head == k):
                 m.d.comb += cq_third.eq(cq[(k + 2) % nslots])
@@ -632,9 +643,10 @@ class Column(wiring.Component):
         # Push (gate compare) and pop (end of the issued item) arrive late in the cycle: they
         # only select between precomputed level +- 1 instead of feeding an adder's carry chain.
         with m.If(cq_push & ~cq_pop):
-            m.d.sync += cq_level.eq(cq_level + 1)
+            m.d.sync += [cq_level.eq(cq_level + 1), cq_rdy.eq(1), cq_one.eq(cq_level == 0)]
         with m.Elif(cq_pop & ~cq_push):
-            m.d.sync += cq_level.eq(cq_level - 1)
+            m.d.sync += [cq_level.eq(cq_level - 1), cq_rdy.eq(cq_level != 1),
+                         cq_one.eq(cq_level == 2)]
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head. Push (gate compare) and pop (end of the
         # issued item) are late, so they do not address ``slot_mem``: each copy reads the
@@ -643,8 +655,8 @@ class Column(wiring.Component):
         # if the queue held one entry, else the second), and the registered pop picks the
         # copy. As one read addressed by pop and push (``last_now`` -> pop -> next head ->
         # ``slot_mem`` read address) this was the routed ECP5 critical path.
-        m.d.comb += [slot_rp.addr.eq(Mux(cq_level == 0, cq_wdata, cq_head_slot)),
-                     slot_rp_b.addr.eq(Mux(cq_level == 1, cq_wdata, cq_second))]
+        m.d.comb += [slot_rp.addr.eq(Mux(cq_rdy, cq_head_slot, cq_wdata)),
+                     slot_rp_b.addr.eq(Mux(cq_one, cq_wdata, cq_second))]
         cq_pop_d = Signal()
         m.d.sync += cq_pop_d.eq(cq_pop)
 
@@ -959,9 +971,9 @@ class Column(wiring.Component):
         # residual reads only go to such a half. So each half memory gets one write port and
         # one read port, each a multiplexer between its two users, and no access ever waits.
         # Residual reads use the output unit's registered input (``o0_*``), not the gate
-        # decision of this cycle: the unit takes the residual ``res_delay`` cycle later, and the
+        # decision of this cycle: the unit takes the residual ``res_delay`` cycles later, and the
         # bank's read address stays off the BRAM -> threshold compare -> gate path.
-        assert OutputUnit.res_delay == 1
+        assert OutputUnit.res_delay == 2
         res_half = o0_addr[oh]
         pre_en = wq_en & (wq_target == Target.OUT)
         rd_half = self.rd_addr[oh]
@@ -988,14 +1000,20 @@ class Column(wiring.Component):
             out_rd.append(rp.data)
         # The residual's lane is selected after the read port by a register of the address's
         # low bits, set with the half's: the read address (``o0_addr``) is registered as before.
+        # Each half's word is registered first, so that a block RAM's output (5.8 ns
+        # clock-to-out on ECP5) reaches one flip-flop, not the multiplexers (``res_delay`` 2).
+        res_q = [Signal(ow * aw, name=f"res_q{h}") for h in range(2)]
+        m.d.sync += [q.eq(rd) for q, rd in zip(res_q, out_rd, strict=True)]
         res_half_d = Signal()
-        m.d.sync += res_half_d.eq(res_half)
+        res_half_dd = Signal()
+        m.d.sync += [res_half_d.eq(res_half), res_half_dd.eq(res_half_d)]
         res_word = Signal(ow * aw)
-        m.d.comb += res_word.eq(Mux(res_half_d, out_rd[1], out_rd[0]))
+        m.d.comb += res_word.eq(Mux(res_half_dd, res_q[1], res_q[0]))
         if ow > 1:
             res_lane_d = Signal(lgw)
-            m.d.sync += res_lane_d.eq(o0_addr[:lgw])
-            m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_d, aw))
+            res_lane_dd = Signal(lgw)
+            m.d.sync += [res_lane_d.eq(o0_addr[:lgw]), res_lane_dd.eq(res_lane_d)]
+            m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_dd, aw))
         else:
             m.d.comb += ou.i_res.eq(res_word)
         # Write-back data: the whole word, valid the cycle after ``rd_en``, then held in a

@@ -46,11 +46,12 @@ class OutputUnit(wiring.Component):
     i_shift : In(6)
         1 .. 62.
     i_res : In(signed(act_width))
-        Residual of the result that entered ``res_delay`` (1) cycle earlier, used when
+        Residual of the result that entered ``res_delay`` (2) cycles earlier, used when
         ``residual`` is set. The column reads it from the output bank with the unit's
         registered input address, so the bank's read address does not depend on the gate
         decision of the same cycle (that path was the ECP5 critical path once this unit's
-        stages were split).
+        stages were split), and registers the bank's output before its half and lane
+        multiplexers (a block RAM's clock-to-out on ECP5 is 5.8 ns).
     i_addr : In(addr_width)
     relu, residual : In(1)
         Tile-wide options, held stable while results flow.
@@ -61,7 +62,7 @@ class OutputUnit(wiring.Component):
     """
 
     latency = 9
-    res_delay = 1
+    res_delay = 2
 
     def __init__(self, act_width=8, acc_width=32, addr_width=12):
         try:
@@ -121,8 +122,8 @@ class OutputUnit(wiring.Component):
         # Every stage holds at most one carry chain of about 34 bits (O4: about 50) or one
         # small LUT/mux tree: the single-stage form (64-bit round add feeding a 64-bit barrel
         # shifter feeding the clamp) was the design's critical path on ECP5 (107 levels).
-        # The residual joins its result one cycle after the input (``res_delay``) and travels
-        # with it to O9.
+        # The residual joins its result two cycles after the input (``res_delay``, at O3) and
+        # travels with it to O9.
 
         # O1: acc + bias; shift - 1 (the rounding is done as a shift by shift - 1, below).
         s = Signal(signed(sw))
@@ -142,7 +143,7 @@ class OutputUnit(wiring.Component):
                           ("hl", s_hi, m_lo), ("hh", s_hi, m_hi)):
             pp[key] = registered_product(m, a, b, name=f"o2_{key}", platform=platform)
         v2, r2 = stage("o2", v1, {
-            "sh1": r1["sh1"], "off": r1["off"], "res": self.i_res, "addr": r1["addr"]})
+            "sh1": r1["sh1"], "off": r1["off"], "addr": r1["addr"]})
         # O3: p = ll + lh*2**16 + (hl + hh*2**16)*2**17, two sums at a time. The low 16 bits
         # of each sum are a plain copy, so each carry chain is only about 34 bits long.
         a_ = Cat(pp["ll"][:16], pp["ll"][16:] + pp["lh"])
@@ -151,7 +152,7 @@ class OutputUnit(wiring.Component):
         sb = Signal(signed(len(b_)))
         m.d.comb += [sa.eq(a_), sb.eq(b_)]
         v3, r3 = stage("o3", v2, {
-            "a": sa, "b": sb, "sh1": r2["sh1"], "off": r2["off"], "res": r2["res"],
+            "a": sa, "b": sb, "sh1": r2["sh1"], "off": r2["off"], "res": self.i_res,
             "addr": r2["addr"]})
         # O4: the product; the low 17 bits are a copy of ``a``.
         p = Signal(signed(pw))
