@@ -5,13 +5,22 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import _nir
 
-__all__ = ["LOCAL_COPY", "to_verilog", "write_verilog"]
+__all__ = ["LOCAL_COPY", "NO_RW_CHECK", "to_verilog", "write_verilog"]
 
 #: ``attrs`` of a register that is a deliberate local copy of a value other blocks register
 #: too (a broadcast bus registered once per column, so that no net fans out over the whole
 #: device). Yosys merges registers with identical inputs, which makes the copies one register
 #: again; the synthesis flow marks the flip-flops of signals with this attribute ``keep``.
 LOCAL_COPY = {"cgaccel_local_copy": 1}
+
+#: ``attrs`` of a memory whose read data is never used in a cycle that writes the same address
+#: (the design keeps the two apart, as the engine does with a buffer half in use). Without it
+#: yosys must give a synchronous read port the old data on such a collision, which block RAM
+#: does not do across ports: it adds a write-data register, an address compare and a
+#: multiplexer on every output bit (on ECP5, 17% of a column's LUTs and a logic level after
+#: every block-RAM read). Simulation keeps the old data; ``Column(collision_check=True)``
+#: poisons it instead, so that the tests show the data is not used.
+NO_RW_CHECK = {"no_rw_check": 1}
 
 
 def _emit_memory_init(self, cell_idx, cell):

@@ -28,12 +28,13 @@ def small_config(rows=2, cols=2, **kw):
 
 
 def check_layer(cfg, args, *, gaps=False, seed=0, k_tile=None, band_rows=None,
-                double_out=False, split="channel"):
+                double_out=False, split="channel", wide=False, collision_check=False):
     """Run ``args`` (gated_conv keyword arguments) on the RTL and compare everything."""
     ref = gated_conv(**args)
     plan = plan_layer(cfg, **args, k_tile=k_tile, band_rows=band_rows, double_out=double_out,
-                      split=split)
-    res = run_plans(cfg, [plan], gaps=gaps, seed=seed)
+                      split=split, wide=wide)
+    dut = Engine(cfg, collision_check=collision_check)
+    res = run_plans(cfg, [plan], gaps=gaps, seed=seed, engine=dut)
     assert res.errors == [0] * len(plan.tiles)
     np.testing.assert_array_equal(res.ys[0], ref.y)
     words, skipped, opens = expected_counts(plan, ref.gate)
@@ -593,6 +594,10 @@ def test_column_memories_map_to_block_ram(cfg):
         assert [p.domain for p in mem.read_ports] == ["sync"], name
     fifos = {name: sub for name, sub in subs.items() if isinstance(sub, SyncFIFO)}
     assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 4}
+    # Buffers and tables, written only to a half no tile uses, need no read/write collision
+    # logic; the output bank (residual reads beside result writes) and slot state keep it.
+    tables = {"list_mem", "bias_mem", "thr_mem", "mult_mem", "cfg_mem", "shift_mem"}
+    assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
 
 
@@ -799,3 +804,62 @@ def test_row_reads_return_every_column_under_backpressure(cols, word):
     sim.add_testbench(bench)
     sim.run()
     np.testing.assert_array_equal(np.array(got, dtype=object), np.array(expect, dtype=object))
+
+
+COLLISION_CASES = [
+    # id, config kwargs, shape, groups, check_layer keyword arguments
+    ("double_buffered", dict(rows=2, cols=2), shape(4, 7, 6, 6, 3), 2,
+     dict(k_tile=4, band_rows=2, double_out=True)),
+    ("single_buffered_deal", dict(rows=2, cols=3), shape(4, 7, 2, 6, 3), 2,
+     dict(k_tile=4, band_rows=3, split="deal")),
+    ("lanes2_pixel", dict(rows=4, cols=2, load_lanes=2), shape(8, 5, 6, 6, 3), 2,
+     dict(k_tile=4, band_rows=2, double_out=True, split="pixel")),
+    ("wide", WIDE_CFG, shape(8, 4, 5, 8, 3), 2, dict(k_tile=2, double_out=True, wide=True)),
+]
+
+
+@pytest.mark.parametrize("cfg_kw,shp,groups,kw", [c[1:] for c in COLLISION_CASES],
+                         ids=[c[0] for c in COLLISION_CASES])
+def test_reads_that_collide_with_writes_are_not_used(cfg_kw, shp, groups, kw):
+    # The buffers and tables are NO_RW_CHECK memories: block RAM returns undefined data for a
+    # read of an address written in the same cycle. Here every such read returns its data
+    # inverted; outputs and counters stay bit-exact, with loads of the next tile running
+    # beside the current one and random gaps on every stream. The collisions do happen
+    # (reads of an idle column or of the other half): the check has something to catch.
+    cfg = small_config(**cfg_kw)
+    args = make_layer(shp, groups, 0.5, seed=41, residual=True, relu=True)
+    _, res, _ = check_layer(cfg, args, gaps=True, seed=9, collision_check=True, **kw)
+    assert res.counters["collide"] > 0
+
+
+def test_poisoned_read_port_inverts_colliding_reads():
+    # The check itself: a read of the address written in the same cycle returns the old data
+    # inverted (and keeps it while the port is disabled); other reads return the memory's.
+    from amaranth import Module
+    from amaranth.lib.memory import Memory
+
+    from cgaccel.engine.column import poisoned_read_port
+    m = Module()
+    m.submodules.mem = mem = Memory(shape=16, depth=8, init=[0x1111 * i for i in range(8)])
+    wp = mem.write_port()
+    rp, match = poisoned_read_port(m, mem, wp)
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    seen = []
+
+    async def bench(ctx):
+        for w_en, w_addr, r_addr, r_en in [(1, 3, 3, 1), (0, 0, 2, 1), (1, 4, 5, 1),
+                                           (1, 6, 6, 1), (0, 0, 0, 0), (0, 0, 6, 1)]:
+            ctx.set(wp.en, w_en)
+            ctx.set(wp.addr, w_addr)
+            ctx.set(wp.data, 0xABCD)
+            ctx.set(rp.addr, r_addr)
+            ctx.set(rp.en, r_en)
+            hit = ctx.get(match)
+            await ctx.tick()
+            seen.append((hit, ctx.get(rp.data)))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [(1, 0x3333 ^ 0xFFFF), (0, 0x2222), (0, 0x5555), (1, 0x6666 ^ 0xFFFF),
+                    (0, 0x6666 ^ 0xFFFF), (0, 0xABCD)]

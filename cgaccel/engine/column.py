@@ -15,19 +15,40 @@ that may open its gate holds one of ``psum_slots`` slots from its base issue unt
 the output unit, and the queue holds ``psum_slots`` entries, so the tail never stalls.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..rtl import LOCAL_COPY
+from ..rtl import LOCAL_COPY, NO_RW_CHECK
 from .gate_unit import GateUnit
 from .geometry import Geometry, Target
 from .output_unit import OutputUnit
 from .pe import MacColumn, _discard, shift_add
 
 __all__ = ["Column"]
+
+
+def poisoned_read_port(m, mem, wp):
+    """A synchronous read port of ``mem`` whose data is inverted after a read of the address
+    that ``wp`` writes in the same cycle (and stays so while ``en`` holds it), for simulations
+    that check such reads are never used (:data:`cgaccel.rtl.NO_RW_CHECK`).
+
+    Returns ``(port, match)``: an object with the port's ``addr``, ``en`` and ``data``, and a
+    signal high in the cycles of such a read.
+    """
+    rp = mem.read_port()
+    match = Signal()
+    hit = Signal()
+    data = Signal.like(rp.data)
+    m.d.comb += [match.eq(wp.en.any() & (wp.addr == rp.addr) & rp.en),
+                 data.eq(Mux(hit, ~rp.data, rp.data))]
+    with m.If(rp.en):
+        m.d.sync += hit.eq(match)
+    return SimpleNamespace(addr=rp.addr, en=rp.en, data=data), match
 
 
 class Column(wiring.Component):
@@ -70,7 +91,7 @@ class Column(wiring.Component):
         Words of conditional work skipped by a gate that closed this cycle.
     """
 
-    def __init__(self, config, index):
+    def __init__(self, config, index, *, collision_check=False):
         if not isinstance(index, int) or not 0 <= index < config.cols:
             _discard(self)
             raise ValueError(f"Column index must be an integer in 0..{config.cols - 1}, "
@@ -78,6 +99,7 @@ class Column(wiring.Component):
         self._cfg = config
         self._geo = geo = Geometry(config)
         self._index = index
+        self._check = bool(collision_check)
         self._tl = geo.tile_layout()
         wb = geo.wgt_bits + 1
         super().__init__({
@@ -92,6 +114,7 @@ class Column(wiring.Component):
             "rd_data": Out(config.out_word * config.act_width),
             "cnt_word": Out(1), "cnt_open": Out(1),
             "cnt_skip": Out(8 + geo.count_bits),
+            **({"cnt_collide": Out(1)} if collision_check else {}),
         })
 
     def elaborate(self, platform):
@@ -159,10 +182,26 @@ class Column(wiring.Component):
                      wq_bank.eq(self.wr_bank), wq_addr.eq(self.wr_addr),
                      wq_data.eq(self.wr_data), wq_more.eq(self.wr_more)]
 
+        # The buffers and tables below are written only by buffer writes, which the engine
+        # holds off a half while a tile uses it (``i_wr.ready``), and read only for a tile:
+        # a read never needs the data of a write in the same cycle (``NO_RW_CHECK``). With
+        # ``collision_check`` such a read returns its data inverted instead of the old data,
+        # and ``cnt_collide`` pulses, so simulations show the data is not used.
+        write_ports = {}
+        collisions = []
+
+        def read_port(mem):
+            if not self._check:
+                return mem.read_port()
+            rp, match = poisoned_read_port(m, mem, write_ports[id(mem)])
+            collisions.append(match)
+            return rp
+
         def banked(name, width, depth, target, lsb=0, attrs=None):
-            mem = Memory(shape=width, depth=2 * depth, init=[], attrs=attrs)
+            mem = Memory(shape=width, depth=2 * depth, init=[],
+                         attrs={**NO_RW_CHECK, **(attrs or {})})
             m.submodules[name] = mem
-            wp = mem.write_port()
+            wp = write_ports[id(mem)] = mem.write_port()
             abits = (depth - 1).bit_length()
             m.d.comb += [wp.addr.eq(Cat(wq_addr[:abits], wq_bank)),
                          wp.data.eq(wq_data[lsb:lsb + width]),
@@ -180,7 +219,7 @@ class Column(wiring.Component):
             the address (a read port, then an output register: see "operand fetch")."""
             if lanes == 1:
                 mem = banked(name, width, depth, target)
-                rp = mem.read_port()
+                rp = read_port(mem)
 
                 def read(addr):
                     m.d.comb += rp.addr.eq(addr)
@@ -193,9 +232,9 @@ class Column(wiring.Component):
             m.d.comb += full.eq(Cat(wq_addr[:abits], wq_bank))
             rps = []
             for b in range(lanes):
-                mem = Memory(shape=width, depth=2 * depth // lanes, init=[])
+                mem = Memory(shape=width, depth=2 * depth // lanes, init=[], attrs=NO_RW_CHECK)
                 m.submodules[f"{name}{b}"] = mem
-                wp = mem.write_port()
+                wp = write_ports[id(mem)] = mem.write_port()
                 # Word i of the write lands in memory (addr + i) % lanes.
                 i = Signal(lg, name=f"{name}{b}_i")
                 m.d.comb += [
@@ -204,7 +243,7 @@ class Column(wiring.Component):
                     wp.data.eq(wq_data.word_select(i, item_bits)[:width]),
                     wp.en.eq(wq_en & (wq_target == target) & (i <= wq_more)),
                 ]
-                rps.append(mem.read_port())
+                rps.append(read_port(mem))
 
             def read(addr):
                 sel = Signal(lg, name=f"{name}_sel")
@@ -482,7 +521,7 @@ class Column(wiring.Component):
                                      oy_end.eq(ho_one)]
                         next_channel(g_k < ktc)
 
-        cfg_rp1 = cfg_mem.read_port()
+        cfg_rp1 = read_port(cfg_mem)
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
 
         # S1: window bounds of the valid (non-padding) taps.
@@ -812,7 +851,7 @@ class Column(wiring.Component):
                 m.d.sync += in_item.eq(0)
 
         # ------------------------------------------------------- operand fetch ----------
-        list_rp = list_mem.read_port()
+        list_rp = read_port(list_mem)
         m.d.comb += list_rp.addr.eq(Cat(iss_l[:lb], bank))
         ad_valid = Signal()
         ad_pix = Signal(ab)
@@ -890,7 +929,7 @@ class Column(wiring.Component):
             m.d.sync += nxt.eq(thr_d)
             thr_d = nxt
         m.d.comb += thr_i.eq(thr_d)
-        thr_rp = thr_mem.read_port()
+        thr_rp = read_port(thr_mem)
         thr_q = Signal(signed(32))
         m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
         m.d.sync += thr_q.eq(thr_rp.data)
@@ -934,9 +973,9 @@ class Column(wiring.Component):
         # Double-buffered output tiles (``obuf``) live in the half of their bank.
         oaddr_full = Signal(ob)
         m.d.comb += oaddr_full.eq(Mux(d.obuf, Cat(res_meta.oaddr[:oh], bank), res_meta.oaddr))
-        bias_rp = bias_mem.read_port()
-        mult_rp = mult_mem.read_port()
-        shift_rp = shift_mem.read_port()
+        bias_rp = read_port(bias_mem)
+        mult_rp = read_port(mult_mem)
+        shift_rp = read_port(shift_mem)
         # Like the threshold, the output parameters are read one cycle early (with the MAC
         # output's channel, the next cycle's ``res_meta.i``) and registered next to ``o0_*``,
         # so the output unit's first stage (``acc + bias``, ``shift - 1``) starts at
@@ -1044,4 +1083,6 @@ class Column(wiring.Component):
                     & (outstanding == 0) & ~pop_base):
             m.d.sync += self.busy.eq(0)
             m.d.comb += [self.fin.eq(1), self.fin_bank.eq(bank)]
+        if self._check:
+            m.d.comb += self.cnt_collide.eq(Cat(collisions).any())
         return m

@@ -40,6 +40,11 @@ column computes), ``cnt_wait`` (cycles after the first command with no column co
 loader has not delivered the next tile), ``cnt_col_idle`` (column-cycles a column has no tile
 while another computes), ``cnt_macs`` (``rows`` times words issued), ``cnt_skipped`` (MACs of
 conditional work skipped by closed gates), ``cnt_open`` (gates opened).
+
+``Engine(config, collision_check=True)`` (simulation only) builds the columns with
+``collision_check`` and adds ``cnt_collide``: cycles in which some column read a buffer or
+table address written in the same cycle (its data then arrives inverted, see
+:data:`cgaccel.rtl.NO_RW_CHECK`).
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
@@ -61,6 +66,8 @@ class Engine(wiring.Component):
     Parameters
     ----------
     config : AccelConfig
+    collision_check : bool
+        Poison reads that collide with a write and count them (simulation only).
 
     Raises
     ------
@@ -70,13 +77,14 @@ class Engine(wiring.Component):
 
     counter_width = 48
 
-    def __init__(self, config):
+    def __init__(self, config, *, collision_check=False):
         from ..config import AccelConfig
         if not isinstance(config, AccelConfig):
             _discard(self)
             raise TypeError(f"Engine config must be an AccelConfig, not {config!r}")
         self._cfg = config
         self._geo = geo = Geometry(config)
+        self._check = bool(collision_check)
         cw = self.counter_width
         super().__init__({
             "i_wr": In(stream.Signature(geo.write_layout())),
@@ -87,6 +95,7 @@ class Engine(wiring.Component):
             "busy": Out(1),
             "cnt_busy": Out(cw), "cnt_wait": Out(cw), "cnt_col_idle": Out(cw),
             "cnt_macs": Out(cw), "cnt_skipped": Out(cw), "cnt_open": Out(cw),
+            **({"cnt_collide": Out(cw)} if collision_check else {}),
         })
 
     @property
@@ -100,7 +109,7 @@ class Engine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, geo = self._cfg, self._geo
-        cols = [Column(cfg, j) for j in range(cfg.cols)]
+        cols = [Column(cfg, j, collision_check=self._check) for j in range(cfg.cols)]
         for j, c in enumerate(cols):
             m.submodules[f"col{j}"] = c
         tl = geo.tile_layout()
@@ -416,4 +425,7 @@ class Engine(wiring.Component):
                          self.cnt_col_idle.eq(self.cnt_col_idle + idle_cols)]
         with m.Elif(started):
             m.d.sync += self.cnt_wait.eq(self.cnt_wait + 1)
+        if self._check:
+            with m.If(Cat(c.cnt_collide for c in cols).any()):
+                m.d.sync += self.cnt_collide.eq(self.cnt_collide + 1)
         return m

@@ -32,7 +32,8 @@ class SimResult:
     errors : list of int
         ``o_done.error`` of every tile, in order.
     counters : dict
-        Final counter values (``cnt_*`` without the prefix).
+        Final counter values (``cnt_*`` without the prefix; ``collide`` as well with an
+        ``Engine(config, collision_check=True)``).
     tile_busy : list of int
         ``cnt_busy`` increase between successive ``o_done`` (tiles may overlap with ``obuf``).
     cycles : int
@@ -163,6 +164,8 @@ def run_plans(config, plans, *, gaps=False, seed=0, engine=None, vcd=None, timeo
             state["values"].append(vals)
             state["rb_done"] = n
         state["counters"] = {name[4:]: ctx.get(getattr(dut, name)) for name in COUNTERS}
+        if "cnt_collide" in dut.signature.members:
+            state["counters"]["collide"] = ctx.get(dut.cnt_collide)
         state["finished"] = True
 
     async def watchdog(ctx):
