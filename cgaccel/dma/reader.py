@@ -2,12 +2,12 @@
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
 from .common import (
     AXI4ReadSignature,
+    BufferFIFO,
     DMAError,
     SmallFIFO,
     burst_register,
@@ -121,7 +121,7 @@ class ReadDMA(wiring.Component):
         m.submodules.rq = rq = ResetInserter(flush)(
             SmallFIFO(width=rq_layout.size, depth=4))
         m.submodules.buf = fifo = ResetInserter(flush)(
-            SyncFIFOBuffered(width=width, depth=depth))
+            BufferFIFO(width=width, depth=depth))
 
         # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()

@@ -2,12 +2,12 @@
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
 from .common import (
     AXI4WriteSignature,
+    BufferFIFO,
     DMAError,
     SmallFIFO,
     burst_register,
@@ -114,7 +114,7 @@ class WriteDMA(wiring.Component):
         m.submodules.wq = wq = ResetInserter(flush)(
             SmallFIFO(width=wq_layout.size, depth=4))
         m.submodules.wbuf = wbuf = ResetInserter(flush)(
-            SyncFIFOBuffered(width=width + nbytes, depth=depth))
+            BufferFIFO(width=width + nbytes, depth=depth))
         # Burst lengths for the W issuer and "last burst of its command" flags for B.
         m.submodules.bq = bq = ResetInserter(flush)(
             SmallFIFO(width=(p.max_burst).bit_length(), depth=p.max_outstanding))
