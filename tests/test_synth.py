@@ -884,6 +884,24 @@ def test_designs_are_the_tops_blocks(name):
         build_design("alu", cfg)
 
 
+def test_no_rw_check_memories_get_no_collision_logic(tmp_path, monkeypatch):
+    # Yosys gives a plain read port the old data when the same address is written in the
+    # same cycle, with a register, a compare and a multiplexer beside the block RAM; with
+    # NO_RW_CHECK it maps the block RAM alone (the engine's buffers and tables, the DMA
+    # buffers: docs/engine.md).
+    monkeypatch.chdir(tmp_path)
+    est = {}
+    for name in ("bram-read", "bram-read-rw"):
+        args = _parser().parse_args(["--target", "ecp5-85k", "--design", name, "--synth-only"])
+        args.config_obj = preset("tiny")
+        assert flow.run(args) == 0
+        rep = json.loads(Path(f"build/synth/ecp5-85k/{name}/report.json").read_text())
+        est[name] = rep["synth_estimate"]
+    plain, rw = est["bram-read"], est["bram-read-rw"]
+    assert plain["brams"] == rw["brams"] == 1
+    assert rw["ffs"] >= plain["ffs"] + 18 and rw["luts"] >= plain["luts"] + 18, est
+
+
 def test_cli_synthesizes_one_design(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",

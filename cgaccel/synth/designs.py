@@ -63,6 +63,40 @@ def _output_unit(cfg):
     return OutputUnit(cfg.act_width, cfg.acc_width, Geometry(cfg).out_bits)
 
 
+def _bram_read(no_rw_check):
+    def build(cfg):
+        from amaranth import Module, Signal
+        from amaranth.lib import wiring
+        from amaranth.lib.memory import Memory
+        from amaranth.lib.wiring import In, Out
+
+        from ..rtl import NO_RW_CHECK
+
+        class BramRead(wiring.Component):
+            """A 1024 x 18 memory (one ECP5 DP16KD, one iCE40 SB_RAM40_4K pair) written
+            and read every cycle, the read data straight into a register: the shortest path
+            out of a block RAM, the floor under every path that starts at one."""
+
+            def __init__(self):
+                super().__init__({"w_en": In(1), "w_addr": In(10), "w_data": In(18),
+                                  "r_addr": In(10), "q": Out(18)})
+
+            def elaborate(self, platform):
+                m = Module()
+                m.submodules.mem = mem = Memory(shape=18, depth=1024, init=[],
+                                                attrs=NO_RW_CHECK if no_rw_check else None)
+                wp, rp = mem.write_port(), mem.read_port()
+                q = Signal(18)
+                m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr),
+                             wp.data.eq(self.w_data), rp.addr.eq(self.r_addr),
+                             self.q.eq(q)]
+                m.d.sync += q.eq(rp.data)
+                return m
+
+        return BramRead()
+    return build
+
+
 # name -> (builder, what it is)
 DESIGNS = {
     "top": (None, "the accelerator top (the default)"),
@@ -74,6 +108,8 @@ DESIGNS = {
     "column": (_column, "one engine column (column 0)"),
     "mac-column": (_mac_column, "a column's MAC pipeline"),
     "output-unit": (_output_unit, "a column's output unit (bias, requantize, ReLU, residual)"),
+    "bram-read": (_bram_read(True), "one block RAM read into a register (no_rw_check)"),
+    "bram-read-rw": (_bram_read(False), "the same with yosys's read/write collision logic"),
 }
 
 
