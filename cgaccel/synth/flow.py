@@ -32,6 +32,7 @@ from ..engine.multiply import Primitives
 from ..rtl import LOCAL_COPY, to_verilog
 from .block import DirectWrapper, ScanWrapper, port_bits
 from .designs import DESIGNS, build_design
+from .outreg import absorb_file
 from .report import (
     ResourceError,
     check_fit,
@@ -202,7 +203,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
-               pnr_args=None, route_patience=6, pnr_timeout_min=None):
+               pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -252,6 +253,10 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         flow then raises ``ResourceError`` instead of iterating for ever. 0: never stop.
     pnr_timeout_min : float, optional
         Stop nextpnr after this many minutes (placement and routing) with ``FlowError``.
+    bram_outreg : bool
+        ECP5 only: move the registers right after block-RAM reads into the block RAMs'
+        output registers (:mod:`cgaccel.synth.outreg`); ``report["bram_outreg"]`` counts
+        them.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -284,6 +289,10 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise ValueError(f"Frequency must be a positive number of MHz, not {freq_mhz!r}")
     if dsp is not None and not isinstance(dsp, bool):
         raise TypeError(f"DSP mapping must be a bool or None, not {dsp!r}")
+    if not isinstance(bram_outreg, bool):
+        raise TypeError(f"bram_outreg must be a bool, not {bram_outreg!r}")
+    if bram_outreg and tgt.family != "ecp5":
+        raise ValueError(f"bram_outreg must be used with an ECP5 target, not {tgt.name!r}")
     if router not in (None, "router1", "router2"):
         raise ValueError(f"Router must be router1 or router2, not {router!r}")
     if pnr_args is not None:
@@ -345,11 +354,17 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         emit(False)
         cells, needed = run_yosys(False)
     dsp = dsp is not False and fallback is None
+    outreg = None
+    if bram_outreg:
+        outreg = absorb_file(netlist, module)
+        cells = dict(cells, TRELLIS_FF=cells.get("TRELLIS_FF", 0) - outreg["ffs"])
+        needed = mapped_resources(tgt.family, cells)
     report = {
         "target": tgt.name, "top": top, "module": module, "family": tgt.family,
         "design": design_name,
         "config": config.to_dict(), "dsp_mapping": dsp, "dsp_fallback": fallback,
         "freq_target_mhz": freq, **info, "synth_cells": cells, "synth_estimate": needed,
+        "bram_outreg": outreg,
     }
     check_fit(needed, tgt.capacity, tgt.name)
     if not place:
@@ -582,6 +597,9 @@ def add_arguments(parser):
                              "0 never gives up (default 6)")
     parser.add_argument("--timeout", type=float, default=None, metavar="MIN",
                         help="stop nextpnr after MIN minutes (default: no limit)")
+    parser.add_argument("--bram-outreg", action="store_true",
+                        help="ECP5: registers right after block-RAM reads become the block "
+                             "RAMs' output registers (cgaccel.synth.outreg)")
     parser.add_argument("--synth-only", action="store_true",
                         help="stop after yosys (resource estimate, no place and route)")
     parser.add_argument("--place-only", action="store_true",
@@ -612,7 +630,8 @@ def run(args):
                          place=not args.synth_only, route=not args.place_only,
                          pnr_args=None if args.nextpnr_args is None
                          else shlex.split(args.nextpnr_args),
-                         route_patience=args.route_patience, pnr_timeout_min=args.timeout)
+                         route_patience=args.route_patience, pnr_timeout_min=args.timeout,
+                         bram_outreg=args.bram_outreg)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
