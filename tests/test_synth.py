@@ -902,6 +902,30 @@ def test_no_rw_check_memories_get_no_collision_logic(tmp_path, monkeypatch):
     assert rw["ffs"] >= plain["ffs"] + 18 and rw["luts"] >= plain["luts"] + 18, est
 
 
+def test_bram_outreg_moves_the_read_register_into_the_block_ram(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    reps = {}
+    for extra in ([], ["--bram-outreg"]):
+        args = _parser().parse_args(["--target", "ecp5-85k", "--design", "bram-read",
+                                     "--synth-only", "--out", f"o{len(extra)}", *extra])
+        args.config_obj = preset("tiny")
+        assert flow.run(args) == 0
+        reps[bool(extra)] = json.loads(Path(f"o{len(extra)}/report.json").read_text())
+    assert reps[False]["bram_outreg"] is None
+    assert reps[True]["bram_outreg"] == {"brams": 1, "ffs": 18}
+    assert reps[True]["synth_estimate"]["ffs"] == reps[False]["synth_estimate"]["ffs"] - 18
+    net = json.loads(Path("o1/cgaccel_block.json").read_text())
+    rams = [c for m in net["modules"].values() for c in m["cells"].values()
+            if c["type"] == "DP16KD"]
+    assert [c["parameters"]["REGMODE_B"] for c in rams] == ["OUTREG"]
+    args = _parser().parse_args(["--target", "ice40-up5k", "--design", "bram-read",
+                                 "--synth-only", "--bram-outreg"])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "bram_outreg must be used with an ECP5 target, not 'ice40-up5k'" in \
+        capsys.readouterr().err
+
+
 def test_cli_synthesizes_one_design(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",

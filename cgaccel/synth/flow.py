@@ -621,6 +621,9 @@ def run(args):
     try:
         if args.design != "top" and args.top != "block":
             raise ValueError(f"Top must be block when a design is given, not {args.top!r}")
+        if args.bram_outreg and get_target(args.target).family != "ecp5":
+            raise ValueError("bram_outreg must be used with an ECP5 target, "
+                             f"not {args.target!r}")
         design = build_design(args.design, config)
         if design is not None and out is None:
             out = Path("build", "synth", args.target, args.design)

@@ -50,11 +50,15 @@ def _is_low(bits):
 def _plain_register(ff, clock):
     """Whether a TRELLIS_FF is a plain register on ``clock``: loads every cycle, no set or
     reset, initial value 0."""
-    c, p = ff["connections"], ff
-    lsr_used = _param(p, "LSRMUX", "LSR") == "LSR" and not _is_low(c.get("LSR"))
-    ce_used = _param(p, "CEMUX", "1") in ("CE", "INV") and not _is_high(c.get("CE"))
-    return (c.get("CLK") == clock and _param(p, "CLKMUX", "CLK") == "CLK"
-            and not lsr_used and not ce_used and _param(p, "REGSET", "RESET") == "RESET")
+    c = ff["connections"]
+    ce, lsr = c.get("CE"), c.get("LSR")
+    # The multiplexers in front of the slice's enable and set/reset inputs.
+    always = {"1": True, "CE": ce == ["1"], "INV": ce == ["0"]}
+    never = {"0": True, "LSR": _is_low(lsr), "INV": lsr == ["1"]}
+    return (c.get("CLK") == clock and _param(ff, "CLKMUX", "CLK") == "CLK"
+            and always.get(_param(ff, "CEMUX", "1"), False)
+            and never.get(_param(ff, "LSRMUX", "LSR"), False)
+            and _param(ff, "REGSET", "RESET") == "RESET")
 
 
 def absorb_output_registers(netlist, module=None):
