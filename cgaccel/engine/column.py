@@ -223,10 +223,7 @@ class Column(wiring.Component):
 
                 def read(addr):
                     m.d.comb += rp.addr.eq(addr)
-                    # Loaded every cycle and read only by a valid stage after it: no reset,
-                    # so that on ECP5 it can be the block RAM's own output register
-                    # (``cgaccel synth --bram-outreg``).
-                    q = Signal(width, name=f"{name}_q", reset_less=True)
+                    q = Signal(width, name=f"{name}_q")
                     m.d.sync += q.eq(rp.data)
                     return q
                 return read
@@ -254,7 +251,7 @@ class Column(wiring.Component):
                 m.d.sync += [sel.eq(addr[:lg]), sel_q.eq(sel)]
                 qs = []
                 for b, rp in enumerate(rps):
-                    q = Signal(width, name=f"{name}{b}_q", reset_less=True)
+                    q = Signal(width, name=f"{name}{b}_q")
                     m.d.comb += rp.addr.eq(addr[lg:])
                     m.d.sync += q.eq(rp.data)
                     qs.append(q)
@@ -866,7 +863,7 @@ class Column(wiring.Component):
         # The list entry is registered right after its read port (``le_*``), one fetch stage
         # more, so the operand address adders start at flip-flops: block-RAM output ->
         # address adder -> operand block-RAM address was a long path on the ECP5.
-        entry = Signal(geo.list_width, reset_less=True)   # as the buffers' ``_q``
+        entry = Signal(geo.list_width)
         m.d.sync += entry.eq(list_rp.data)
         le_valid = Signal()
         le_pix = Signal(ab)

@@ -86,7 +86,8 @@ def _bram_read(no_rw_check):
                 m.submodules.mem = mem = Memory(shape=18, depth=1024, init=[],
                                                 attrs=NO_RW_CHECK if no_rw_check else None)
                 wp, rp = mem.write_port(), mem.read_port()
-                q = Signal(18, reset_less=True)   # as the engine's buffer registers
+                # No reset: ``--bram-outreg`` can then move it into the block RAM.
+                q = Signal(18, reset_less=True)
                 m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr),
                              wp.data.eq(self.w_data), rp.addr.eq(self.r_addr),
                              self.q.eq(q)]
