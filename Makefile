@@ -64,7 +64,8 @@ sim: deps
 # bitstreams (about 6 minutes each); default, the block top on the 85F (about 25 minutes
 # per seed: it sits at the 85F's routing limit, so a seed whose routing stalls is followed by
 # the next, 2 then 3 then 1; the tools are deterministic, docs/synth.md) and its ULX3S 85F
-# bitstream on the board's SDRAM (about 25 minutes).
+# bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
+# and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md).
 # A design that does not route makes the flow stop router2 once it stalls and exit with an
 # error naming the routing wires. The tiny preset does not fit the UP5K:
 # `cgaccel synth --config tiny --target ice40-up5k` refuses it naming the resources.
@@ -72,9 +73,10 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --router router2
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2
 	$(PY) -m cgaccel synth --target ecp5-25k --config tiny --top board --router router2
-	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 2,3,1
+	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 2,3,1 \
+		--floorplan
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
-		--out build/synth/ecp5-85k/default-board
+		--floorplan --out build/synth/ecp5-85k/default-board
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in
 # build/bench/ keyed by the RTL and the layer data, so reruns are fast.

@@ -969,8 +969,11 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
     # The seeds ``make synth`` uses: default's block top is at the 85F's routing limit, a
     # seed whose routing stalls is followed by the next.
     seed = (2, 3, 1) if (preset_name, top) == ("default", "block") else 1
+    # ``make synth`` floorplans default's two lines (the block top, the SDRAM board top).
+    floorplan = preset_name == "default" and dram is None
     rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top, router="router2",
-                          seed=seed, board_opts=None if dram is None else {"dram": dram})
+                          seed=seed, board_opts=None if dram is None else {"dram": dram},
+                          floorplan=floorplan)
     _check_report(rep, tmp_path, tgt)
     if top == "board":
         assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"

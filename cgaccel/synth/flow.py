@@ -32,6 +32,8 @@ from ..engine.multiply import Primitives
 from ..rtl import LOCAL_COPY, to_verilog
 from .block import DirectWrapper, ScanWrapper, port_bits
 from .designs import DESIGNS, build_design
+from .floorplan import DIES as FLOORPLAN_DIES
+from .floorplan import apply_file as apply_floorplan
 from .outreg import absorb_file
 from .report import (
     ResourceError,
@@ -203,7 +205,8 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
-               pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False):
+               pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False,
+               floorplan=False):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -257,6 +260,10 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         ECP5 only: move the registers right after block-RAM reads into the block RAMs'
         output registers (:mod:`cgaccel.synth.outreg`); ``report["bram_outreg"]`` counts
         them.
+    floorplan : bool
+        ECP5 (85F, 25F) only: fix each engine column's block RAMs and DSPs to its own region
+        of the die (:mod:`cgaccel.synth.floorplan`); ``report["floorplan"]`` lists the
+        regions.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -293,6 +300,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise TypeError(f"bram_outreg must be a bool, not {bram_outreg!r}")
     if bram_outreg and tgt.family != "ecp5":
         raise ValueError(f"bram_outreg must be used with an ECP5 target, not {tgt.name!r}")
+    _check_floorplan(floorplan, tgt.name)
     if router not in (None, "router1", "router2"):
         raise ValueError(f"Router must be router1 or router2, not {router!r}")
     if pnr_args is not None:
@@ -359,12 +367,13 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         outreg = absorb_file(netlist, module)
         cells = dict(cells, TRELLIS_FF=cells.get("TRELLIS_FF", 0) - outreg["ffs"])
         needed = mapped_resources(tgt.family, cells)
+    plan = apply_floorplan(netlist, module, tgt.name) if floorplan else None
     report = {
         "target": tgt.name, "top": top, "module": module, "family": tgt.family,
         "design": design_name,
         "config": config.to_dict(), "dsp_mapping": dsp, "dsp_fallback": fallback,
         "freq_target_mhz": freq, **info, "synth_cells": cells, "synth_estimate": needed,
-        "bram_outreg": outreg,
+        "bram_outreg": outreg, "floorplan": plan,
     }
     check_fit(needed, tgt.capacity, tgt.name)
     if not place:
@@ -600,11 +609,22 @@ def add_arguments(parser):
     parser.add_argument("--bram-outreg", action="store_true",
                         help="ECP5: registers right after block-RAM reads become the block "
                              "RAMs' output registers (cgaccel.synth.outreg)")
+    parser.add_argument("--floorplan", action="store_true",
+                        help="ECP5 85F/25F: each engine column's block RAMs and DSPs in its "
+                             "own region of the die (cgaccel.synth.floorplan)")
     parser.add_argument("--synth-only", action="store_true",
                         help="stop after yosys (resource estimate, no place and route)")
     parser.add_argument("--place-only", action="store_true",
                         help="place but do not route (nextpnr --no-route): Fmax and critical "
                              "path estimated from placement, no bitstream")
+
+
+def _check_floorplan(floorplan, target):
+    if not isinstance(floorplan, bool):
+        raise TypeError(f"floorplan must be a bool, not {floorplan!r}")
+    if floorplan and target not in FLOORPLAN_DIES:
+        raise ValueError(f"floorplan must be used with {' or '.join(FLOORPLAN_DIES)}, "
+                         f"not {target!r}")
 
 
 def run(args):
@@ -624,6 +644,7 @@ def run(args):
         if args.bram_outreg and get_target(args.target).family != "ecp5":
             raise ValueError("bram_outreg must be used with an ECP5 target, "
                              f"not {args.target!r}")
+        _check_floorplan(args.floorplan, args.target)
         design = build_design(args.design, config)
         if design is not None and out is None:
             out = Path("build", "synth", args.target, args.design)
@@ -634,7 +655,7 @@ def run(args):
                          pnr_args=None if args.nextpnr_args is None
                          else shlex.split(args.nextpnr_args),
                          route_patience=args.route_patience, pnr_timeout_min=args.timeout,
-                         bram_outreg=args.bram_outreg)
+                         bram_outreg=args.bram_outreg, floorplan=args.floorplan)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
