@@ -11,8 +11,8 @@ This pass fixes the block RAMs and DSPs of column ``k`` to sites in region ``k``
   (four regions on the 85F, filled lower left, lower right, upper left, upper right; two on
   the 25F, whose DSPs are one row); more columns than regions share them in x;
 * in each region a column takes the sites closest to the spine, all the region's rows of a
-  site column at a time, so the four columns sit around the middle of the die, where the
-  shared logic (controller, DMA engines, register file) goes;
+  site column at a time, so the four columns sit around the middle of the die with the
+  shared logic (controller, DMA engines, register file) free to go between them;
 * inside a column, lane ``j`` (activation and weight buffer slice ``j`` and the MACs that read
   them) goes farthest from the spine in order of ``j``, the tables, work lists, output bank and
   output unit nearest to it (they talk to the engine's shared logic).
