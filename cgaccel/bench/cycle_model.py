@@ -81,8 +81,9 @@ CMD_TO_BUSY = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
-# Testbench: o_done handshake, then the last read's data latency (2: read port, register slice).
-TB_READBACK = 3
+# Testbench: o_done handshake, then the last read's data latency (3: read port, the
+# column's word register, the write-back FIFO).
+TB_READBACK = 4
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 

@@ -71,7 +71,7 @@ class FrontEnd:
     fetch: int = 10
     load_latency: int = 7
     transfer_gap: int = 3
-    store_first: int = 2
+    store_first: int = 3
     store_min: int = 4
     store_tail: int = 7
     done: int = 0

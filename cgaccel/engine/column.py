@@ -80,8 +80,8 @@ class Column(wiring.Component):
     fin, fin_bank : Out(1)
         Pulse: the column finished its part of the tile of half ``fin_bank``.
     rd_en, rd_addr : In
-        Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid the
-        next cycle and holds while ``rd_en`` is low.
+        Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid two
+        cycles later (from a register) and holds until the next read's data.
     rd_data : Out(out_word * act_width)
         The output-bank word (``out_word`` activations) holding ``rd_addr``: the activation
         at word address ``a`` in bits ``(a % out_word) * act_width`` on.
@@ -1055,19 +1055,19 @@ class Column(wiring.Component):
             m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_dd, aw))
         else:
             m.d.comb += ou.i_res.eq(res_word)
-        # Write-back data: the whole word, valid the cycle after ``rd_en``, then held in a
-        # register (the read port is shared with residual reads of a later tile).
+        # Write-back data: the whole word, registered the cycle after ``rd_en`` and held
+        # there (the read port is shared with residual reads of a later tile). Only the
+        # register leaves the column: the block RAM's output stays off the engine's lane
+        # multiplexers.
         rd_pend = Signal()
         rd_half_d = Signal()
         rd_hold = Signal(ow * aw)
-        rd_now = Signal(ow * aw)
         m.d.sync += rd_pend.eq(self.rd_en)
         with m.If(self.rd_en):
             m.d.sync += rd_half_d.eq(rd_half)
-        m.d.comb += rd_now.eq(Mux(rd_half_d, out_rd[1], out_rd[0]))
         with m.If(rd_pend):
-            m.d.sync += rd_hold.eq(rd_now)
-        m.d.comb += self.rd_data.eq(Mux(rd_pend, rd_now, rd_hold))
+            m.d.sync += rd_hold.eq(Mux(rd_half_d, out_rd[1], out_rd[0]))
+        m.d.comb += self.rd_data.eq(rd_hold)
 
         # ------------------------------------------------------------ completion --------
         done_write = ou.o_valid

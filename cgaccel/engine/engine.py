@@ -27,7 +27,7 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``i_rd`` names a column and an output-bank address; ``o_rd`` (``max(cols, out_word) *
     act_width`` bits)
     returns the value there in its low ``act_width`` bits (the other bits are unspecified),
-    in order, two cycles after the request at the earliest, one per cycle. With ``row`` set
+    in order, three cycles after the request at the earliest, one per cycle. With ``row`` set
     every column reads the address and ``o_rd`` returns all of them, column ``j``'s value in
     bits ``j * act_width`` on: the ``cols`` consecutive bytes of a dealt tile's output row
     in one read. With ``word`` (not ``row``) the named column returns the ``out_word``
@@ -52,7 +52,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..stream import SkidBuffer
 from .column import Column
 from .geometry import Geometry, Target
 from .pe import _discard, shift_add
@@ -330,34 +329,46 @@ class Engine(wiring.Component):
                 c.wr_addr.eq(q_addr), c.wr_data.eq(q_data), c.wr_more.eq(q_more),
             ]
 
-        # Write-back reads: one request per cycle, the read port holds its data under stall.
-        # The data leaves through a register slice (``SkidBuffer``): ``i_rd.ready`` then
-        # depends on flip-flops, not on ``o_rd.ready``, and the block-RAM output ends at a
-        # register. Through the engine ``o_rd.ready`` -> ``i_rd.ready`` joined the
-        # controller's write-back paths (write DMA -> pack -> read requests) into the routed
-        # ECP5 critical path. One cycle more from a request to its data, none per read.
+        # Write-back reads: one request per cycle. Each column registers its word (a block
+        # RAM's 5.8 ns clock-to-out on ECP5 reaches one flip-flop in its own column), the
+        # engine selects the lanes from those registers, and the result always enters a
+        # small FIFO: a read is accepted only while the FIFO has room for it and every read
+        # still in flight (``rd_credit``, flip-flops), so nothing in the pipeline ever has to
+        # stall and ``i_rd.ready`` does not depend on ``o_rd.ready``. The block RAM ->
+        # column -> engine multiplexers -> output register path was the routed ECP5 critical
+        # path. Two cycles from a request to the FIFO, a third to ``o_rd``; one read a cycle
+        # (four credits cover the request -> pop -> credit loop).
         rd = self.i_rd.payload
-        rd_col = Signal(geo.col_bits)
-        rd_row = Signal()
-        rd_word = Signal()
-        rd_valid = Signal()
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
-        rd_lane = Signal(max(1, lgw))
-        m.submodules.rd_out = rd_out = SkidBuffer(geo.read_width)
-        m.d.comb += [self.o_rd.valid.eq(rd_out.o.valid), self.o_rd.payload.eq(rd_out.o.payload),
-                     rd_out.o.ready.eq(self.o_rd.ready), rd_out.i.valid.eq(rd_valid)]
+        depth = 4
+        m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
+        m.d.comb += [self.o_rd.valid.eq(rd_fifo.r_rdy), self.o_rd.payload.eq(rd_fifo.r_data),
+                     rd_fifo.r_en.eq(self.o_rd.ready)]
+        rd_credit = Signal(range(depth + 1))    # reads accepted and not yet taken from o_rd
+        rd_room = Signal(init=1)                # ``rd_credit < depth``, as a flip-flop
         accept = self.i_rd.valid & self.i_rd.ready
-        m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1)
-                                       & (~rd_valid | rd_out.i.ready))
-        with m.If(accept):
-            m.d.sync += [rd_valid.eq(1), rd_col.eq(rd.col), rd_row.eq(rd.row),
-                         rd_word.eq(rd.word & ~rd.row)]
-            if ow > 1:
-                m.d.sync += rd_lane.eq(rd.addr[:lgw])
-        with m.Elif(rd_out.i.ready):
-            m.d.sync += rd_valid.eq(0)
+        pop = self.o_rd.valid & self.o_rd.ready
+        m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1) & rd_room)
+        credit_next = rd_credit + accept - pop
+        m.d.sync += [rd_credit.eq(credit_next), rd_room.eq(credit_next < depth)]
+        # Stage 1: the columns' block RAMs read; stage 2: their word registers hold the data.
+        stages = []
+        for k in (1, 2):
+            st = {"valid": Signal(name=f"rd{k}_valid"), "col": Signal(geo.col_bits,
+                                                                     name=f"rd{k}_col"),
+                  "row": Signal(name=f"rd{k}_row"), "word": Signal(name=f"rd{k}_word"),
+                  "lane": Signal(max(1, lgw), name=f"rd{k}_lane")}
+            stages.append(st)
+        s1, s2 = stages
+        m.d.sync += [s1["valid"].eq(accept), s1["col"].eq(rd.col), s1["row"].eq(rd.row),
+                     s1["word"].eq(rd.word & ~rd.row)]
+        if ow > 1:
+            m.d.sync += s1["lane"].eq(rd.addr[:lgw])
+        m.d.sync += [s2[key].eq(s1[key]) for key in s1]
+        m.d.comb += [rd_fifo.w_en.eq(s2["valid"])]
+        rd_col, rd_row, rd_word, rd_lane = s2["col"], s2["row"], s2["word"], s2["lane"]
         # A row read enables every column's port at the same address; its result is the
         # columns' outputs side by side, each column's lane of its word (the registered low
         # address bits select it). A single read puts the named column's value in lane 0; a
@@ -388,7 +399,7 @@ class Engine(wiring.Component):
             sig = Signal(aw8, name=f"rd_lane{i}")
             m.d.comb += sig.eq(v)
             lanes.append(sig)
-        m.d.comb += rd_out.i.payload.eq(Cat(*lanes))
+        m.d.comb += rd_fifo.w_data.eq(Cat(*lanes))
 
         # Counters.
         in_run = Signal()
