@@ -348,24 +348,28 @@ class Controller(wiring.Component):
         # (the state decode shared with every other state's logic, in front of the packing
         # register, was the controller's own critical path out of context).
         storing = Signal()
+        # ``loading``: the FSM is in LOAD, likewise, for the read DMA command's payload.
+        loading = Signal()
 
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
-                m.d.sync += [resetting.eq(1), storing.eq(0)]
+                m.d.sync += [resetting.eq(1), storing.eq(0), loading.eq(0)]
                 m.next = "ABORT"
             with m.Elif(fault != 0):
-                m.d.sync += [error.eq(fault), storing.eq(0)]
+                m.d.sync += [error.eq(fault), storing.eq(0), loading.eq(0)]
                 m.next = "ABORT"
 
         # DMA command payloads: selected by the state alone, not under the conditions that
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
-        # payload without ``valid`` is ignored, so this changes no transfer.
-        fetching = Signal()
+        # payload without ``valid`` is ignored, so this changes no transfer. The read's is
+        # selected by ``loading`` (a flip-flop: LOAD's, else FETCH's), not by the FSM's state
+        # decode, which ran on into the decode stage's checks (the routed ECP5 critical path
+        # after the write-back register).
         m.d.comb += [
-            self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
-            self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
+            self.rd_cmd.payload.addr.eq(Mux(loading, dram_next, pc)),
+            self.rd_cmd.payload.length.eq(Mux(loading, xfer_len_q, COMMAND_BYTES)),
             self.wr_cmd.payload.addr.eq(dram_next),
             self.wr_cmd.payload.length.eq(inner),
         ]
@@ -389,7 +393,7 @@ class Controller(wiring.Component):
                     m.d.sync += [error.eq(0), self.done.eq(0)]
 
             with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(n_left == 0):
                     m.d.sync += error.eq(ERRORS["command"])
                     m.next = "ABORT"
@@ -457,6 +461,7 @@ class Controller(wiring.Component):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
+                            m.d.sync += loading.eq(1)
                             m.next = "LOAD"
                     with m.Case(Op.RUN):
                         m.next = "RUN"
@@ -536,6 +541,7 @@ class Controller(wiring.Component):
                             nxt = Mux(col0 == 0, cols - 1, col0 - 1)
                             m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                         with m.If(n_data == 1):
+                            m.d.sync += loading.eq(0)
                             m.next = "FETCH"
                 with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
