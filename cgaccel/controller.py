@@ -495,8 +495,12 @@ class Controller(wiring.Component):
                 ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
                 drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
+                # The handshakes below use this state's own ``ready`` (``ld_ready``), not the
+                # port's, which the FSM's state decode also drives (FETCH_DATA, ABORT): the
+                # decode stayed off the beat registers' enables.
+                ld_ready = ~beat_full | drained
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                             self.rd_data.ready.eq(~beat_full | drained)]
+                             self.rd_data.ready.eq(ld_ready)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
                 # item with ``deal`` (every ``cols`` items step the row; every iteration
                 # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
@@ -543,7 +547,7 @@ class Controller(wiring.Component):
                         with m.If(n_data == 1):
                             m.d.sync += loading.eq(0)
                             m.next = "FETCH"
-                with m.If(self.rd_data.valid & self.rd_data.ready):
+                with m.If(self.rd_data.valid & ld_ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
                                  beat_rem.eq(self.rd_data.payload.count),
                                  beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
@@ -665,14 +669,16 @@ class Controller(wiring.Component):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
             flush = pack_full & wr_skid.i.ready
+            # As ``ld_ready`` in LOAD: the packing's own ``ready``, without ABORT's.
+            st_ready = ~pack_full | flush
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         self.eng_rd_data.ready.eq(~pack_full | flush)]
+                         self.eng_rd_data.ready.eq(st_ready)]
             with m.If(flush):
                 m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
                              pack_oh.eq(1), pack.eq(0)]
-            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
+            with m.If(self.eng_rd_data.valid & st_ready):
                 got = self.eng_rd_data.payload
                 # Each column's value in its byte (its low 8 bits, zero-extended when
                 # ``act_width`` is narrower). A row's bytes past the iteration's end go

@@ -222,9 +222,12 @@ class Engine(wiring.Component):
                 m.d.comb += self.i_cmd.ready.eq(
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
+                # ``cmd`` and ``nk_in`` follow the payload all through IDLE (nothing reads
+                # them outside intake), so their ~270 enables are the state, not the
+                # handshake with the controller's FSM behind it (a routed ECP5 critical path).
+                m.d.sync += [cmd.eq(self.i_cmd.payload), nk_in.eq(nk_of(self.i_cmd.payload))]
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
-                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
-                                 nk_in.eq(nk_of(self.i_cmd.payload)), intake.eq(1)]
+                    m.d.sync += [started.eq(1), intake.eq(1)]
                     m.next = "SIZE"
             with m.State("SIZE"):
                 nk_now = nk_in
