@@ -348,28 +348,24 @@ class Controller(wiring.Component):
         # (the state decode shared with every other state's logic, in front of the packing
         # register, was the controller's own critical path out of context).
         storing = Signal()
-        # ``loading``: the FSM is in LOAD, likewise, for the read DMA command's payload.
-        loading = Signal()
 
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
-                m.d.sync += [resetting.eq(1), storing.eq(0), loading.eq(0)]
+                m.d.sync += [resetting.eq(1), storing.eq(0)]
                 m.next = "ABORT"
             with m.Elif(fault != 0):
-                m.d.sync += [error.eq(fault), storing.eq(0), loading.eq(0)]
+                m.d.sync += [error.eq(fault), storing.eq(0)]
                 m.next = "ABORT"
 
         # DMA command payloads: selected by the state alone, not under the conditions that
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
-        # payload without ``valid`` is ignored, so this changes no transfer. The read's is
-        # selected by ``loading`` (a flip-flop: LOAD's, else FETCH's), not by the FSM's state
-        # decode, which ran on into the decode stage's checks (the routed ECP5 critical path
-        # after the write-back register).
+        # payload without ``valid`` is ignored, so this changes no transfer.
+        fetching = Signal()
         m.d.comb += [
-            self.rd_cmd.payload.addr.eq(Mux(loading, dram_next, pc)),
-            self.rd_cmd.payload.length.eq(Mux(loading, xfer_len_q, COMMAND_BYTES)),
+            self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
+            self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
             self.wr_cmd.payload.addr.eq(dram_next),
             self.wr_cmd.payload.length.eq(inner),
         ]
@@ -393,7 +389,7 @@ class Controller(wiring.Component):
                     m.d.sync += [error.eq(0), self.done.eq(0)]
 
             with m.State("FETCH"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
                 with m.If(n_left == 0):
                     m.d.sync += error.eq(ERRORS["command"])
                     m.next = "ABORT"
@@ -461,7 +457,6 @@ class Controller(wiring.Component):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Else():
-                            m.d.sync += loading.eq(1)
                             m.next = "LOAD"
                     with m.Case(Op.RUN):
                         m.next = "RUN"
@@ -495,12 +490,8 @@ class Controller(wiring.Component):
                 ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
                 drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-                # The handshakes below use this state's own ``ready`` (``ld_ready``), not the
-                # port's, which the FSM's state decode also drives (FETCH_DATA, ABORT): the
-                # decode stayed off the beat registers' enables.
-                ld_ready = ~beat_full | drained
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                             self.rd_data.ready.eq(ld_ready)]
+                             self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
                 # item with ``deal`` (every ``cols`` items step the row; every iteration
                 # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
@@ -545,9 +536,8 @@ class Controller(wiring.Component):
                             nxt = Mux(col0 == 0, cols - 1, col0 - 1)
                             m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                         with m.If(n_data == 1):
-                            m.d.sync += loading.eq(0)
                             m.next = "FETCH"
-                with m.If(self.rd_data.valid & ld_ready):
+                with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
                                  beat_rem.eq(self.rd_data.payload.count),
                                  beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
@@ -669,16 +659,14 @@ class Controller(wiring.Component):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
             flush = pack_full & wr_skid.i.ready
-            # As ``ld_ready`` in LOAD: the packing's own ``ready``, without ABORT's.
-            st_ready = ~pack_full | flush
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         self.eng_rd_data.ready.eq(st_ready)]
+                         self.eng_rd_data.ready.eq(~pack_full | flush)]
             with m.If(flush):
                 m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
                              pack_oh.eq(1), pack.eq(0)]
-            with m.If(self.eng_rd_data.valid & st_ready):
+            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
                 got = self.eng_rd_data.payload
                 # Each column's value in its byte (its low 8 bits, zero-extended when
                 # ``act_width`` is narrower). A row's bytes past the iteration's end go

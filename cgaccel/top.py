@@ -13,7 +13,6 @@ from .dma.writer import WriteDMA
 from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
 from .regs import counter_names, hwcfg_values
-from .stream import SkidBuffer
 
 __all__ = ["Top"]
 
@@ -65,14 +64,7 @@ class Top(wiring.Component):
         m.submodules.controller = ctl = Controller(cfg)
 
         wiring.connect(m, ctl.rd_cmd, rdma.cmd)
-        # The read DMA's beats reach the controller through a register slice: the
-        # controller's LOAD ``ready`` (from the engine's buffer-write ``ready``) then ends at
-        # the slice instead of running on into the DMA's realigner (the routed ECP5 critical
-        # path, three blocks in one cycle). One cycle more per read command; while the
-        # slice holds a beat the DMA side counts as busy, so an abort drains it too.
-        m.submodules.rd_slice = rd_slice = SkidBuffer(rdma.o_stream.payload.shape())
-        wiring.connect(m, rdma.o_stream, rd_slice.i)
-        wiring.connect(m, rd_slice.o, ctl.rd_data)
+        wiring.connect(m, rdma.o_stream, ctl.rd_data)
         wiring.connect(m, ctl.wr_cmd, wdma.cmd)
         wiring.connect(m, ctl.wr_data, wdma.i_stream)
         wiring.connect(m, ctl.eng_wr, engine.i_wr)
@@ -90,7 +82,7 @@ class Top(wiring.Component):
             ctl.rd_error.eq(rdma.error),
             ctl.wr_error.eq(wdma.error),
             ctl.wr_done.eq(wdma.done & ~wdma.error),
-            ctl.dma_busy.eq(rdma.busy | wdma.busy | rd_slice.o.valid),
+            ctl.dma_busy.eq(rdma.busy | wdma.busy),
             ctl.eng_busy.eq(engine.busy),
             rdma.abort.eq(ctl.dma_abort),
             wdma.abort.eq(ctl.dma_abort),

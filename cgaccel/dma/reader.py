@@ -5,7 +5,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
-from ..stream import SkidBuffer
 from .common import (
     AXI4ReadSignature,
     BufferFIFO,
@@ -123,14 +122,6 @@ class ReadDMA(wiring.Component):
             SmallFIFO(width=rq_layout.size, depth=4))
         m.submodules.buf = fifo = ResetInserter(flush)(
             BufferFIFO(width=width, depth=depth))
-        # The buffer's block-RAM output (5.8 ns clock-to-out on the ECP5) reaches a register
-        # slice, not the realigner's byte shifter: the block RAM -> shifter -> output payload
-        # path was among the routed ECP5 critical paths. One cycle more from a beat's arrival
-        # to its output, none per beat; the slice's two beats are outside ``reserved`` (they
-        # left the buffer), so the buffer never overflows.
-        m.submodules.buf_out = buf_out = ResetInserter(flush)(SkidBuffer(width))
-        m.d.comb += [buf_out.i.valid.eq(fifo.r_rdy), buf_out.i.payload.eq(fifo.r_data),
-                     fifo.r_en.eq(buf_out.i.ready)]
 
         # ---- Command intake: descriptor checks in a register stage -------------------------
         issuing = Signal()
@@ -244,19 +235,19 @@ class ReadDMA(wiring.Component):
         pop = Signal()
         emit = Signal()
         m.d.comb += [
-            pop.eq(step & more_in & buf_out.o.valid & (~buf_valid | can_load)),
+            pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),
             emit.eq((pop & buf_valid) | (step & ~more_in & out_nz & can_load)),
-            buf_out.o.ready.eq(pop),
+            fifo.r_en.eq(pop),
         ]
         # The final output beat of an unaligned command may need no further input beat.
-        joined = Cat(buf, Mux(more_in, buf_out.o.payload, 0))
+        joined = Cat(buf, Mux(more_in, fifo.r_data, 0))
         shifted = (joined >> Cat(Const(0, 3), r_off))[:width]
         m.d.sync += reserved.eq(reserved + Mux(commit, beats, 0) - pop)
 
         with m.If(out.valid & out.ready):
             m.d.sync += o_valid.eq(0)
         with m.If(pop):
-            m.d.sync += [buf.eq(buf_out.o.payload), buf_valid.eq(1), in_left.eq(in_left - 1),
+            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1),
                          more_in.eq(in_left != 1)]
         with m.If(emit):
             is_last = out_left == 1

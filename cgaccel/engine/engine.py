@@ -122,11 +122,8 @@ class Engine(wiring.Component):
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
         awide = Signal(2)      # that tile's activation band spans both halves (wide = 1)
-        # Some column has not finished the half's tile: ``remaining[b].any()``, kept as a
-        # flip-flop set with ``remaining`` (below), as is ``intake`` (the FSM's SIZE, SIZE2
-        # and CHECK): both feed the buffer-write ``ready``, whose OR tree and state decode
-        # ran on through the controller into the read DMA (a routed ECP5 critical path).
-        busy_half = Signal(2)
+        busy_half = Signal(2)  # some column has not finished the half's tile
+        m.d.comb += busy_half.eq(Cat(remaining[0].any(), remaining[1].any()))
 
         # Command records in command order: {bank, error}; o_done pops the head.
         # Two bits by four entries: flip-flops on purpose (asynchronous read, no block RAM).
@@ -207,7 +204,7 @@ class Engine(wiring.Component):
         nk_in = Signal(nk_of(cmd).shape())
         started = Signal()
         start = Signal()
-        intake = Signal()       # in SIZE, SIZE2 or CHECK (a flip-flop, see ``busy_half``)
+        intake = Signal()
         done_clr = Signal(2)
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
@@ -222,14 +219,12 @@ class Engine(wiring.Component):
                 m.d.comb += self.i_cmd.ready.eq(
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
-                # ``cmd`` and ``nk_in`` follow the payload all through IDLE (nothing reads
-                # them outside intake), so their ~270 enables are the state, not the
-                # handshake with the controller's FSM behind it (a routed ECP5 critical path).
-                m.d.sync += [cmd.eq(self.i_cmd.payload), nk_in.eq(nk_of(self.i_cmd.payload))]
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
-                    m.d.sync += [started.eq(1), intake.eq(1)]
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
+                                 nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
+                m.d.comb += intake.eq(1)
                 nk_now = nk_in
                 d = cmd
                 fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
@@ -254,6 +249,7 @@ class Engine(wiring.Component):
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
+                m.d.comb += intake.eq(1)
                 m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
@@ -270,7 +266,7 @@ class Engine(wiring.Component):
                                        | (cmd.pdeal & ~cmd.psplit))]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += intake.eq(0)
+                m.d.comb += intake.eq(1)
                 d = cmd
                 bad = bad_fld | bad_par | bad_act | bad_wide | bad_wgt | bad_out | bad_pc
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
@@ -286,10 +282,9 @@ class Engine(wiring.Component):
         for b in range(2):
             fins = Cat(c.fin & (c.fin_bank == b) for c in cols)
             with m.If(start & (cmd.bank == b)):
-                m.d.sync += [remaining[b].eq(allcols), busy_half[b].eq(1)]
+                m.d.sync += remaining[b].eq(allcols)
             with m.Else():
-                m.d.sync += [remaining[b].eq(remaining[b] & ~fins),
-                             busy_half[b].eq((remaining[b] & ~fins).any())]
+                m.d.sync += remaining[b].eq(remaining[b] & ~fins)
         for c in cols:
             m.d.comb += [c.start.eq(start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
                          c.scw.eq(scws), c.rscw.eq(rscws)]
