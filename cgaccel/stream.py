@@ -51,9 +51,12 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._shape).width
-        o_data = Signal(width)
+        # The data registers keep no reset (only the valid flags matter): a reset, or a
+        # ``ResetInserter`` flush around the slice, then reaches two flip-flops, not every
+        # payload bit.
+        o_data = Signal(width, reset_less=True)
         s_valid = Signal()
-        s_data = Signal(width)
+        s_data = Signal(width, reset_less=True)
         m.d.comb += [
             self.o.payload.eq(o_data),
             self.i.ready.eq(~s_valid),
