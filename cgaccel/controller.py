@@ -119,9 +119,6 @@ class Controller(wiring.Component):
         # Commands left in the list: a count-down to zero instead of a 64-bit ``pc >= end``
         # compare, which was the routed critical path into the read DMA's command checks.
         n_left = Signal(32 - 5)
-        # ``n_left == 0`` as a flip-flop: the compare was in front of FETCH's ``n_left``/``pc``
-        # enables.
-        n_zero = Signal()
         error = Signal(8)
         m.d.comb += self.error_code.eq(error)
 
@@ -365,16 +362,7 @@ class Controller(wiring.Component):
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
         # payload without ``valid`` is ignored, so this changes no transfer.
-        # ``fetching`` is a flip-flop, set with every move into FETCH and cleared in DECODE
-        # (the only way into LOAD): as the FSM's state decode it sat in front of the read
-        # DMA's decode checks (controller ``fsm_state`` -> payload -> ``cmd_dec``, the routed
-        # ECP5 critical path of ``default``). Only FETCH and LOAD raise ``rd_cmd.valid``.
-        fetching = Signal(init=1)
-
-        def to_fetch():
-            m.d.sync += fetching.eq(1)
-            m.next = "FETCH"
-
+        fetching = Signal()
         m.d.comb += [
             self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
             self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
@@ -390,20 +378,19 @@ class Controller(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
-                                 n_left.eq(self.cmd_len[5:]),
-                                 n_zero.eq(self.cmd_len[5:] == 0), eng_failed.eq(0)]
+                                 n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
                     with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
                               | (self.cmd_len == 0)):
                         m.d.sync += error.eq(ERRORS["misaligned"])
                         m.next = "FINISH"
                     with m.Else():
-                        to_fetch()
+                        m.next = "FETCH"
                 with m.Elif(self.soft_reset):
                     m.d.sync += [error.eq(0), self.done.eq(0)]
 
             with m.State("FETCH"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(n_zero):
+                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
+                with m.If(n_left == 0):
                     m.d.sync += error.eq(ERRORS["command"])
                     m.next = "ABORT"
                 with m.Else():
@@ -413,7 +400,7 @@ class Controller(wiring.Component):
                         # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
                         # flip-flops.)
                         m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
-                                     n_zero.eq(n_left == 1), fetch_idx.eq(0)]
+                                     fetch_idx.eq(0)]
                         m.next = "FETCH_DATA"
                 check_abort()
 
@@ -433,7 +420,6 @@ class Controller(wiring.Component):
 
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += fetching.eq(0)
                 m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
                              ld_last.eq(inner == 1),
                              base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
@@ -464,7 +450,7 @@ class Controller(wiring.Component):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Elif((outer == 0) | (inner == 0)):
-                            to_fetch()
+                            m.next = "FETCH"
                         with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
                                     | (inner >= (1 << LEN_WIDTH))
                                     | (~chan & ~bcast & ~deal & (col_field >= cols))):
@@ -479,7 +465,7 @@ class Controller(wiring.Component):
                             m.d.sync += error.eq(ERRORS["command"])
                             m.next = "ABORT"
                         with m.Elif((outer == 0) | (inner == 0)):
-                            to_fetch()
+                            m.next = "FETCH"
                         with m.Elif((inner >= (1 << LEN_WIDTH))
                                     | (~chan & ~deal & (col_field >= cols))):
                             m.d.sync += error.eq(ERRORS["command"])
@@ -504,12 +490,8 @@ class Controller(wiring.Component):
                 ends = ld_last if lanes == 1 else (idx + n_items == inner)
                 step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
                 drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-                # The handshakes below use this state's own ``ready`` (``ld_ready``), not the
-                # port's, which the FSM's state decode also drives (FETCH_DATA, ABORT): the
-                # decode stays off the beat registers' enables.
-                ld_ready = ~beat_full | drained
                 m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                             self.rd_data.ready.eq(ld_ready)]
+                             self.rd_data.ready.eq(~beat_full | drained)]
                 # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
                 # item with ``deal`` (every ``cols`` items step the row; every iteration
                 # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
@@ -554,8 +536,8 @@ class Controller(wiring.Component):
                             nxt = Mux(col0 == 0, cols - 1, col0 - 1)
                             m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                         with m.If(n_data == 1):
-                            to_fetch()
-                with m.If(self.rd_data.valid & ld_ready):
+                            m.next = "FETCH"
+                with m.If(self.rd_data.valid & self.rd_data.ready):
                     m.d.sync += [beat.eq(self.rd_data.payload.data),
                                  beat_rem.eq(self.rd_data.payload.count),
                                  beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
@@ -567,7 +549,7 @@ class Controller(wiring.Component):
                              self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
                 with m.If(self.eng_cmd.ready):
                     m.d.comb += run_issued.eq(1)
-                    to_fetch()
+                    m.next = "FETCH"
                 check_abort()
 
             with m.State("STORE_CHECK"):
@@ -646,7 +628,7 @@ class Controller(wiring.Component):
                                         m.d.sync += rq_k.eq(rq_k + 1)
                 with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
                     m.d.sync += storing.eq(0)
-                    to_fetch()
+                    m.next = "FETCH"
                 check_abort()
 
             with m.State("END"):
@@ -677,16 +659,14 @@ class Controller(wiring.Component):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
             flush = pack_full & wr_skid.i.ready
-            # As ``ld_ready`` in LOAD: the packing's own ``ready``, without ABORT's.
-            st_ready = ~pack_full | flush
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         self.eng_rd_data.ready.eq(st_ready)]
+                         self.eng_rd_data.ready.eq(~pack_full | flush)]
             with m.If(flush):
                 m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
                              pack_oh.eq(1), pack.eq(0)]
-            with m.If(self.eng_rd_data.valid & st_ready):
+            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
                 got = self.eng_rd_data.payload
                 # Each column's value in its byte (its low 8 bits, zero-extended when
                 # ``act_width`` is narrower). A row's bytes past the iteration's end go

@@ -51,12 +51,9 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._shape).width
-        # The data registers keep no reset (only the valid flags matter): a reset, or a
-        # ``ResetInserter`` flush around the slice, then reaches two flip-flops, not every
-        # payload bit.
-        o_data = Signal(width, reset_less=True)
+        o_data = Signal(width)
         s_valid = Signal()
-        s_data = Signal(width, reset_less=True)
+        s_data = Signal(width)
         m.d.comb += [
             self.o.payload.eq(o_data),
             self.i.ready.eq(~s_valid),

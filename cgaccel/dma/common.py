@@ -405,9 +405,7 @@ class SmallFIFO(wiring.Component):
 
         m = Module()
         depth = self._depth
-        # Entries without reset (as ``SkidBuffer``'s data): a flush resets the pointers only.
-        slots = Array(Signal(self._width, name=f"slot{i}", reset_less=True)
-                      for i in range(depth))
+        slots = Array(Signal(self._width, name=f"slot{i}") for i in range(depth))
         rd = Signal(range(depth))
         wr = Signal(range(depth))
         do_r = Signal()

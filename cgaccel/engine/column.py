@@ -325,20 +325,8 @@ class Column(wiring.Component):
 
         s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]
         s4_out = Signal(item_layout)
-        # ``adv`` (the walk and S1-S4 move on: S4 is empty or the FIFO takes it) is a
-        # flip-flop loaded with its next value, ``~s4_valid | level != 4`` after this
-        # cycle's moves: it enables about 500 flip-flops of the walk and the setup stages,
-        # and from the FIFO's level through the comparison it was a column's routed ECP5
-        # critical path (the net alone 5.4 ns).
-        adv = Signal(init=1)
-        s4_next = Signal()
-        level_next = Signal.like(setup_fifo.level)
-        m.d.comb += [
-            s4_next.eq(Mux(start_i, 0, Mux(adv, s_valid[3], s_valid[4]))),
-            level_next.eq(setup_fifo.level + (setup_fifo.w_en & setup_fifo.w_rdy)
-                          - (setup_fifo.r_en & setup_fifo.r_rdy)),
-        ]
-        m.d.sync += adv.eq(~s4_next | (level_next != setup_fifo.depth))
+        adv = Signal()
+        m.d.comb += adv.eq(~s_valid[4] | setup_fifo.w_rdy)
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
 
@@ -421,48 +409,10 @@ class Column(wiring.Component):
         dq_a1 = Signal(range(cfg.cols + 2))
         m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_thy0.eq(d.ho - dq_a),
                      dl_thy1.eq(d.ho - dq_a - 1), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
-        # The wrap and the end test of the dealt walk's current position are flip-flops
-        # (``dl_wrap``, ``dl_end``), set with the position: as compares of the counters they
-        # selected the next position of every walk register (about 150 flip-flops) and
-        # headed a column's routed ECP5 critical path. Stepping, the next position's tests are
-        # compares of the current counters with limits less the step (``dl_t*``, registered
-        # from ``dq_*`` like ``dl_th*``), picked by the current wrap; restarting, compares of
-        # ``st_*``. In any other cycle the position does not change before the next step, so
-        # they are the tests of the current counters, against limits formed from ``dq_*``
-        # (a cycle fresher than ``dl_th*``: the walk can start the cycle after the division).
-        dl_tw = Signal(lim)      # dl_thx - dl_bx: the x wrap after a wrapping step
-        dl_tn = Signal(lim)      # dl_thx - dq_b: after a plain one
-        dl_t11 = Signal(lim)     # dl_thy1 - dq_a1: the end, wrapping after a wrapping step
-        dl_t10 = Signal(lim)     # dl_thy1 - dq_a: wrapping after a plain step
-        dl_t01 = Signal(lim)     # dl_thy0 - dq_a1: not wrapping after a wrapping step
-        dl_t00 = Signal(lim)     # dl_thy0 - dq_a: not wrapping after a plain step
-        m.d.sync += [dl_tw.eq(2 * d.wo - 2 * dq_b), dl_tn.eq(d.wo - 2 * dq_b),
-                     dl_t11.eq(d.ho - 2 * dq_a - 2), dl_t10.eq(d.ho - 2 * dq_a - 1),
-                     dl_t01.eq(d.ho - 2 * dq_a - 1), dl_t00.eq(d.ho - 2 * dq_a)]
         dl_wrap = Signal()
         dl_end = Signal()
-        dl_step = Signal()       # set in a step of the dealt walk below
-        dl_restart = Signal()    # set in a channel restart of the dealt walk below
-        step_wrap = Signal()
-        restart_wrap = Signal()
-        now_wrap = Signal()
-        m.d.comb += [
-            step_wrap.eq(Mux(dl_wrap, g_ox >= dl_tw, g_ox >= dl_tn)),
-            restart_wrap.eq(st_ox >= dl_thx),
-            now_wrap.eq(g_ox >= d.wo - dq_b),
-        ]
-        with m.If(dl_step):
-            m.d.sync += [
-                dl_wrap.eq(step_wrap),
-                dl_end.eq(Mux(step_wrap, Mux(dl_wrap, g_oy >= dl_t11, g_oy >= dl_t10),
-                              Mux(dl_wrap, g_oy >= dl_t01, g_oy >= dl_t00))),
-            ]
-        with m.Elif(dl_restart):
-            m.d.sync += [dl_wrap.eq(restart_wrap),
-                         dl_end.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))]
-        with m.Else():
-            m.d.sync += [dl_wrap.eq(now_wrap),
-                         dl_end.eq(Mux(now_wrap, g_oy >= d.ho - dq_a - 1, g_oy >= d.ho - dq_a))]
+        m.d.comb += [dl_wrap.eq(g_ox >= dl_thx),
+                     dl_end.eq(Mux(dl_wrap, g_oy >= dl_thy1, g_oy >= dl_thy0))]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -541,14 +491,12 @@ class Column(wiring.Component):
                 # The next pixel is ``cols`` on; the channel ends when it leaves the tile
                 # (or at once without a pixel here).
                 with m.If(dl_end | g_none):
-                    m.d.comb += dl_restart.eq(1)
                     m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
                                  g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                                  g_ix.eq(st_ix), g_none.eq(st_past)]
                     next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past)
                     next_channel(g_i < kt1)
                 with m.Else():
-                    m.d.comb += dl_step.eq(1)
                     m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
                                  g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
                                  g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),

@@ -174,19 +174,15 @@ class Engine(wiring.Component):
         # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
         # flip-flops: as compares in CHECK they ended at the enables of the descriptor
         # registers and were the routed ECP5 critical path. The weight words
-        # ``r * s * cw * nk`` against ``weight_depth`` (``W``) are ``cwnk = cw * nk`` (formed in
-        # SIZE) against ``wgt_lim = floor(W / (r * s))``, a constant table indexed by ``r`` and
-        # ``s`` (``r, s >= 1``; zero is rejected by the field checks), so SIZE2 compares two
-        # registers: as ``scw * (r * nk)``, then ``(r * s) * cwnk`` in SIZE2, the product's
-        # tree and compare were the routed ECP5 critical path (26, then 25 logic levels).
-        # Same states, same cycles.
+        # ``r * s * cw * nk`` are ``rs * cwnk``: ``cwnk = cw * nk`` and the small ``rs = r * s``
+        # are formed in SIZE, so SIZE2 multiplies by the few bits of ``rs`` only (as
+        # ``scw * (r * nk)`` the product's tree and compare were the routed ECP5 critical
+        # path, 26 logic levels). Same states, same cycles.
         # ``r`` and ``s`` enter every product with their low ``max_kernel.bit_length()`` bits:
         # a larger ``r`` or ``s`` is rejected (``bad_fld``), so for an accepted command the
         # products are exact, and for a rejected one they are never used.
         kb = cfg.max_kernel.bit_length()
-        wgt_lim = Signal(range(cfg.weight_depth + 1))
-        wlims = Array(Const(cfg.weight_depth // (r * c) if r * c else 0, wgt_lim.shape())
-                      for r in range(1 << kb) for c in range(1 << kb))
+        rs = Signal(2 * kb)
         cwnk = Signal(cwb + cfg.channel_bits)
         bad_fld = Signal()
         bad_par = Signal()
@@ -208,14 +204,14 @@ class Engine(wiring.Component):
         nk_in = Signal(nk_of(cmd).shape())
         started = Signal()
         start = Signal()
-        intake = Signal()  # SIZE, SIZE2 or CHECK, as a flip-flop
+        intake = Signal()
         done_clr = Signal(2)
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
                                     Mux(head_bank, 0b10, 0b01), 0))
         m.d.sync += inflight.eq((inflight & ~done_clr) | set_inflight)
 
-        with m.FSM() as fsm:
+        with m.FSM():
             with m.State("IDLE"):
                 # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
                 # nothing is in flight and blocks further commands until its o_done is taken.
@@ -223,13 +219,12 @@ class Engine(wiring.Component):
                 m.d.comb += self.i_cmd.ready.eq(
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
-                # ``cmd`` follows the payload all through IDLE (nothing reads it there), so
-                # its enables are the state, not the handshake.
-                m.d.sync += [cmd.eq(self.i_cmd.payload), nk_in.eq(nk_of(self.i_cmd.payload))]
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
-                    m.d.sync += [started.eq(1), intake.eq(1)]
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
+                                 nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
+                m.d.comb += intake.eq(1)
                 nk_now = nk_in
                 d = cmd
                 fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
@@ -248,19 +243,20 @@ class Engine(wiring.Component):
                     honk.eq(shift_add(nk_now, cmd.ho)),
                     pcnk.eq(shift_add(cmd.pc, nk_now.as_unsigned())),
                     out_lim.eq(Mux(cmd.obuf, olim2[cmd.wo], olim1[cmd.wo])),
-                    wgt_lim.eq(wlims[Cat(cmd.s[:kb], cmd.r[:kb])]),
+                    rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
                     cwnk.eq(shift_add(nk_now, cmd.cw)),
                     bad_fld.eq(fld),
                 ]
                 m.next = "SIZE2"
             with m.State("SIZE2"):
+                m.d.comb += intake.eq(1)
                 m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
                              bad_par.eq(nk > geo.param_depth),
                              # A wide band may fill both halves; one word plane of it
                              # (the pixel addresses) stays below ``act_depth``.
                              bad_act.eq(hbcw > act_lim),
                              bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
-                             bad_wgt.eq(cwnk > wgt_lim),
+                             bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
                              bad_out.eq(Mux(cmd.psplit,
                                             pcnk > Mux(cmd.obuf, cfg.out_depth // 2,
                                                        cfg.out_depth),
@@ -270,7 +266,7 @@ class Engine(wiring.Component):
                                        | (cmd.pdeal & ~cmd.psplit))]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += intake.eq(0)
+                m.d.comb += intake.eq(1)
                 d = cmd
                 bad = bad_fld | bad_par | bad_act | bad_wide | bad_wgt | bad_out | bad_pc
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
@@ -283,30 +279,19 @@ class Engine(wiring.Component):
                 m.next = "IDLE"
 
         # Columns: queue on start, report when finished.
-        busy_next = Signal(2)
         for b in range(2):
             fins = Cat(c.fin & (c.fin_bank == b) for c in cols)
-            nxt = Mux(start & (cmd.bank == b), allcols, remaining[b] & ~fins)
-            m.d.sync += remaining[b].eq(nxt)
-            m.d.comb += busy_next[b].eq(nxt.any())
+            with m.If(start & (cmd.bank == b)):
+                m.d.sync += remaining[b].eq(allcols)
+            with m.Else():
+                m.d.sync += remaining[b].eq(remaining[b] & ~fins)
         for c in cols:
             m.d.comb += [c.start.eq(start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
                          c.scw.eq(scws), c.rscw.eq(rscws)]
 
-        # A half is in use from intake until every column finished its tile. ``in_use`` is a
-        # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start
-        # at flip-flops: from ``remaining`` through its reduction, they ran on through the
-        # controller's LOAD into the read DMA (the routed ECP5 critical path of ``default``).
-        # IDLE takes the payload into ``cmd``, so the next cycle's bank is the payload's there.
+        # A half is in use from intake until every column finished its tile.
         in_use = Signal(2)
-        intake_next = Signal()
-        bank_next = Signal()
-        m.d.comb += [
-            intake_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.valid & self.i_cmd.ready,
-                               ~fsm.ongoing("CHECK"))),
-            bank_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.payload.bank, cmd.bank)),
-        ]
-        m.d.sync += in_use.eq(busy_next | Mux(intake_next, Mux(bank_next, 0b10, 0b01), 0))
+        m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
         m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
 
         # Buffer writes: decode, register, broadcast to every addressed column.
