@@ -61,7 +61,8 @@ sim: deps
 
 # Measured times are in docs/synth.md (router2: it converges where nextpnr's default router1
 # did not finish in 80 minutes on tiny). tiny: block top, then loadable ULX3S 85F and 25F
-# bitstreams (about 6 minutes each); default, the block top on the 85F (about 25 minutes
+# bitstreams on the board's SDRAM at its 25 MHz oscillator, and one with on-chip RAM on the
+# FPGA's PLL at 50 MHz (--clock; about 6 minutes each); default, the block top on the 85F (about 25 minutes
 # per seed: it sits at the 85F's routing limit, so a seed whose routing stalls is followed by
 # the next, 2 then 3 then 1; the tools are deterministic, docs/synth.md) and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
@@ -72,11 +73,14 @@ sim: deps
 synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --router router2
 	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2
+	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2 \
+		--dram ram --clock 50 --out build/synth/ecp5-85k/board-ram-50mhz
 	$(PY) -m cgaccel synth --target ecp5-25k --config tiny --top board --router router2
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 2,3,1 \
 		--floorplan
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --out build/synth/ecp5-85k/default-board
+	$(PY) -m cgaccel.synth.table build/synth
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in
 # build/bench/ keyed by the RTL and the layer data, so reruns are fast.

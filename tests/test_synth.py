@@ -861,6 +861,17 @@ def test_cli_reports_bad_board_options(tmp_path, capsys):
     assert flow.run(args) == 1
     assert "DRAM must be 'ram' on icebreaker, which has no SDRAM, not 'sdram'" in \
         capsys.readouterr().err
+    args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--clock", "30",
+                                 "--out", str(tmp_path)])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "Clock must be the 12 MHz oscillator of icebreaker, which has no PLL here, not 30" \
+        in capsys.readouterr().err
+    args = _parser().parse_args(["--target", "ecp5-85k", "--top", "board", "--clock", "50",
+                                 "--out", str(tmp_path)])
+    args.config_obj = preset("tiny")
+    assert flow.run(args) == 1
+    assert "Clock must be at most 25 MHz with dram='sdram'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["tiny", "default"])
@@ -970,12 +981,17 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
     seed = (2, 3, 1) if (preset_name, top) == ("default", "block") else 1
     # ``make synth`` floorplans default's two lines (the block top, the SDRAM board top).
     floorplan = preset_name == "default" and dram is None
+    # The ULX3S with on-chip RAM runs on its PLL at 50 MHz, as ``make synth`` builds it.
+    pll = tgt.startswith("ecp5") and dram == "ram"
+    board_opts = None if dram is None else {"dram": dram, **({"clock_mhz": 50} if pll else {})}
     rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top, router="router2",
-                          seed=seed, board_opts=None if dram is None else {"dram": dram},
-                          floorplan=floorplan)
+                          seed=seed, board_opts=board_opts, floorplan=floorplan)
     _check_report(rep, tmp_path, tgt)
     if top == "board":
         assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"
+        assert rep["clock_mhz"] == rep["freq_target_mhz"] == (50 if pll else
+                                                              rep["oscillator_mhz"])
+        assert (rep["pll"] is not None) == pll
         assert rep["dram"] == dram or (dram is None and rep["dram"] == (
             "sdram" if tgt.startswith("ecp5") else "ram"))
     if tgt == "ice40-up5k" and top == "board":

@@ -29,11 +29,19 @@ from ..regfile import ADDR_WIDTH
 from ..top import Top
 from .bridge import UartAxiLiteBridge
 from .dram import AxiRam, check_ram_args
+from .pll import ecp5_pll, ecp5_pll_params
 from .reset import drive_global_reset
 from .sdram import IS42S16160, AxiSdram, SdramChip
 from .uart import UARTRx, UARTTx
 
-__all__ = ["Board", "BOARDS", "BoardTop"]
+__all__ = ["Board", "BOARDS", "BoardTop", "SDRAM_MAX_MHZ"]
+
+# The SDRAM's clock is the inverted system clock, so a READ's word must reach the FPGA's input
+# flip-flop within half a cycle of the chip's edge: the clock pin's output delay, the chip's
+# access time (5.4-6 ns), the data pin's input delay and up to 2.6 ns of routing to the
+# flip-flop (nextpnr, `default`'s board top). About 11-13 ns by the estimate in docs/synth.md:
+# 20 ns at 25 MHz, 10 ns at 50 MHz. Until a board measures it, the oscillator's 25 MHz.
+SDRAM_MAX_MHZ = 25.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,8 @@ class Board:
     ----------
     name : str
     clock_mhz : float
-        Oscillator frequency; the design runs on it directly (no PLL).
+        Oscillator frequency; the design runs on it, or on a PLL's output made from it
+        (``BoardTop(clock_mhz=...)``, boards with ``pll``).
     constraints : str
         Constraint file name in ``cgaccel/synth/boards/``.
     clk, rst, uart_rx, uart_tx : str
@@ -59,6 +68,9 @@ class Board:
         On-chip RAM size when the DRAM is block RAM or SPRAM.
     sdram : SdramChip, optional
         The board's SDRAM chip (pins ``sdram_*`` in the constraint file), if it has one.
+    pll : str, optional
+        ``"ecp5"``: the system clock may come from an ``EHXPLLL`` (:mod:`cgaccel.synth.pll`);
+        None: the oscillator only.
     """
 
     name: str
@@ -74,6 +86,7 @@ class Board:
     tie_high: tuple
     default_dram_bytes: int
     sdram: SdramChip | None = None
+    pll: str | None = None
 
     def pins(self):
         """Names of the one-bit top-level ports of every board design (all in the constraint
@@ -102,7 +115,7 @@ class Board:
 _ULX3S = dict(clock_mhz=25.0, constraints="ulx3s.lpf", clk="clk_25mhz", rst="btn_fire1",
               rst_active_low=False, uart_rx="ftdi_txd", uart_tx="ftdi_rxd",
               leds=tuple(f"led{i}" for i in range(8)), leds_active_low=False,
-              tie_high=("wifi_gpio0",))
+              tie_high=("wifi_gpio0",), pll="ecp5")
 
 BOARDS = {
     # ULX3S: LFE5U-85F or -25F, CABGA381; FT231X USB UART; 25 MHz oscillator.
@@ -130,6 +143,12 @@ class BoardTop(wiring.Component):
     board : Board
     baud : int
         UART baud rate; the clock must give at least 4 cycles per bit.
+    clock_mhz : float, optional
+        The system clock, which everything runs on (the UART's bit time, the SDRAM's timing
+        and refresh are counted in it). Default: the board's oscillator. Any other frequency
+        comes from the board's PLL (ECP5: :func:`cgaccel.synth.pll.ecp5_pll_params`, the
+        nearest setting within 1%, which :attr:`clock_mhz` then gives); the reset is held
+        until the PLL locks. With the PLL the design is an ``Instance``: synthesis only.
     dram : str, optional
         ``"ram"``: an on-chip RAM (:class:`~cgaccel.synth.dram.AxiRam`); ``"sdram"``: the
         board's SDRAM chip (:class:`~cgaccel.synth.sdram.AxiSdram`). Default: the SDRAM if the
@@ -151,8 +170,9 @@ class BoardTop(wiring.Component):
         the fabric; the flow sets it for ECP5. An ``Instance``: synthesis only.
     """
 
-    def __init__(self, config, board, *, baud=115200, dram=None, dram_bytes=None,
-                 sdram_port=None, global_reset=False, reset_dcc=None, oddr_clock=False):
+    def __init__(self, config, board, *, baud=115200, clock_mhz=None, dram=None,
+                 dram_bytes=None, sdram_port=None, global_reset=False, reset_dcc=None,
+                 oddr_clock=False):
         # A component refused by its constructor is not "created but never used".
         self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
@@ -161,10 +181,17 @@ class BoardTop(wiring.Component):
             raise TypeError(f"Board must be a Board, not {board!r}")
         if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
             raise ValueError(f"Baud rate must be a positive integer, not {baud!r}")
-        self._divisor = round(board.clock_mhz * 1e6 / baud)
+        self._pll = None
+        if clock_mhz is not None and clock_mhz != board.clock_mhz:
+            if board.pll is None:
+                raise ValueError(f"Clock must be the {board.clock_mhz:g} MHz oscillator of "
+                                 f"{board.name}, which has no PLL here, not {clock_mhz!r}")
+            self._pll = ecp5_pll_params(board.clock_mhz, clock_mhz)
+        self._clock_mhz = board.clock_mhz if self._pll is None else self._pll.out_mhz
+        self._divisor = round(self._clock_mhz * 1e6 / baud)
         if self._divisor < 4:
-            raise ValueError(f"Baud rate must be at most {int(board.clock_mhz * 1e6 / 4)} for "
-                             f"the {board.clock_mhz:g} MHz clock of {board.name}, not {baud}")
+            raise ValueError(f"Baud rate must be at most {int(self._clock_mhz * 1e6 / 4)} for "
+                             f"the {self._clock_mhz:g} MHz clock of {board.name}, not {baud}")
         if not isinstance(global_reset, bool):
             raise TypeError(f"Global reset must be a bool, not {global_reset!r}")
         if reset_dcc is not None and not (isinstance(reset_dcc, str) and reset_dcc):
@@ -182,6 +209,10 @@ class BoardTop(wiring.Component):
         if dram not in ("ram", "sdram"):
             raise ValueError(f"DRAM must be 'ram' or 'sdram', not {dram!r}")
         if dram == "sdram":
+            if self._clock_mhz > SDRAM_MAX_MHZ:
+                raise ValueError(f"Clock must be at most {SDRAM_MAX_MHZ:g} MHz with "
+                                 f"dram='sdram' (the read capture's half-cycle budget, "
+                                 f"docs/synth.md), not {clock_mhz!r}")
             if board.sdram is None:
                 raise ValueError(f"DRAM must be 'ram' on {board.name}, which has no SDRAM, "
                                  f"not 'sdram'")
@@ -190,7 +221,7 @@ class BoardTop(wiring.Component):
                                  f"{dram_bytes!r}")
             self._sdram = AxiSdram(chip=board.sdram, data_width=config.axi_data_width,
                                    addr_width=config.axi_addr_width,
-                                   id_width=config.axi_id_width, clock_mhz=board.clock_mhz)
+                                   id_width=config.axi_id_width, clock_mhz=self._clock_mhz)
             self._dram_bytes = board.sdram.size_bytes
             self._sdram_port = (io.SingleEndedPort(io.IOPort(16, name="sdram_d"))
                                 if sdram_port is None else sdram_port)
@@ -215,6 +246,16 @@ class BoardTop(wiring.Component):
     @property
     def baud(self):
         return self._baud
+
+    @property
+    def clock_mhz(self):
+        """The system clock (MHz): the oscillator's, or the PLL's output."""
+        return self._clock_mhz
+
+    @property
+    def pll(self):
+        """The PLL's :class:`~cgaccel.synth.pll.PllParams`, or None on the oscillator."""
+        return self._pll
 
     @property
     def divisor(self):
@@ -243,14 +284,23 @@ class BoardTop(wiring.Component):
             return getattr(self, name)
 
         m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(pin(b.clk))
         pressed = Signal()
         m.d.comb += pressed.eq(~pin(b.rst) if b.rst_active_low else pin(b.rst))
+        if self._pll is None:
+            clk = pin(b.clk)
+        else:
+            clk, locked = Signal(), Signal()
+            m.submodules.pll = ecp5_pll(self._pll, pin(b.clk), clk, locked)
+            # Nothing leaves reset before the clock is stable.
+            pressed_or_unlocked = Signal()
+            m.d.comb += pressed_or_unlocked.eq(pressed | ~locked)
+            pressed = pressed_or_unlocked
+        m.d.comb += ClockSignal("sync").eq(clk)
         if self._global_reset:
             # The synchroniser's output, in a domain of its own on the same clock, is the
             # global buffer's input.
             m.domains.button = ClockDomain("button")
-            m.d.comb += ClockSignal("button").eq(pin(b.clk))
+            m.d.comb += ClockSignal("button").eq(clk)
             m.submodules.reset_sync = ResetSynchronizer(pressed, domain="button")
             drive_global_reset(m, ResetSignal("button"), bel=self._reset_dcc)
         else:
@@ -292,7 +342,7 @@ class BoardTop(wiring.Component):
         wiring.connect(m, top.m_axi, ram.axi)
 
         # Heartbeat: about 1.5 Hz, so a loaded bitstream is visibly alive.
-        beat = Signal(int(b.clock_mhz * 1e6).bit_length() - 1)
+        beat = Signal(int(self._clock_mhz * 1e6).bit_length() - 1)
         m.d.sync += beat.eq(beat + 1)
         # LED 3 with the SDRAM: the chip is initialised.
         ready = [ram.ready] if self._sdram is not None else []

@@ -152,11 +152,13 @@ def _build_design(config, tgt, top, *, board_opts, design):
     board = BOARDS[tgt.board]
     design = BoardTop(config, board, global_reset=global_reset, reset_dcc=tgt.reset_dcc,
                       oddr_clock=tgt.family == "ecp5", **board_opts)
-    info = {"board": board.name, "clock_mhz": board.clock_mhz, "baud": design.baud,
+    info = {"board": board.name, "clock_mhz": design.clock_mhz,
+            "oscillator_mhz": board.clock_mhz,
+            "pll": None if design.pll is None else design.pll.as_dict(), "baud": design.baud,
             "dram": design.dram, "dram_bytes": design.dram_bytes, "global_reset": global_reset,
             "reset_dcc": tgt.reset_dcc}
     return design, f"cgaccel_{board.name.replace('-', '_')}", board.constraints_path(), \
-        board.clock_mhz, info
+        design.clock_mhz, info
 
 
 def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
@@ -221,7 +223,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     top : str
         ``"block"`` (the top out of context) or ``"board"`` (a loadable board design).
     freq_mhz : float, optional
-        nextpnr ``--freq``; default: the board clock (``board``) or the target's stretch target
+        nextpnr ``--freq``; default: the board's system clock (``board``: the oscillator, or
+        the PLL's output with ``board_opts["clock_mhz"]``) or the target's stretch target
         (``block``).
     seed : int or sequence of int
         nextpnr placer seed, or seeds to try in order: a seed whose routing stalls (see
@@ -236,8 +239,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         (yosys has no DSP cap: ``synth_ice40 -dsp`` maps every multiplier, wide ones to several
         SB_MAC16); ``dsp_fallback`` in the report says when that happened.
     board_opts : dict, optional
-        Keyword arguments of :class:`cgaccel.synth.board.BoardTop` (``baud``, ``dram``,
-        ``dram_bytes``).
+        Keyword arguments of :class:`cgaccel.synth.board.BoardTop` (``baud``, ``clock_mhz``,
+        ``dram``, ``dram_bytes``).
     place : bool
         Stop after synthesis (no place and route, no bitstream) when false.
     router : str, optional
@@ -594,6 +597,10 @@ def add_arguments(parser):
                      help="map multipliers to LUTs")
     parser.add_argument("--baud", type=int, default=None,
                         help="board top: UART baud rate (default 115200)")
+    parser.add_argument("--clock", type=float, default=None, metavar="MHZ",
+                        help="board top: the system clock, from the board's PLL when it is "
+                             "not the oscillator's (ECP5; default: the oscillator, 25 MHz on "
+                             "the ULX3S)")
     parser.add_argument("--dram", choices=("ram", "sdram"), default=None,
                         help="board top: the accelerator's DRAM: on-chip RAM, or the board's "
                              "SDRAM chip (default: the SDRAM on the ULX3S (32 MiB) unless "
@@ -633,6 +640,8 @@ def run(args):
     board_opts = {}
     if args.baud is not None:
         board_opts["baud"] = args.baud
+    if args.clock is not None:
+        board_opts["clock_mhz"] = args.clock
     if args.dram is not None:
         board_opts["dram"] = args.dram
     if args.dram_kib is not None:
