@@ -676,9 +676,9 @@ def test_flow_gives_up_on_a_stalled_router(tmp_path, monkeypatch):
         flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, route_patience=2.5)
 
 
-def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
-    """With several seeds a stalled one is followed by the next; the report is the seed that
-    routed, with every attempt, and the stalled seed's log is kept."""
+def _stall_at_seed_7(tmp_path, monkeypatch):
+    """nextpnr as the flow runs it, except at seed 7: a stand-in whose router2 stalls.
+    Returns the list of seeds run and the replacement command builder."""
     real = flow.nextpnr_command
     seeds_run = []
 
@@ -690,6 +690,13 @@ def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
 
     monkeypatch.setattr(flow, "nextpnr_command", nextpnr)
     monkeypatch.setattr(flow, "_POLL_S", 0.2)
+    return seeds_run, nextpnr
+
+
+def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
+    """With several seeds a stalled one is followed by the next; the report is the seed that
+    routed, with every attempt, and the stalled seed's log is kept."""
+    seeds_run, nextpnr = _stall_at_seed_7(tmp_path, monkeypatch)
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
     rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
                           seed=(7, 3, 4))
@@ -720,6 +727,50 @@ def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
     assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5"]).seed == (2, 5)
     with pytest.raises(SystemExit):
         _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,x"])
+
+
+def test_flow_sweeps_seeds_and_keeps_the_fastest(tmp_path, monkeypatch):
+    """``sweep``: every seed is placed and routed (a stalled one too), the fastest is the
+    result under the flow's file names, the others are kept under their seed's."""
+    _stall_at_seed_7(tmp_path, monkeypatch)
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+                          seed=(3, 7, 4), sweep=True)
+    # The kept seed's files are the ones the report and its endpoint table were read from.
+    _check_report(rep, tmp_path, "ecp5-25k")
+    first, stalled, last = rep["seed_attempts"]
+    assert [a["seed"] for a in (first, stalled, last)] == [3, 7, 4]
+    assert not stalled["routed"] and stalled["route_failure"]["kind"] == "stall"
+    for a in (first, last):
+        assert a["routed"] and a["fmax_mhz"] > 0
+        assert a["failing_at_target"] >= 0 and a["failing_at_150_mhz"] >= a["failing_at_target"]
+    best, other = (first, last) if first["fmax_mhz"] >= last["fmax_mhz"] else (last, first)
+    assert rep["seed"] == best["seed"] and rep["fmax_mhz"] == best["fmax_mhz"]
+    assert flow._fmax(json.loads((tmp_path / "nextpnr_report.json").read_text())) == \
+        best["fmax_mhz"]
+    assert rep["seed_sweep"] == {
+        "seeds": [3, 7, 4], "routed": 2,
+        "fmax_mhz": {"min": other["fmax_mhz"], "median": round((first["fmax_mhz"] +
+                                                                last["fmax_mhz"]) / 2, 2),
+                     "mean": round((first["fmax_mhz"] + last["fmax_mhz"]) / 2, 2),
+                     "max": best["fmax_mhz"]}}
+    o = other["seed"]
+    for name in (f"nextpnr_seed{o}.log", f"nextpnr_report_seed{o}.json", f"routed_seed{o}.sdf",
+                 "nextpnr_seed7.log", "routed.sdf", "nextpnr_report.json"):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / f"routed_seed{best['seed']}.sdf").exists()
+    assert flow._fmax(json.loads((tmp_path / f"nextpnr_report_seed{o}.json").read_text())) == \
+        other["fmax_mhz"]
+    assert "seed sweep (2 of 3 routed) 3: " in flow.format_summary(rep)
+
+    # Every seed stalls: the error names them.
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    with pytest.raises(ResourceError, match=r"Design does not route on ecp5-25k at seeds 7, 7"):
+        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "stall", design=ram,
+                        router="router2", seed=(7, 7), sweep=True)
+    with pytest.raises(TypeError, match="sweep must be a bool, not 1"):
+        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, sweep=1)
+    assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5", "--sweep"]).sweep
 
 
 def test_global_reset_top_forwards_ports_and_buffers_the_reset():

@@ -20,6 +20,7 @@ import json
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -208,7 +209,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
                pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False,
-               floorplan=False):
+               floorplan=False, sweep=False):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -233,6 +234,14 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         WebAssembly builds), so the same netlist and seed place and route the same on any
         machine: a design near the device's routing limit that routes at one seed and not at
         another routes that way everywhere.
+    sweep : bool
+        Place and route at every seed of ``seed`` (not only until one routes) and keep the one
+        with the highest Fmax: its files under the flow's names, the others' as
+        ``<name>_seed<N>`` (``nextpnr_seed3.log``, ``routed_seed3.sdf``, ...), every seed's
+        Fmax and failing endpoints in ``seed_attempts``, and ``seed_sweep`` with the seeds,
+        how many routed and the Fmax's min / median / mean / max. The seed alone moves a
+        design's Fmax by several MHz (``docs/synth.md``), so comparing two netlists needs
+        that spread, not one run each.
     dsp : bool, optional
         Map multipliers to DSP blocks (``True``) or LUTs (``False``). Default: DSPs if the
         mapped netlist's DSP count fits the device, else a second synthesis maps them to LUTs
@@ -301,6 +310,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise TypeError(f"DSP mapping must be a bool or None, not {dsp!r}")
     if not isinstance(bram_outreg, bool):
         raise TypeError(f"bram_outreg must be a bool, not {bram_outreg!r}")
+    if not isinstance(sweep, bool):
+        raise TypeError(f"sweep must be a bool, not {sweep!r}")
     if bram_outreg and tgt.family != "ecp5":
         raise ValueError(f"bram_outreg must be used with an ECP5 target, not {tgt.name!r}")
     _check_floorplan(floorplan, tgt.name)
@@ -410,28 +421,39 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         rc, secs, stop = _run_watched(cmd, log, out, watch)
         times["nextpnr"] = times.get("nextpnr", 0.0) + secs
         if stop is None:
-            break
+            if not sweep or rc:
+                break
+            attempts.append(_sweep_attempt(out, seed, secs, freq, route,
+                                           (log, pnr_report, placed, sdf)))
+            continue
         failure = {"kind": stop.kind, "message": stop.message,
                    "overused_wires": [list(h) for h in stop.history]}
         attempts.append({"seed": seed, "routed": False, "seconds": round(secs, 2),
                          "route_failure": failure})
-        if stop.kind == "stall" and n + 1 < len(seeds):
+        if sweep or (stop.kind == "stall" and n + 1 < len(seeds)):
             # Keep the stalled seed's log beside the next attempt's.
             log.replace(out / f"nextpnr_seed{seed}.log")
-            continue
+            if not sweep or n + 1 < len(seeds) or any(a["routed"] for a in attempts):
+                continue
         report.update({"routed": False, "seed": seed, "route_failure": failure})
         if len(seeds) > 1:
             report["seed_attempts"] = attempts
         report["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
         report["seconds"] = round(time.monotonic() - t_start, 2)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        if stop.kind == "stall":
+        if stop.kind == "stall" or sweep:
             what = stop.message if len(seeds) == 1 else \
                 f" at seeds {', '.join(map(str, seeds))} (the last: {stop.message})"
             raise ResourceError(f"Design does not route on {tgt.name}"
                                 f"{': ' if len(seeds) == 1 else ''}{what} (see {log}; "
                                 "--route-patience 0 keeps routing)")
         raise FlowError(f"{stop.message}, see {log}")
+    else:
+        # Only a sweep runs every seed without a break: its best seed is the result.
+        rc = 0
+        best = _sweep_best(out, attempts, (log, pnr_report, placed, sdf))
+        seed, secs = best["seed"], best["seconds"]
+        report["seed_sweep"] = _sweep_stats(attempts)
     if rc:
         text = log.read_text(errors="replace")
         why = fit_error_from_log(text)
@@ -471,8 +493,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         "available": avail,
         "critical_path": critical_path_summary(pnr),
         "seed": seed,
-        **({"seed_attempts": attempts + [{"seed": seed, "routed": route,
-                                          "seconds": round(secs, 2), "fmax_mhz": fmax}]}
+        **({"seed_attempts": attempts if sweep else attempts + [
+            {"seed": seed, "routed": route, "seconds": round(secs, 2), "fmax_mhz": fmax}]}
            if len(seeds) > 1 else {}),
         "files": {"verilog": verilog.name, "netlist": netlist.name,
                   "bitstream": bitstream.name if bitstream else None,
@@ -533,6 +555,52 @@ def _seeds(seed):
     return tuple(many)
 
 
+def _seed_file(path, seed):
+    """Where a sweep keeps one seed's copy of ``path`` (``nextpnr_seed3.log``, ...)."""
+    return path.with_name(f"{path.stem}_seed{seed}{path.suffix}")
+
+
+def _sweep_attempt(out, seed, secs, freq, route, files):
+    """One routed (or placed) seed of a sweep: its figures, and its files set aside."""
+    log, pnr_report, placed, sdf = files
+    fmax = _fmax(json.loads(pnr_report.read_text()))
+    if fmax is None and not route:
+        fmax = _fmax_from_log(log.read_text(errors="replace"))
+    attempt = {"seed": seed, "routed": route, "seconds": round(secs, 2), "fmax_mhz": fmax}
+    if route:
+        t = timing_summary(sdf, freq)
+        if "error" not in t:
+            attempt.update({"failing_at_target": t["failing_at_target"],
+                            "failing_at_150_mhz": t["failing_at_150_mhz"]})
+    for f in files:
+        if f.exists():
+            f.replace(_seed_file(f, seed))
+    return attempt
+
+
+def _sweep_best(out, attempts, files):
+    """The sweep's seed with the highest Fmax (the first of equals); its files back under
+    the flow's names, the others' kept under ``_seed<N>`` names."""
+    done = [a for a in attempts if a.get("fmax_mhz") is not None]
+    best = max(done, key=lambda a: a["fmax_mhz"]) if done else \
+        next(a for a in attempts if "route_failure" not in a)
+    for f in files:
+        kept = _seed_file(f, best["seed"])
+        if kept.exists():
+            kept.replace(f)
+    return best
+
+
+def _sweep_stats(attempts):
+    fmax = sorted(a["fmax_mhz"] for a in attempts if a.get("fmax_mhz") is not None)
+    stats = {"seeds": [a["seed"] for a in attempts],
+             "routed": sum(1 for a in attempts if "route_failure" not in a)}
+    if fmax:
+        stats["fmax_mhz"] = {"min": fmax[0], "median": round(statistics.median(fmax), 2),
+                             "mean": round(statistics.fmean(fmax), 2), "max": fmax[-1]}
+    return stats
+
+
 def _seed_list(text):
     """``--seed`` value: ``N`` or ``N,M,...``."""
     try:
@@ -584,6 +652,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=_seed_list, default=(1,), metavar="N[,M...]",
                         help="nextpnr placer seed; with several, a seed whose routing stalls "
                              "is followed by the next (default 1)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="place and route at every --seed and keep the fastest (every "
+                             "seed's Fmax in the report; seed_sweep: min/median/mean/max)")
     parser.add_argument("--router", choices=("router1", "router2"), default=None,
                         help="nextpnr router (default: nextpnr's, router1)")
     parser.add_argument("--nextpnr-args", default=None, metavar="ARGS",
@@ -664,7 +735,8 @@ def run(args):
                          pnr_args=None if args.nextpnr_args is None
                          else shlex.split(args.nextpnr_args),
                          route_patience=args.route_patience, pnr_timeout_min=args.timeout,
-                         bram_outreg=args.bram_outreg, floorplan=args.floorplan)
+                         bram_outreg=args.bram_outreg, floorplan=args.floorplan,
+                         sweep=args.sweep)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
@@ -700,4 +772,12 @@ def format_summary(rep):
         lines.append(f"  {tm['failing_at_target']} of {tm['endpoints']} endpoints fail at "
                      f"{tm['target_mhz']:g} MHz ({tm[f'failing_at_{STA_MHZ}_mhz']} at "
                      f"{STA_MHZ}); worst groups: {worst}")
+    sw = rep.get("seed_sweep")
+    if sw:
+        each = ", ".join(f"{a['seed']}: {a['fmax_mhz'] if a.get('fmax_mhz') is not None else '-'}"
+                         for a in rep["seed_attempts"])
+        f = sw.get("fmax_mhz", {})
+        lines.append(f"  seed sweep ({sw['routed']} of {len(sw['seeds'])} routed) {each} MHz; "
+                     f"min {f.get('min')}, median {f.get('median')}, max {f.get('max')}; "
+                     f"kept seed {rep['seed']}")
     return "\n".join(lines)
