@@ -773,6 +773,84 @@ def test_flow_sweeps_seeds_and_keeps_the_fastest(tmp_path, monkeypatch):
     assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5", "--sweep"]).sweep
 
 
+# A stand-in for nextpnr's repair run: router2 iterations, then (unless it runs on for ever)
+# a report with the given Fmax and the placed design and SDF files.
+_FAKE_ROUTE = r"""
+import json, sys, time
+fmax, iters = float(sys.argv[1]), int(sys.argv[2])
+files = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+for i in range(1, iters + 1):
+    print(f"Info:     iter={i} wires=90000 overused={max(0, 20 - i)} overuse=1 tmgfail=3 "
+          "archfail=NA", flush=True)
+if iters > 50:
+    time.sleep(300)
+json.dump({"fmax": {"clk": {"achieved": fmax, "constraint": 100.0}}},
+          open(files["--report"], "w"))
+open(files["--textcfg"], "w").write("repaired")
+open(files["--sdf"], "w").write("repaired")
+"""
+
+
+@pytest.mark.parametrize("fmax, iters, kept", [(80.5, 30, True), (70.0, 30, False),
+                                               (None, 200, False)])
+def test_repair_pass_keeps_the_faster_route(tmp_path, monkeypatch, fmax, iters, kept):
+    monkeypatch.setattr(flow, "_POLL_S", 0.1)
+    files = (tmp_path / "nextpnr.log", tmp_path / "nextpnr_report.json",
+             tmp_path / "top.config", tmp_path / "routed.sdf")
+    files[0].write_text("".join(f"Info:     iter={i} wires=1 overused=0 archfail=NA\n"
+                                for i in range(1, 25)))
+    files[1].write_text(json.dumps({"fmax": {"clk": {"achieved": 75.0}}}))
+    files[2].write_text("first")
+    files[3].write_text("first")
+    asked = []
+
+    def command(freq, report, placed, sdf):
+        asked.append(freq)
+        return [sys.executable, "-c", _FAKE_ROUTE, str(fmax or 0), str(iters), "--report",
+                report.name, "--textcfg", placed.name, "--sdf", sdf.name]
+
+    result, secs = flow._repair_pass(tmp_path, files, command, route_patience=6,
+                                     timeout_s=None)
+    # 5% above the first route, and twice its 24 iterations (at least 40) to get there.
+    assert asked == [78.75] and result["target_mhz"] == 78.75
+    assert result["iteration_limit"] == 48 and result["fmax_before_mhz"] == 75.0
+    assert result["kept"] is kept and secs > 0
+    if kept:
+        assert result["fmax_mhz"] == 80.5
+        assert flow._fmax(json.loads(files[1].read_text())) == 80.5
+        assert files[2].read_text() == files[3].read_text() == "repaired"
+        assert (tmp_path / "top_first.config").read_text() == "first"
+        assert "tmgfail" in files[0].read_text() and (tmp_path / "nextpnr_first.log").exists()
+    else:
+        assert flow._fmax(json.loads(files[1].read_text())) == 75.0
+        assert files[2].read_text() == files[3].read_text() == "first"
+        assert (tmp_path / "nextpnr_repair.log").exists()
+        assert result["reason"] == ("no faster than the first route" if fmax else
+                                    "router2 reached its limit of 48 iterations (overused "
+                                    "wires: 19 at iteration 1, lowest 0 at iteration 20, 0 at "
+                                    "iteration 48)")
+
+
+def test_flow_repair_pass_on_a_real_route(tmp_path):
+    """The repair pass through the real tools: whichever route is kept, the report, its
+    endpoint table and the bitstream come from the same files."""
+    ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
+    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+                          repair=True)
+    _check_report(rep, tmp_path, "ecp5-25k")
+    r = rep["repair"]
+    assert r["target_mhz"] == round(r["fmax_before_mhz"] * 1.05, 2)
+    assert "--tmg-ripup" in r["nextpnr_args"] and f"{r['target_mhz']:g}" in r["nextpnr_args"]
+    assert rep["fmax_mhz"] == (r["fmax_mhz"] if r["kept"] else r["fmax_before_mhz"])
+    assert "repair pass (timing-driven ripup at" in flow.format_summary(rep)
+    with pytest.raises(ValueError, match="repair must be used with a routed run"):
+        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, route=False,
+                        repair=True)
+    with pytest.raises(TypeError, match="repair must be a bool, not 'yes'"):
+        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, repair="yes")
+    assert _parser().parse_args(["--target", "ecp5-25k", "--repair"]).repair
+
+
 def test_global_reset_top_forwards_ports_and_buffers_the_reset():
     ram = AxiRam(size_bytes=256, data_width=32, addr_width=32, id_width=4)
     dut = GlobalResetTop(ScanWrapper(ram))

@@ -91,3 +91,25 @@ def test_timeout_and_bad_parameters():
         RouteWatch(min_floor=-5)
     with pytest.raises(ValueError, match="Timeout must be a positive number of seconds, not 0"):
         RouteWatch(timeout_s=0)
+
+
+# ``default``'s block top at seed 2 with ``--tmg-ripup --freq 80`` (stop 31): overused wires
+# per iteration, each line with its timing-failing arcs; it routed at iteration 66.
+RIPUP = [39994, 23647, 14500, 8504, 5268, 3218, 2242, 1541, 1084, 891, 644, 484, 383, 275,
+         188, 163, 147, 97, 72, 73, 55, 56, 48, 45, 34, 34, 66, 41, 37, 43, 18, 27, 17, 12, 31,
+         6, 15, 11, 25, 14, 10, 14, 10, 14, 8, 10, 11, 7, 2, 9, 5, 6, 18, 1, 2, 2, 1, 1, 1, 1,
+         1, 1, 1, 1, 2, 0]
+
+
+def test_an_iteration_limit_stops_a_router_that_is_still_going():
+    text = "".join(f"Info:     iter={i} wires={650000 + v} overused={v} overuse={v} "
+                   f"tmgfail={i % 7 * 30} archfail=NA\n" for i, v in enumerate(RIPUP, 1))
+    assert RouteWatch(max_iterations=66).poll(text[:text.index("iter=66")]) is None
+    stop = RouteWatch(max_iterations=40).poll(text)
+    assert stop.kind == "limit" and stop.history[-1] == (40, 14)
+    assert stop.message.startswith("router2 reached its limit of 40 iterations (overused "
+                                   "wires: 39994 at iteration 1, lowest 6 at iteration 36")
+    for bad in (0, True, 2.5):
+        with pytest.raises(ValueError, match=f"Iteration limit must be a positive integer, "
+                                             f"not {bad!r}"):
+            RouteWatch(max_iterations=bad)

@@ -209,7 +209,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
                pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False,
-               floorplan=False, sweep=False):
+               floorplan=False, sweep=False, repair=False):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -242,6 +242,14 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         how many routed and the Fmax's min / median / mean / max. The seed alone moves a
         design's Fmax by several MHz (``docs/synth.md``), so comparing two netlists needs
         that spread, not one run each.
+    repair : bool
+        After the route (the kept seed's, with several seeds), place and route once more at
+        that seed with router2's timing-driven ripup (``--tmg-ripup``), its ``--freq`` 5%
+        above the Fmax just reached, and keep the faster of the two routes
+        (:func:`_repair_pass`; ``report["repair"]``: the target, both Fmax figures, whether
+        the repair was kept and why not). The ripup runs only while its target is within
+        reach, so the pass has an iteration limit (twice the first route's, at least 40):
+        a repair that does not finish costs time, never the first route.
     dsp : bool, optional
         Map multipliers to DSP blocks (``True``) or LUTs (``False``). Default: DSPs if the
         mapped netlist's DSP count fits the device, else a second synthesis maps them to LUTs
@@ -312,6 +320,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise TypeError(f"bram_outreg must be a bool, not {bram_outreg!r}")
     if not isinstance(sweep, bool):
         raise TypeError(f"sweep must be a bool, not {sweep!r}")
+    if not isinstance(repair, bool):
+        raise TypeError(f"repair must be a bool, not {repair!r}")
+    if repair and not (route and place):
+        raise ValueError("repair must be used with a routed run, not place-only or "
+                         "synthesis-only")
     if bram_outreg and tgt.family != "ecp5":
         raise ValueError(f"bram_outreg must be used with an ECP5 target, not {tgt.name!r}")
     _check_floorplan(floorplan, tgt.name)
@@ -460,6 +473,15 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         if why:
             raise ResourceError(f"Design does not fit {tgt.name}: {why} (see {log})")
         raise FlowError(f"nextpnr failed, see {log}:\n{_tail(log)}")
+    if repair and route:
+        extra = tuple(tgt.pnr_args if pnr_args is None else pnr_args)
+        report["repair"], secs_r = _repair_pass(
+            out, (log, pnr_report, placed, sdf), lambda f, r, p, s: nextpnr_command(
+                tgt, netlist.name, r.name, p.name, freq=f, seed=seed, router=router,
+                constraints=constraints, partial=partial, sdf=s.name,
+                extra=extra + (() if "--tmg-ripup" in extra else ("--tmg-ripup",))),
+            route_patience=route_patience, timeout_s=timeout_s)
+        times["nextpnr"] += secs_r
 
     bitstream = None
     if route:
@@ -591,6 +613,55 @@ def _sweep_best(out, attempts, files):
     return best
 
 
+REPAIR_MARGIN = 0.05        # the repair pass's target above the first route's Fmax
+REPAIR_MIN_ITERATIONS = 40  # router2 iterations it gets at least (else twice the first's)
+_LAST_ITER = re.compile(r"iter=(\d+) wires=")
+
+
+def _repair_file(path):
+    return path.with_name(f"{path.stem}_repair{path.suffix}")
+
+
+def _repair_pass(out, files, command, *, route_patience, timeout_s):
+    """The timing-repair pass: place and route again at the same seed (nextpnr places the
+    same netlist and seed the same way whatever the ``--freq``) with router2's
+    timing-driven ripup, its target a little above the first route's Fmax; the faster route
+    is kept under the flow's names, the other as ``<name>_first`` / ``<name>_repair``.
+
+    ``command(freq, report, placed, sdf)`` builds the nextpnr command. Returns the report's
+    ``repair`` entry and the seconds spent.
+    """
+    log, pnr_report, placed, sdf = files
+    first = _fmax(json.loads(pnr_report.read_text()))
+    iters = [int(m) for m in _LAST_ITER.findall(log.read_text(errors="replace"))]
+    side = [_repair_file(f) for f in files]
+    for f in side:
+        f.unlink(missing_ok=True)
+    target = round(first * (1 + REPAIR_MARGIN), 2)
+    limit = max(REPAIR_MIN_ITERATIONS, 2 * (iters[-1] if iters else 0))
+    cmd = command(target, side[1], side[2], side[3])
+    watch = RouteWatch(patience=route_patience, timeout_s=timeout_s, max_iterations=limit)
+    rc, secs, stop = _run_watched(cmd, side[0], out, watch)
+    result = {"fmax_before_mhz": first, "target_mhz": target, "iteration_limit": limit,
+              "seconds": round(secs, 2), "nextpnr_args": cmd[1:], "fmax_mhz": None,
+              "kept": False}
+    if stop is not None or rc:
+        result["reason"] = stop.message if stop is not None else \
+            f"nextpnr failed (exit status {rc}), see {side[0].name}"
+        return result, secs
+    result["fmax_mhz"] = _fmax(json.loads(side[1].read_text()))
+    if result["fmax_mhz"] is None or result["fmax_mhz"] <= first:
+        result["reason"] = "no faster than the first route"
+        return result, secs
+    for f, r in zip(files, side, strict=True):
+        if f.exists():
+            f.replace(f.with_name(f"{f.stem}_first{f.suffix}"))
+        if r.exists():
+            r.replace(f)
+    result["kept"] = True
+    return result, secs
+
+
 def _sweep_stats(attempts):
     fmax = sorted(a["fmax_mhz"] for a in attempts if a.get("fmax_mhz") is not None)
     stats = {"seeds": [a["seed"] for a in attempts],
@@ -652,6 +723,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=_seed_list, default=(1,), metavar="N[,M...]",
                         help="nextpnr placer seed; with several, a seed whose routing stalls "
                              "is followed by the next (default 1)")
+    parser.add_argument("--repair", action="store_true",
+                        help="route once more with timing-driven ripup 5%% above the Fmax "
+                             "reached and keep the faster route (report: repair)")
     parser.add_argument("--sweep", action="store_true",
                         help="place and route at every --seed and keep the fastest (every "
                              "seed's Fmax in the report; seed_sweep: min/median/mean/max)")
@@ -736,7 +810,7 @@ def run(args):
                          else shlex.split(args.nextpnr_args),
                          route_patience=args.route_patience, pnr_timeout_min=args.timeout,
                          bram_outreg=args.bram_outreg, floorplan=args.floorplan,
-                         sweep=args.sweep)
+                         sweep=args.sweep, repair=args.repair)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
@@ -772,6 +846,11 @@ def format_summary(rep):
         lines.append(f"  {tm['failing_at_target']} of {tm['endpoints']} endpoints fail at "
                      f"{tm['target_mhz']:g} MHz ({tm[f'failing_at_{STA_MHZ}_mhz']} at "
                      f"{STA_MHZ}); worst groups: {worst}")
+    rp = rep.get("repair")
+    if rp:
+        lines.append(f"  repair pass (timing-driven ripup at {rp['target_mhz']:g} MHz): "
+                     f"{rp['fmax_before_mhz']} -> {rp['fmax_mhz']} MHz, "
+                     + ("kept" if rp["kept"] else f"not kept: {rp['reason']}"))
     sw = rep.get("seed_sweep")
     if sw:
         each = ", ".join(f"{a['seed']}: {a['fmax_mhz'] if a.get('fmax_mhz') is not None else '-'}"

@@ -17,7 +17,8 @@ _ITER = re.compile(r"iter=(\d+) wires=\d+ overused=(\d+)")
 
 
 class RouteStall:
-    """Why a run was stopped: ``kind`` is ``"stall"`` (routing) or ``"timeout"``."""
+    """Why a run was stopped: ``kind`` is ``"stall"`` (routing), ``"timeout"`` or ``"limit"``
+    (iterations)."""
 
     def __init__(self, kind, message, history):
         self.kind = kind
@@ -45,9 +46,14 @@ class RouteWatch:
         Smallest floor, in wires.
     timeout_s : float, optional
         Stop the whole nextpnr run (placement included) after this many seconds.
+    max_iterations : int, optional
+        Stop when router2 reaches this iteration (kind ``"limit"``): the flow's timing-repair
+        pass (:func:`cgaccel.synth.flow.synthesize`, ``repair``), whose timing-driven ripup
+        can go on rerouting for ever once its target is out of reach.
     """
 
-    def __init__(self, patience=6, floor=0.02, min_floor=200, timeout_s=None):
+    def __init__(self, patience=6, floor=0.02, min_floor=200, timeout_s=None,
+                 max_iterations=None):
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"Route patience must be a non-negative integer, not {patience!r}")
         if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < 1:
@@ -58,6 +64,11 @@ class RouteWatch:
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
                 timeout_s, (int, float)) or timeout_s <= 0):
             raise ValueError(f"Timeout must be a positive number of seconds, not {timeout_s!r}")
+        if max_iterations is not None and (isinstance(max_iterations, bool) or not isinstance(
+                max_iterations, int) or max_iterations < 1):
+            raise ValueError(f"Iteration limit must be a positive integer, "
+                             f"not {max_iterations!r}")
+        self.max_iterations = max_iterations
         self.patience = patience
         self.floor = floor
         self.min_floor = min_floor
@@ -74,6 +85,10 @@ class RouteWatch:
             m = _ITER.search(line)
             if m:
                 self._iteration(int(m.group(1)), int(m.group(2)))
+                if self.max_iterations is not None and self.history[-1][0] >= self.max_iterations:
+                    return RouteStall("limit", f"router2 reached its limit of "
+                                      f"{self.max_iterations} iterations{self._progress()}",
+                                      self.history)
                 stall = self._stalled()
                 if stall is not None:
                     return stall
