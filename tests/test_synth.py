@@ -809,7 +809,7 @@ def test_repair_pass_keeps_the_faster_route(tmp_path, monkeypatch, fmax, iters, 
         return [sys.executable, "-c", _FAKE_ROUTE, str(fmax or 0), str(iters), "--report",
                 report.name, "--textcfg", placed.name, "--sdf", sdf.name]
 
-    result, secs = flow._repair_pass(tmp_path, files, command, route_patience=6,
+    result, secs = flow._repair_pass(tmp_path, files, command, margin=0.05, route_patience=6,
                                      timeout_s=None)
     # 5% above the first route, and twice its 24 iterations (at least 40) to get there.
     assert asked == [78.75] and result["target_mhz"] == 78.75
@@ -824,7 +824,7 @@ def test_repair_pass_keeps_the_faster_route(tmp_path, monkeypatch, fmax, iters, 
     else:
         assert flow._fmax(json.loads(files[1].read_text())) == 75.0
         assert files[2].read_text() == files[3].read_text() == "first"
-        assert (tmp_path / "nextpnr_repair.log").exists()
+        assert (tmp_path / "nextpnr_repair5.log").exists()
         assert result["reason"] == ("no faster than the first route" if fmax else
                                     "router2 reached its limit of 48 iterations (overused "
                                     "wires: 19 at iteration 1, lowest 0 at iteration 20, 0 at "
@@ -839,10 +839,15 @@ def test_flow_repair_pass_on_a_real_route(tmp_path):
                           repair=True)
     _check_report(rep, tmp_path, "ecp5-25k")
     r = rep["repair"]
-    assert r["target_mhz"] == round(r["fmax_before_mhz"] * 1.05, 2)
+    # 5% above, then (only when the first try did not finish) 2%.
+    assert r["attempts"] in (1, 2)
+    assert r["target_mhz"] == round(r["fmax_before_mhz"] * (1.05 if r["attempts"] == 1 else
+                                                             1.02), 2)
+    if r["attempts"] == 1:
+        assert r["fmax_mhz"] is not None      # the first try finished
     assert "--tmg-ripup" in r["nextpnr_args"] and f"{r['target_mhz']:g}" in r["nextpnr_args"]
     assert rep["fmax_mhz"] == (r["fmax_mhz"] if r["kept"] else r["fmax_before_mhz"])
-    assert "repair pass (timing-driven ripup at" in flow.format_summary(rep)
+    assert f"repair ({r['attempts']} tr" in flow.format_summary(rep)
     with pytest.raises(ValueError, match="repair must be used with a routed run"):
         flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, route=False,
                         repair=True)
