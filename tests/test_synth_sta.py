@@ -238,6 +238,54 @@ def test_summary_counts_and_groups(small):
         sta.summary(small, 100, top=-1)
 
 
+def test_blocks_add_up_failing_endpoints(small):
+    # At 650 MHz (1538 ps): R/WRE and R/WD (no logic level) and A/DI (2 levels) fail.
+    assert sta.blocks(small, 650) == [
+        {"block": "fifo", "endpoints": 2, "failing": 2, "failing_shallow": 2,
+         "worst_ns": 1.892},
+        {"block": "cnt", "endpoints": 3, "failing": 1, "failing_shallow": 1,
+         "worst_ns": 1.586},
+    ]
+    # Deeper names, a stricter "shallow", and a clock every endpoint misses (1429 ps).
+    rows = sta.blocks(small, 700, depth=2, shallow=1)
+    assert [(r["block"], r["failing"], r["failing_shallow"]) for r in rows] == [
+        ("cnt", 3, 0), ("fifo.storage", 2, 2)]
+    assert sta.blocks(small, 100) == []             # nothing fails: no row
+    assert sta.format_blocks(sta.blocks(small, 650), 650).splitlines() == [
+        " fail@650 <=4 levels   ends worst ns  block",
+        "        2          2      2    1.892  fifo",
+        "        1          1      3    1.586  cnt",
+        "        3          3      5           (blocks listed)",
+    ]
+    with pytest.raises(ValueError, match="Block depth must be a positive integer, not 0"):
+        sta.blocks(small, 650, depth=0)
+    with pytest.raises(ValueError, match="Shallow level count must be a non-negative integer"):
+        sta.blocks(small, 650, shallow=-1)
+    with pytest.raises(ValueError, match="Frequency must be a positive number of MHz"):
+        sta.blocks(small, -5)
+
+
+def test_what_if_wires_and_clock_to_out():
+    lines = SMALL_SDF.splitlines(keepends=True)
+    # No wire delay: A/Q 525 -> L2 236 -> L1/B 200 = 961 into A/DI, + setup 130 at A/CE;
+    # K0 300 + K1 140 after A/Q into B/DI; C/Q 500 + 392 at R/WRE; M's 1000 at R/WD.
+    t = sta.Timing(lines, wire_scale=0)
+    assert t.endpoints() == {f"{A}/DI": 961, f"{A}/CE": 1091, f"{B}/DI": 965,
+                             f"{R}/WRE": 892, f"{R}/WD": 1000}
+    # Half the wire: L1/A 525 + 150 + 236 = 911 against L2's 500 + 100 + 236 + 25 + 200 = 1061.
+    assert sta.Timing(lines, wire_scale=0.5).endpoints()[f"{A}/DI"] == 1061 + 200
+    # The DSP through a faster register (100 ps): R/WD 100 + 800; the rest as before.
+    ends = sta.Timing(lines, clock_to_out={"MULT18X18D": 100}).endpoints()
+    assert ends[f"{R}/WD"] == 900 and ends[f"{R}/WRE"] == 1892 and ends[f"{A}/DI"] == 1586
+    ends = sta.Timing(lines, wire_scale=0, clock_to_out={"TRELLIS_FF": 0}).endpoints()
+    assert ends == {f"{A}/DI": 436, f"{A}/CE": 566, f"{B}/DI": 440, f"{R}/WRE": 392,
+                    f"{R}/WD": 1000}
+    with pytest.raises(ValueError, match="Wire scale must be a non-negative number, not -1"):
+        sta.Timing(lines, wire_scale=-1)
+    with pytest.raises(ValueError, match="Clock-to-out of DP16KD must be a non-negative"):
+        sta.Timing(lines, clock_to_out={"DP16KD": "fast"})
+
+
 def test_unreadable_sdf(tmp_path):
     with pytest.raises(sta.SdfError, match="Cannot read .*none.sdf"):
         sta.load(tmp_path / "none.sdf")
@@ -366,10 +414,47 @@ def test_cli_prints_the_table_and_a_path(tmp_path, capsys):
         f"    1586  {A}/DI",
         "    1586  setup 0 ps",
     ]
+    assert sta.main([str(sdf), "--mhz", "650", "--top", "0", "--blocks", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-4:] == [
+        " fail@650 <=4 levels   ends worst ns  block",
+        "        2          2      2    1.892  fifo.storage",
+        "        1          1      3    1.586  cnt",
+        "        3          3      5           (blocks listed)",
+    ]
+    assert sta.main([str(sdf), "--mhz", "650", "--top", "1", "--wire-scale", "0",
+                     "--clock-to-out", "MULT18X18D=0.1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("; what if wire_scale = 0.0; what if clock_to_out = "
+                           "{'MULT18X18D': 100.0}")
+    assert out[1] == "5 endpoints, 1 of 2 groups shown; worst 1.091 ns (916.59 MHz, 2 logic levels)"
+    for bad in ("DP16KD", "=1", "DP16KD=x", "DP16KD=-1"):
+        assert sta.main([str(sdf), "--clock-to-out", bad]) == 1
+        assert "sta: error:" in capsys.readouterr().err
+    assert sta.main([str(sdf), "--blocks", "0"]) == 1
+    assert "Block depth must be a positive integer, not 0" in capsys.readouterr().err
     assert sta.main([str(sdf), "--path", "nothing"]) == 1
     assert "No timed endpoint in group 'nothing'" in capsys.readouterr().err
     assert sta.main([str(tmp_path / "none.sdf")]) == 1
     assert "sta: error: Cannot read" in capsys.readouterr().err
+
+
+def test_flow_blocks_at_the_second_frequency(monkeypatch):
+    monkeypatch.setattr(flow, "STA_MHZ", 650)
+    tm = flow.timing_summary(sta.Timing(SMALL_SDF.splitlines(keepends=True)), 600)
+    assert tm["failing_at_650_mhz"] == 3
+    assert tm["blocks"] == [
+        {"block": "fifo", "endpoints": 2, "failing_at_650_mhz": 2, "failing_shallow": 2,
+         "worst_ns": 1.892},
+        {"block": "cnt", "endpoints": 3, "failing_at_650_mhz": 1, "failing_shallow": 1,
+         "worst_ns": 1.586},
+    ]
+    rep = {"target": "ecp5-25k", "top": "block", "design": "Top", "fmax_mhz": 528.54,
+           "freq_target_mhz": 600, "timing_met": False, "seconds": 1.0,
+           "files": {"bitstream": "x.bit"}, "util_pct": {},
+           **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "io")}, "timing": tm}
+    assert flow.format_summary(rep).splitlines()[-1] == (
+        "  failing at 650 MHz by block (of which <= 4 logic levels): fifo 2 (2), cnt 1 (1)")
 
 
 def test_flow_summary_line():

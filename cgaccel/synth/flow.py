@@ -558,9 +558,12 @@ def timing_summary(sdf, freq):
     reading it) must not lose a routed run; ``{"error": reason}`` is returned instead.
     """
     # Imported here: ``python -m cgaccel.synth.sta`` must not find it imported by the package.
+    from .sta import blocks, load
     from .sta import summary as sta_summary
     try:
-        s = sta_summary(sdf, STA_MHZ, top=STA_GROUPS, target_mhz=freq)
+        t = load(sdf)
+        s = sta_summary(t, STA_MHZ, top=STA_GROUPS, target_mhz=freq)
+        by_block = blocks(t, STA_MHZ, depth=1)
     except Exception as e:           # recorded in the report, see above
         return {"error": f"{type(e).__name__}: {e}"}
     return {
@@ -574,6 +577,12 @@ def timing_summary(sdf, freq):
                     f"failing_at_{STA_MHZ}_mhz": g["failing"], "worst_ns": g["worst_ns"],
                     "from": g["from"], "logic_levels": g["logic_levels"]}
                    for g in s["groups"]],
+        # Where the endpoints failing at STA_MHZ are, and how many of them are wire-bound
+        # (few logic levels): what a faster clock would have to fix, block by block.
+        "blocks": [{"block": b["block"], "endpoints": b["endpoints"],
+                    f"failing_at_{STA_MHZ}_mhz": b["failing"],
+                    "failing_shallow": b["failing_shallow"], "worst_ns": b["worst_ns"]}
+                   for b in by_block],
     }
 
 
@@ -860,6 +869,11 @@ def format_summary(rep):
         lines.append(f"  {tm['failing_at_target']} of {tm['endpoints']} endpoints fail at "
                      f"{tm['target_mhz']:g} MHz ({tm[f'failing_at_{STA_MHZ}_mhz']} at "
                      f"{STA_MHZ}); worst groups: {worst}")
+        if tm.get("blocks"):
+            where = ", ".join(f"{b['block']} {b[f'failing_at_{STA_MHZ}_mhz']} "
+                              f"({b['failing_shallow']})" for b in tm["blocks"][:4])
+            lines.append(f"  failing at {STA_MHZ} MHz by block (of which <= 4 logic levels): "
+                         f"{where}")
     rp = rep.get("repair")
     if rp:
         tries = f"{rp['attempts']} {'try' if rp['attempts'] == 1 else 'tries'}"

@@ -15,8 +15,11 @@ is a pin that is the reference of a ``SETUPHOLD`` in some cell of the same type,
 RAM, ``CLKA``/``CLKB`` of block RAM, ``CLK0`` of DSPs, ``CLK``/``RCLK``/``WCLK`` on iCE40.
 Paths from or to the chip's pins are not timed (only register to register).
 
-``python -m cgaccel.synth.sta DIR_OR_SDF [--mhz 150] [--top 30] [--path GROUP]`` prints the
-table; ``synthesize`` adds its summary to ``report.json`` as ``timing``.
+``python -m cgaccel.synth.sta DIR_OR_SDF [--mhz 150] [--top 30] [--path GROUP] [--blocks DEPTH]
+[--wire-scale F] [--clock-to-out CELLTYPE=NS]`` prints the table (``--blocks``: the failing
+endpoints added up by block; the last two: the same routed design timed as if its wires, or a
+primitive's clock-to-out, were faster); ``synthesize`` adds its summary to ``report.json`` as
+``timing``.
 """
 
 import argparse
@@ -29,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Timing", "SdfError", "load", "endpoints", "worst_path", "group", "summary",
-           "format_summary", "format_path", "main"]
+           "blocks", "format_summary", "format_blocks", "format_path", "main"]
 
 _NUM = r"(-?[\d.]+(?:[eE][-+]?\d+)?)"
 _TRIPLE = rf"\(\s*(?:{_NUM}\s*:\s*{_NUM}\s*:\s*{_NUM}|{_NUM})?\s*\)"
@@ -99,13 +102,28 @@ class Timing:
     loops : int
         Pins left out of the topological order (combinational loops): 0 on a synchronous design.
 
+    wire_scale : float
+        What if: every interconnect delay times this (0: logic and clock-to-out only, the
+        bound no placement or route can beat).
+    clock_to_out : dict, optional
+        What if: ``{celltype: ps}``, the clock-to-out of every register or memory of that cell
+        type (``{"DP16KD": 920}``: each block RAM read through its output register).
+
     Raises
     ------
     SdfError
         No ``DELAYFILE``, or no timing check in the file.
     """
 
-    def __init__(self, lines):
+    def __init__(self, lines, *, wire_scale=1.0, clock_to_out=None):
+        if isinstance(wire_scale, bool) or not isinstance(wire_scale, (int, float)) \
+                or wire_scale < 0:
+            raise ValueError(f"Wire scale must be a non-negative number, not {wire_scale!r}")
+        clock_to_out = dict(clock_to_out or {})
+        for k, v in clock_to_out.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"Clock-to-out of {k} must be a non-negative number of ps, "
+                                 f"not {v!r}")
         index = {}
         pins = []
 
@@ -130,7 +148,7 @@ class Timing:
                 if m is None:
                     raise SdfError(f"Unreadable INTERCONNECT: {line.strip()!r}")
                 s, d = node(_pin(m[1])), node(_pin(m[2]))
-                succ[s].append((d, _max(m, 3), False))
+                succ[s].append((d, _max(m, 3) * wire_scale, False))
                 continue
             if "IOPATH" in line:
                 m = _RE_IO.search(line)
@@ -168,6 +186,7 @@ class Timing:
         for celltype, cell, src, dst, delay in iopaths:
             s, d = node(f"{cell}/{src}"), node(f"{cell}/{dst}")
             if src in clocks.get(celltype, ()):
+                delay = clock_to_out.get(celltype, delay)
                 if d not in starts or delay > starts[d][0]:
                     starts[d] = (delay, s)
             else:
@@ -221,11 +240,12 @@ class Timing:
         self.loops = n - seen
 
     @classmethod
-    def from_file(cls, path):
-        """Read an SDF file (``SdfError`` if it cannot be read as one)."""
+    def from_file(cls, path, **what_if):
+        """Read an SDF file (``SdfError`` if it cannot be read as one); ``what_if``: the
+        ``wire_scale`` and ``clock_to_out`` arguments."""
         try:
             with open(path, errors="replace") as f:
-                return cls(f)
+                return cls(f, **what_if)
         except OSError as e:
             raise SdfError(f"Cannot read {path}: {e.strerror}") from None
 
@@ -333,14 +353,15 @@ def group(cell, prefix=None):
         name = short
 
 
-def load(sdf):
-    """A :class:`Timing` from a path (file, or a directory holding ``routed.sdf``) or itself."""
+def load(sdf, **what_if):
+    """A :class:`Timing` from a path (file, or a directory holding ``routed.sdf``) or itself;
+    ``what_if``: :class:`Timing`'s ``wire_scale`` and ``clock_to_out``, for a path."""
     if isinstance(sdf, Timing):
         return sdf
     path = Path(sdf)
     if path.is_dir():
         path = path / "routed.sdf"
-    return Timing.from_file(path)
+    return Timing.from_file(path, **what_if)
 
 
 def endpoints(sdf):
@@ -418,6 +439,59 @@ def summary(sdf, mhz=150.0, *, top=30, target_mhz=None):
     }
 
 
+def blocks(sdf, mhz=150.0, *, depth=1, shallow=4):
+    """The endpoints failing at ``mhz``, added up by block: where a clock target is missed.
+
+    A group's block is the first ``depth`` parts of its dotted name (``engine.col1.g_oy`` is in
+    ``engine`` at depth 1, ``engine.col1`` at depth 2). A failing endpoint whose worst path has
+    at most ``shallow`` logic levels is counted apart: with so few LUTs the time goes to wires
+    and to the clock-to-out of a block RAM or DSP, which placement, routing or the primitive's
+    own output register decide; a deeper one needs its logic cut by a register.
+
+    Returns
+    -------
+    list of dict
+        One per block with a failing endpoint, the most failing first: ``block``,
+        ``endpoints``, ``failing``, ``failing_shallow`` (of ``failing``), ``worst_ns``.
+    """
+    if isinstance(mhz, bool) or not isinstance(mhz, (int, float)) or mhz <= 0:
+        raise ValueError(f"Frequency must be a positive number of MHz, not {mhz!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"Block depth must be a positive integer, not {depth!r}")
+    if isinstance(shallow, bool) or not isinstance(shallow, int) or shallow < 0:
+        raise ValueError(f"Shallow level count must be a non-negative integer, not {shallow!r}")
+    t = load(sdf)
+    period = 1e6 / mhz
+    rows = {}
+    for pin, req in t.endpoints().items():
+        name = ".".join(t.group(pin).split(".")[:depth])
+        r = rows.setdefault(name, [0, 0, 0, _NEG])
+        r[0] += 1
+        if req > period:
+            r[1] += 1
+            r[2] += t.logic_levels(pin) <= shallow
+        r[3] = max(r[3], req)
+    return [{"block": name, "endpoints": n, "failing": fail, "failing_shallow": sh,
+             "worst_ns": round(req / 1000, 3)}
+            for name, (n, fail, sh, req) in sorted(rows.items(),
+                                                   key=lambda kv: (-kv[1][1], kv[0]))
+            if fail]
+
+
+def format_blocks(rows, mhz, shallow=4):
+    """The table of :func:`blocks`, as text."""
+    lines = [f"{'fail@' + format(mhz, 'g'):>9} {'<=' + str(shallow) + ' levels':>10} "
+             f"{'ends':>6} {'worst ns':>8}  block"]
+    for r in rows:
+        lines.append(f"{r['failing']:>9} {r['failing_shallow']:>10} {r['endpoints']:>6} "
+                     f"{r['worst_ns']:>8.3f}  {r['block']}")
+    if len(rows) > 1:
+        lines.append(f"{sum(r['failing'] for r in rows):>9} "
+                     f"{sum(r['failing_shallow'] for r in rows):>10} "
+                     f"{sum(r['endpoints'] for r in rows):>6} {'':>8}  (blocks listed)")
+    return "\n".join(lines)
+
+
 def format_summary(s):
     """The table of :func:`summary`, as text."""
     tgt = s["target_mhz"]
@@ -474,8 +548,34 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=30, help="groups to list (default 30)")
     parser.add_argument("--path", metavar="GROUP", default=None,
                         help="also print the worst path into GROUP, pin by pin")
+    parser.add_argument("--blocks", metavar="DEPTH", type=int, default=None,
+                        help="also add up the failing endpoints by block, the first DEPTH "
+                             "parts of the group name (1: controller, engine, ...; 2: "
+                             "engine.col0, ...)")
+    parser.add_argument("--wire-scale", type=float, default=1.0, metavar="F",
+                        help="what if every interconnect delay were F times nextpnr's (0: the "
+                             "logic-only bound)")
+    parser.add_argument("--clock-to-out", action="append", default=[],
+                        metavar="CELLTYPE=NS",
+                        help="what if every CELLTYPE's clock-to-out were NS (DP16KD=0.92: "
+                             "block RAM reads through the output register); repeatable")
     args = parser.parse_args(argv)
     path = Path(args.sdf)
+    what_if = {}
+    try:
+        if args.wire_scale != 1.0:
+            what_if["wire_scale"] = args.wire_scale
+        for item in args.clock_to_out:
+            kind, eq, ns = item.partition("=")
+            try:
+                what_if.setdefault("clock_to_out", {})[kind] = float(ns) * 1000
+            except ValueError:
+                eq = ""
+            if not eq or not kind:
+                raise ValueError(f"--clock-to-out must be CELLTYPE=NS, not {item!r}")
+    except ValueError as e:
+        print(f"sta: error: {e}", file=sys.stderr)
+        return 1
     target = None
     report = (path if path.is_dir() else path.parent) / "report.json"
     if report.is_file():
@@ -485,13 +585,22 @@ def main(argv=None):
             target = None
     start = time.monotonic()
     try:
-        t = load(path)
+        t = load(path, **what_if)
         s = summary(t, args.mhz, top=args.top, target_mhz=target)
     except (SdfError, ValueError) as e:
         print(f"sta: error: {e}", file=sys.stderr)
         return 1
-    print(f"{path}: {len(t.pins)} pins, {time.monotonic() - start:.1f} s")
+    print(f"{path}: {len(t.pins)} pins, {time.monotonic() - start:.1f} s"
+          + "".join(f"; what if {k} = {v}" for k, v in what_if.items()))
     print(format_summary(s))
+    if args.blocks is not None:
+        try:
+            rows = blocks(t, args.mhz, depth=args.blocks)
+        except ValueError as e:
+            print(f"sta: error: {e}", file=sys.stderr)
+            return 1
+        print()
+        print(format_blocks(rows, args.mhz))
     if args.path is not None:
         try:
             print()
