@@ -573,6 +573,10 @@ def _check_report(rep, out, tgt):
     assert max(sta.endpoints(out / "routed.sdf").values()) == pytest.approx(1000 * worst, abs=1)
     assert tm["worst_ns"] == pytest.approx(cp["delay_ns"], abs=0.0015)
     assert tm["target_mhz"] == rep["freq_target_mhz"] and tm["endpoints"] > rep["ffs"] // 2
+    # No wire delay can only be faster than the route; every failing block is in the table.
+    assert tm["logic_bound_mhz"] > rep["fmax_mhz"]
+    assert sum(b[f"failing_at_{flow.STA_MHZ}_mhz"] for b in tm["blocks"]) == \
+        tm[f"failing_at_{flow.STA_MHZ}_mhz"]
     assert (tm["failing_at_target"] == 0) == rep["timing_met"]
     assert tm["failing_at_150_mhz"] >= tm["failing_at_target"]
     assert tm["groups"] and tm["groups"][0]["worst_ns"] == tm["worst_ns"]

@@ -439,6 +439,21 @@ def test_cli_prints_the_table_and_a_path(tmp_path, capsys):
     assert "sta: error: Cannot read" in capsys.readouterr().err
 
 
+def test_flow_logic_bound(tmp_path):
+    sdf = tmp_path / "routed.sdf"
+    sdf.write_text(SMALL_SDF)
+    tm = flow.timing_summary(sdf, 600)
+    # With no wire delay the worst endpoint is A/CE at 1091 ps (test_what_if_...).
+    assert tm["logic_bound_mhz"] == 916.59 and tm["worst_ns"] == 1.892
+    rep = {"target": "ecp5-25k", "top": "block", "design": "Top", "fmax_mhz": 528.54,
+           "freq_target_mhz": 600, "timing_met": False, "seconds": 1.0,
+           "files": {"bitstream": "x.bit"}, "util_pct": {},
+           **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "io")}, "timing": tm}
+    assert flow.format_summary(rep).splitlines()[-1] == (
+        "  2 of 5 endpoints fail at 600 MHz (0 at 150); worst groups: fifo.storage, cnt; "
+        "916.59 MHz with no wire delay")
+
+
 def test_flow_blocks_at_the_second_frequency(monkeypatch):
     monkeypatch.setattr(flow, "STA_MHZ", 650)
     tm = flow.timing_summary(sta.Timing(SMALL_SDF.splitlines(keepends=True)), 600)

@@ -558,12 +558,18 @@ def timing_summary(sdf, freq):
     reading it) must not lose a routed run; ``{"error": reason}`` is returned instead.
     """
     # Imported here: ``python -m cgaccel.synth.sta`` must not find it imported by the package.
-    from .sta import blocks, load
+    from .sta import Timing, blocks, load
     from .sta import summary as sta_summary
     try:
         t = load(sdf)
         s = sta_summary(t, STA_MHZ, top=STA_GROUPS, target_mhz=freq)
         by_block = blocks(t, STA_MHZ, depth=1)
+        # The same routed design with every wire delay zero: what the logic alone allows,
+        # the bound no placement or route can beat (read again: a what-if is a parse option).
+        bound = None
+        if not isinstance(sdf, Timing):
+            logic = load(sdf, wire_scale=0).endpoints()
+            bound = round(1e6 / max(logic.values()), 2) if logic else None
     except Exception as e:           # recorded in the report, see above
         return {"error": f"{type(e).__name__}: {e}"}
     return {
@@ -572,6 +578,7 @@ def timing_summary(sdf, freq):
         f"failing_at_{STA_MHZ}_mhz": s["failing"],
         "worst_ns": s["worst_ns"], "worst_from": s["worst_from"], "worst_to": s["worst_to"],
         "worst_logic_levels": s["worst_levels"], "loops": s["loops"],
+        "logic_bound_mhz": bound,
         "groups": [{"group": g["group"], "endpoints": g["endpoints"],
                     "failing_at_target": g["failing_at_target"],
                     f"failing_at_{STA_MHZ}_mhz": g["failing"], "worst_ns": g["worst_ns"],
@@ -868,7 +875,9 @@ def format_summary(rep):
         worst = ", ".join(g["group"] for g in tm["groups"][:3])
         lines.append(f"  {tm['failing_at_target']} of {tm['endpoints']} endpoints fail at "
                      f"{tm['target_mhz']:g} MHz ({tm[f'failing_at_{STA_MHZ}_mhz']} at "
-                     f"{STA_MHZ}); worst groups: {worst}")
+                     f"{STA_MHZ}); worst groups: {worst}"
+                     + (f"; {tm['logic_bound_mhz']} MHz with no wire delay"
+                        if tm.get("logic_bound_mhz") else ""))
         if tm.get("blocks"):
             where = ", ".join(f"{b['block']} {b[f'failing_at_{STA_MHZ}_mhz']} "
                               f"({b['failing_shallow']})" for b in tm["blocks"][:4])
