@@ -77,7 +77,7 @@ synth: $(STAMP)
 		--dram ram --clock 50 --out build/synth/ecp5-85k/board-ram-50mhz
 	$(PY) -m cgaccel synth --target ecp5-25k --config tiny --top board --router router2
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 2,3,1 \
-		--floorplan
+		--floorplan --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --out build/synth/ecp5-85k/default-board
 	$(PY) -m cgaccel.synth.table build/synth
