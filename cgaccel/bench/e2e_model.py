@@ -68,8 +68,8 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 11
-    load_latency: int = 8
+    fetch: int = 10
+    load_latency: int = 7
     transfer_gap: int = 3
     store_first: int = 3
     store_min: int = 4

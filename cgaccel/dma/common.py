@@ -5,16 +5,18 @@ See ``docs/dma.md`` for the stream formats, burst rules and error behaviour.
 
 from amaranth.hdl import Array, Const, Module, Mux, ResetInserter, Signal, unsigned
 from amaranth.lib import data, enum, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..axi import AXI4Signature
 from ..config import _check_int
+from ..rtl import NO_RW_CHECK
 from ..stream import SkidBuffer
 
 __all__ = ["DMAError", "DMAParams", "command_layout", "read_beat_layout", "write_beat_layout",
            "AXI4ReadSignature", "AXI4WriteSignature", "READ_MEMBERS", "WRITE_MEMBERS",
            "connect_axi", "burst_beats", "burst_cap", "burst_register", "decoded_layout",
-           "decode_stage", "SmallFIFO"]
+           "decode_stage", "BufferFIFO", "SmallFIFO"]
 
 #: AXI4 members used by the read engine (AR and R channels).
 READ_MEMBERS = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", "arprot",
@@ -355,6 +357,22 @@ def resolve_params(params, kwargs):
     if isinstance(params, DMAParams):
         return params
     raise TypeError(f"DMA parameters must be an AccelConfig or a DMAParams, not {params!r}")
+
+
+class BufferFIFO(SyncFIFOBuffered):
+    """:class:`amaranth.lib.fifo.SyncFIFOBuffered` with its storage a ``NO_RW_CHECK`` memory.
+
+    Its storage is read only while it holds an entry and written only while it has room, so a
+    read never meets a write of the same entry: the read/write collision logic yosys would
+    otherwise build (a register and a multiplexer on every data bit of the block RAM's
+    output) is not needed. Same ports and behaviour as ``SyncFIFOBuffered``.
+    """
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        if self.depth > 1:
+            m.submodules["storage"].attrs.update(NO_RW_CHECK)
+        return m
 
 
 class SmallFIFO(wiring.Component):

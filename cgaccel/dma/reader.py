@@ -5,9 +5,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
-from .buffer import BufferFIFO
 from .common import (
     AXI4ReadSignature,
+    BufferFIFO,
     DMAError,
     SmallFIFO,
     burst_register,
