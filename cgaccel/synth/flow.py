@@ -246,10 +246,9 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         After the route (the kept seed's, with several seeds), place and route once more at
         that seed with router2's timing-driven ripup (``--tmg-ripup``), its ``--freq`` 11%
         above the Fmax just reached (then 1.5% less at each try that does not finish, down
-        to 2%: :data:`REPAIR_MARGINS`; after a try that finishes, one more halfway to the
-        target above it), and keep the fastest route (:func:`_repair_pass`;
-        ``report["repair"]``: the kept try's target, both Fmax figures, or the last try's and
-        why it was not kept; how many tries, and each one's target and Fmax).
+        to 2%: :data:`REPAIR_MARGINS`),
+        and keep the faster route (:func:`_repair_pass`; ``report["repair"]``: the last
+        try's target, both Fmax figures, whether it was kept and why not, how many tries).
         The ripup finishes only while its target is within reach, so each try has an
         iteration limit (twice the first route's, at least 40): a repair that does not
         finish costs time, never the first route.
@@ -478,13 +477,20 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise FlowError(f"nextpnr failed, see {log}:\n{_tail(log)}")
     if repair and route:
         extra = tuple(tgt.pnr_args if pnr_args is None else pnr_args)
-        report["repair"], secs_r = _repair_search(
-            out, (log, pnr_report, placed, sdf), lambda f, r, p, s: nextpnr_command(
-                tgt, netlist.name, r.name, p.name, freq=f, seed=seed, router=router,
-                constraints=constraints, partial=partial, sdf=s.name,
-                extra=extra + (() if "--tmg-ripup" in extra else ("--tmg-ripup",))),
-            route_patience=route_patience, timeout_s=timeout_s)
-        times["nextpnr"] += secs_r
+        tries = []
+        for margin in REPAIR_MARGINS:
+            r, secs_r = _repair_pass(
+                out, (log, pnr_report, placed, sdf), lambda f, r, p, s: nextpnr_command(
+                    tgt, netlist.name, r.name, p.name, freq=f, seed=seed, router=router,
+                    constraints=constraints, partial=partial, sdf=s.name,
+                    extra=extra + (() if "--tmg-ripup" in extra else ("--tmg-ripup",))),
+                margin=margin, route_patience=route_patience, timeout_s=timeout_s)
+            times["nextpnr"] += secs_r
+            tries.append(r)
+            # A lower target helps only a ripup that did not finish.
+            if r["fmax_mhz"] is not None:
+                break
+        report["repair"] = {**tries[-1], "attempts": len(tries)}
 
     bitstream = None
     if route:
@@ -643,26 +649,19 @@ REPAIR_MIN_ITERATIONS = 40  # router2 iterations it gets at least (else twice th
 _LAST_ITER = re.compile(r"iter=(\d+) wires=")
 
 
-def _repair_suffix(margin):
-    return f"repair{round(margin * 100, 2):g}"
-
-
 def _repair_file(path, margin):
-    return path.with_name(f"{path.stem}_{_repair_suffix(margin)}{path.suffix}")
+    return path.with_name(f"{path.stem}_repair{round(margin * 100):g}{path.suffix}")
 
 
-def _repair_pass(out, files, command, *, margin, route_patience, timeout_s, base=None,
-                 displaced="first", limit=None):
+def _repair_pass(out, files, command, *, margin, route_patience, timeout_s):
     """The timing-repair pass: place and route again at the same seed (nextpnr places the
     same netlist and seed the same way whatever the ``--freq``) with router2's
-    timing-driven ripup, its target ``margin`` above ``base`` (default: the Fmax of the
-    route under the flow's names); the faster of the two routes is kept under the flow's
-    names, the other as ``<name>_<displaced>`` (the route being replaced: ``first``, or an
-    earlier try's ``repair<percent>``) or ``<name>_repair<percent>``.
+    timing-driven ripup, its target ``margin`` above the first route's Fmax; the faster
+    route is kept under the flow's names, the other as ``<name>_first`` /
+    ``<name>_repair<percent>``.
 
-    ``limit``: router2 iterations allowed (default: twice the kept route's, at least
-    :data:`REPAIR_MIN_ITERATIONS`). ``command(freq, report, placed, sdf)`` builds the nextpnr
-    command. Returns the report's ``repair`` entry and the seconds spent.
+    ``command(freq, report, placed, sdf)`` builds the nextpnr command. Returns the report's
+    ``repair`` entry and the seconds spent.
     """
     log, pnr_report, placed, sdf = files
     first = _fmax(json.loads(pnr_report.read_text()))
@@ -670,13 +669,12 @@ def _repair_pass(out, files, command, *, margin, route_patience, timeout_s, base
     side = [_repair_file(f, margin) for f in files]
     for f in side:
         f.unlink(missing_ok=True)
-    target = round((first if base is None else base) * (1 + margin), 2)
-    limit = limit or max(REPAIR_MIN_ITERATIONS, 2 * (iters[-1] if iters else 0))
+    target = round(first * (1 + margin), 2)
+    limit = max(REPAIR_MIN_ITERATIONS, 2 * (iters[-1] if iters else 0))
     cmd = command(target, side[1], side[2], side[3])
     watch = RouteWatch(patience=route_patience, timeout_s=timeout_s, max_iterations=limit)
     rc, secs, stop = _run_watched(cmd, side[0], out, watch)
-    result = {"fmax_before_mhz": first if base is None else base, "target_mhz": target,
-              "iteration_limit": limit,
+    result = {"fmax_before_mhz": first, "target_mhz": target, "iteration_limit": limit,
               "seconds": round(secs, 2), "nextpnr_args": cmd[1:], "fmax_mhz": None,
               "kept": False}
     if stop is not None or rc:
@@ -685,52 +683,15 @@ def _repair_pass(out, files, command, *, margin, route_patience, timeout_s, base
         return result, secs
     result["fmax_mhz"] = _fmax(json.loads(side[1].read_text()))
     if result["fmax_mhz"] is None or result["fmax_mhz"] <= first:
-        result["reason"] = ("no faster than the first route" if displaced == "first" else
-                            f"no faster than the route kept ({first} MHz)")
+        result["reason"] = "no faster than the first route"
         return result, secs
     for f, r in zip(files, side, strict=True):
         if f.exists():
-            f.replace(f.with_name(f"{f.stem}_{displaced}{f.suffix}"))
+            f.replace(f.with_name(f"{f.stem}_first{f.suffix}"))
         if r.exists():
             r.replace(f)
     result["kept"] = True
     return result, secs
-
-
-def _repair_search(out, files, command, **watch):
-    """The repair tries (:func:`_repair_pass`) at :data:`REPAIR_MARGINS` above the first
-    route's Fmax, down while a try does not finish; after the first that finishes (unless it
-    was the first target), one more halfway to the target above. The fastest route ends up
-    under the flow's names. Returns the report's ``repair`` entry and the seconds spent."""
-    log, pnr_report = files[:2]
-    base = _fmax(json.loads(pnr_report.read_text()))
-    tries = []
-    secs = 0.0
-    kept_as = "first"               # where the route under the flow's names came from
-
-    def attempt(margin):
-        nonlocal kept_as, secs
-        r, s = _repair_pass(out, files, command, margin=margin, base=base, displaced=kept_as,
-                            limit=tries[0]["iteration_limit"] if tries else None, **watch)
-        secs += s
-        tries.append(r)
-        if r["kept"]:
-            kept_as = _repair_suffix(margin)
-        return r["fmax_mhz"] is not None
-
-    for k, margin in enumerate(REPAIR_MARGINS):
-        # A lower target helps only a ripup that did not finish.
-        if attempt(margin):
-            # The outcome is not monotone in the target: one more try halfway to the target
-            # above, which did not finish.
-            if k:
-                attempt(round((margin + REPAIR_MARGINS[k - 1]) / 2, 5))
-            break
-    kept = [r for r in tries if r["kept"]]
-    entry = {**(kept[-1] if kept else tries[-1]), "attempts": len(tries),
-             "tries": [{"target_mhz": r["target_mhz"], "fmax_mhz": r["fmax_mhz"]}
-                       for r in tries]}
-    return entry, secs
 
 
 def _sweep_stats(attempts):
@@ -797,8 +758,7 @@ def add_arguments(parser):
     parser.add_argument("--repair", action="store_true",
                         help="route once more with timing-driven ripup 11%% above the Fmax "
                              "reached (then 1.5%% less per try that does not finish, down to "
-                             "2%%; after one finishes, one more halfway back up); keep the "
-                             "fastest route (report: repair)")
+                             "2%%); keep the faster route (report: repair)")
     parser.add_argument("--sweep", action="store_true",
                         help="place and route at every --seed and keep the fastest (every "
                              "seed's Fmax in the report; seed_sweep: min/median/mean/max)")
@@ -891,15 +851,6 @@ def run(args):
     return 0
 
 
-def _repair_line(rp):
-    tries = f"{rp['attempts']} {'try' if rp['attempts'] == 1 else 'tries'}"
-    each = ", ".join(f"{t['target_mhz']:g} -> {'-' if t['fmax_mhz'] is None else t['fmax_mhz']}"
-                     for t in rp.get("tries", ()))
-    return (f"  repair ({tries} of a timing-driven ripup{': ' if each else ''}{each}): "
-            f"{rp['fmax_before_mhz']} -> {rp['fmax_mhz']} MHz at {rp['target_mhz']:g}, "
-            + ("kept" if rp["kept"] else f"not kept: {rp['reason']}"))
-
-
 def format_summary(rep):
     """A few human-readable lines from a flow report."""
     name = rep["top"] if rep.get("design") in (None, "Top", "BoardTop") \
@@ -935,8 +886,13 @@ def format_summary(rep):
                               f"({b['failing_shallow']})" for b in tm["blocks"][:4])
             lines.append(f"  failing at {STA_MHZ} MHz by block (of which <= 4 logic levels): "
                          f"{where}")
-    if rep.get("repair"):
-        lines.append(_repair_line(rep["repair"]))
+    rp = rep.get("repair")
+    if rp:
+        tries = f"{rp['attempts']} {'try' if rp['attempts'] == 1 else 'tries'}"
+        lines.append(f"  repair ({tries}, the last a timing-driven ripup at "
+                     f"{rp['target_mhz']:g} MHz): "
+                     f"{rp['fmax_before_mhz']} -> {rp['fmax_mhz']} MHz, "
+                     + ("kept" if rp["kept"] else f"not kept: {rp['reason']}"))
     sw = rep.get("seed_sweep")
     if sw:
         each = ", ".join(f"{a['seed']}: {a['fmax_mhz'] if a.get('fmax_mhz') is not None else '-'}"
