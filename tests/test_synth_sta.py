@@ -265,6 +265,33 @@ def test_blocks_add_up_failing_endpoints(small):
         sta.blocks(small, -5)
 
 
+def test_nets_on_the_failing_paths(small):
+    # At 650 MHz (1538 ps) R/WRE (C/Q -> R/WRE, 1000 ps), R/WD (M/P0 -> R/WD, 800) and A/DI
+    # (C/Q -> L2/D 200, L2/F -> L1/B 50, L1/F -> A/DI 400) fail: C/Q's net is on two of them.
+    assert small.wire_hops(f"{A}/DI") == [(f"{C}/Q", 200), (f"{L2}/F", 50), (f"{L1}/F", 400)]
+    # The carry hop K0/FCO -> K1/FCI has no delay: not a wire to shorten.
+    assert small.wire_hops(f"{B}/DI") == [(f"{A}/Q", 200), (f"{K1}/F", 350)]
+    assert (small.fanout(f"{C}/Q"), small.fanout(f"{L1}/F"), small.fanout(f"{A}/Q")) == (2, 2, 3)
+    assert sta.nets(small, 650) == [
+        {"net": f"{C}/Q", "group": "en", "fanout": 2, "failing": 2, "longest_ns": 1.0},
+        {"net": f"{M}/P0", "group": "mac.prod0$115", "fanout": 1, "failing": 1,
+         "longest_ns": 0.8},
+        {"net": f"{L1}/F", "group": "cnt", "fanout": 2, "failing": 1, "longest_ns": 0.4},
+        {"net": f"{L2}/F", "group": "cnt", "fanout": 1, "failing": 1, "longest_ns": 0.05},
+    ]
+    assert sta.nets(small, 650, top=1)[0]["net"] == f"{C}/Q"
+    assert sta.nets(small, 100) == []
+    assert sta.format_nets(sta.nets(small, 650, top=2), 650).splitlines() == [
+        " fail@650 fanout wire ns  net (driver pin)",
+        f"        2      2   1.000  {C}/Q",
+        f"        1      1   0.800  {M}/P0",
+    ]
+    with pytest.raises(ValueError, match="Net count must be a non-negative integer, not -2"):
+        sta.nets(small, 650, top=-2)
+    with pytest.raises(ValueError, match="Frequency must be a positive number of MHz"):
+        sta.nets(small, 0)
+
+
 def test_what_if_wires_and_clock_to_out():
     lines = SMALL_SDF.splitlines(keepends=True)
     # No wire delay: A/Q 525 -> L2 236 -> L1/B 200 = 961 into A/DI, + setup 130 at A/CE;
@@ -422,6 +449,12 @@ def test_cli_prints_the_table_and_a_path(tmp_path, capsys):
         "        1          1      3    1.586  cnt",
         "        3          3      5           (blocks listed)",
     ]
+    assert sta.main([str(sdf), "--mhz", "650", "--top", "0", "--nets", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [" fail@650 fanout wire ns  net (driver pin)",
+                        f"        2      2   1.000  {C}/Q"]
+    assert sta.main([str(sdf), "--nets", "-1"]) == 1
+    assert "Net count must be a non-negative integer, not -1" in capsys.readouterr().err
     assert sta.main([str(sdf), "--mhz", "650", "--top", "1", "--wire-scale", "0",
                      "--clock-to-out", "MULT18X18D=0.1"]) == 0
     out = capsys.readouterr().out.splitlines()

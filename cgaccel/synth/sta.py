@@ -32,7 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Timing", "SdfError", "load", "endpoints", "worst_path", "group", "summary",
-           "blocks", "format_summary", "format_blocks", "format_path", "main"]
+           "blocks", "nets", "format_summary", "format_blocks", "format_nets", "format_path",
+           "main"]
 
 _NUM = r"(-?[\d.]+(?:[eE][-+]?\d+)?)"
 _TRIPLE = rf"\(\s*(?:{_NUM}\s*:\s*{_NUM}\s*:\s*{_NUM}|{_NUM})?\s*\)"
@@ -198,6 +199,7 @@ class Timing:
                 setup[d] = value
         self.pins = pins
         self._index = index
+        self._fanout = [sum(1 for _, _, is_cell in arcs if not is_cell) for arcs in succ]
         self.setup = setup
         self.clocks = {k: sorted(v) for k, v in clocks.items()}
         self._starts = starts
@@ -275,6 +277,17 @@ class Timing:
         counted (nextpnr's "logic" steps)."""
         chain = self._path(self._index[pin])
         return sum(1 for q in chain[2:] if self._via_cell[q])
+
+    def fanout(self, pin):
+        """Wires (``INTERCONNECT`` arcs) leaving ``pin``: its net's fanout."""
+        return self._fanout[self._index[pin]]
+
+    def wire_hops(self, pin):
+        """The wires on the worst path into ``pin``: ``[(driver pin, delay ps), ...]``, in
+        path order, zero-delay hops (carry chains) left out."""
+        arr, chain = self.arrival, self._path(self._index[pin])
+        return [(self.pins[u], arr[v] - arr[u]) for u, v in zip(chain, chain[1:], strict=False)
+                if not self._via_cell[v] and arr[v] > arr[u]]
 
     def setup_of(self, pin):
         return self.setup[self._index[pin]]
@@ -478,6 +491,48 @@ def blocks(sdf, mhz=150.0, *, depth=1, shallow=4):
             if fail]
 
 
+def nets(sdf, mhz=150.0, *, top=20):
+    """The nets on the worst paths of the endpoints failing at ``mhz``: which wires to shorten
+    (a copy of the driver nearer its loads, a register on the way) to fix the most endpoints.
+
+    Every failing endpoint's worst path is followed; each wire on it counts once for the net
+    it belongs to (named by its driver pin).
+
+    Returns
+    -------
+    list of dict
+        The ``top`` nets through the most failing endpoints (then the longest wire first):
+        ``net`` (driver pin), ``group`` (the driver's), ``fanout`` (the net's wires in the
+        whole design), ``failing`` (endpoints whose worst path uses it), ``longest_ns`` (its
+        longest wire on those paths).
+    """
+    if isinstance(mhz, bool) or not isinstance(mhz, (int, float)) or mhz <= 0:
+        raise ValueError(f"Frequency must be a positive number of MHz, not {mhz!r}")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ValueError(f"Net count must be a non-negative integer, not {top!r}")
+    t = load(sdf)
+    period = 1e6 / mhz
+    tally = {}
+    for pin, req in t.endpoints().items():
+        if req <= period:
+            continue
+        for net, delay in t.wire_hops(pin):
+            n = tally.setdefault(net, [0, 0.0])
+            n[0] += 1
+            n[1] = max(n[1], delay)
+    rows = sorted(tally.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:top]
+    return [{"net": net, "group": t.group(net), "fanout": t.fanout(net), "failing": n,
+             "longest_ns": round(d / 1000, 3)} for net, (n, d) in rows]
+
+
+def format_nets(rows, mhz):
+    """The table of :func:`nets`, as text."""
+    lines = [f"{'fail@' + format(mhz, 'g'):>9} {'fanout':>6} {'wire ns':>7}  net (driver pin)"]
+    for r in rows:
+        lines.append(f"{r['failing']:>9} {r['fanout']:>6} {r['longest_ns']:>7.3f}  {r['net']}")
+    return "\n".join(lines)
+
+
 def format_blocks(rows, mhz, shallow=4):
     """The table of :func:`blocks`, as text."""
     lines = [f"{'fail@' + format(mhz, 'g'):>9} {'<=' + str(shallow) + ' levels':>10} "
@@ -552,6 +607,9 @@ def main(argv=None):
                         help="also add up the failing endpoints by block, the first DEPTH "
                              "parts of the group name (1: controller, engine, ...; 2: "
                              "engine.col0, ...)")
+    parser.add_argument("--nets", metavar="N", type=int, default=None,
+                        help="also list the N nets on the most failing endpoints' worst paths "
+                             "(fanout, longest wire)")
     parser.add_argument("--wire-scale", type=float, default=1.0, metavar="F",
                         help="what if every interconnect delay were F times nextpnr's (0: the "
                              "logic-only bound)")
@@ -593,14 +651,20 @@ def main(argv=None):
     print(f"{path}: {len(t.pins)} pins, {time.monotonic() - start:.1f} s"
           + "".join(f"; what if {k} = {v}" for k, v in what_if.items()))
     print(format_summary(s))
-    if args.blocks is not None:
+    # The optional tables, each after the summary.
+    tables = [(args.blocks, lambda: format_blocks(blocks(t, args.mhz, depth=args.blocks),
+                                                  args.mhz)),
+              (args.nets, lambda: format_nets(nets(t, args.mhz, top=args.nets), args.mhz))]
+    for option, table in tables:
+        if option is None:
+            continue
         try:
-            rows = blocks(t, args.mhz, depth=args.blocks)
+            text = table()
         except ValueError as e:
             print(f"sta: error: {e}", file=sys.stderr)
             return 1
         print()
-        print(format_blocks(rows, args.mhz))
+        print(text)
     if args.path is not None:
         try:
             print()
