@@ -580,6 +580,13 @@ def _check_report(rep, out, tgt):
     assert (tm["failing_at_target"] == 0) == rep["timing_met"]
     assert tm["failing_at_150_mhz"] >= tm["failing_at_target"]
     assert tm["groups"] and tm["groups"][0]["worst_ns"] == tm["worst_ns"]
+    # The nets of the paths failing at the target: as many as fail (no endpoint counted
+    # twice on one net), the most used first; none when the target is met.
+    assert bool(tm["nets"]) == (tm["failing_at_target"] > 0)
+    assert all(0 < n["failing"] <= tm["failing_at_target"] and n["fanout"] >= 1
+               for n in tm["nets"])
+    assert [n["failing"] for n in tm["nets"]] == sorted((n["failing"] for n in tm["nets"]),
+                                                         reverse=True)
     assert "endpoints fail at" in flow.format_summary(rep)
 
 

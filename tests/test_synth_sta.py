@@ -482,7 +482,7 @@ def test_flow_logic_bound(tmp_path):
            "freq_target_mhz": 600, "timing_met": False, "seconds": 1.0,
            "files": {"bitstream": "x.bit"}, "util_pct": {},
            **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "io")}, "timing": tm}
-    assert flow.format_summary(rep).splitlines()[-1] == (
+    assert flow.format_summary(rep).splitlines()[-2] == (
         "  2 of 5 endpoints fail at 600 MHz (0 at 150); worst groups: fifo.storage, cnt; "
         "916.59 MHz with no wire delay")
 
@@ -501,7 +501,7 @@ def test_flow_blocks_at_the_second_frequency(monkeypatch):
            "freq_target_mhz": 600, "timing_met": False, "seconds": 1.0,
            "files": {"bitstream": "x.bit"}, "util_pct": {},
            **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "io")}, "timing": tm}
-    assert flow.format_summary(rep).splitlines()[-1] == (
+    assert flow.format_summary(rep).splitlines()[-2] == (
         "  failing at 650 MHz by block (of which <= 4 logic levels): fifo 2 (2), cnt 1 (1)")
 
 
@@ -515,8 +515,16 @@ def test_flow_summary_line():
            "freq_target_mhz": 600, "timing_met": False, "seconds": 1.0,
            "files": {"bitstream": "x.bit"}, "util_pct": {},
            **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "io")}, "timing": tm}
-    assert flow.format_summary(rep).splitlines()[-1] == (
-        "  2 of 5 endpoints fail at 600 MHz (0 at 150); worst groups: fifo.storage, cnt")
+    # At 600 MHz (1667 ps) R/WRE and R/WD fail, through C/Q's net and M/P0's.
+    assert tm["nets"] == [
+        {"net": f"{C}/Q", "group": "en", "fanout": 2, "failing": 1, "longest_ns": 1.0},
+        {"net": f"{M}/P0", "group": "mac.prod0$115", "fanout": 1, "failing": 1,
+         "longest_ns": 0.8}]
+    assert flow.format_summary(rep).splitlines()[-2:] == [
+        "  2 of 5 endpoints fail at 600 MHz (0 at 150); worst groups: fifo.storage, cnt",
+        "  nets on the most paths failing at 600 MHz: en on 1 (fanout 2, wire 1.0 ns), "
+        "mac.prod0$115 on 1 (fanout 1, wire 0.8 ns)"]
+    assert flow.timing_summary(small, 500)["nets"] == []    # nothing fails: no net
     rep["timing"] = {"error": "SdfError: Cannot read routed.sdf"}
     assert flow.format_summary(rep).splitlines()[-1] == (
         "  no endpoint table (python -m cgaccel.synth.sta): SdfError: Cannot read routed.sdf")

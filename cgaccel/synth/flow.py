@@ -548,6 +548,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
 
 STA_MHZ = 150      # the report's second frequency: the stretch goal of the ECP5 block tops
 STA_GROUPS = 20    # groups kept in the report
+STA_NETS = 5       # nets kept in the report (sta.nets at the target)
 
 
 def timing_summary(sdf, freq):
@@ -558,12 +559,13 @@ def timing_summary(sdf, freq):
     reading it) must not lose a routed run; ``{"error": reason}`` is returned instead.
     """
     # Imported here: ``python -m cgaccel.synth.sta`` must not find it imported by the package.
-    from .sta import Timing, blocks, load
+    from .sta import Timing, blocks, load, nets
     from .sta import summary as sta_summary
     try:
         t = load(sdf)
         s = sta_summary(t, STA_MHZ, top=STA_GROUPS, target_mhz=freq)
         by_block = blocks(t, STA_MHZ, depth=1)
+        by_net = nets(t, freq, top=STA_NETS)
         # The same routed design with every wire delay zero: what the logic alone allows,
         # the bound no placement or route can beat (read again: a what-if is a parse option).
         bound = None
@@ -590,6 +592,8 @@ def timing_summary(sdf, freq):
                     f"failing_at_{STA_MHZ}_mhz": b["failing"],
                     "failing_shallow": b["failing_shallow"], "worst_ns": b["worst_ns"]}
                    for b in by_block],
+        # The nets on the most worst paths failing at the target: the wires to shorten.
+        "nets": by_net,
     }
 
 
@@ -886,6 +890,10 @@ def format_summary(rep):
                               f"({b['failing_shallow']})" for b in tm["blocks"][:4])
             lines.append(f"  failing at {STA_MHZ} MHz by block (of which <= 4 logic levels): "
                          f"{where}")
+        if tm.get("nets"):
+            on = ", ".join(f"{n['group']} on {n['failing']} (fanout {n['fanout']}, wire "
+                           f"{n['longest_ns']} ns)" for n in tm["nets"][:3])
+            lines.append(f"  nets on the most paths failing at {tm['target_mhz']:g} MHz: {on}")
     rp = rep.get("repair")
     if rp:
         tries = f"{rp['attempts']} {'try' if rp['attempts'] == 1 else 'tries'}"
