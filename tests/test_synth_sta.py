@@ -525,6 +525,15 @@ def test_flow_summary_line():
         "  nets on the most paths failing at 600 MHz: en on 1 (fanout 2, wire 1.0 ns), "
         "mac.prod0$115 on 1 (fanout 1, wire 0.8 ns)"]
     assert flow.timing_summary(small, 500)["nets"] == []    # nothing fails: no net
+    # Nets of one group are named once, by the first (most used) of them.
+    rep["timing"] = {**tm, "nets": [{**tm["nets"][0], "group": "cnt"}, tm["nets"][1],
+                                    {**tm["nets"][0], "failing": 0}]}
+    assert flow.format_summary(rep).splitlines()[-1] == (
+        "  nets on the most paths failing at 600 MHz: cnt on 1 (fanout 2, wire 1.0 ns), "
+        "mac.prod0$115 on 1 (fanout 1, wire 0.8 ns), en on 0 (fanout 2, wire 1.0 ns)")
+    rep["timing"]["nets"][2]["group"] = "cnt"
+    assert flow.format_summary(rep).splitlines()[-1].endswith("mac.prod0$115 on 1 (fanout 1, "
+                                                              "wire 0.8 ns)")
     rep["timing"] = {"error": "SdfError: Cannot read routed.sdf"}
     assert flow.format_summary(rep).splitlines()[-1] == (
         "  no endpoint table (python -m cgaccel.synth.sta): SdfError: Cannot read routed.sdf")

@@ -891,8 +891,12 @@ def format_summary(rep):
             lines.append(f"  failing at {STA_MHZ} MHz by block (of which <= 4 logic levels): "
                          f"{where}")
         if tm.get("nets"):
-            on = ", ".join(f"{n['group']} on {n['failing']} (fanout {n['fanout']}, wire "
-                           f"{n['longest_ns']} ns)" for n in tm["nets"][:3])
+            # One net per group: a chain of LUTs in one register's logic is one place.
+            first = {}
+            for n in tm["nets"]:
+                first.setdefault(n["group"], n)
+            on = ", ".join(f"{g} on {n['failing']} (fanout {n['fanout']}, wire "
+                           f"{n['longest_ns']} ns)" for g, n in list(first.items())[:3])
             lines.append(f"  nets on the most paths failing at {tm['target_mhz']:g} MHz: {on}")
     rp = rep.get("repair")
     if rp:
