@@ -98,7 +98,10 @@ class AccelConfig:
         (``docs/engine.md``, "Write-back"). 1: byte reads only. On an ECP5 a 2 x 256 x 32-bit
         bank is still two DP16KD, as 2 x 1024 x 8.
     cgnet : bool
-        Fine-grained CGNet gating (base path, threshold, conditional path) is built.
+        Fine-grained CGNet gating (base path, threshold, conditional path) is built. Without
+        it the engine refuses gated tiles and each column's slot table, conditional queue and
+        gate decision are left out (a tenth of a one-column engine's LUTs and flip-flops on
+        an iCE40, ``docs/synth.md``, "iCE40 UP5K").
     fbs : bool
         FBS output/input channel masks are built.
     counter_width : int

@@ -103,6 +103,17 @@ def test_dealt_pixels_match_golden(cfg_kw, shp, groups, density, extra):
     assert all(t.cmd["psplit"] == t.cmd["pdeal"] == 1 for t in plan.tiles)
 
 
+@pytest.mark.parametrize("split", ["channel", "pixel", "deal"])
+def test_dense_and_fbs_layers_without_cgnet(split):
+    # cgnet=False ties the column's ``gated`` to 0 (synthesis drops the gating hardware,
+    # tests/test_synth_breakdown.py): ungated layers, with FBS masks too, still match.
+    cfg = small_config(rows=2, cols=3, cgnet=False)
+    check_layer(cfg, make_layer(shape(5, 6, 6, 4, 3), 1, 0.0, seed=3, residual=True,
+                                relu=True), split=split)
+    check_layer(cfg, make_layer(shape(6, 5, 5, 6, 3), 1, 0.0, seed=4, fbs_density=0.6),
+                split=split, gaps=True)
+
+
 @pytest.mark.parametrize("double_out", [False, True])
 def test_dealt_pixels_multi_tile_cols_above_wo(double_out):
     # 5 columns on output rows of 2: every step wraps two rows plus a pixel; P = 3*2 and 1*2
