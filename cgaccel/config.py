@@ -104,6 +104,11 @@ class AccelConfig:
         an iCE40, ``docs/synth.md``, "iCE40 UP5K").
     fbs : bool
         FBS output/input channel masks are built.
+    deal : bool
+        Dealt-pixel tiles are built (``docs/engine.md``, "Dealt pixels"): the tiler may deal
+        a gated 1x1 layer's pixels over the columns. Without them the tiler never deals,
+        the engine refuses a dealt tile, and each column's dealt walk is left out (about 500
+        LUT4 a column on an iCE40, ``docs/synth.md``, "iCE40 UP5K").
     counter_width : int
         Bits of the performance counters (cycles, DRAM bytes and stalls; the engine's counters
         are read as per-layer differences of this width). They wrap at ``2**counter_width``;
@@ -134,6 +139,7 @@ class AccelConfig:
     out_word: int = 4
     cgnet: bool = True
     fbs: bool = True
+    deal: bool = True
     counter_width: int = 64
 
     def __post_init__(self):
@@ -180,6 +186,7 @@ class AccelConfig:
                    min(self.axi_data_width // 8, self.out_depth // 2), pow2=True)
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
+        _check_bool("Dealt pixels", self.deal)
         _check_int("Counter width", self.counter_width, 32, 64)
 
     # Derived sizes -------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_frozen():
      r"^Max outstanding reads must be an integer between 1 and 16, not 32$"),
     ({"cgnet": 1}, TypeError, r"^CGNet gating must be a bool, not 1$"),
     ({"fbs": "yes"}, TypeError, r"^FBS channel skipping must be a bool, not 'yes'$"),
+    ({"deal": 0}, TypeError, r"^Dealt pixels must be a bool, not 0$"),
     # max_channels 512 on 8 columns: a column owns 64 channels of a channel-split tile.
     ({"param_depth": 32}, ValueError,
      r"^Parameter table depth must be an integer between 64 and 512, not 32$"),

@@ -114,6 +114,21 @@ def test_dense_and_fbs_layers_without_cgnet(split):
                 split=split, gaps=True)
 
 
+def test_without_dealt_pixels_layers_match_and_dealt_tiles_are_refused():
+    # deal=False ties the column's ``pdeal`` to 0 (synthesis drops the dealt walk): pixel and
+    # channel splits still match, and a dealt tile (planned for a configuration with them)
+    # is refused with the descriptor error, its outputs left alone.
+    cfg = small_config(rows=2, cols=3, deal=False)
+    args = make_layer(shape(6, 5, 5, 6, 1, pad=0), 2, 0.5, seed=5, residual=True)
+    for split in ("pixel", "channel"):
+        check_layer(cfg, args, split=split, gaps=True)
+    dealt = plan_layer(small_config(rows=2, cols=3), **args, split="deal")
+    assert all(t.cmd["pdeal"] for t in dealt.tiles)
+    res = run_plans(cfg, [dealt], engine=Engine(cfg))
+    assert set(res.errors) == {1}, res.errors         # o_done.error on every tile
+    assert res.counters["macs"] == 0
+
+
 @pytest.mark.parametrize("double_out", [False, True])
 def test_dealt_pixels_multi_tile_cols_above_wo(double_out):
     # 5 columns on output rows of 2: every step wraps two rows plus a pixel; P = 3*2 and 1*2

@@ -278,6 +278,19 @@ def test_choose_split_deals_write_back_bound_whole_columns():
     assert choose_split(cfg(cols=12), 256, 28, 24, 4, 1, 4, 96, cw=8) == "channel"
 
 
+def test_no_dealt_pixels_without_them_in_the_configuration():
+    # deal=False: "auto" never deals (the same shapes as above take the channel split) and
+    # asking for dealt tiles is refused.
+    assert choose_split(cfg(cols=8), 256, 28, 27, 4, 1, 4, 64) == "deal"
+    assert choose_split(cfg(cols=8, deal=False), 256, 28, 27, 4, 1, 4, 64) == "channel"
+    assert choose_split(cfg(cols=8, deal=False), 256, 28, 24, 4, 1, 4, 64, cw=8) == "channel"
+    with pytest.raises(ValueError, match="split must be channel, pixel or auto when the "
+                                         "configuration has no dealt pixels, not 'deal'"):
+        plan_layer(cfg(deal=False), **layer(R=1, pad=0, groups=2), split="deal")
+    assert not any(t.cmd["pdeal"] for t in plan_layer(cfg(deal=False), **layer(),
+                                                        split="pixel").tiles)
+
+
 def test_choose_split_deals_on_8_columns_only():
     assert choose_split(cfg(cols=8), 64, 28, 27, 4, 1, 4, 64) == "deal"
     assert choose_split(cfg(cols=4), 64, 28, 27, 4, 1, 4, 64) == "channel"

@@ -197,17 +197,19 @@ def test_tiny_top_breakdown(tmp_path):
     assert all(m["mapped"] is not None for m in rep["memories"])
 
 
-def test_a_column_without_cgnet_gating_is_smaller(tmp_path):
-    # cgnet=False: the engine refuses gated tiles, and the column's descriptor says so with a
-    # constant, so synthesis drops the slots, the conditional queue and the gate decision.
+@pytest.mark.parametrize("switch, ffs, luts", [("cgnet", 0.9, 0.95), ("deal", 0.99, 0.96)])
+def test_a_column_without_a_feature_is_smaller(tmp_path, switch, ffs, luts):
+    # cgnet=False / deal=False: the engine refuses gated / dealt tiles, and the column's
+    # descriptor says so with a constant, so synthesis drops the slots, the conditional queue
+    # and the gate decision / the dealt walk.
     from cgaccel.engine.column import Column
     cfg = preset("tiny").with_overrides(cols=1, rows=2, max_groups=2, psum_slots=4,
                                         max_channels=32, max_dim=16, fbs=False)
     total = {}
-    for cgnet in (True, False):
-        c = cfg.with_overrides(cgnet=cgnet)
-        rep = bd.breakdown(c, "ice40-up5k", tmp_path / str(cgnet), design=Column(c, 0),
+    for on in (True, False):
+        c = cfg.with_overrides(**{switch: on})
+        rep = bd.breakdown(c, "ice40-up5k", tmp_path / str(on), design=Column(c, 0),
                            module="col", dsp=False, noabc=True)
-        total[cgnet] = rep["modules"][0]["total"]
-    assert total[False]["ffs"] < 0.9 * total[True]["ffs"], total
-    assert total[False]["luts"] < 0.95 * total[True]["luts"], total
+        total[on] = rep["modules"][0]["total"]
+    assert total[False]["ffs"] < ffs * total[True]["ffs"], total
+    assert total[False]["luts"] < luts * total[True]["luts"], total

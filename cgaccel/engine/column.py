@@ -153,11 +153,14 @@ class Column(wiring.Component):
             m.d.sync += [d.eq(self.descs[q_bank[0]]), bank.eq(q_bank[0]),
                          act_hi.eq(q_bank[0] & ~self.descs[q_bank[0]].wide),
                          scw_l.eq(self.scw[q_bank[0]]), rscw_l.eq(self.rscw[q_bank[0]])]
+            # The engine refuses the tiles of a feature the configuration leaves out; a
+            # constant here lets synthesis drop its logic: without CGNet gating the slots,
+            # the conditional queue and the gate decision, without dealt pixels the dealt
+            # walk (each about a sixth of a column's LUTs).
             if not cfg.cgnet:
-                # The engine refuses gated tiles without CGNet gating; a constant here lets
-                # synthesis drop the slots, the conditional queue and the gate decision
-                # (about a sixth of a column's LUTs and flip-flops).
                 m.d.sync += d.gated.eq(0)
+            if not cfg.deal:
+                m.d.sync += d.pdeal.eq(0)
         # Pop on go, push on start (into the first free entry after the pop).
         with m.If(go):
             with m.If(self.start):

@@ -233,6 +233,8 @@ class Engine(wiring.Component):
                        | (d.hb == 0) | (d.w == 0))
                 if not cfg.cgnet:
                     fld = fld | d.gated
+                if not cfg.deal:
+                    fld = fld | (d.psplit & d.pdeal)
                 m.d.sync += [
                     scw.eq(shift_add(cmd.cw, cmd.s[:kb])),
                     pix.eq(shift_add(cmd.ho, cmd.wo)),

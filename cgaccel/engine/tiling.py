@@ -286,7 +286,7 @@ def choose_split(config, K, Ho, Wo, groups, taps=1, band=None, kt=None, cw=None)
     if groups > 1:
         wb_bound = (cw is not None and cols >= taps * cw
                     and Geometry(config).store_rows)
-        if (taps == 1 and cols >= 8 and _ceil_div(kt, cols) <= 16
+        if (config.deal and taps == 1 and cols >= 8 and _ceil_div(kt, cols) <= 16
                 and _ceil_div(Ho, band) >= 4 and P >= 4 * cols and by_pixel >= 0.95
                 and (math.gcd(Wo, cols) < cols or wb_bound)):
             return "deal"
@@ -376,6 +376,9 @@ def plan_layer(config, x, w, bias, thr, mult, shift, *, stride=1, pad=0, groups=
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if not any(wide is v or (isinstance(v, str) and wide == v) for v in WIDES):
         raise ValueError(f"wide must be one of auto, True, False, not {wide!r}")
+    if split == "deal" and not config.deal:
+        raise ValueError("split must be channel, pixel or auto when the configuration has "
+                         "no dealt pixels, not 'deal'")
     if split == "deal" and wide is True:
         # Dealt tiles are verified with their band in one half only; the tiler keeps the
         # two flags exclusive.
