@@ -13,6 +13,7 @@ from amaranth.sim import Simulator
 from cgaccel.config import AccelConfig, preset
 from cgaccel.engine import Engine
 from cgaccel.engine.geometry import Geometry, Target
+from cgaccel.engine.intake import intake_cycles
 from cgaccel.engine.sim import run_plans
 from cgaccel.engine.tiling import expected_counts, plan_layer
 from cgaccel.model.data import make_layer
@@ -574,7 +575,7 @@ def test_single_buffered_tile_runs_alone():
             ctx.set(dut.i_cmd.payload, t1.cmd)
             ctx.set(dut.i_cmd.valid, 1)
             accepted_early = False
-            for _ in range(40):
+            for _ in range(intake_cycles(cfg) + 40):
                 await ctx.tick()
                 accepted_early |= bool(ctx.get(dut.i_cmd.ready))
             seen[dbl] = (accepted_early, ctx.get(dut.o_done.valid))

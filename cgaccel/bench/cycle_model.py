@@ -38,9 +38,10 @@ With a double-buffered output bank (tile command ``obuf``) the engine queues one
 buffer half, and a column starts its part of the next tile as soon as it has finished the
 current one (``COL_RESTART`` cycles after its last busy cycle: queue pop, registered start);
 otherwise a tile is accepted only when the previous one is done and read back. Either way a
-column starts no earlier than ``CMD_TO_BUSY`` cycles after the command was accepted (intake FSM:
-IDLE, SIZE, SIZE2, CHECK; queue; registered start). ``cnt_busy`` counts the cycles at least one
-column is busy: the union of every column's busy intervals. A tile is done (``o_done``, and its
+column starts no earlier than ``cmd_to_busy`` cycles (:class:`PipelineTiming`) after the
+command was accepted (intake FSM: IDLE, SIZE while the size checks step through their
+products, CHECK; queue; registered start). ``cnt_busy`` counts the cycles at least one column
+is busy: the union of every column's busy intervals. A tile is done (``o_done``, and its
 half free for new writes) the cycle after its last column finishes.
 
 Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
@@ -67,6 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.geometry import Geometry, Target
+from ..engine.intake import intake_cycles
 
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
@@ -75,12 +77,8 @@ OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
 # Issue register, list read, list register, operand read, operand register
 # (cgaccel.engine.column).
 FETCH_STAGES = 5
-# Command accepted (IDLE) -> SIZE -> SIZE2 -> CHECK (queue push) -> column queue valid, go ->
-# registered start -> first busy cycle.
-CMD_TO_BUSY = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
-INTAKE_CYCLES = 4         # IDLE, SIZE, SIZE2, CHECK: the next command is accepted after these
 # Testbench: o_done handshake, then the last read's data latency (3: read port, the
 # column's word register, the write-back FIFO).
 TB_READBACK = 4
@@ -108,20 +106,31 @@ class PipelineTiming:
         Cycles from an item's last base word to the earliest first word of its conditional
         item (also when a released psum slot can be reused): 5 fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
+    intake : int
+        Cycles from one accepted tile command to the earliest next: IDLE, SIZE for the
+        size checks' ``intake_cycles`` (:mod:`cgaccel.engine.intake`), CHECK.
+    cmd_to_busy : int
+        Cycles from an accepted command to its columns' first busy cycle: the intake, then
+        column queue valid, go, registered start.
     """
 
     mac_latency: int
     fill: int
     drain: int
     gate_latency: int
+    intake: int
+    cmd_to_busy: int
 
 
 def pipeline_timing(config):
-    """The :class:`PipelineTiming` of ``config`` (only ``rows`` changes it)."""
+    """The :class:`PipelineTiming` of ``config`` (``rows``, and the field widths for the
+    intake)."""
     mac = 1 + (config.rows - 1).bit_length()
+    intake = 2 + intake_cycles(config)
     return PipelineTiming(mac_latency=mac, fill=6,
                           drain=FETCH_STAGES + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
-                          gate_latency=FETCH_STAGES + mac + 3)
+                          gate_latency=FETCH_STAGES + mac + 3,
+                          intake=intake, cmd_to_busy=intake + 2)
 
 
 @dataclass(frozen=True)
@@ -393,7 +402,7 @@ def estimate_plan(config, plan, gate=None):
                                   wide=bool(tile.cmd.get("wide", 0)),
                                   act_writes=len(geo.lane_writes(
                                       [w for w in tile.writes if w[0] == Target.ACT]))))
-    compute, total = _timeline(tiles, cols)
+    compute, total = _timeline(tiles, cols, tm)
     return LayerEstimate(compute_cycles=compute, total_cycles=total, tiles=tiles)
 
 
@@ -413,7 +422,7 @@ def _union_length(intervals):
     return n
 
 
-def _timeline(tiles, cols):
+def _timeline(tiles, cols, tm):
     """Engine and engine-only testbench timeline (see the module docstring).
 
     Returns ``(busy cycles, testbench cycles)``.
@@ -443,10 +452,10 @@ def _timeline(tiles, cols):
             accept = max(accept, rb[n - back] + TB_WAKEUP)
         accept += t.out_writes
         if accept_prev is not None:
-            accept = max(accept, accept_prev + INTAKE_CYCLES)
+            accept = max(accept, accept_prev + tm.intake)
         last = 0
         for j in range(cols):
-            first = accept + CMD_TO_BUSY
+            first = accept + tm.cmd_to_busy
             if col_end[j] is not None:
                 first = max(first, col_end[j] + COL_RESTART)
             col_end[j] = first + t.col_busy[j] - 1

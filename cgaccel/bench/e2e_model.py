@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
-from .cycle_model import CMD_TO_BUSY, COL_RESTART, INTAKE_CYCLES, _union_length, estimate_plan
+from .cycle_model import COL_RESTART, _union_length, estimate_plan, pipeline_timing
 
 __all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes", "store_reads"]
 
@@ -145,6 +145,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
     E2eEstimate
     """
     est = estimate_plan(config, compiled.plan, gate)
+    tm = pipeline_timing(config)
     tiles = est.tiles
     cols = config.cols
     lanes = config.load_lanes
@@ -186,7 +187,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             n = len(fin)
             accept = t
             if accept_prev is not None:
-                accept = max(accept, accept_prev + INTAKE_CYCLES)
+                accept = max(accept, accept_prev + tm.intake)
             # The engine takes a command for a half once that half's previous tile is done,
             # and a single-buffered tile only when nothing is in flight.
             if n >= 2:
@@ -195,7 +196,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
                 accept = max(accept, fin[n - 1] + 2)
             last = 0
             for j in range(cols):
-                first = accept + CMD_TO_BUSY
+                first = accept + tm.cmd_to_busy
                 if col_end[j] is not None:
                     first = max(first, col_end[j] + COL_RESTART)
                 col_end[j] = first + tiles[n].col_busy[j] - 1

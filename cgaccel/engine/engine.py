@@ -47,13 +47,14 @@ table address written in the same cycle (its data then arrives inverted, see
 :data:`cgaccel.rtl.NO_RW_CHECK`).
 """
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .column import Column
 from .geometry import Geometry, Target
+from .intake import IntakeCheck
 from .pe import _discard, shift_add
 
 __all__ = ["Engine"]
@@ -137,60 +138,13 @@ class Engine(wiring.Component):
             recs.r_en.eq(self.o_done.valid & self.o_done.ready),
         ]
 
-        # Command intake: size, check, queue.
-        # Intake products are exact at these widths; they are shift-and-add trees
-        # (``shift_add``), not multipliers: DSP blocks are for the MACs.
+        # Command intake: field checks, size checks (``IntakeCheck``, a product bit per cycle),
+        # queue.
         cmd = Signal(tl)
-        cwb = len(cmd.cw)
-        db = cfg.dim_bits
-        scw = Signal(4 + cwb)
-        rscw = Signal(8 + cwb)
-        pix = Signal(2 * db)
-        nk = Signal(cfg.channel_bits)
-        hbw = Signal(2 * db)
-        # The activation words ``hb * w * cw`` against the band's limit ``L`` (``act_depth``,
-        # twice that for a wide band) without a second product: ``hbcw = hb * cw`` is formed in
-        # SIZE beside ``hbw``, and with it the limit ``floor(L / w)`` from a constant table
-        # indexed by ``w``; ``hb * cw * w > L`` exactly when ``hbcw > floor(L / w)`` (``w >=
-        # 1``; ``w = 0`` is rejected by the field checks). SIZE2 compares two registers: as
-        # ``hbw * cw`` in SIZE2 the product's tree was the engine's own routed ECP5 critical
-        # path (``cmd`` -> ``bad_act``, 15 logic levels).
-        # Output words the same way: ``ho * wo * nk`` as ``ho * nk`` against ``floor(L / wo)``
-        # (``L`` the output bank or its half), a pixel split's ``pc * nk`` formed in SIZE.
-        honk = Signal(db + cfg.channel_bits)
-        pcnk = Signal(geo.out_bits + cfg.channel_bits)
-        out_lim = Signal(range(cfg.out_depth + 1))
-        olim1 = Array(Const(cfg.out_depth // w if w else 0, out_lim.shape())
-                      for w in range(1 << db))
-        olim2 = Array(Const(cfg.out_depth // 2 // w if w else 0, out_lim.shape())
-                      for w in range(1 << db))
-        hbcw = Signal(db + cwb)
-        act_lim = Signal(range(2 * cfg.act_depth + 1))
-        lim1 = Array(Const(cfg.act_depth // w if w else 0, act_lim.shape())
-                     for w in range(1 << db))
-        lim2 = Array(Const(2 * cfg.act_depth // w if w else 0, act_lim.shape())
-                     for w in range(1 << db))
-        # Every check is registered as its own flag one state before CHECK (field checks in
-        # SIZE, products in SIZE2, each from values registered by then), so CHECK only ORs
-        # flip-flops: as compares in CHECK they ended at the enables of the descriptor
-        # registers and were the routed ECP5 critical path. The weight words
-        # ``r * s * cw * nk`` are ``rs * cwnk``: ``cwnk = cw * nk`` and the small ``rs = r * s``
-        # are formed in SIZE, so SIZE2 multiplies by the few bits of ``rs`` only (as
-        # ``scw * (r * nk)`` the product's tree and compare were the routed ECP5 critical
-        # path, 26 logic levels). Same states, same cycles.
-        # ``r`` and ``s`` enter every product with their low ``max_kernel.bit_length()`` bits:
-        # a larger ``r`` or ``s`` is rejected (``bad_fld``), so for an accepted command the
-        # products are exact, and for a rejected one they are never used.
-        kb = cfg.max_kernel.bit_length()
-        rs = Signal(2 * kb)
-        cwnk = Signal(cwb + cfg.channel_bits)
+        m.submodules.sizes = sizes = IntakeCheck(cfg)
         bad_fld = Signal()
         bad_par = Signal()
-        bad_act = Signal()
-        bad_wide = Signal()
-        bad_wgt = Signal()
-        bad_out = Signal()
-        bad_pc = Signal()
+
         def nk_of(c):
             # Channels per column: all of them when the tile is split by pixels.
             if cfg.cols & (cfg.cols - 1) == 0:
@@ -198,10 +152,10 @@ class Engine(wiring.Component):
             else:
                 nk_cols = (c.kt + cfg.cols - 1) // cfg.cols
             return Mux(c.psplit, c.kt, nk_cols)
-        # Registered as the command is taken (from its payload), so that SIZE's products
-        # start at a flip-flop: ``kt`` -> round-up divide -> ``psplit`` select -> ``cw * nk``
-        # tree was the routed ECP5 critical path of the top. Same states, same cycles.
+        # Registered as the command is taken (from its payload): the size checks start at a
+        # flip-flop.
         nk_in = Signal(nk_of(cmd).shape())
+        m.d.comb += [sizes.cmd.eq(cmd), sizes.nk.eq(nk_in)]
         started = Signal()
         start = Signal()
         intake = Signal()
@@ -220,12 +174,12 @@ class Engine(wiring.Component):
                     ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
+                    m.d.comb += sizes.start.eq(1)
                     m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
                                  nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
                 m.d.comb += intake.eq(1)
-                nk_now = nk_in
                 d = cmd
                 fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
                        | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)
@@ -235,48 +189,20 @@ class Engine(wiring.Component):
                     fld = fld | d.gated
                 if not cfg.deal:
                     fld = fld | (d.psplit & d.pdeal)
-                m.d.sync += [
-                    scw.eq(shift_add(cmd.cw, cmd.s[:kb])),
-                    pix.eq(shift_add(cmd.ho, cmd.wo)),
-                    hbw.eq(shift_add(cmd.w, cmd.hb)),
-                    hbcw.eq(shift_add(cmd.hb, cmd.cw)),
-                    act_lim.eq(Mux(cmd.wide, lim2[cmd.w], lim1[cmd.w])),
-                    nk.eq(nk_now),
-                    honk.eq(shift_add(nk_now, cmd.ho)),
-                    pcnk.eq(shift_add(cmd.pc, nk_now.as_unsigned())),
-                    out_lim.eq(Mux(cmd.obuf, olim2[cmd.wo], olim1[cmd.wo])),
-                    rs.eq(shift_add(cmd.r[:kb], cmd.s[:kb])),
-                    cwnk.eq(shift_add(nk_now, cmd.cw)),
-                    bad_fld.eq(fld),
-                ]
-                m.next = "SIZE2"
-            with m.State("SIZE2"):
-                m.d.comb += intake.eq(1)
-                m.d.sync += [rscw.eq(shift_add(scw, cmd.r[:kb])),
-                             bad_par.eq(nk > geo.param_depth),
-                             # A wide band may fill both halves; one word plane of it
-                             # (the pixel addresses) stays below ``act_depth``.
-                             bad_act.eq(hbcw > act_lim),
-                             bad_wide.eq(cmd.wide & (hbw > cfg.act_depth)),
-                             bad_wgt.eq(shift_add(cwnk, rs) > cfg.weight_depth),
-                             bad_out.eq(Mux(cmd.psplit,
-                                            pcnk > Mux(cmd.obuf, cfg.out_depth // 2,
-                                                       cfg.out_depth),
-                                            honk > out_lim)),
-                             bad_pc.eq((cmd.psplit & ((cmd.pc == 0)
-                                                      | (shift_add(cmd.pc, cfg.cols) < pix)))
-                                       | (cmd.pdeal & ~cmd.psplit))]
-                m.next = "CHECK"
+                m.d.sync += [bad_fld.eq(fld), bad_par.eq(nk_in > geo.param_depth)]
+                with m.If(sizes.last):
+                    m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += intake.eq(1)
                 d = cmd
-                bad = bad_fld | bad_par | bad_act | bad_wide | bad_wgt | bad_out | bad_pc
+                bad = bad_fld | bad_par | sizes.bad
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
                     m.d.comb += [start.eq(1),
                                  set_inflight.eq(Mux(d.bank, 0b10, 0b01))]
-                    m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(scw),
-                                 rscws[d.bank].eq(rscw), ofull.bit_select(d.bank, 1).eq(~d.obuf),
+                    m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(sizes.scw),
+                                 rscws[d.bank].eq(sizes.rscw),
+                                 ofull.bit_select(d.bank, 1).eq(~d.obuf),
                                  awide.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
 
