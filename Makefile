@@ -60,23 +60,26 @@ sim: deps
 	$(PY) -m pytest $(PYTEST_ARGS) sim
 
 # Measured times are in docs/synth.md (router2: it converges where nextpnr's default router1
-# did not finish in 80 minutes on tiny). tiny: block top, then loadable ULX3S 85F and 25F
-# bitstreams on the board's SDRAM at its 25 MHz oscillator, and one with on-chip RAM on the
-# FPGA's PLL at 50 MHz (--clock; about 6 minutes each); default, the block top on the 85F (about 25 minutes
+# did not finish in 80 minutes on small). small (the smallest preset with the controller and
+# DMA engines): block top, then loadable ULX3S 85F and 25F bitstreams on the board's SDRAM at
+# its 25 MHz oscillator, and one with on-chip RAM on the FPGA's PLL at 50 MHz (--clock; about
+# 6 minutes each); tiny (the direct-host build): block top and loadable iCEBreaker bitstream on
+# the UP5K (about 3 minutes each); default, the block top on the 85F (about 25 minutes
 # per seed: it sits at the 85F's routing limit, so a seed whose routing stalls is followed by
 # the next, 4 then 1 then 2, the fastest first for the current netlist; the tools are
 # deterministic, docs/synth.md) and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
 # and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md).
 # A design that does not route makes the flow stop router2 once it stalls and exit with an
-# error naming the routing wires. The tiny preset does not fit the UP5K:
-# `cgaccel synth --config tiny --target ice40-up5k` refuses it naming the resources.
+# error naming the routing wires; one that does not fit, an error naming the resources.
 synth: $(STAMP)
-	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --router router2
-	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2
-	$(PY) -m cgaccel synth --target ecp5-85k --config tiny --top board --router router2 \
+	$(PY) -m cgaccel synth --target ecp5-85k --config small --router router2
+	$(PY) -m cgaccel synth --target ecp5-85k --config small --top board --router router2
+	$(PY) -m cgaccel synth --target ecp5-85k --config small --top board --router router2 \
 		--dram ram --clock 50 --out build/synth/ecp5-85k/board-ram-50mhz
-	$(PY) -m cgaccel synth --target ecp5-25k --config tiny --top board --router router2
+	$(PY) -m cgaccel synth --target ecp5-25k --config small --top board --router router2
+	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
+	$(PY) -m cgaccel synth --target ice40-up5k --config tiny --top board
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 4,1,2 \
 		--floorplan --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \

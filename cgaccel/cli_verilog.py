@@ -26,8 +26,8 @@ def add_verilog_arguments(parser):
 
 
 def run_verilog(args):
-    from .top import Top
-    path = write_verilog(Top(args.config_obj), args.name, args.out)
+    from .top import build_top
+    path = write_verilog(build_top(args.config_obj), args.name, args.out)
     print(f"wrote {path}")
     return 0
 

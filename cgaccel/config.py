@@ -9,7 +9,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, fields
 
-__all__ = ["AccelConfig", "PRESETS", "preset", "parse_overrides"]
+__all__ = ["AccelConfig", "PRESETS", "HOSTS", "preset", "parse_overrides"]
+
+HOSTS = ("dma", "mmio")
 
 
 def _is_int(value):
@@ -114,6 +116,16 @@ class AccelConfig:
         are read as per-layer differences of this width). They wrap at ``2**counter_width``;
         the bits above it read 0 in the ``_HI`` registers. 32 bits hold 71 s of cycles at 60
         MHz: enough for a layer on a small FPGA, and half the flip-flops and carry chains.
+    host : str
+        How the host reaches the engine. ``"dma"``: the top (:class:`cgaccel.top.Top`) has the
+        command-list controller and AXI4 read and write DMA engines to DRAM; the host writes
+        a layer to DRAM and starts it. ``"mmio"``: the top
+        (:class:`cgaccel.direct.DirectTop`) is the engine behind an AXI4-Lite register
+        window; the host runs the command list itself and hands the engine each buffer write,
+        tile and write-back read (:mod:`cgaccel.direct_driver`). For a small FPGA without
+        DRAM (an iCE40 UP5K holds the engine, not the controller and DMA engines as well,
+        ``docs/synth.md``). Needs ``load_lanes`` 1 and a write-back read of at most 32 bits
+        (``max(cols, out_word) * act_width``).
     """
 
     rows: int = 8
@@ -141,6 +153,7 @@ class AccelConfig:
     fbs: bool = True
     deal: bool = True
     counter_width: int = 64
+    host: str = "dma"
 
     def __post_init__(self):
         _check_int("Array rows", self.rows, 1, 64)
@@ -188,6 +201,20 @@ class AccelConfig:
         _check_bool("FBS channel skipping", self.fbs)
         _check_bool("Dealt pixels", self.deal)
         _check_int("Counter width", self.counter_width, 32, 64)
+        if not isinstance(self.host, str):
+            raise TypeError(f"Host interface must be a string, not {self.host!r}")
+        if self.host not in HOSTS:
+            raise ValueError(f"Host interface must be one of {', '.join(HOSTS)}, "
+                             f"not {self.host!r}")
+        if self.host == "mmio":
+            if self.load_lanes != 1:
+                raise ValueError(f"Load lanes must be 1 with host='mmio' (one buffer word a "
+                                 f"register write), not {self.load_lanes}")
+            rd = max(self.cols, self.out_word) * self.act_width
+            if rd > 32:
+                raise ValueError(f"Write-back read width (max(cols, out_word) * act_width) "
+                                 f"must be at most 32 bits with host='mmio' (one register), "
+                                 f"not {rd}")
 
     # Derived sizes -------------------------------------------------------------------------
 
@@ -265,13 +292,24 @@ class AccelConfig:
 
 
 PRESETS = {
-    # The smallest preset: 4 MACs, 512-word buffers, 32-bit counters. It does NOT fit an iCE40
-    # UP5K (about 14,000 LUT4, 12 DSPs, 71 EBR against 5,280 / 8 / 30; docs/synth.md, "iCE40
-    # UP5K"): the controller, DMA engines and register file alone take most of the device.
-    "tiny": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
-                        act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
-                        axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4,
-                        counter_width=32),
+    # The iCE40 UP5K build (iCEBreaker; docs/synth.md, "iCE40 UP5K"): one column of 4 MACs (4
+    # of the 8 DSPs, the output unit's requantization the other 4), 256-word buffers, and the
+    # engine behind an AXI4-Lite window (host="mmio"): the host runs the command list, as the
+    # board has no DRAM for a controller and DMA engines to read. Dense, FBS and statically
+    # pruned (Gator) layers; CGNet's fine-grained gating (about 1,400 more logic cells) and
+    # word reads of the output bank (300) do not fit beside it, nor do dealt pixels (one
+    # column has nothing to deal them to). The board design takes 96% of the logic cells.
+    "tiny": AccelConfig(rows=4, cols=1, max_channels=64, max_kernel=3, max_dim=32,
+                        act_depth=256, weight_depth=256, out_depth=256, psum_slots=4,
+                        axi_data_width=32, max_outstanding=2, max_groups=2, out_word=1,
+                        cgnet=False, deal=False, counter_width=32, host="mmio"),
+    # The smallest preset with the command-list controller and DMA engines: 4 MACs as 2
+    # columns of 2 rows, 512-word buffers, 32-bit counters. It does not fit an iCE40 UP5K
+    # (about 20,000 LUT4 and 87 block RAMs against 5,280 / 30).
+    "small": AccelConfig(rows=2, cols=2, max_channels=128, max_kernel=3, max_dim=64,
+                         act_depth=512, weight_depth=512, out_depth=512, psum_slots=8,
+                         axi_data_width=64, max_burst=16, max_outstanding=2, max_groups=4,
+                         counter_width=32),
     # Routes on a Lattice ECP5-85F (docs/synth.md): 64 MACs as 4 columns of 16 rows, with
     # 512-word buffers (8,192 activations a half, as 8 x 1024). The same MACs as 8 columns of
     # 8 rows take 60,500 LUTs (72%) and do not route there, each column bringing its own

@@ -618,6 +618,21 @@ class LayerRun:
     polls: int = 0
 
 
+def check_driver_args(config, buses, max_polls, fill):
+    """The checks a driver's constructor makes: ``buses`` maps names to objects that must have
+    ``read()`` and ``write()`` methods."""
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"config must be an AccelConfig, not {config!r}")
+    for name, obj in buses.items():
+        for meth in ("read", "write"):
+            if not callable(getattr(obj, meth, None)):
+                raise TypeError(f"{name} must have a {meth}() method, not {obj!r}")
+    if not isinstance(max_polls, int) or max_polls < 1:
+        raise ValueError(f"max_polls must be a positive integer, not {max_polls!r}")
+    if not isinstance(fill, int) or not 0 <= fill <= 255:
+        raise ValueError(f"fill must be a byte value 0..255, not {fill!r}")
+
+
 async def _maybe_await(value):
     if inspect.isawaitable(value):
         return await value
@@ -649,17 +664,7 @@ class Driver:
 
     def __init__(self, config, regs, mem, *, base_addr=0x10000, wait=None, max_polls=100000,
                  fill=0xA5):
-        if not isinstance(config, AccelConfig):
-            raise TypeError(f"config must be an AccelConfig, not {config!r}")
-        for name, obj, methods in (("regs", regs, ("read", "write")),
-                                   ("mem", mem, ("read", "write"))):
-            for meth in methods:
-                if not callable(getattr(obj, meth, None)):
-                    raise TypeError(f"{name} must have a {meth}() method, not {obj!r}")
-        if not isinstance(max_polls, int) or max_polls < 1:
-            raise ValueError(f"max_polls must be a positive integer, not {max_polls!r}")
-        if not isinstance(fill, int) or not 0 <= fill <= 255:
-            raise ValueError(f"fill must be a byte value 0..255, not {fill!r}")
+        check_driver_args(config, {"regs": regs, "mem": mem}, max_polls, fill)
         self.config = config
         self.regs = regs
         self.mem = mem

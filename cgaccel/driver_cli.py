@@ -3,7 +3,10 @@
 The run emits the top (:class:`cgaccel.top.Top`) for ``--config``, builds it with Verilator or
 Icarus and runs the end-to-end bench ``sim/e2e/tb_e2e.py``: the host
 :class:`~cgaccel.driver.Driver` loads the layer into an ``AxiRam`` DRAM model, programs the
-registers over AXI4-Lite, waits for done and reads ``y`` and the counters back. Exit status 0
+registers over AXI4-Lite, waits for done and reads ``y`` and the counters back. A
+``host="mmio"`` configuration (``tiny``) runs the direct-host bench ``sim/direct/tb_direct.py``
+instead: :class:`~cgaccel.direct_driver.DirectDriver` hands the engine every transaction over
+AXI4-Lite. Exit status 0
 only when ``y`` equals the file's expected ``y`` bit for bit; 1 with a mismatch summary; 2 on bad
 arguments or a layer the configuration cannot map.
 """
@@ -20,6 +23,7 @@ import numpy as np
 __all__ = ["BENCH_DIR", "add_arguments", "run", "run_e2e", "mismatch_summary"]
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "e2e"
+DIRECT_BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "direct"
 
 
 def run_e2e(config, mode, cases, build_dir, *, sim="verilator", out=None, waves=False,
@@ -50,6 +54,8 @@ def run_e2e(config, mode, cases, build_dir, *, sim="verilator", out=None, waves=
     from .simulate import CocotbFailure, run_cocotb
     from .top import Top
 
+    if config.host == "mmio":
+        return _run_direct(config, mode, cases, build_dir, sim=sim, out=out, waves=waves)
     if not (BENCH_DIR / "tb_e2e.py").exists():
         raise RuntimeError(f"the e2e bench must be at {BENCH_DIR / 'tb_e2e.py'} (a source "
                            f"checkout), not missing")
@@ -63,6 +69,34 @@ def run_e2e(config, mode, cases, build_dir, *, sim="verilator", out=None, waves=
                           extra_env={"E2E_PARAMS": json.dumps(params)}, waves=waves)
     except SystemExit as exc:
         # Under pytest the cocotb runner exits instead of returning when a test failed.
+        raise CocotbFailure(f"cocotb bench failed (exit {exc.code}); see "
+                            f"{build_dir / 'test.log'}") from None
+
+
+def _run_direct(config, mode, cases, build_dir, *, sim, out, waves):
+    """:func:`run_e2e` for a ``host="mmio"`` configuration: the direct-host bench
+    (``sim/direct/tb_direct.py``), layers only."""
+    from .direct import DirectTop
+    from .rtl import write_verilog
+    from .simulate import CocotbFailure, run_cocotb
+
+    if mode != "layers":
+        raise ValueError(f"mode must be 'layers' with host='mmio' (the direct bench runs "
+                         f"layers), not {mode!r}")
+    bench = DIRECT_BENCH_DIR / "tb_direct.py"
+    if not bench.exists():
+        raise RuntimeError(f"the direct bench must be at {bench} (a source checkout), "
+                           f"not missing")
+    build_dir = Path(build_dir)
+    src = write_verilog(DirectTop(config), "cgaccel", build_dir / "cgaccel.v")
+    params = {"config": dataclasses.asdict(config),
+              "cases": [dict(c, vectors=str(Path(c["vectors"]).resolve())) for c in cases],
+              "out": {k: str(Path(v).resolve()) for k, v in out.items()} if out else None}
+    try:
+        return run_cocotb([src], "cgaccel", "tb_direct", build_dir, sim=sim,
+                          test_dir=DIRECT_BENCH_DIR,
+                          extra_env={"DIRECT_PARAMS": json.dumps(params)}, waves=waves)
+    except SystemExit as exc:
         raise CocotbFailure(f"cocotb bench failed (exit {exc.code}); see "
                             f"{build_dir / 'test.log'}") from None
 
@@ -109,6 +143,10 @@ def run(args):
     from .simulate import CocotbFailure
 
     config = args.config_obj
+    if args.axi_trace and config.host != "dma":
+        print(f"cgaccel run: --axi-trace needs host='dma' (the direct-host top has no AXI4 "
+              f"master), not {config.host!r}", file=sys.stderr)
+        return 2
     try:
         vec = load_vectors(args.vectors)
         compiled = compile_layer(config, vec)
@@ -171,9 +209,10 @@ def run(args):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     c = layer["counters"]
+    dram = (f", DRAM read {c['dram_rd_bytes']} B written {c['dram_wr_bytes']} B"
+            if "dram_rd_bytes" in c else "")
     print(f"cgaccel run: {layer['cycles']} cycles, MACs issued {c['macs_issued']} "
-          f"skipped {c['macs_skipped']}, DRAM read {c['dram_rd_bytes']} B written "
-          f"{c['dram_wr_bytes']} B ({elapsed:.1f} s)", file=sys.stderr)
+          f"skipped {c['macs_skipped']}{dram} ({elapsed:.1f} s)", file=sys.stderr)
     if summary:
         print(f"cgaccel run: MISMATCH: {summary}", file=sys.stderr)
         return 1

@@ -4,15 +4,33 @@ import json
 import sys
 from pathlib import Path
 
-from .regs import ERRORS, MAGIC, VERSION, hwcfg_values, register_map
+from .config import HOSTS
+from .regs import (
+    ERRORS,
+    MAGIC,
+    MAGIC_DIRECT,
+    VERSION,
+    direct_register_map,
+    hwcfg_values,
+    register_map,
+)
 
 __all__ = ["c_header", "json_header", "markdown_registers"]
+
+
+def _regs(config):
+    """The register map of ``config``'s top: the DMA map, or the direct-host one."""
+    return direct_register_map(config) if config.host == "mmio" else register_map()
+
+
+def _magic(config):
+    return MAGIC_DIRECT if config.host == "mmio" else MAGIC
 
 
 def _json_dict(config):
     return {
         "config": config.to_dict(),
-        "magic": MAGIC,
+        "magic": _magic(config),
         "version": VERSION,
         "hwcfg": hwcfg_values(config),
         "errors": dict(ERRORS),
@@ -20,7 +38,7 @@ def _json_dict(config):
             {"name": r.name, "offset": r.offset, "access": r.access, "doc": r.doc,
              "fields": [{"name": f.name, "lsb": f.lsb, "width": f.width, "doc": f.doc}
                         for f in r.fields]}
-            for r in register_map()
+            for r in _regs(config)
         ],
     }
 
@@ -37,7 +55,7 @@ def c_header(config):
         "#ifndef CGACCEL_H",
         "#define CGACCEL_H",
         "",
-        f"#define CGACCEL_MAGIC 0x{MAGIC:08x}u",
+        f"#define CGACCEL_MAGIC 0x{_magic(config):08x}u",
         f"#define CGACCEL_VERSION 0x{VERSION:08x}u",
         "",
         "/* Configuration of this instance. */",
@@ -45,11 +63,15 @@ def c_header(config):
     for key, value in config.to_dict().items():
         if value is None:       # derived (``param_depth``): its value is a derived size below
             continue
+        if key == "host":       # a name: one flag per choice
+            for choice in HOSTS:
+                lines.append(f"#define CGACCEL_CFG_HOST_{choice.upper()} {int(value == choice)}")
+            continue
         lines.append(f"#define CGACCEL_CFG_{key.upper()} {int(value)}")
     for name, value in hwcfg_values(config).items():
         lines.append(f"#define CGACCEL_{name}_VALUE 0x{value:08x}u")
     lines += ["", "/* Registers (byte offsets) and fields. */"]
-    for r in register_map():
+    for r in _regs(config):
         lines.append(f"#define CGACCEL_REG_{r.name} 0x{r.offset:03x}u /* {r.access}: {r.doc} */")
         for f in r.fields:
             mask = ((1 << f.width) - 1) << f.lsb

@@ -8,9 +8,12 @@ bits above read 0 and the counter wraps at ``2**counter_width``.
 
 from dataclasses import dataclass
 
-__all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_values"]
+__all__ = ["Reg", "Field", "register_map", "ERRORS", "MAGIC", "VERSION", "hwcfg_values",
+           "MAGIC_DIRECT", "direct_register_map", "direct_words", "DIRECT_COUNTERS"]
 
 MAGIC = 0x43474143   # "CGAC"
+# The ``host="mmio"`` top (cgaccel.direct) answers with its own magic: its map is another one.
+MAGIC_DIRECT = 0x43474144   # "CGAD"
 # major.minor in the upper/lower half-words. Minor 1: LOAD ``deal`` (cgaccel.commands); minor
 # 2: tile command ``wide`` (older hardware ignores the bit and would read a wide band from one
 # half); minor 3: STORE ``deal``, LOAD ``deal`` restarting every iteration, and the tile flag
@@ -45,8 +48,10 @@ class Reg:
     """One 32-bit register.
 
     ``access`` is ``"ro"`` (hardware drives it), ``"rw"`` (host writes, hardware reads), ``"w1p"``
-    (writing 1 to a bit gives a one-cycle pulse; reads 0) or ``"w1c"`` (hardware sets a bit, the
-    host clears it by writing 1).
+    (writing 1 to a bit gives a one-cycle pulse; reads 0), ``"w1c"`` (hardware sets a bit, the
+    host clears it by writing 1) or ``"w"`` (write-only, a read answers SLVERR: the direct
+    map's ``WR``, ``RD`` and ``RUN``, whose writes are actions, and ``WR_DATA``, ``TILE``,
+    which hold their data).
     """
     name: str
     offset: int
@@ -139,3 +144,70 @@ def hwcfg_values(config):
            | config.axi_bytes << 9 | config.max_burst << 17
            | (64 - config.counter_width) << 26)
     return {"HWCFG0": hw0, "HWCFG1": hw1}
+
+
+# The ``host="mmio"`` register map (cgaccel.direct) -------------------------------------------
+
+DIRECT_COUNTERS = (
+    ("CYCLES", "clock cycles"),
+    ("BUSY", "cycles the compute array had work"),
+    ("MACS_ISSUED", "multiply-accumulates issued to the array"),
+    ("MACS_SKIPPED", "multiply-accumulates skipped by gating and masks"),
+    ("GATE_OPEN", "output activations whose gate opened"),
+)
+
+
+def direct_words(config):
+    """``(data, tile)``: 32-bit ``WR_DATA`` and ``TILE`` registers of ``config``'s direct map."""
+    from .engine.geometry import Geometry
+    geo = Geometry(config)
+    return -(-geo.wr_data_width // 32), -(-geo.tile_layout().size // 32)
+
+
+def direct_register_map(config):
+    """The registers of the ``host="mmio"`` top (:class:`cgaccel.direct.DirectTop`), in address
+    order.
+
+    Writes to ``WR``, ``RD`` and ``RUN`` hand the engine one transaction each (a buffer write
+    of ``WR_DATA``, a write-back read request, the tile command in ``TILE``); their write
+    response waits until the engine takes it (the engine holds off writes to the buffer half
+    in use, and reads, while a tile runs). Every write must have all four byte strobes;
+    unmapped addresses, writes to read-only registers, reads of write-only ones and partial
+    writes answer SLVERR and change nothing. Counters run free from reset and wrap at
+    ``2**32``: the host takes differences.
+    """
+    n_data, n_tile = direct_words(config)
+    regs = [
+        Reg("ID", 0x000, "ro", "Magic number 0x43474144 (\"CGAD\"): the direct-host map.",
+            reset=MAGIC_DIRECT),
+        Reg("VERSION", 0x004, "ro", "Register map version: major in bits 31:16, minor in 15:0.",
+            reset=VERSION),
+        Reg("HWCFG0", 0x008, "ro", "As in the DMA map."),
+        Reg("HWCFG1", 0x00C, "ro", "As in the DMA map."),
+        Reg("CTRL", 0x010, "w1p", "Control pulses.",
+            (Field("clear", 0, 1, "zero STATUS.done and STATUS.error"),)),
+        Reg("STATUS", 0x014, "ro", "State.",
+            (Field("busy", 0, 1, "the engine holds or runs a tile"),
+             Field("error", 1, 1, "the engine refused a tile since CTRL.clear (sticky)"),
+             Field("rd_pending", 2, 1, "a write-back read was requested and not yet taken"),
+             Field("done", 16, 16, "tiles finished since CTRL.clear (wraps)"))),
+        Reg("RD_DATA", 0x018, "ro", "The oldest requested write-back read's data (byte of "
+            "the lowest address in bits 7:0); reading takes it, waiting for the engine. "
+            "SLVERR when no read is pending."),
+        Reg("WR", 0x020, "w", "Hand the engine a buffer write of WR_DATA.",
+            (Field("addr", 0, 20, "buffer address"), Field("target", 20, 3, "Target code"),
+             Field("bank", 23, 1, "buffer half"), Field("bcast", 24, 1, "every column"),
+             Field("col", 25, 6, "column"))),
+        Reg("RD", 0x024, "w", "Request a write-back read (its data: RD_DATA).",
+            (Field("addr", 0, 20, "output-bank address"), Field("col", 20, 6, "column"),
+             Field("row", 26, 1, "every column's byte at addr"),
+             Field("word", 27, 1, "the out_word bytes of the word holding addr"))),
+        Reg("RUN", 0x028, "w", "Hand the engine the tile command in TILE (any value)."),
+    ]
+    regs += [Reg(f"WR_DATA{i}", 0x040 + 4 * i, "w", f"Buffer write data, bits "
+                 f"{32 * i + 31}:{32 * i}.") for i in range(n_data)]
+    regs += [Reg(f"TILE{i}", 0x080 + 4 * i, "w", f"Tile command (Geometry.tile_layout, "
+                 f"pack_tile), bits {32 * i + 31}:{32 * i}.") for i in range(n_tile)]
+    regs += [Reg(name, 0x100 + 4 * i, "ro", f"Counter: {doc}, free-running, bits 31:0.")
+             for i, (name, doc) in enumerate(DIRECT_COUNTERS)]
+    return regs

@@ -9,7 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "tool_path", "run_cocotb", "CocotbFailure"]
+__all__ = ["SIMULATORS", "tool_path", "run_cocotb", "CocotbFailure", "AxiLiteRegs"]
 
 SIMULATORS = ("verilator", "icarus")
 PCH_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
@@ -111,3 +111,22 @@ def _check_results(results):
               if c.find("failure") is not None or c.find("error") is not None]
     if failed:
         raise CocotbFailure(f"cocotb tests failed: {', '.join(failed)} (see {results})")
+
+
+class AxiLiteRegs:
+    """A driver's ``regs`` over cocotbext-axi's ``AxiLiteMaster`` (the benches under ``sim/``);
+    a non-OKAY response raises ``OSError``."""
+
+    def __init__(self, master):
+        self.master = master
+
+    async def read(self, offset):
+        resp = await self.master.read(offset, 4)
+        if int(resp.resp) != 0:
+            raise OSError(f"register read at {offset:#x} answered {resp.resp!r}")
+        return int.from_bytes(resp.data, "little")
+
+    async def write(self, offset, value):
+        resp = await self.master.write(offset, int(value).to_bytes(4, "little"))
+        if int(resp.resp) != 0:
+            raise OSError(f"register write at {offset:#x} answered {resp.resp!r}")

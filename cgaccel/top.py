@@ -14,7 +14,7 @@ from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
 from .regs import counter_names, hwcfg_values
 
-__all__ = ["Top"]
+__all__ = ["Top", "build_top"]
 
 
 class Top(wiring.Component):
@@ -35,8 +35,14 @@ class Top(wiring.Component):
     """
 
     def __init__(self, config):
+        # A component refused by its constructor is not "created but never used".
+        self._MustUse__silence = True
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Config must be an AccelConfig, not {config!r}")
+        if config.host != "dma":
+            raise ValueError(f"Config host must be 'dma' for Top, not {config.host!r} "
+                             f"(cgaccel.direct.DirectTop builds that one; build_top picks)")
+        self._MustUse__silence = False
         self._config = config
         super().__init__({
             "s_axil": In(AXI4LiteSignature(addr_width=ADDR_WIDTH)),
@@ -116,3 +122,14 @@ class Top(wiring.Component):
             m.d.comb += [getattr(regs, f"{name.lower()}_lo").eq(values[name][:32]),
                          getattr(regs, f"{name.lower()}_hi").eq(values[name][32:])]
         return m
+
+
+def build_top(config):
+    """The top for ``config.host``: :class:`Top` (``"dma"``) or
+    :class:`~cgaccel.direct.DirectTop` (``"mmio"``)."""
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"Config must be an AccelConfig, not {config!r}")
+    if config.host == "mmio":
+        from .direct import DirectTop
+        return DirectTop(config)
+    return Top(config)

@@ -77,7 +77,7 @@ def test_executed_macs_match_nested_loops(groups, stride, pad):
 
 
 def test_rtl_rows_are_measured_and_model_within_5pct(tmp_path):
-    recs = run_bench(tmp_path, "--config", "tiny", "--rtl-path", "engine", "--simulator",
+    recs = run_bench(tmp_path, "--config", "small", "--rtl-path", "engine", "--simulator",
                      "amaranth", "--no-scalesim",
                      "--geometry", "cifar", "--layers", "layer4.0.downsample", "--scale", "16")
     (r,) = recs
@@ -88,7 +88,7 @@ def test_rtl_rows_are_measured_and_model_within_5pct(tmp_path):
     assert abs(r["model_error_pct"]) <= 5.0
     assert "measurement cache" not in r["note"]
     # The same layer on the same RTL again: answered from the verified-measurement cache.
-    (again,) = run_bench(tmp_path, "--config", "tiny", "--rtl-path", "engine",
+    (again,) = run_bench(tmp_path, "--config", "small", "--rtl-path", "engine",
                          "--simulator", "amaranth", "--no-scalesim", "--geometry", "cifar",
                          "--layers", "layer4.0.downsample", "--scale", "16")
     assert "measurement cache" in again["note"]
@@ -96,7 +96,7 @@ def test_rtl_rows_are_measured_and_model_within_5pct(tmp_path):
 
 
 def test_rtl_budget_falls_back_to_model(tmp_path):
-    (r,) = run_bench(tmp_path, "--config", "tiny", "--rtl-path", "engine", "--simulator",
+    (r,) = run_bench(tmp_path, "--config", "small", "--rtl-path", "engine", "--simulator",
                      "amaranth", "--no-scalesim",
                      "--geometry", "cifar", "--layers", "layer4.0.downsample", "--scale", "16",
                      "--max-rtl-cycles", "10")
@@ -159,7 +159,7 @@ def test_end_to_end_rows(tmp_path):
     ok, why = e2e_status()
     if not ok:
         pytest.skip(f"end-to-end top not available: {why}")
-    (r,) = run_bench(tmp_path, "--config", "tiny", "--rtl-path", "e2e", "--no-scalesim",
+    (r,) = run_bench(tmp_path, "--config", "small", "--rtl-path", "e2e", "--no-scalesim",
                      "--geometry", "cifar", "--layers", "layer4.0.downsample", "--scale", "16")
     assert r["source"] == "rtl" and r["rtl_path"] == "e2e"
     assert set(r["model_errors_pct"]) == {"dense_compute", "gated_compute", "dense_total",

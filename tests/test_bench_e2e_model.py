@@ -32,7 +32,7 @@ def _compiled(cfg, shape, groups):
 
 
 def test_timeline_ends_at_cycles_and_rises():
-    cfg = preset("tiny")
+    cfg = preset("small")
     comp, gate = _compiled(cfg, LayerShape("t", 8, 6, 6, 4, 3, 3, 1, 1), 2)
     est = estimate_e2e(cfg, comp, gate, timeline=True)
     assert len(est.timeline) == len(comp.commands) == est.commands
@@ -66,7 +66,7 @@ def test_short_transfers_cost_the_dma_gap():
 ])
 def test_store_reads_words_rows_or_bytes(deal, buf_addr, stride, word, want):
     from cgaccel.bench.e2e_model import store_reads
-    cfg = preset("tiny").with_overrides(out_word=word)
+    cfg = preset("small").with_overrides(out_word=word)
     assert store_reads(cfg, 25, deal, buf_addr, stride) == want
 
 
@@ -75,7 +75,7 @@ def test_word_store_is_paced_by_the_write_dma():
     (7 reads, 4-5 beats a write) takes at least ``store_min + beats - 1`` cycles a write, the
     write DMA's pace, so one more cycle of ``store_min`` costs one per write after the
     first; a byte-read STORE (21 reads a write) hides it."""
-    cfg = preset("tiny")
+    cfg = preset("small")
     args = make_layer(LayerShape("d", 8, 14, 14, 16, 1, 1, 2, 0), 4, 0.3, seed=1)
     gate = gated_conv(**args).gate
     comp = compile_layer(cfg, args, double_out=True, split="channel", band_rows=4)

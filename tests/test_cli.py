@@ -14,7 +14,7 @@ def test_help_lists_every_subcommand():
 
 def test_verilog_writes_top_module(tmp_path):
     out = tmp_path / "top.v"
-    assert main(["verilog", "--config", "tiny", "-p", "rows=1", "--out", str(out)]) == 0
+    assert main(["verilog", "--config", "small", "-p", "rows=1", "--out", str(out)]) == 0
     text = out.read_text()
     assert "module cgaccel(" in text
     assert "m_axi__araddr" in text and "s_axil__rdata" in text
@@ -27,7 +27,7 @@ def test_bad_override_is_a_clear_error(capsys):
 
 def test_header_json_matches_config(tmp_path):
     out = tmp_path / "h.json"
-    assert main(["header", "--config", "tiny", "-p", "cols=3", "--json", "--out", str(out)]) == 0
+    assert main(["header", "--config", "small", "-p", "cols=3", "--json", "--out", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["config"]["cols"] == 3 and d["config"]["rows"] == 2
     # tiny's parameter tables are derived: max_channels 128 over 3 columns, 64 entries.

@@ -7,7 +7,7 @@ from cgaccel.config import PRESETS, AccelConfig, parse_overrides, preset
 
 
 def test_presets_are_valid_and_ordered_by_size():
-    sizes = [PRESETS[n].macs for n in ("tiny", "default", "large")]
+    sizes = [PRESETS[n].macs for n in ("tiny", "small", "default", "large")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert PRESETS["large"].rows >= 16 and PRESETS["large"].cols >= 16
 
@@ -26,7 +26,7 @@ def test_param_depth():
     assert AccelConfig().param_entries == AccelConfig().min_param_depth == 64
     assert AccelConfig(cols=3, max_channels=100).param_entries == 64
     assert AccelConfig(cols=8, max_channels=8).param_entries == 2
-    assert preset("tiny").param_entries == 64 and preset("large").param_entries == 32
+    assert preset("small").param_entries == 64 and preset("large").param_entries == 32
     # default: 4 columns own 128 channels each.
     assert preset("default").param_entries == preset("default").min_param_depth == 128
     # 8 columns with 128 entries (one DP16KD per table on ECP5, as with 64).
@@ -34,12 +34,12 @@ def test_param_depth():
     assert eight.param_depth == eight.param_entries == 128
     assert AccelConfig(param_depth=512).param_entries == 512
     # A derived depth follows max_channels in a variant; an explicit one is kept.
-    assert preset("tiny").with_overrides(max_channels=64).param_entries == 32
+    assert preset("small").with_overrides(max_channels=64).param_entries == 32
     assert preset("default").with_overrides(max_channels=1024).param_entries == 256
     assert eight.with_overrides(max_channels=1024).param_entries == 128
     d = eight.to_dict()
     assert d["param_depth"] == d["param_entries"] == 128
-    d = preset("tiny").to_dict()
+    d = preset("small").to_dict()
     assert d["param_depth"] is None and d["param_entries"] == 64
 
 
@@ -96,11 +96,11 @@ def test_invalid_values_are_rejected(kwargs, exc, msg):
 
 
 def test_overrides_are_checked():
-    assert preset("tiny").with_overrides(rows=4).rows == 4
+    assert preset("small").with_overrides(rows=4).rows == 4
     with pytest.raises(ValueError, match=r"^Config parameter must be one of .*, not 'rowz'$"):
         preset("default").with_overrides(rowz=4)
     with pytest.raises(ValueError,
-                       match=r"^Preset must be one of tiny, default, large, not 'huge'$"):
+                       match=r"^Preset must be one of tiny, small, default, large, not 'huge'$"):
         preset("huge")
 
 
@@ -112,7 +112,7 @@ def test_parse_overrides():
         parse_overrides(["rows"])
 
 
-@pytest.mark.parametrize("name", ["tiny", "default"])
+@pytest.mark.parametrize("name", ["tiny", "small", "default"])
 def test_json_round_trip(name):
     c = preset(name)
     d = json.loads(c.to_json())

@@ -53,7 +53,7 @@ def test_params_burst_beyond_4k():
 
 
 def test_params_sources():
-    cfg = preset("tiny")
+    cfg = preset("small")
     from_cfg = ReadDMA(cfg).params
     assert (from_cfg.addr_width, from_cfg.data_width, from_cfg.id_width, from_cfg.max_burst,
             from_cfg.max_outstanding) == (cfg.axi_addr_width, cfg.axi_data_width,

@@ -30,13 +30,13 @@ def vectors(tmp_path):
 
 
 def test_missing_file(tmp_path, capsys):
-    assert main(["run", "--config", "tiny", "--vectors", str(tmp_path / "nope.npz")]) == 2
+    assert main(["run", "--config", "small", "--vectors", str(tmp_path / "nope.npz")]) == 2
     assert "cgaccel run: [Errno 2] No such file or directory" in capsys.readouterr().err
 
 
 def test_unmappable_layer(vectors, capsys):
     path, _ = vectors
-    rc = main(["run", "--config", "tiny", "-p", "weight_depth=16", "--vectors", str(path)])
+    rc = main(["run", "--config", "small", "-p", "weight_depth=16", "--vectors", str(path)])
     assert rc == 2
     assert "must fit the weight bank (16 words)" in capsys.readouterr().err
 
@@ -61,7 +61,7 @@ def test_run_reports_mismatch(vectors, tmp_path, capsys):
     bad_path = tmp_path / "bad.npz"
     save_vectors(bad_path, bad)
     out, report = tmp_path / "out.npz", tmp_path / "r.json"
-    rc = main(["run", "--config", "tiny", "--sim", "icarus", "--vectors", str(bad_path),
+    rc = main(["run", "--config", "small", "--sim", "icarus", "--vectors", str(bad_path),
                "--out", str(out),
                "--json", str(report), "--build-dir", str(tmp_path / "build")])
     err = capsys.readouterr().err

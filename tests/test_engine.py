@@ -595,12 +595,12 @@ def test_column_index_is_checked():
         Column(small_config(), 2)
 
 
-@pytest.mark.parametrize("cfg", [small_config(), preset("tiny"), small_config(load_lanes=2)],
-                         ids=["small", "tiny", "lanes2"])
+@pytest.mark.parametrize("cfg", [small_config(), preset("small"), small_config(load_lanes=2)],
+                         ids=["small_config", "small", "lanes2"])
 def test_column_memories_map_to_block_ram(cfg):
     # Block RAM (iCE40 EBR, ECP5 DP16KD) has synchronous reads and here one write and one
     # read port per memory: a combinational read port or a second port makes Yosys build the
-    # memory from flip-flops and multiplexers. Only the 4-entry setup FIFO is kept in
+    # memory from flip-flops and multiplexers. Only the 2-entry setup FIFO is kept in
     # flip-flops on purpose.
     from amaranth.hdl import Fragment
     from amaranth.lib.fifo import SyncFIFO
@@ -620,7 +620,7 @@ def test_column_memories_map_to_block_ram(cfg):
         assert len(mem.write_ports) == 1, name
         assert [p.domain for p in mem.read_ports] == ["sync"], name
     fifos = {name: sub for name, sub in subs.items() if isinstance(sub, SyncFIFO)}
-    assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 4}
+    assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 2}
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
     # logic; the output bank (residual reads beside result writes) and slot state keep it.
     tables = {"list_mem", "bias_mem", "thr_mem", "mult_mem", "cfg_mem", "shift_mem"}

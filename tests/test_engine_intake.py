@@ -10,7 +10,7 @@ from cgaccel.engine.geometry import Geometry
 from cgaccel.engine.intake import IntakeCheck, intake_cycles, product_bits
 
 CONFIGS = {
-    "tiny": preset("tiny"),
+    "small": preset("small"),
     "default": preset("default"),
     "three_cols": AccelConfig(rows=4, cols=3, max_channels=96, max_dim=40, act_depth=256,
                               weight_depth=128, out_depth=512, max_kernel=5),

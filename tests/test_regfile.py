@@ -63,7 +63,7 @@ def test_registers():
 
 @pytest.mark.parametrize("width, hi", [(64, 0x89ABCDEF), (40, 0xEF), (32, 0)])
 def test_counter_hi_holds_only_the_counter_width(width, hi):
-    dut = RegFile(hwcfg_values(preset("tiny")), counter_width=width)
+    dut = RegFile(hwcfg_values(preset("small")), counter_width=width)
     seen = []
 
     async def bench(ctx):
@@ -83,7 +83,7 @@ def test_counter_width_is_checked():
 
 
 def test_w1p_pulse_lasts_one_cycle():
-    dut = RegFile(hwcfg_values(preset("tiny")))
+    dut = RegFile(hwcfg_values(preset("small")))
     trace = []
 
     async def bench(ctx):

@@ -34,7 +34,7 @@ from cgaccel.rtl import LOCAL_COPY, to_verilog
 from cgaccel.synth import flow, sta
 from cgaccel.synth.block import DirectWrapper, ScanWrapper, port_bits
 from cgaccel.synth.board import BOARDS, BoardTop
-from cgaccel.synth.boardrun import BridgeBus
+from cgaccel.synth.boardrun import BridgeBus, run_on_board
 from cgaccel.synth.bridge import MEM_BASE, UartAxiLiteBridge
 from cgaccel.synth.designs import DESIGNS, build_design
 from cgaccel.synth.dram import AxiRam
@@ -318,7 +318,7 @@ def test_board_design_over_uart():
     """Host protocol -> UART pin -> bridge -> registers and RAM -> UART pin -> host decode."""
     board = BOARDS["ulx3s-85f"]
     divisor = 4
-    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+    dut = BoardTop(preset("small"), board, baud=int(board.clock_mhz * 1e6 / divisor),
                    dram_bytes=256)
     assert dut.divisor == divisor
     assert {"__".join(map(str, p)) for p, _m, _v in dut.signature.flatten(dut)} == set(board.pins())
@@ -364,7 +364,7 @@ def _sdram_board(board, divisor):
     chip = replace(board.sdram, t_init_ns=400.0)
     board = replace(board, sdram=chip)
     port = io.SimulationPort("io", 16, name="sdram_d")
-    dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+    dut = BoardTop(preset("small"), board, baud=int(board.clock_mhz * 1e6 / divisor),
                    dram="sdram", sdram_port=port)
     pins = SimpleNamespace(cke=dut.sdram_cke, cs_n=dut.sdram_csn, ras_n=dut.sdram_rasn,
                            cas_n=dut.sdram_casn, we_n=dut.sdram_wen, ba=dut.sdram_ba,
@@ -386,7 +386,7 @@ def test_driver_over_the_board_uart(dram):
     board = BOARDS["ulx3s-85f"]
     divisor = 4
     if dram == "ram":
-        dut = BoardTop(preset("tiny"), board, baud=int(board.clock_mhz * 1e6 / divisor),
+        dut = BoardTop(preset("small"), board, baud=int(board.clock_mhz * 1e6 / divisor),
                        dram_bytes=256)
         background = ()
     else:
@@ -402,9 +402,9 @@ def test_driver_over_the_board_uart(dram):
             return await recv(reply_len)
 
         bus = BridgeBus(transact, 256)
-        await Driver(preset("tiny"), bus.regs, bus.mem, base_addr=0).check_hardware()
+        await Driver(preset("small"), bus.regs, bus.mem, base_addr=0).check_hardware()
         with pytest.raises(HardwareMismatch, match="HWCFG0 must be"):
-            await Driver(preset("tiny").with_overrides(rows=4), bus.regs, bus.mem,
+            await Driver(preset("small").with_overrides(rows=4), bus.regs, bus.mem,
                          base_addr=0).check_hardware()
         await bus.mem.write(0, bytes(range(12)))
         await bus.mem.write(5, b"\xaa\xbb\xcc")
@@ -415,21 +415,60 @@ def test_driver_over_the_board_uart(dram):
         assert sdm.dump(0, 12) == bytes([0, 1, 2, 3, 4, 0xAA, 0xBB, 0xCC, 8, 9, 10, 11])
 
 
+def test_direct_board_runs_a_layer_over_uart():
+    """The ``tiny`` preset's iCEBreaker design (``host="mmio"``: the engine behind the bridge,
+    no DRAM): the DirectDriver runs a layer through BridgeBus, the UART pin and the board
+    design (``cgaccel board-run``'s path, ``run_on_board``), ``y`` bit-exact; the bridge's
+    memory window answers DECERR."""
+    import numpy as np
+
+    from cgaccel.model.resnet18 import LayerShape
+    from cgaccel.model.vectors import make_vectors
+
+    board = BOARDS["icebreaker"]
+    divisor = 4
+    config = preset("tiny")
+    dut = BoardTop(config, board, baud=int(board.clock_mhz * 1e6 / divisor))
+    assert dut.dram is None and dut.dram_bytes == 0
+    vec = make_vectors(LayerShape("t", 4, 3, 3, 2, 1, 1, 1, 0), 1, 0.0, seed=5, relu=True,
+                       fbs_density=0.7)
+    out = {}
+
+    async def script(ctx, send, recv):
+        async def transact(command, reply_len):
+            await send(command)
+            return await recv(reply_len)
+
+        bus = BridgeBus(transact, 256)
+        out["run"] = await run_on_board(config, vec, bus)
+        await send(encode_read(MEM_BASE))
+        out["mem"] = decode_reply(await recv(5), is_read=True)[0]
+
+    _board_bench(dut, divisor, script)
+    np.testing.assert_array_equal(out["run"].y, vec["y"])
+    assert out["run"].counters["macs_issued"] > 0
+    assert out["mem"] == RESP_DECERR
+
+
 def test_board_top_rejects_bad_parameters():
     with pytest.raises(ValueError, match="Baud rate must be at most 3000000 for the 12 MHz "
                                          "clock of icebreaker, not 4000000"):
-        BoardTop(preset("tiny"), BOARDS["icebreaker"], baud=4_000_000)
+        BoardTop(preset("small"), BOARDS["icebreaker"], baud=4_000_000)
     with pytest.raises(ValueError, match="RAM size must be a power of two of at least 64, "
                                          "not 3072"):
-        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram_bytes=3072)
+        BoardTop(preset("small"), BOARDS["icebreaker"], dram_bytes=3072)
     with pytest.raises(ValueError, match="DRAM must be 'ram' or 'sdram', not 'ddr'"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], dram="ddr")
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], dram="ddr")
     with pytest.raises(ValueError, match="DRAM must be 'ram' on icebreaker, which has no "
                                          "SDRAM, not 'sdram'"):
-        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram="sdram")
+        BoardTop(preset("small"), BOARDS["icebreaker"], dram="sdram")
     with pytest.raises(ValueError, match="DRAM size must be the SDRAM chip's with "
                                          "dram='sdram', not 4096"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], dram="sdram", dram_bytes=4096)
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], dram="sdram", dram_bytes=4096)
+    with pytest.raises(ValueError, match="DRAM must be None with host='mmio'"):
+        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram="ram")
+    with pytest.raises(ValueError, match="DRAM size must be None with host='mmio'"):
+        BoardTop(preset("tiny"), BOARDS["icebreaker"], dram_bytes=4096)
 
 
 # Reports and resource checks ------------------------------------------------------------------
@@ -478,20 +517,20 @@ def test_critical_path_summary():
 def test_synthesize_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="Target must be one of ecp5-85k, ecp5-25k, ice40-up5k, "
                                          "not 'ecp5-45k'"):
-        flow.synthesize(preset("tiny"), "ecp5-45k", tmp_path)
+        flow.synthesize(preset("small"), "ecp5-45k", tmp_path)
     with pytest.raises(ValueError, match="Top must be one of block, board, not 'chip'"):
-        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="chip")
+        flow.synthesize(preset("small"), "ice40-up5k", tmp_path, top="chip")
     with pytest.raises(TypeError, match="Config must be an AccelConfig, not 'tiny'"):
         flow.synthesize("tiny", "ice40-up5k", tmp_path)
     with pytest.raises(ValueError, match="Frequency must be a positive number of MHz, not 0"):
-        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, freq_mhz=0)
+        flow.synthesize(preset("small"), "ice40-up5k", tmp_path, freq_mhz=0)
     with pytest.raises(ValueError, match="Router must be router1 or router2, not 'router3'"):
-        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, router="router3")
+        flow.synthesize(preset("small"), "ice40-up5k", tmp_path, router="router3")
     with pytest.raises(TypeError, match="Target must be a string, not 5"):
         target(5)
     inner = _Inner()
     with pytest.raises(ValueError, match="Top must be block when a design is given, not 'board'"):
-        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="board", design=inner)
+        flow.synthesize(preset("small"), "ice40-up5k", tmp_path, top="board", design=inner)
     Fragment.get(inner, None)     # refused, not forgotten: keep the unused-design warning quiet
 
 
@@ -530,7 +569,7 @@ def test_nextpnr_command_line():
     assert shlex.split(args.nextpnr_args) == ["--tmg-ripup", "--placer-heap-timingweight", "20"]
     with pytest.raises(TypeError, match="Extra nextpnr arguments must be a sequence of strings, "
                                         "not '--tmg-ripup'"):
-        flow.synthesize(preset("tiny"), "ecp5-85k", pnr_args="--tmg-ripup")
+        flow.synthesize(preset("small"), "ecp5-85k", pnr_args="--tmg-ripup")
 
 
 def test_strip_zero_memory_init():
@@ -597,7 +636,7 @@ def test_flow_on_a_small_block_up5k(tmp_path):
     one keeps the flow from rotting in the default suite (~20 s).
     """
     ram = AxiRam(size_bytes=2048, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, design=ram)
+    rep = flow.synthesize(preset("small"), "ice40-up5k", tmp_path, design=ram)
     _check_report(rep, tmp_path, "ice40-up5k")
     assert rep["design"] == "AxiRam" and rep["wrapper"] == "scan"
     assert (rep["port_bits_in"], rep["port_bits_out"]) == port_bits(ram)
@@ -623,7 +662,7 @@ def test_flow_on_a_small_block_ecp5(tmp_path):
     """The ECP5 flow on a small design: the ``sync`` reset reaches the flip-flops' LSR pins
     through a ``DCCA`` and nextpnr routes it on a global (ECP5 promotes only clocks itself)."""
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2")
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2")
     _check_report(rep, tmp_path, "ecp5-25k")
     assert rep["global_reset"] is True and rep["synth_cells"]["DCCA"] == 1
     assert rep["reset_dcc"] == target("ecp5-25k").reset_dcc
@@ -664,7 +703,7 @@ def test_flow_gives_up_on_a_stalled_router(tmp_path, monkeypatch):
                        r"lowest 2500 at iteration 3, 2600 at iteration 9\); the device's "
                        r"routing wires are the resource that ran out \(see .*nextpnr.log; "
                        r"--route-patience 0 keeps routing\)"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2")
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2")
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)                       # stopped and reaped, not left running
@@ -677,14 +716,14 @@ def test_flow_gives_up_on_a_stalled_router(tmp_path, monkeypatch):
     monkeypatch.setattr(flow, "_POLL_S", 0.05)
     with pytest.raises(flow.FlowError, match=r"nextpnr stopped after 0\.\d minutes \(the "
                        r"limit is 0\.005\)"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2",
                         route_patience=0, pnr_timeout_min=0.005)
     with pytest.raises(ValueError, match="nextpnr timeout must be a positive number of "
                                          "minutes, not -1"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, pnr_timeout_min=-1)
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, pnr_timeout_min=-1)
     with pytest.raises(ValueError, match="Route patience must be a non-negative integer, "
                                          "not 2.5"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, route_patience=2.5)
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, route_patience=2.5)
 
 
 def _stall_at_seed_7(tmp_path, monkeypatch):
@@ -709,7 +748,7 @@ def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
     routed, with every attempt, and the stalled seed's log is kept."""
     seeds_run, nextpnr = _stall_at_seed_7(tmp_path, monkeypatch)
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2",
                           seed=(7, 3, 4))
     assert seeds_run == [7, 3]
     _check_report(rep, tmp_path, "ecp5-25k")
@@ -727,14 +766,14 @@ def test_flow_tries_the_next_seed_when_routing_stalls(tmp_path, monkeypatch):
     monkeypatch.setattr(flow, "nextpnr_command", lambda *a, seed, **k: nextpnr(*a, seed=7, **k))
     with pytest.raises(ResourceError, match=r"Design does not route on ecp5-25k at seeds 1, 2 "
                        r"\(the last: router2 made no progress in 6 iterations"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2",
                         seed=[1, 2])
     rep = json.loads((tmp_path / "report.json").read_text())
     assert [a["seed"] for a in rep["seed_attempts"]] == [1, 2] and rep["routed"] is False
     for bad in ([], -1, 1.5, True, [1, "2"]):
         with pytest.raises(ValueError, match="Seed must be a non-negative integer or a "
                                              "non-empty sequence of them, not "):
-            flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, seed=bad)
+            flow.synthesize(preset("small"), "ecp5-25k", tmp_path, seed=bad)
     assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5"]).seed == (2, 5)
     with pytest.raises(SystemExit):
         _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,x"])
@@ -745,7 +784,7 @@ def test_flow_sweeps_seeds_and_keeps_the_fastest(tmp_path, monkeypatch):
     result under the flow's file names, the others are kept under their seed's."""
     _stall_at_seed_7(tmp_path, monkeypatch)
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2",
                           seed=(3, 7, 4), sweep=True)
     # The kept seed's files are the ones the report and its endpoint table were read from.
     _check_report(rep, tmp_path, "ecp5-25k")
@@ -777,10 +816,10 @@ def test_flow_sweeps_seeds_and_keeps_the_fastest(tmp_path, monkeypatch):
     # Every seed stalls: the error names them.
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
     with pytest.raises(ResourceError, match=r"Design does not route on ecp5-25k at seeds 7, 7"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "stall", design=ram,
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path / "stall", design=ram,
                         router="router2", seed=(7, 7), sweep=True)
     with pytest.raises(TypeError, match="sweep must be a bool, not 1"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, sweep=1)
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, sweep=1)
     assert _parser().parse_args(["--target", "ecp5-25k", "--seed", "2,5", "--sweep"]).sweep
 
 
@@ -846,7 +885,7 @@ def test_flow_repair_pass_on_a_real_route(tmp_path):
     """The repair pass through the real tools: whichever route is kept, the report, its
     endpoint table and the bitstream come from the same files."""
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, router="router2",
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, router="router2",
                           repair=True)
     _check_report(rep, tmp_path, "ecp5-25k")
     r = rep["repair"]
@@ -861,10 +900,10 @@ def test_flow_repair_pass_on_a_real_route(tmp_path):
     assert rep["fmax_mhz"] == (r["fmax_mhz"] if r["kept"] else r["fmax_before_mhz"])
     assert f"repair ({r['attempts']} tr" in flow.format_summary(rep)
     with pytest.raises(ValueError, match="repair must be used with a routed run"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, design=ram, route=False,
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, design=ram, route=False,
                         repair=True)
     with pytest.raises(TypeError, match="repair must be a bool, not 'yes'"):
-        flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path, repair="yes")
+        flow.synthesize(preset("small"), "ecp5-25k", tmp_path, repair="yes")
     assert _parser().parse_args(["--target", "ecp5-25k", "--repair"]).repair
 
 
@@ -897,32 +936,32 @@ def test_global_reset_top_forwards_ports_and_buffers_the_reset():
         GlobalResetTop(clashing)
     Fragment.get(clashing, None)     # refused, not forgotten: keep the unused-design warning quiet
     with pytest.raises(TypeError, match="Global reset must be a bool, not 1"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], global_reset=1)
-    board = to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], global_reset=True,
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], global_reset=1)
+    board = to_verilog(BoardTop(preset("small"), BOARDS["ulx3s-85f"], global_reset=True,
                                 reset_dcc="X67/Y0/TDCC2"), "b")
     assert board.count("DCCA ") == 1 and '(* BEL = "X67/Y0/TDCC2" *)' in board
     with pytest.raises(TypeError, match="Reset DCC bel must be a bel name or None, not ''"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], global_reset=True, reset_dcc="")
-    assert "DCCA" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], global_reset=True, reset_dcc="")
+    assert "DCCA" not in to_verilog(BoardTop(preset("small"), BOARDS["ulx3s-85f"]), "b")
 
 
 def test_sdram_clock_leaves_through_an_oddr_on_ecp5():
     """The flow's ECP5 board design drives the SDRAM clock pin from an ODDRX1F (D0 = 0 after the
     rising edge, D1 = 1 after the falling one: the inverted clock); without it, an inverter."""
-    oddr = to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], oddr_clock=True), "b")
+    oddr = to_verilog(BoardTop(preset("small"), BOARDS["ulx3s-85f"], oddr_clock=True), "b")
     assert oddr.count("ODDRX1F ") == 1
     inst = oddr[oddr.index("ODDRX1F "):]
     inst = inst[:inst.index(");")]
     assert ".D0(1'h0)" in inst and ".D1(1'h1)" in inst and ".Q(sdram_clk)" in inst
-    assert "ODDRX1F" not in to_verilog(BoardTop(preset("tiny"), BOARDS["ulx3s-85f"]), "b")
+    assert "ODDRX1F" not in to_verilog(BoardTop(preset("small"), BOARDS["ulx3s-85f"]), "b")
     with pytest.raises(TypeError, match="ODDR clock must be a bool, not 'yes'"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], oddr_clock="yes")
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], oddr_clock="yes")
 
 
 def test_ecp5_flow_keeps_products_in_the_dsp_output_registers(tmp_path):
     """The flow elaborates with ``Primitives``: on ECP5 each product is a MULT18X18D with its
     output register in use; with ``dsp=False`` the multipliers are inferred and go to LUTs."""
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "dsp",
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path / "dsp",
                           design=MacColumn(2, 8, 8, 17), route=False)
     assert rep["dsps"] == 2 and rep["dsp_mapping"] is True
     cells = json.loads((tmp_path / "dsp" / "cgaccel_block.json").read_text())[
@@ -930,7 +969,7 @@ def test_ecp5_flow_keeps_products_in_the_dsp_output_registers(tmp_path):
     dsps = [c for c in cells.values() if c["type"] == "MULT18X18D"]
     assert len(dsps) == 2
     assert all(c["parameters"]["REG_OUTPUT_CLK"] == "CLK0" for c in dsps)
-    rep = flow.synthesize(preset("tiny"), "ecp5-25k", tmp_path / "lut",
+    rep = flow.synthesize(preset("small"), "ecp5-25k", tmp_path / "lut",
                           design=MacColumn(2, 8, 8, 17), route=False, dsp=False)
     assert rep["dsps"] == 0 and rep["dsp_mapping"] is False
     assert "MULT18X18D" not in (tmp_path / "lut" / "cgaccel_block.v").read_text()
@@ -974,7 +1013,7 @@ def test_local_copies_are_not_merged(tmp_path, family, marked, registers):
 def test_place_only_flow_estimates_fmax(tmp_path):
     """``route=False`` (``--place-only``): placement, nextpnr's Fmax estimate, no bitstream."""
     ram = AxiRam(size_bytes=1024, data_width=32, addr_width=32, id_width=4)
-    rep = flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, design=ram, route=False)
+    rep = flow.synthesize(preset("small"), "ice40-up5k", tmp_path, design=ram, route=False)
     assert rep["routed"] is False and rep["files"]["bitstream"] is None
     assert 1 < rep["fmax_mhz"] < 1000
     assert rep["luts"] > 0 and rep["brams"] == 2
@@ -989,7 +1028,7 @@ def test_place_only_flow_estimates_fmax(tmp_path):
 def test_cli_help_and_errors(tmp_path, capsys):
     args = _parser().parse_args(["--target", "ecp5-25k", "--top", "board", "--baud", "30000000",
                                  "--out", str(tmp_path)])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "Baud rate must be at most 6250000 for the 25 MHz clock of ulx3s-25f, not 30000000" \
         in capsys.readouterr().err
@@ -998,29 +1037,29 @@ def test_cli_help_and_errors(tmp_path, capsys):
 def test_cli_reports_bad_board_options(tmp_path, capsys):
     args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--dram-kib", "3",
                                  "--out", str(tmp_path)])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "RAM size must be a power of two of at least 64, not 3072" in capsys.readouterr().err
     args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--dram", "sdram",
                                  "--out", str(tmp_path)])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "DRAM must be 'ram' on icebreaker, which has no SDRAM, not 'sdram'" in \
         capsys.readouterr().err
     args = _parser().parse_args(["--target", "ice40-up5k", "--top", "board", "--clock", "30",
                                  "--out", str(tmp_path)])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "Clock must be the 12 MHz oscillator of icebreaker, which has no PLL here, not 30" \
         in capsys.readouterr().err
     args = _parser().parse_args(["--target", "ecp5-85k", "--top", "board", "--clock", "50",
                                  "--out", str(tmp_path)])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "Clock must be at most 25 MHz with dram='sdram'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["tiny", "default"])
+@pytest.mark.parametrize("name", ["small", "default"])
 def test_designs_are_the_tops_blocks(name):
     cfg = preset(name)
     built = {n: build_design(n, cfg) for n in DESIGNS}
@@ -1049,7 +1088,7 @@ def test_no_rw_check_memories_get_no_collision_logic(tmp_path, monkeypatch):
     est = {}
     for name in ("bram-read", "bram-read-rw"):
         args = _parser().parse_args(["--target", "ecp5-85k", "--design", name, "--synth-only"])
-        args.config_obj = preset("tiny")
+        args.config_obj = preset("small")
         assert flow.run(args) == 0
         rep = json.loads(Path(f"build/synth/ecp5-85k/{name}/report.json").read_text())
         est[name] = rep["synth_estimate"]
@@ -1064,7 +1103,7 @@ def test_bram_outreg_moves_the_read_register_into_the_block_ram(tmp_path, monkey
     for extra in ([], ["--bram-outreg"]):
         args = _parser().parse_args(["--target", "ecp5-85k", "--design", "bram-read",
                                      "--synth-only", "--out", f"o{len(extra)}", *extra])
-        args.config_obj = preset("tiny")
+        args.config_obj = preset("small")
         assert flow.run(args) == 0
         reps[bool(extra)] = json.loads(Path(f"o{len(extra)}/report.json").read_text())
     assert reps[False]["bram_outreg"] is None
@@ -1076,7 +1115,7 @@ def test_bram_outreg_moves_the_read_register_into_the_block_ram(tmp_path, monkey
     assert [c["parameters"]["REGMODE_B"] for c in rams] == ["OUTREG"]
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "bram-read",
                                  "--synth-only", "--bram-outreg"])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "bram_outreg must be used with an ECP5 target, not 'ice40-up5k'" in \
         capsys.readouterr().err
@@ -1086,21 +1125,19 @@ def test_cli_synthesizes_one_design(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",
                                  "--synth-only"])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 0
     rep = json.loads(Path("build/synth/ice40-up5k/mac-column/report.json").read_text())
     assert rep["design"] == "MacColumn" and rep["wrapper"] == "scan"
-    assert rep["synth_estimate"]["dsps"] == preset("tiny").rows
+    assert rep["synth_estimate"]["dsps"] == preset("small").rows
     assert capsys.readouterr().out.startswith("ice40-up5k block MacColumn: synthesis only")
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "column", "--top",
                                  "board", "--synth-only"])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "Top must be block when a design is given, not 'board'" in capsys.readouterr().err
 
 
-_NO_UP5K = pytest.mark.xfail(raises=ResourceError, strict=True,
-                             reason="tiny does not fit the UP5K (docs/synth.md)")
 _NO_ROUTE = pytest.mark.xfail(raises=ResourceError, strict=True,
                               reason="default's board top with on-chip RAM as DRAM did not "
                                      "route on the 85F: router2 stalls; with the SDRAM it "
@@ -1109,19 +1146,21 @@ _NO_ROUTE = pytest.mark.xfail(raises=ResourceError, strict=True,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset_name,tgt,top,dram", [
-    ("tiny", "ecp5-25k", "block", None),
-    ("tiny", "ecp5-25k", "board", None),
-    ("tiny", "ecp5-85k", "block", None),
-    ("tiny", "ecp5-85k", "board", "ram"),
-    ("tiny", "ecp5-85k", "board", None),
-    pytest.param("tiny", "ice40-up5k", "block", None, marks=_NO_UP5K),
-    pytest.param("tiny", "ice40-up5k", "board", None, marks=_NO_UP5K),
+    ("small", "ecp5-25k", "block", None),
+    ("small", "ecp5-25k", "board", None),
+    ("small", "ecp5-85k", "block", None),
+    ("small", "ecp5-85k", "board", "ram"),
+    ("small", "ecp5-85k", "board", None),
+    # tiny: the direct-host top (host="mmio"), on the iCEBreaker without DRAM.
+    ("tiny", "ice40-up5k", "block", None),
+    ("tiny", "ice40-up5k", "board", None),
     ("default", "ecp5-85k", "block", None),
     pytest.param("default", "ecp5-85k", "board", "ram", marks=_NO_ROUTE),
     ("default", "ecp5-85k", "board", None),
 ])
 def test_full_flow(tmp_path, preset_name, tgt, top, dram):
-    """``dram`` None: the board's default (the ULX3S's SDRAM, the iCEBreaker's SPRAM)."""
+    """``dram`` None: the board's default (the ULX3S's SDRAM; none for ``tiny``'s direct
+    host on the iCEBreaker)."""
     # The seeds ``make synth`` uses: default's block top is at the 85F's routing limit, a
     # seed whose routing stalls is followed by the next.
     seed = (4, 1, 2) if (preset_name, top) == ("default", "block") else 1
@@ -1139,9 +1178,9 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
                                                               rep["oscillator_mhz"])
         assert (rep["pll"] is not None) == pll
         assert rep["dram"] == dram or (dram is None and rep["dram"] == (
-            "sdram" if tgt.startswith("ecp5") else "ram"))
-    if tgt == "ice40-up5k" and top == "board":
-        assert rep["sprams"] == 4          # the 128 KiB RAM is the four SPRAMs
+            "sdram" if tgt.startswith("ecp5") else None))
+    if tgt == "ice40-up5k":
+        assert rep["dsps"] == 8 and rep["sprams"] == 0
     if top == "board" and rep["dram"] == "sdram":
         # The SDRAM takes no block RAM: as many as the block top's.
         block = flow.synthesize(preset(preset_name), tgt, tmp_path / "block", place=False)
@@ -1152,7 +1191,7 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
 def test_oversized_ram_is_refused_before_placing(tmp_path):
     with pytest.raises(ResourceError, match=r"Design does not fit ice40-up5k: it needs .*8 "
                                             r"SPRAMs \(the device has 4\)"):
-        flow.synthesize(preset("tiny"), "ice40-up5k", tmp_path, top="board",
+        flow.synthesize(preset("small"), "ice40-up5k", tmp_path, top="board",
                         board_opts={"dram_bytes": 256 * 1024})
     assert not (tmp_path / "nextpnr.log").exists()
 

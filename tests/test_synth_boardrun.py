@@ -112,7 +112,7 @@ def test_a_layer_must_fit_the_board_ram():
     fake = FakeBridge(256, {})
     with pytest.raises(ValueError, match="layer must fit the board RAM of 256 bytes, not need "
                                          r"\d+ \(a larger --dram-kib"):
-        _run(run_on_board(preset("tiny"), _small_layer(), BridgeBus(fake.transact, 256)))
+        _run(run_on_board(preset("small"), _small_layer(), BridgeBus(fake.transact, 256)))
     assert fake.log == []
 
 
@@ -122,17 +122,26 @@ def test_cli_reports_a_board_that_does_not_answer(tmp_path, capsys):
     path = tmp_path / "v.npz"
     save_vectors(path, _small_layer())
     # pyserial's loopback port echoes each command: not a bridge reply.
-    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+    assert main(["board-run", "--config", "small", "--port", "loop://", "--vectors", str(path),
                  "--timeout", "0.2"]) == 1
     assert "Reply must be 5 bytes starting with 0xA0..0xA3, not 5200000000" \
         in capsys.readouterr().err
-    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+    assert main(["board-run", "--config", "small", "--port", "loop://", "--vectors", str(path),
                  "--board", "nexys"]) == 2
     assert "board must be one of ulx3s-85f, ulx3s-25f, icebreaker, not 'nexys'" \
         in capsys.readouterr().err
-    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+    assert main(["board-run", "--config", "small", "--port", "loop://", "--vectors", str(path),
                  "--dram-kib", "0"]) == 2
     assert "RAM size must be a positive number of bytes, not 0" in capsys.readouterr().err
-    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+    assert main(["board-run", "--config", "small", "--port", "loop://", "--vectors", str(path),
                  "--dram", "sdram", "--board", "icebreaker"]) == 2
     assert "--dram sdram needs a board with SDRAM and no --dram-kib" in capsys.readouterr().err
+    # The direct-host bitstream (tiny) has no DRAM to size; it still needs an answering board.
+    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(path),
+                 "--dram-kib", "64", "--board", "icebreaker"]) == 2
+    assert "--dram and --dram-kib must not be given with host='mmio'" in capsys.readouterr().err
+    dense = tmp_path / "dense.npz"
+    save_vectors(dense, make_vectors(LayerShape("d", 4, 3, 3, 2, 1, 1, 1, 0), 1, 0.0, seed=1))
+    assert main(["board-run", "--config", "tiny", "--port", "loop://", "--vectors", str(dense),
+                 "--board", "icebreaker", "--timeout", "0.2"]) == 1
+    assert "Reply must be 5 bytes starting with 0xA0..0xA3" in capsys.readouterr().err

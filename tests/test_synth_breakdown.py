@@ -84,7 +84,7 @@ class _Block(wiring.Component):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("breakdown")
-    return bd.breakdown(preset("tiny"), "ice40-up5k", out, design=_Block(), module="blk",
+    return bd.breakdown(preset("small"), "ice40-up5k", out, design=_Block(), module="blk",
                         dsp=False, noabc=True), out
 
 
@@ -176,11 +176,11 @@ def test_invalid_arguments(tmp_path):
     with pytest.raises(TypeError, match="Config must be an AccelConfig, not 3"):
         bd.breakdown(3, "ice40-up5k", tmp_path)
     with pytest.raises(ValueError, match="Target must be one of"):
-        bd.breakdown(preset("tiny"), "xc7", tmp_path)
+        bd.breakdown(preset("small"), "xc7", tmp_path)
     with pytest.raises(TypeError, match="Design must be a wiring.Component, not 'x'"):
-        bd.breakdown(preset("tiny"), "ice40-up5k", tmp_path, design="x")
+        bd.breakdown(preset("small"), "ice40-up5k", tmp_path, design="x")
     with pytest.raises(ValueError, match="Module must be a Verilog identifier, not 'a.b'"):
-        bd.breakdown(preset("tiny"), "ice40-up5k", tmp_path, module="a.b")
+        bd.breakdown(preset("small"), "ice40-up5k", tmp_path, module="a.b")
     with pytest.raises(ValueError, match="Family must be ecp5 or ice40, not 'xc7'"):
         bd.module_resources("xc7", {"modules": {}})
     with pytest.raises(ValueError, match="Top module must be one of the synthesized modules"):
@@ -189,7 +189,7 @@ def test_invalid_arguments(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_top_breakdown(tmp_path):
-    rep = bd.breakdown(preset("tiny"), "ice40-up5k", tmp_path, noabc=True)
+    rep = bd.breakdown(preset("small"), "ice40-up5k", tmp_path, noabc=True)
     names = {m["name"] for m in rep["modules"]}
     assert {"cgaccel", "cgaccel.engine", "cgaccel.controller", "cgaccel.rdma", "cgaccel.wdma",
             "cgaccel.regs"} <= names
@@ -203,7 +203,7 @@ def test_a_column_without_a_feature_is_smaller(tmp_path, switch, ffs, luts):
     # descriptor says so with a constant, so synthesis drops the slots, the conditional queue
     # and the gate decision / the dealt walk.
     from cgaccel.engine.column import Column
-    cfg = preset("tiny").with_overrides(cols=1, rows=2, max_groups=2, psum_slots=4,
+    cfg = preset("small").with_overrides(cols=1, rows=2, max_groups=2, psum_slots=4,
                                         max_channels=32, max_dim=16, fbs=False)
     total = {}
     for on in (True, False):

@@ -183,7 +183,7 @@ def _parser():
 
 
 def test_flow_fixes_an_engines_columns(tmp_path):
-    cfg = preset("tiny")
+    cfg = preset("small")
     rep = flow.synthesize(cfg, "ecp5-85k", tmp_path, design=build_design("engine", cfg),
                           place=False, floorplan=True)
     fp = rep["floorplan"]
@@ -204,7 +204,7 @@ def test_flow_fixes_an_engines_columns(tmp_path):
 def test_cli_refuses_a_floorplan_elsewhere(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["--target", "ice40-up5k", "--synth-only", "--floorplan"])
-    args.config_obj = preset("tiny")
+    args.config_obj = preset("small")
     assert flow.run(args) == 1
     assert "floorplan must be used with ecp5-85k or ecp5-25k, not 'ice40-up5k'" in \
         capsys.readouterr().err

@@ -63,7 +63,7 @@ def _module_text(verilog, name):
 
 def test_board_design_runs_on_the_pll():
     board = BOARDS["ulx3s-85f"]
-    dut = BoardTop(preset("tiny"), board, clock_mhz=50, dram="ram", global_reset=True)
+    dut = BoardTop(preset("small"), board, clock_mhz=50, dram="ram", global_reset=True)
     assert dut.clock_mhz == 50 and dut.pll.out_mhz == 50
     assert dut.divisor == round(50e6 / 115200)
     text = convert(dut, name="b")
@@ -77,7 +77,7 @@ def test_board_design_runs_on_the_pll():
     assert re.findall(r"\(clk_25mhz\)", text) == ["(clk_25mhz)"]
     assert "posedge clk_25mhz" not in text and "posedge clk)" in text
     # On the oscillator's own frequency there is no PLL, and the design simulates as before.
-    plain = BoardTop(preset("tiny"), board, clock_mhz=25.0)
+    plain = BoardTop(preset("small"), board, clock_mhz=25.0)
     assert plain.pll is None and plain.clock_mhz == 25
     assert "EHXPLLL" not in convert(plain, name="b")
 
@@ -85,18 +85,18 @@ def test_board_design_runs_on_the_pll():
 def test_pll_clock_is_refused_where_it_cannot_be():
     with pytest.raises(ValueError, match="Clock must be the 12 MHz oscillator of icebreaker, "
                                          "which has no PLL here, not 30"):
-        BoardTop(preset("tiny"), BOARDS["icebreaker"], clock_mhz=30)
+        BoardTop(preset("small"), BOARDS["icebreaker"], clock_mhz=30)
     with pytest.raises(ValueError, match=r"Clock must be at most 25 MHz with dram='sdram' \(the "
                                          r"read capture's half-cycle budget, docs/synth.md\), "
                                          r"not 50"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], clock_mhz=50)
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], clock_mhz=50)
     # A slower clock than the oscillator's is allowed with the SDRAM.
-    slow = BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], clock_mhz=20)
+    slow = BoardTop(preset("small"), BOARDS["ulx3s-85f"], clock_mhz=20)
     assert slow.sdram_port is not None and "EHXPLLL" in convert(slow, name="b")
     assert slow._sdram.beats.timing == BOARDS["ulx3s-85f"].sdram.cycles(20)
     # With on-chip RAM as DRAM nothing limits the clock but the design's timing.
-    dut = BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], clock_mhz=62.5, dram="ram")
+    dut = BoardTop(preset("small"), BOARDS["ulx3s-85f"], clock_mhz=62.5, dram="ram")
     assert dut.clock_mhz == 62.5 and "EHXPLLL" in convert(dut, name="b")
     with pytest.raises(ValueError, match=r"Baud rate must be at most 2500000 for the 10 MHz "
                                          r"clock of ulx3s-85f, not 3000000"):
-        BoardTop(preset("tiny"), BOARDS["ulx3s-85f"], clock_mhz=10, baud=3_000_000)
+        BoardTop(preset("small"), BOARDS["ulx3s-85f"], clock_mhz=10, baud=3_000_000)

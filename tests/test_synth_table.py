@@ -27,10 +27,10 @@ def test_every_run_is_a_row(tmp_path):
     _write(tmp_path / "ecp5-85k" / "block", _report())
     _write(tmp_path / "ecp5-85k" / "board", _report(
         top="board", design="BoardTop", board="ulx3s-85f", dram="ram", freq_target_mhz=50.0,
-        fmax_mhz=59.13, timing_met=True, config=preset("tiny").to_dict(), seed=1))
+        fmax_mhz=59.13, timing_met=True, config=preset("small").to_dict(), seed=1))
     _write(tmp_path / "ice40-up5k" / "block", {
         "target": "ice40-up5k", "top": "block", "design": "Top",
-        "config": preset("tiny").with_overrides(rows=4).to_dict(), "freq_target_mhz": 12.0,
+        "config": preset("small").with_overrides(rows=4).to_dict(), "freq_target_mhz": 12.0,
         "synth_estimate": {"luts": 21868, "ffs": 10972, "dsps": 12, "brams": 87},
         "seconds": 61.0, "files": {"bitstream": None}})
     _write(tmp_path / "ecp5-85k" / "column", _report(
@@ -45,7 +45,7 @@ def test_every_run_is_a_row(tmp_path):
             block["seed"], block["seconds"], block["bitstream"]) == (
         "default", "block", "73.84", "no", "32780 (39.2%)", "2", "903", "yes")
     assert (board["config"], board["top"], board["clock MHz"], board["met"]) == (
-        "tiny", "board ulx3s-85f ram", "50", "yes")
+        "small", "board ulx3s-85f ram", "50", "yes")
     assert (column["top"], column["Fmax MHz"], column["bitstream"]) == (
         "block Column", "80.5 (placed)", "no")
     assert (up5k["config"], up5k["Fmax MHz"], up5k["met"], up5k["LUTs"]) == (
@@ -69,7 +69,7 @@ def test_cli(tmp_path, capsys):
     assert "Report must be JSON, not" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["tiny", "default"])
+@pytest.mark.parametrize("name", ["small", "default"])
 def test_presets_are_named(tmp_path, name):
     _write(tmp_path / "r", _report(config=preset(name).to_dict()))
     assert collect(tmp_path)[0]["config"] == name

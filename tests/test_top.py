@@ -14,7 +14,7 @@ from cgaccel.top import Top
 REGS = {r.name: r.offset for r in register_map()}
 
 
-@pytest.mark.parametrize("name", ["tiny", pytest.param("default", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["small", pytest.param("default", marks=pytest.mark.slow)])
 def test_emitted_verilog_lints_clean(tmp_path, name):
     path = write_verilog(Top(preset(name)), "cgaccel", tmp_path / "cgaccel.v")
     rc, out = lint_verilog(path)

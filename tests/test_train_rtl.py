@@ -56,7 +56,7 @@ def test_rtl_report_one_image_bit_exact(tmp_path, capsys):
     # Own build directory: parallel xdist workers never share a Verilator build.
     out = tmp_path / "report.json"
     build = Path("build") / "sim" / "train_rtl" / "tiny-test"
-    assert main(["--images", "1", "--config", "tiny", "--build-dir", str(build),
+    assert main(["--images", "1", "--config", "small", "--build-dir", str(build),
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     net = load_network(DEFAULT_NET)
@@ -97,9 +97,9 @@ def test_run_report_fails_loudly_on_mismatch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cgaccel.driver_cli, "run_e2e", _fake_run_e2e(corrupt=3))
     with pytest.raises(RtlMismatch, match=r"s1_conv2_img0_gated: 1 of \d+ outputs differ"):
-        run_report(DEFAULT_NET, 1, "tiny", build_dir=tmp_path)
+        run_report(DEFAULT_NET, 1, "small", build_dir=tmp_path)
     monkeypatch.setattr(cgaccel.driver_cli, "run_e2e", _fake_run_e2e(corrupt=None))
-    result = run_report(DEFAULT_NET, 1, "tiny", build_dir=tmp_path)
+    result = run_report(DEFAULT_NET, 1, "small", build_dir=tmp_path)
     m = result["rows"][0]
     assert (m["dense_cycles"], m["gated_cycles"]) == (100, 101)
     assert m["efficiency"] == pytest.approx(100 / 101 / m["mac_reduction"])

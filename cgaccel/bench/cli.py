@@ -93,7 +93,7 @@ def e2e_status():
 
         from ..config import preset
         from ..top import Top
-        frag = Fragment.get(Top(preset("tiny")), None)
+        frag = Fragment.get(Top(preset("small")), None)
         names = {name for _, name, _ in frag.subfragments}
     except Exception as exc:  # an elaboration failure is a reason, not a crash
         return False, f"cgaccel.top.Top does not elaborate ({type(exc).__name__}: {exc})"

@@ -315,10 +315,12 @@ class Column(wiring.Component):
             "sone": 1, "start": cb, "mid": cb, "lend2": cb + 1, "lone": 1, "cend2": cb + 1,
             "cone": 1, "omask": 1, "ncw": nb, "empty_b": 1, "empty_c": 1,
         })
-        # Four entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
+        # Two entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
         # A block RAM would hold them in several mostly empty blocks, and the buffered FIFO's
-        # extra cycle would lengthen every tile's fill.
-        setup_fifo = SyncFIFO(width=item_layout.size, depth=4)
+        # extra cycle would lengthen every tile's fill. Two keep up with one item a cycle in
+        # and out (the cycle models assume the FIFO never limits, and the RTL comparisons in
+        # tests/test_bench_cycle_model.py hold); four cost an iCE40 about 370 more logic cells.
+        setup_fifo = SyncFIFO(width=item_layout.size, depth=2)
         m.submodules.setup_fifo = setup_fifo
 
         gen_active = Signal()
@@ -637,14 +639,15 @@ class Column(wiring.Component):
         slot_rp_b = slot_mem_b.read_port()
         m.d.comb += [slot_wp_b.en.eq(slot_wp.en), slot_wp_b.addr.eq(slot_wp.addr),
                      slot_wp_b.data.eq(slot_wp.data)]
-        ncw_mem = Memory(shape=nb, depth=nslots, init=[])
-        m.submodules.ncw_mem = ncw_mem
-        ncw_wp = ncw_mem.write_port()
-        ncw_rp = ncw_mem.read_port()
-        psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[])
-        m.submodules.psum_mem = psum_mem
-        psum_wp = psum_mem.write_port()
-        psum_rp = psum_mem.read_port()
+        if cfg.cgnet:
+            ncw_mem = Memory(shape=nb, depth=nslots, init=[])
+            m.submodules.ncw_mem = ncw_mem
+            ncw_wp = ncw_mem.write_port()
+            ncw_rp = ncw_mem.read_port()
+            psum_mem = Memory(shape=signed(cfg.acc_width), depth=nslots, init=[])
+            m.submodules.psum_mem = psum_mem
+            psum_wp = psum_mem.write_port()
+            psum_rp = psum_mem.read_port()
 
         # Conditional queue of slot numbers (gates that opened, in order). ``nslots`` entries
         # of ``sb`` bits: a few flip-flops, so it is built from registers, which lets the
@@ -811,8 +814,11 @@ class Column(wiring.Component):
         sw_data = Signal(slot_layout)
         sw_ncw = Signal(nb)
         m.d.sync += sw_en.eq(0)
-        m.d.comb += [slot_wp.en.eq(sw_en), slot_wp.addr.eq(sw_addr), slot_wp.data.eq(sw_data),
-                     ncw_wp.en.eq(sw_en), ncw_wp.addr.eq(sw_addr), ncw_wp.data.eq(sw_ncw)]
+        m.d.comb += [slot_wp.en.eq(sw_en), slot_wp.addr.eq(sw_addr), slot_wp.data.eq(sw_data)]
+        if cfg.cgnet:
+            # Without gating no slot's psum or skipped-word count is ever read: no storage
+            # (synthesis kept the never-written psum memory's flip-flops otherwise).
+            m.d.comb += [ncw_wp.en.eq(sw_en), ncw_wp.addr.eq(sw_addr), ncw_wp.data.eq(sw_ncw)]
         outstanding = Signal(range(cfg.out_depth + nslots + 8))
         pop_base = Signal()
         m.d.comb += pop_base.eq(0)
@@ -960,21 +966,23 @@ class Column(wiring.Component):
         m.submodules.gate = gate
         # The base psum of a slot is written when its gate opens and read when its
         # conditional item finishes, at least ``gate_latency`` cycles later: no read-write race.
-        m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot)]
+        if cfg.cgnet:
+            m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot),
+                         gate.i_base.eq(psum_rp.data),
+                         psum_wp.en.eq(gate.o_open), psum_wp.addr.eq(res_meta.slot),
+                         psum_wp.data.eq(res_psum),
+                         self.cnt_skip.eq(Mux(gate.o_closed, ncw_rp.data, 0))]
         m.d.comb += [
-            gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum), gate.i_base.eq(psum_rp.data),
+            gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum),
             (gate.i_above.eq(res_above) if early else gate.i_thr.eq(thr_q)),
             gate.i_cond.eq(res_meta.cond),
             gate.i_gated.eq(res_meta.gated), gate.i_off.eq(res_meta.off),
         ]
         m.d.comb += [
             cq_push.eq(gate.o_open), cq_wdata.eq(res_meta.slot),
-            psum_wp.en.eq(gate.o_open), psum_wp.addr.eq(res_meta.slot),
-            psum_wp.data.eq(res_psum),
             release.eq(gate.o_closed | (res_valid & res_meta.cond)),
             release_idx.eq(res_meta.slot),
             self.cnt_open.eq(gate.o_open),
-            self.cnt_skip.eq(Mux(gate.o_closed, ncw_rp.data, 0)),
         ]
 
         # ------------------------------------------------------------ output ------------

@@ -35,7 +35,9 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     the low bits): a channel-split STORE's ``out_word`` consecutive DRAM bytes in one read.
     Held off while a tile that writes there is in flight.
 
-Counters (free-running since reset, ``counter_width`` bits): ``cnt_busy`` (cycles at least one
+Counters (free-running since reset, ``counter_width`` bits: the config's, at most 48; the tops
+read per-layer differences modulo ``2**config.counter_width``, so wider ones would only hold
+bits nobody reads): ``cnt_busy`` (cycles at least one
 column computes), ``cnt_wait`` (cycles after the first command with no column computing: the
 loader has not delivered the next tile), ``cnt_col_idle`` (column-cycles a column has no tile
 while another computes), ``cnt_macs`` (``rows`` times words issued), ``cnt_skipped`` (MACs of
@@ -75,7 +77,7 @@ class Engine(wiring.Component):
         ``config`` is not an :class:`~cgaccel.config.AccelConfig`.
     """
 
-    counter_width = 48
+    max_counter_width = 48
 
     def __init__(self, config, *, collision_check=False):
         from ..config import AccelConfig
@@ -85,7 +87,7 @@ class Engine(wiring.Component):
         self._cfg = config
         self._geo = geo = Geometry(config)
         self._check = bool(collision_check)
-        cw = self.counter_width
+        self.counter_width = cw = min(self.max_counter_width, config.counter_width)
         super().__init__({
             "i_wr": In(stream.Signature(geo.write_layout())),
             "i_cmd": In(stream.Signature(geo.tile_layout())),
@@ -270,7 +272,8 @@ class Engine(wiring.Component):
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
-        depth = 4
+        # The direct host (``host="mmio"``) takes one read per register access: two entries.
+        depth = 4 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
         m.d.comb += [self.o_rd.valid.eq(rd_fifo.r_rdy), self.o_rd.payload.eq(rd_fifo.r_data),
                      rd_fifo.r_en.eq(self.o_rd.ready)]

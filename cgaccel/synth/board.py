@@ -14,6 +14,12 @@ chip instead (:class:`~cgaccel.synth.sdram.AxiSdram`, 32 MiB), which costs no bl
 
 Host address map (see :mod:`cgaccel.synth.bridge`): ``0x0000_0000`` accelerator registers,
 ``0x8000_0000 + a`` RAM byte ``a``, which the accelerator sees at AXI address ``a``.
+
+With ``host="mmio"`` (the ``tiny`` preset for the iCEBreaker) the top is
+:class:`~cgaccel.direct.DirectTop`: no DRAM at all, the bridge's ``regs`` port reaches the
+direct register map and its memory window answers DECERR::
+
+    USB UART --> UARTRx --> bridge --regs--> DirectTop.s_axil      DirectTop.busy --> LED 0
 """
 
 from dataclasses import dataclass
@@ -24,9 +30,10 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..axi import RESP_DECERR
 from ..config import AccelConfig
 from ..regfile import ADDR_WIDTH
-from ..top import Top
+from ..top import build_top
 from .bridge import UartAxiLiteBridge
 from .dram import AxiRam, check_ram_args
 from .pll import ecp5_pll, ecp5_pll_params
@@ -131,7 +138,7 @@ BOARDS = {
 
 
 class BoardTop(wiring.Component):
-    """Loadable board design around :class:`cgaccel.top.Top`.
+    """Loadable board design around the accelerator top (:func:`cgaccel.top.build_top`).
 
     Members
     -------
@@ -150,9 +157,10 @@ class BoardTop(wiring.Component):
         nearest setting within 1%, which :attr:`clock_mhz` then gives); the reset is held
         until the PLL locks. With the PLL the design is an ``Instance``: synthesis only.
     dram : str, optional
-        ``"ram"``: an on-chip RAM (:class:`~cgaccel.synth.dram.AxiRam`); ``"sdram"``: the
-        board's SDRAM chip (:class:`~cgaccel.synth.sdram.AxiSdram`). Default: the SDRAM if the
-        board has one and ``dram_bytes`` is not given, else the on-chip RAM.
+        None with ``host="mmio"`` (no DRAM). ``"ram"``: an on-chip RAM
+        (:class:`~cgaccel.synth.dram.AxiRam`); ``"sdram"``: the board's SDRAM chip
+        (:class:`~cgaccel.synth.sdram.AxiSdram`). Default: the SDRAM if the board has one and
+        ``dram_bytes`` is not given, else the on-chip RAM.
     dram_bytes : int, optional
         On-chip RAM size (default: the board's); only with ``dram="ram"``.
     sdram_port : amaranth.lib.io.PortLike, optional
@@ -204,11 +212,21 @@ class BoardTop(wiring.Component):
         self._config = config
         self._board = board
         self._baud = baud
-        if dram is None:
+        self._direct = config.host == "mmio"
+        if self._direct:
+            for name, value in (("DRAM", dram), ("DRAM size", dram_bytes),
+                                ("SDRAM port", sdram_port)):
+                if value is not None:
+                    raise ValueError(f"{name} must be None with host='mmio' (the top reads no "
+                                     f"DRAM), not {value!r}")
+        elif dram is None:
             dram = "sdram" if board.sdram is not None and dram_bytes is None else "ram"
-        if dram not in ("ram", "sdram"):
+        if not self._direct and dram not in ("ram", "sdram"):
             raise ValueError(f"DRAM must be 'ram' or 'sdram', not {dram!r}")
-        if dram == "sdram":
+        if self._direct:
+            self._sdram = None
+            self._dram_bytes = 0
+        elif dram == "sdram":
             if self._clock_mhz > SDRAM_MAX_MHZ:
                 raise ValueError(f"Clock must be at most {SDRAM_MAX_MHZ:g} MHz with "
                                  f"dram='sdram' (the read capture's half-cycle budget, "
@@ -233,7 +251,9 @@ class BoardTop(wiring.Component):
             check_ram_args(self._dram_bytes, config.axi_data_width, config.axi_addr_width)
         self._dram = dram
         self._MustUse__silence = False
-        members = {board.clk: In(1), board.rst: In(1), board.uart_rx: In(1, init=1),
+        # An active-low button idles high: a simulation starts with it released.
+        members = {board.clk: In(1), board.rst: In(1, init=int(board.rst_active_low)),
+                   board.uart_rx: In(1, init=1),
                    board.uart_tx: Out(1, init=1)}
         members.update({name: Out(1) for name in board.leds + board.tie_high})
         if dram == "sdram":
@@ -264,7 +284,7 @@ class BoardTop(wiring.Component):
 
     @property
     def dram(self):
-        """``"ram"`` or ``"sdram"``."""
+        """``"ram"``, ``"sdram"``, or None (``host="mmio"``)."""
         return self._dram
 
     @property
@@ -308,11 +328,35 @@ class BoardTop(wiring.Component):
 
         m.submodules.rx = rx = UARTRx(self._divisor)
         m.submodules.tx = tx = UARTTx(self._divisor)
-        mem_w = (self._dram_bytes - 1).bit_length()
+        mem_w = max(2, (self._dram_bytes - 1).bit_length())
         m.submodules.bridge = bridge = UartAxiLiteBridge(
             regs_addr_width=ADDR_WIDTH, mem_addr_width=mem_w,
             timeout=16 * 10 * self._divisor)
-        m.submodules.top = top = Top(self._config)
+        m.submodules.top = top = build_top(self._config)
+        m.d.comb += [rx.rx.eq(pin(b.uart_rx)), pin(b.uart_tx).eq(tx.tx)]
+        wiring.connect(m, rx.o, bridge.rx)
+        wiring.connect(m, bridge.tx, tx.i)
+        wiring.connect(m, bridge.regs, top.s_axil)
+        if self._direct:
+            _decode_error(m, bridge.mem)
+            states = [top.busy]
+        else:
+            states = [top.irq]
+            self._dram_side(m, pin, bridge, top)
+        # Heartbeat: about 1.5 Hz, so a loaded bitstream is visibly alive.
+        beat = Signal(int(self._clock_mhz * 1e6).bit_length() - 1)
+        m.d.sync += beat.eq(beat + 1)
+        # LED 3 with the SDRAM: the chip is initialised.
+        ready = [self._ram.ready] if self._sdram is not None else []
+        states = (states + [beat[-1], bridge.busy] + ready +
+                  [Const(0, 1)] * len(b.leds))[:len(b.leds)]
+        for name, value in zip(b.leds, states, strict=True):
+            m.d.comb += pin(name).eq(~value if b.leds_active_low else value)
+        for name in b.tie_high:
+            m.d.comb += pin(name).eq(1)
+        return m
+
+    def _dram_side(self, m, pin, bridge, top):
         if self._sdram is None:
             m.submodules.ram = ram = AxiRam(**self._ram_args)
         else:
@@ -333,23 +377,22 @@ class BoardTop(wiring.Component):
                          pin("sdram_a").eq(sd.a), pin("sdram_ba").eq(sd.ba),
                          pin("sdram_dqm").eq(sd.dqm), dq.o.eq(sd.dq_o), dq.oe.eq(sd.dq_oe),
                          sd.dq_i.eq(dq.i)]
-
-        m.d.comb += [rx.rx.eq(pin(b.uart_rx)), pin(b.uart_tx).eq(tx.tx)]
-        wiring.connect(m, rx.o, bridge.rx)
-        wiring.connect(m, bridge.tx, tx.i)
-        wiring.connect(m, bridge.regs, top.s_axil)
+        self._ram = ram
         wiring.connect(m, bridge.mem, ram.lite)
         wiring.connect(m, top.m_axi, ram.axi)
 
-        # Heartbeat: about 1.5 Hz, so a loaded bitstream is visibly alive.
-        beat = Signal(int(self._clock_mhz * 1e6).bit_length() - 1)
-        m.d.sync += beat.eq(beat + 1)
-        # LED 3 with the SDRAM: the chip is initialised.
-        ready = [ram.ready] if self._sdram is not None else []
-        states = ([top.irq, beat[-1], bridge.busy] + ready +
-                  [Const(0, 1)] * len(b.leds))[:len(b.leds)]
-        for name, value in zip(b.leds, states, strict=True):
-            m.d.comb += pin(name).eq(~value if b.leds_active_low else value)
-        for name in b.tie_high:
-            m.d.comb += pin(name).eq(1)
-        return m
+
+def _decode_error(m, bus):
+    """Answer every access on the AXI4-Lite ``bus`` (a manager port) with DECERR."""
+    wrote, read = Signal(), Signal()
+    m.d.comb += [bus.awready.eq(~wrote & bus.wvalid), bus.wready.eq(~wrote & bus.awvalid),
+                 bus.bvalid.eq(wrote), bus.bresp.eq(RESP_DECERR),
+                 bus.arready.eq(~read), bus.rvalid.eq(read), bus.rresp.eq(RESP_DECERR)]
+    with m.If(bus.awvalid & bus.wvalid & ~wrote):
+        m.d.sync += wrote.eq(1)
+    with m.Elif(bus.bready):
+        m.d.sync += wrote.eq(0)
+    with m.If(bus.arvalid & ~read):
+        m.d.sync += read.eq(1)
+    with m.Elif(bus.rready):
+        m.d.sync += read.eq(0)

@@ -7,9 +7,12 @@ in for DRAM (AXI address ``a`` is RAM byte ``a``). Any transport will do: an ``a
 transact(command, reply_len) -> bytes``; :func:`serial_transport` makes one from a pyserial
 port (``cgaccel board-run``), the tests one from the simulated board's UART pins.
 
-``cgaccel board-run --config tiny --port /dev/ttyUSB0 --vectors v.npz`` checks the hardware's
+``cgaccel board-run --config small --port /dev/ttyUSB0 --vectors v.npz`` checks the hardware's
 identity and configuration registers, writes the layer into the board RAM, runs it and compares
-``y`` with the vectors file's bit for bit (exit status 0 only then).
+``y`` with the vectors file's bit for bit (exit status 0 only then). With a ``host="mmio"``
+configuration (``--config tiny``, the iCEBreaker bitstream) there is no board RAM: the
+:class:`~cgaccel.direct_driver.DirectDriver` hands the engine every transaction through the
+bridge's register window.
 """
 
 import asyncio
@@ -140,7 +143,8 @@ class BridgeBus:
 
 async def run_on_board(config, vectors, bus, *, max_polls=100000, **tiling):
     """Compile ``vectors`` for the board RAM, run the layer and return the driver's
-    :class:`~cgaccel.driver.LayerRun` (``y`` not yet compared).
+    :class:`~cgaccel.driver.LayerRun` (``y`` not yet compared). With ``config.host`` "mmio"
+    the layer stays in host memory and the direct driver runs it through ``bus.regs``.
 
     Raises
     ------
@@ -154,6 +158,10 @@ async def run_on_board(config, vectors, bus, *, max_polls=100000, **tiling):
     """
     from ..driver import Driver, compile_layer
 
+    if config.host == "mmio":
+        from ..direct_driver import DirectDriver
+        return await DirectDriver(config, bus.regs, max_polls=max_polls).run_compiled(
+            compile_layer(config, vectors, **tiling))
     # Regions packed (not on 4 KiB pages): a board RAM is tens of KiB.
     compiled = compile_layer(config, vectors, base_addr=0,
                              region_align=max(COMMAND_BYTES, config.axi_bytes), **tiling)
@@ -182,7 +190,8 @@ def add_arguments(parser):
                         help="on-chip RAM size of the bitstream in KiB (default: the board's, "
                              "ULX3S 85F 64, 25F 32)")
     parser.add_argument("--board", default="ulx3s-85f",
-                        help="board the bitstream was built for (default: %(default)s)")
+                        help="board the bitstream was built for (default: %(default)s; its "
+                             "RAM size is the default with --dram ram)")
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds to wait for each bridge reply (default: %(default)s)")
 
@@ -200,7 +209,13 @@ def run(args):
         return 2
     board = BOARDS[args.board]
     kind = args.dram
-    if kind is None:
+    if args.config_obj.host == "mmio":
+        if args.dram is not None or args.dram_kib is not None:
+            print(f"{prog}: --dram and --dram-kib must not be given with host='mmio' (the "
+                  f"bitstream has no DRAM)", file=sys.stderr)
+            return 2
+        kind = "none"
+    elif kind is None:
         kind = "sdram" if board.sdram is not None and args.dram_kib is None else "ram"
     if kind == "sdram":
         if board.sdram is None or args.dram_kib is not None:
@@ -208,6 +223,8 @@ def run(args):
                   file=sys.stderr)
             return 2
         dram = board.sdram.size_bytes
+    elif kind == "none":
+        dram = 4        # BridgeBus's RAM window, unused
     else:
         dram = args.dram_kib * 1024 if args.dram_kib is not None else board.default_dram_bytes
     try:

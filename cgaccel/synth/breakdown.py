@@ -332,8 +332,8 @@ def _emit(config, design, module):
     from amaranth.back import verilog as amaranth_verilog
 
     from .. import rtl  # noqa: F401
-    from ..top import Top
-    component = Top(config) if design is None else design
+    from ..top import build_top
+    component = build_top(config) if design is None else design
     text = amaranth_verilog.convert(component, name=module, emit_src=True)
     return "`timescale 1ns/1ps\n" + strip_zero_memory_init(text)
 

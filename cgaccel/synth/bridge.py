@@ -81,7 +81,9 @@ class UartAxiLiteBridge(wiring.Component):
         m = Module()
         regs_w, mem_w = self._widths
         is_write = Signal()
-        args = Signal(64)               # addr in bits 0..31, data in 32..63
+        # addr in bits 0..31, data in 32..63; then the read data in 32..63, then the reply
+        # (shifted out a byte at a time): one register for all three saves 72 flip-flops.
+        args = Signal(64)
         need = Signal(range(9))
         got = Signal(range(9))
         idle = Signal(range(self._timeout + 1))
@@ -89,8 +91,6 @@ class UartAxiLiteBridge(wiring.Component):
         wdata = args[32:]
         to_mem = Signal()
         resp = Signal(2)
-        rdata = Signal(32)
-        reply = Signal(40)
         reply_left = Signal(range(6))
         aw_done = Signal()
         w_done = Signal()
@@ -102,7 +102,7 @@ class UartAxiLiteBridge(wiring.Component):
             m.d.comb += [port.awaddr.eq(addr[:w]), port.araddr.eq(addr[:w]),
                          port.wdata.eq(wdata), port.wstrb.eq(0xF)]
 
-        m.d.comb += self.tx.payload.eq(reply[:8])
+        m.d.comb += self.tx.payload.eq(args[:8])
         with m.FSM():
             with m.State("CMD"):
                 m.d.comb += self.rx.ready.eq(1)
@@ -128,9 +128,9 @@ class UartAxiLiteBridge(wiring.Component):
                     m.next = "CMD"
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [to_mem.eq(addr[31]), aw_done.eq(0), w_done.eq(0), rdata.eq(0)]
+                m.d.sync += [to_mem.eq(addr[31]), aw_done.eq(0), w_done.eq(0)]
                 with m.If(~in_regs & ~in_mem):
-                    m.d.sync += resp.eq(RESP_DECERR)
+                    m.d.sync += [resp.eq(RESP_DECERR), wdata.eq(0)]
                     m.next = "REPLY_LOAD"
                 with m.Elif(is_write):
                     m.next = "WRITE"
@@ -168,17 +168,17 @@ class UartAxiLiteBridge(wiring.Component):
                     with m.If(to_mem == sel):
                         m.d.comb += port.rready.eq(1)
                         with m.If(port.rvalid):
-                            m.d.sync += [resp.eq(port.rresp), rdata.eq(port.rdata)]
+                            m.d.sync += [resp.eq(port.rresp), wdata.eq(port.rdata)]
                             m.next = "REPLY_LOAD"
             with m.State("REPLY_LOAD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [reply.eq(Const(REPLY_TAG, 8) | resp | (rdata << 8)),
+                m.d.sync += [args.eq(Const(REPLY_TAG, 8) | resp | (wdata << 8)),
                              reply_left.eq(Mux(is_write, 1, 5))]
                 m.next = "REPLY"
             with m.State("REPLY"):
                 m.d.comb += [self.busy.eq(1), self.tx.valid.eq(1)]
                 with m.If(self.tx.ready):
-                    m.d.sync += [reply.eq(reply >> 8), reply_left.eq(reply_left - 1)]
+                    m.d.sync += [args.eq(args >> 8), reply_left.eq(reply_left - 1)]
                     with m.If(reply_left == 1):
                         m.next = "CMD"
         return m

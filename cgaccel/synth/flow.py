@@ -131,11 +131,11 @@ def strip_zero_memory_init(text):
 
 def _build_design(config, tgt, top, *, board_opts, design):
     """Return ``(component, module_name, constraint_file_or_None, freq_mhz, info)``."""
-    from ..top import Top
+    from ..top import build_top
     # ECP5 only: nextpnr-ice40 promotes a high-fanout reset to a global by itself.
     global_reset = tgt.family == "ecp5"
     if top == "block":
-        inner = Top(config) if design is None else design
+        inner = build_top(config) if design is None else design
         n_in, n_out = port_bits(inner)
         # Clock and reset are pins too.
         if n_in + n_out + 2 <= tgt.capacity["io"]:

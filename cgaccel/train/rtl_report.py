@@ -118,7 +118,7 @@ def build_cases(net, images, workdir, test_set):
     return rows
 
 
-def run_report(net_path, images=1, config="tiny", build_dir=None, sim="verilator"):
+def run_report(net_path, images=1, config="small", build_dir=None, sim="verilator"):
     """Run every gated layer (dense and gated) on the RTL; return the measured rows.
 
     Raises
@@ -208,7 +208,7 @@ def main(argv=None):
     p.add_argument("--net", default=str(DEFAULT_NET), help="network file (default: %(default)s)")
     p.add_argument("--images", type=int, default=1, metavar="N",
                    help="first N test images (default: 1)")
-    p.add_argument("--config", default="tiny", choices=sorted(PRESETS),
+    p.add_argument("--config", default="small", choices=sorted(PRESETS),
                    help="accelerator preset (default: %(default)s)")
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"),
                    help="simulator (default: %(default)s)")

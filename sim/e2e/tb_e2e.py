@@ -42,6 +42,7 @@ from cgaccel.driver import (
 from cgaccel.engine.tiling import expected_counts
 from cgaccel.model.vectors import load_vectors
 from cgaccel.regs import ERRORS
+from cgaccel.simulate import AxiLiteRegs
 
 POLL_CYCLES = 256
 
@@ -63,24 +64,6 @@ def pause_gen(kind, rng):
     if kind == "bursty":
         return itertools.cycle([False] * 7 + [True] * 4)
     raise ValueError(f"pause must be none, random or bursty, not {kind!r}")
-
-
-class AxiLiteRegs:
-    """``Driver`` register bus over an ``AxiLiteMaster``; a non-OKAY response raises."""
-
-    def __init__(self, master):
-        self.master = master
-
-    async def read(self, offset):
-        resp = await self.master.read(offset, 4)
-        if int(resp.resp) != 0:
-            raise OSError(f"register read at {offset:#x} answered {resp.resp!r}")
-        return int.from_bytes(resp.data, "little")
-
-    async def write(self, offset, value):
-        resp = await self.master.write(offset, int(value).to_bytes(4, "little"))
-        if int(resp.resp) != 0:
-            raise OSError(f"register write at {offset:#x} answered {resp.resp!r}")
 
 
 class TB:

@@ -36,10 +36,10 @@ needs_controller = pytest.mark.skipif(
     not has_controller(), reason="the command-list controller is not in the top yet")
 
 CONFIGS = {
-    "tiny": preset("tiny"),
+    "small": preset("small"),
     # 4x4 array, 128-bit AXI with four 32-bit buffer words loaded per cycle: few-thousand-
     # cycle layers.
-    "small": AccelConfig(rows=4, cols=4, max_channels=64, max_dim=32, max_kernel=3,
+    "quad": AccelConfig(rows=4, cols=4, max_channels=64, max_dim=32, max_kernel=3,
                          act_depth=256, weight_depth=256, out_depth=256, psum_slots=8,
                          max_groups=8, axi_data_width=128, load_lanes=4),
 }
@@ -147,7 +147,7 @@ def make_cases(table, names, build, seed=0):
     return out
 
 
-@pytest.mark.parametrize("cfg_name,table", [("tiny", CASES), ("small", SMALL_CASES)])
+@pytest.mark.parametrize("cfg_name,table", [("small", CASES), ("quad", SMALL_CASES)])
 def test_cases_compile(cfg_name, table, tmp_path):
     """Every bench case maps on its configuration (runs without the controller)."""
     cfg = CONFIGS[cfg_name]
@@ -167,7 +167,7 @@ def test_cases_compile(cfg_name, table, tmp_path):
 def test_handshake():
     """The Driver identifies the emitted top and programs its descriptor registers (Icarus:
     cheap to build; the Verilator runs below repeat it before their layers)."""
-    run_e2e(CONFIGS["tiny"], "handshake", [], BUILD / "handshake_icarus", sim="icarus")
+    run_e2e(CONFIGS["small"], "handshake", [], BUILD / "handshake_icarus", sim="icarus")
 
 
 def check_command_timing(cfg, case):
@@ -181,7 +181,7 @@ def check_command_timing(cfg, case):
     # Where the model and the RTL part it is by a few cycles moved between neighbouring
     # commands (a LOAD waiting for a buffer half, a STORE for its tile), never more. The model
     # moves such a LOAD by the full drain of the five fetch stages, the RTL by one cycle less
-    # (the read DMA fetches ahead during the wait): measured 5 on the `small` run.
+    # (the read DMA fetches ahead during the wait): measured 5 on the `quad` run.
     off = [(i, rtl, model) for i, _, rtl, model in rows if rtl != model]
     assert len(off) <= len(rows) // 4, f"{case['name']}: {len(off)} commands differ: {off}"
     assert all(abs(rtl - model) <= 5 for _, rtl, model in off), f"{case['name']}: {off}"
@@ -211,46 +211,46 @@ def check_cycle_models(cfg, cases, report):
 
 
 @needs_controller
-def test_layers_tiny_verilator():
-    """Every case on the tiny preset (after the identification checks), one build."""
-    build = BUILD / "layers_tiny_verilator"
+def test_layers_small_verilator():
+    """Every case on the small preset (after the identification checks), one build."""
+    build = BUILD / "layers_small_verilator"
     cases = make_cases(CASES, list(CASES), build)
     traced = [c for c in cases if c["name"] in ("pixel_split_exact", "deal_1x1_g4_exact",
                                                  "chan_1x1_g4_exact")]
     for c in traced:
         c["axi_trace"] = str(build / f"{c['name']}.trace.json")
-    run_e2e(CONFIGS["tiny"], "handshake+layers", cases, build,
+    run_e2e(CONFIGS["small"], "handshake+layers", cases, build,
             out={"json": build / "report.json"})
-    check_cycle_models(CONFIGS["tiny"], cases, json.loads((build / "report.json").read_text()))
+    check_cycle_models(CONFIGS["small"], cases, json.loads((build / "report.json").read_text()))
     for c in traced:
-        check_command_timing(CONFIGS["tiny"], c)
+        check_command_timing(CONFIGS["small"], c)
 
 
 @needs_controller
 def test_errors_icarus():
     """Error statuses (store outside the window, misaligned CMD_LEN), soft-reset recovery and
     a good layer afterwards (Icarus: cheap to build, the layer is small)."""
-    build = BUILD / "errors_tiny_icarus"
-    run_e2e(CONFIGS["tiny"], "errors", make_cases(CASES, ["l1_3x3_g4_res_relu"], build), build,
+    build = BUILD / "errors_small_icarus"
+    run_e2e(CONFIGS["small"], "errors", make_cases(CASES, ["l1_3x3_g4_res_relu"], build), build,
             sim="icarus")
 
 
 @needs_controller
-def test_layers_small_verilator():
-    build = BUILD / "layers_small_verilator"
+def test_layers_quad_verilator():
+    build = BUILD / "layers_quad_verilator"
     cases = make_cases(SMALL_CASES, list(SMALL_CASES), build)
     traced = next(c for c in cases if c["name"] == "strips_exact")
     traced["axi_trace"] = str(build / "strips_exact.trace.json")
-    run_e2e(CONFIGS["small"], "handshake+layers", cases, build,
+    run_e2e(CONFIGS["quad"], "handshake+layers", cases, build,
             out={"json": build / "report.json"})
-    check_cycle_models(CONFIGS["small"], cases, json.loads((build / "report.json").read_text()))
-    check_command_timing(CONFIGS["small"], traced)
+    check_cycle_models(CONFIGS["quad"], cases, json.loads((build / "report.json").read_text()))
+    check_command_timing(CONFIGS["quad"], traced)
 
 
 @needs_controller
 def test_layers_icarus():
-    build = BUILD / "layers_tiny_icarus"
-    run_e2e(CONFIGS["tiny"], "layers", make_cases(CASES, ICARUS_CASES, build), build,
+    build = BUILD / "layers_small_icarus"
+    run_e2e(CONFIGS["small"], "layers", make_cases(CASES, ICARUS_CASES, build), build,
             sim="icarus")
 
 
