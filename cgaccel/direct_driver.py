@@ -22,6 +22,7 @@ from .driver import (
     LayerRun,
     _maybe_await,
     check_driver_args,
+    check_version_and_hwcfg,
     compile_layer,
     pack_tile,
 )
@@ -29,10 +30,8 @@ from .regs import (
     DIRECT_COUNTERS,
     ERRORS,
     MAGIC_DIRECT,
-    VERSION,
     direct_register_map,
     direct_words,
-    hwcfg_values,
 )
 
 __all__ = ["DirectDriver", "transactions"]
@@ -140,15 +139,7 @@ class DirectDriver:
         if ident != MAGIC_DIRECT:
             raise HardwareMismatch(f"ID must be {MAGIC_DIRECT:#010x} (a direct-host top), "
                                    f"not {ident:#010x}")
-        version = await self.read("VERSION")
-        if version >> 16 != VERSION >> 16 or version & 0xFFFF < VERSION & 0xFFFF:
-            raise HardwareMismatch(f"VERSION must be {VERSION >> 16}.{VERSION & 0xFFFF} or a "
-                                   f"later minor, not {version >> 16}.{version & 0xFFFF}")
-        for name, want in hwcfg_values(self.config).items():
-            got = await self.read(name)
-            if got != want:
-                raise HardwareMismatch(f"{name} must be {want:#010x} for this configuration, "
-                                       f"not {got:#010x}")
+        await check_version_and_hwcfg(self.read, self.config)
 
     async def read_counters(self):
         """The free-running counters (32 bits), lower-case names."""

@@ -633,6 +633,27 @@ def check_driver_args(config, buses, max_polls, fill):
         raise ValueError(f"fill must be a byte value 0..255, not {fill!r}")
 
 
+async def check_version_and_hwcfg(read, config):
+    """VERSION (same major, at least this minor) and HWCFG0/1 against ``config``, through
+    ``await read(name)``; both register maps have them.
+
+    Raises
+    ------
+    HardwareMismatch
+    """
+    version = await read("VERSION")
+    if version >> 16 != VERSION >> 16:
+        raise HardwareMismatch(f"VERSION major must be {VERSION >> 16}, not {version >> 16}")
+    if version & 0xFFFF < VERSION & 0xFFFF:
+        raise HardwareMismatch(f"VERSION minor must be at least {VERSION & 0xFFFF}, "
+                               f"not {version & 0xFFFF}")
+    for name, want in hwcfg_values(config).items():
+        got = await read(name)
+        if got != want:
+            raise HardwareMismatch(f"{name} must be {want:#010x} for this configuration, "
+                                   f"not {got:#010x}")
+
+
 async def _maybe_await(value):
     if inspect.isawaitable(value):
         return await value
@@ -690,18 +711,7 @@ class Driver:
         ident = await self.read("ID")
         if ident != MAGIC:
             raise HardwareMismatch(f"ID must be {MAGIC:#010x}, not {ident:#010x}")
-        version = await self.read("VERSION")
-        if version >> 16 != VERSION >> 16:
-            raise HardwareMismatch(f"VERSION major must be {VERSION >> 16}, "
-                                   f"not {version >> 16}")
-        if version & 0xFFFF < VERSION & 0xFFFF:
-            raise HardwareMismatch(f"VERSION minor must be at least {VERSION & 0xFFFF}, "
-                                   f"not {version & 0xFFFF}")
-        for name, want in hwcfg_values(self.config).items():
-            got = await self.read(name)
-            if got != want:
-                raise HardwareMismatch(f"{name} must be {want:#010x} for this configuration, "
-                                       f"not {got:#010x}")
+        await check_version_and_hwcfg(self.read, self.config)
 
     async def read_counters(self):
         """Every counter (``_LO`` first: it latches ``_HI``), lower-case names. Counters of
