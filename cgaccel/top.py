@@ -13,6 +13,7 @@ from .dma.writer import WriteDMA
 from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
 from .regs import counter_names, hwcfg_values
+from .stream import SkidBuffer
 
 __all__ = ["Top", "build_top"]
 
@@ -69,14 +70,33 @@ class Top(wiring.Component):
         m.submodules.engine = engine = Engine(cfg)
         m.submodules.controller = ctl = Controller(cfg)
 
+        # The controller's LOAD moves a beat from the read DMA into an engine buffer write
+        # in one cycle; with the engine's ``ready`` and the DMA's realigner on either side
+        # that was the routed ECP5 critical path (three blocks in one cycle). A register
+        # slice on each side keeps LOAD's handshakes inside the controller: one cycle more
+        # per read command, one more before a RUN that follows a LOAD. While the read slice
+        # holds a beat the DMA side counts as busy (an abort drains it); while the write
+        # slice holds a write the engine counts as busy, and no tile command or output read
+        # passes it (a tile must see every write before it, a read every preload).
+        m.submodules.rd_slice = rd_slice = SkidBuffer(rdma.o_stream.payload.shape())
+        m.submodules.wr_slice = wr_slice = SkidBuffer(engine.i_wr.payload.shape())
         wiring.connect(m, ctl.rd_cmd, rdma.cmd)
-        wiring.connect(m, rdma.o_stream, ctl.rd_data)
+        wiring.connect(m, rdma.o_stream, rd_slice.i)
+        wiring.connect(m, rd_slice.o, ctl.rd_data)
         wiring.connect(m, ctl.wr_cmd, wdma.cmd)
         wiring.connect(m, ctl.wr_data, wdma.i_stream)
-        wiring.connect(m, ctl.eng_wr, engine.i_wr)
-        wiring.connect(m, ctl.eng_cmd, engine.i_cmd)
+        wiring.connect(m, ctl.eng_wr, wr_slice.i)
+        wiring.connect(m, wr_slice.o, engine.i_wr)
+        wr_pending = wr_slice.o.valid
+        m.d.comb += [
+            engine.i_cmd.payload.eq(ctl.eng_cmd.payload),
+            engine.i_cmd.valid.eq(ctl.eng_cmd.valid & ~wr_pending),
+            ctl.eng_cmd.ready.eq(engine.i_cmd.ready & ~wr_pending),
+            engine.i_rd.payload.eq(ctl.eng_rd.payload),
+            engine.i_rd.valid.eq(ctl.eng_rd.valid & ~wr_pending),
+            ctl.eng_rd.ready.eq(engine.i_rd.ready & ~wr_pending),
+        ]
         wiring.connect(m, engine.o_done, ctl.eng_done)
-        wiring.connect(m, ctl.eng_rd, engine.i_rd)
         wiring.connect(m, engine.o_rd, ctl.eng_rd_data)
         m.d.comb += [
             ctl.start.eq(regs.ctrl[0]),
@@ -88,8 +108,8 @@ class Top(wiring.Component):
             ctl.rd_error.eq(rdma.error),
             ctl.wr_error.eq(wdma.error),
             ctl.wr_done.eq(wdma.done & ~wdma.error),
-            ctl.dma_busy.eq(rdma.busy | wdma.busy),
-            ctl.eng_busy.eq(engine.busy),
+            ctl.dma_busy.eq(rdma.busy | wdma.busy | rd_slice.o.valid),
+            ctl.eng_busy.eq(engine.busy | wr_pending),
             rdma.abort.eq(ctl.dma_abort),
             wdma.abort.eq(ctl.dma_abort),
             regs.status.eq(ctl.busy | ctl.done << 1 | (ctl.done & (ctl.error_code != 0)) << 2),

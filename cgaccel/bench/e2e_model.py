@@ -68,8 +68,8 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 10
-    load_latency: int = 7
+    fetch: int = 11
+    load_latency: int = 8
     transfer_gap: int = 3
     store_first: int = 3
     store_min: int = 4
@@ -167,13 +167,14 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             first = t + fe.load_latency
             n = len(fin)    # the tile this LOAD fills (its RUN comes next)
             if cmd.target != Target.OUT and n >= 2:
-                # Buffer half n % 2 is free once tile n-2 has finished.
-                first = max(first, fin[n - 2] + 2)
+                # Buffer half n % 2 is free once tile n-2 has finished; the top's write slice
+                # already holds the first write then, so it reaches the engine a cycle later.
+                first = max(first, fin[n - 2] + 1)
             if cmd.target == Target.ACT and n >= 1 and (
                     cmd.bank != n % 2 or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
                 # A wide band's other half is tile n-1's, and activation writes wait while a
                 # wide tile is in flight: after tile n-1 (the last to finish).
-                first = max(first, fin[n - 1] + 2)
+                first = max(first, fin[n - 1] + 1)
             item = 1 << cmd.item_log2
             ln = lanes if (cmd.target, 8 * item) in lane_items else 1
             # The read DMA delivers a transfer's beats back to back and pauses between

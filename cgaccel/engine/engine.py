@@ -160,14 +160,14 @@ class Engine(wiring.Component):
         m.d.comb += [sizes.cmd.eq(cmd), sizes.nk.eq(nk_in)]
         started = Signal()
         start = Signal()
-        intake = Signal()
+        intake = Signal()  # SIZE or CHECK, as a flip-flop
         done_clr = Signal(2)
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
                                     Mux(head_bank, 0b10, 0b01), 0))
         m.d.sync += inflight.eq((inflight & ~done_clr) | set_inflight)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
                 # nothing is in flight and blocks further commands until its o_done is taken.
@@ -177,11 +177,10 @@ class Engine(wiring.Component):
                     & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
                     m.d.comb += sizes.start.eq(1)
-                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1),
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1), intake.eq(1),
                                  nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
-                m.d.comb += intake.eq(1)
                 d = cmd
                 fld = ((d.r == 0) | (d.s == 0) | (d.r > cfg.max_kernel) | (d.s > cfg.max_kernel)
                        | (d.stride == 0) | (d.ho == 0) | (d.wo == 0) | (d.kt == 0)
@@ -195,7 +194,7 @@ class Engine(wiring.Component):
                 with m.If(sizes.last):
                     m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.comb += intake.eq(1)
+                m.d.sync += intake.eq(0)
                 d = cmd
                 bad = bad_fld | bad_par | sizes.bad
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
@@ -209,19 +208,29 @@ class Engine(wiring.Component):
                 m.next = "IDLE"
 
         # Columns: queue on start, report when finished.
+        busy_next = Signal(2)
         for b in range(2):
             fins = Cat(c.fin & (c.fin_bank == b) for c in cols)
-            with m.If(start & (cmd.bank == b)):
-                m.d.sync += remaining[b].eq(allcols)
-            with m.Else():
-                m.d.sync += remaining[b].eq(remaining[b] & ~fins)
+            nxt = Mux(start & (cmd.bank == b), allcols, remaining[b] & ~fins)
+            m.d.sync += remaining[b].eq(nxt)
+            m.d.comb += busy_next[b].eq(nxt.any())
         for c in cols:
             m.d.comb += [c.start.eq(start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
                          c.scw.eq(scws), c.rscw.eq(rscws)]
 
-        # A half is in use from intake until every column finished its tile.
+        # A half is in use from intake until every column finished its tile. ``in_use`` is a
+        # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start
+        # at flip-flops: from ``remaining`` through its reduction they ran on into the
+        # controller's LOAD (the routed ECP5 critical path of ``default``'s top).
         in_use = Signal(2)
-        m.d.comb += in_use.eq(busy_half | Mux(intake, Mux(cmd.bank, 0b10, 0b01), 0))
+        intake_next = Signal()
+        bank_next = Signal()
+        m.d.comb += [
+            intake_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.valid & self.i_cmd.ready,
+                               ~fsm.ongoing("CHECK"))),
+            bank_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.payload.bank, cmd.bank)),
+        ]
+        m.d.sync += in_use.eq(busy_next | Mux(intake_next, Mux(bank_next, 0b10, 0b01), 0))
         m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
 
         # Buffer writes: decode, register, broadcast to every addressed column.
