@@ -6,6 +6,8 @@ buffer bank) overlap the tile; the engine itself holds off what must wait (write
 use, write-back reads and residual preloads while a tile runs).
 """
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -344,6 +346,34 @@ class Controller(wiring.Component):
         resetting = Signal()
         abort_sent = Signal()
 
+        # The FSM one-hot, one flip-flop per state, instead of ``m.FSM()``'s binary state: a
+        # state test is then a flip-flop, not a decode of four bits in front of every enable
+        # (the decode was the first level of most of the controller's worst paths). Each
+        # state picks its successor on its own (``goto``, later calls win as ``m.next``'s),
+        # and a state's flip-flop ORs only the states that lead to it, rather than a priority
+        # chain over every transition of the FSM. Same transitions, same cycles.
+        states = ("IDLE", "FETCH", "FETCH_DATA", "DECODE", "LOAD", "RUN", "STORE_CHECK",
+                  "STORE_CHECK2", "STORE", "END", "ABORT", "FINISH")
+        state = Signal(data.StructLayout({name: 1 for name in states}), init={"IDLE": 1})
+        succ = {name: Signal(len(states), init=1 << i, name=f"succ_{name.lower()}")
+                for i, name in enumerate(states)}
+        m.d.sync += state.as_value().eq(
+            Cat(*(Cat(*(state[src] & succ[src][i] for src in states)).any()
+                  for i in range(len(states)))))
+        in_state = []
+
+        @contextmanager
+        def when(name):
+            with m.If(state[name]):
+                in_state.append(name)
+                try:
+                    yield
+                finally:
+                    in_state.pop()
+
+        def goto(name):
+            m.d.comb += succ[in_state[-1]].eq(1 << states.index(name))
+
         # ``storing``: the FSM is in STORE, as a flip-flop of its own for the packing below
         # (the state decode shared with every other state's logic, in front of the packing
         # register, was the controller's own critical path out of context).
@@ -353,10 +383,10 @@ class Controller(wiring.Component):
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
                 m.d.sync += [resetting.eq(1), storing.eq(0)]
-                m.next = "ABORT"
+                goto("ABORT")
             with m.Elif(fault != 0):
                 m.d.sync += [error.eq(fault), storing.eq(0)]
-                m.next = "ABORT"
+                goto("ABORT")
 
         # DMA command payloads: selected by the state alone, not under the conditions that
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
@@ -374,287 +404,286 @@ class Controller(wiring.Component):
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
 
         m.d.comb += self.busy.eq(0)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
-                                 n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
-                    with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
-                              | (self.cmd_len == 0)):
-                        m.d.sync += error.eq(ERRORS["misaligned"])
-                        m.next = "FINISH"
-                    with m.Else():
-                        m.next = "FETCH"
-                with m.Elif(self.soft_reset):
-                    m.d.sync += [error.eq(0), self.done.eq(0)]
-
-            with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
-                with m.If(n_left == 0):
-                    m.d.sync += error.eq(ERRORS["command"])
-                    m.next = "ABORT"
+        with when("IDLE"):
+            with m.If(self.start):
+                m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
+                             n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
+                with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
+                          | (self.cmd_len == 0)):
+                    m.d.sync += error.eq(ERRORS["misaligned"])
+                    goto("FINISH")
                 with m.Else():
-                    m.d.comb += self.rd_cmd.valid.eq(1)
-                    with m.If(self.rd_cmd.ready):
-                        # (``words`` is not cleared: the command's beats overwrite all of
-                        # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
-                        # flip-flops.)
-                        m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
-                                     fetch_idx.eq(0)]
-                        m.next = "FETCH_DATA"
-                check_abort()
+                    goto("FETCH")
+            with m.Elif(self.soft_reset):
+                m.d.sync += [error.eq(0), self.done.eq(0)]
 
-            with m.State("FETCH_DATA"):
-                m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
-                with m.If(self.rd_data.valid):
-                    step = min(beat_bits, 256)
-                    chunk = self.rd_data.payload.data[:step]
-                    with m.Switch(fetch_idx):
-                        for i in range(max(1, 256 // step)):
-                            with m.Case(i):
-                                m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
-                    m.d.sync += fetch_idx.eq(fetch_idx + 1)
-                    with m.If(self.rd_data.payload.last):
-                        m.next = "DECODE"
-                check_abort()
+        with when("FETCH"):
+            m.d.comb += [self.busy.eq(1), fetching.eq(1)]
+            with m.If(n_left == 0):
+                m.d.sync += error.eq(ERRORS["command"])
+                goto("ABORT")
+            with m.Else():
+                m.d.comb += self.rd_cmd.valid.eq(1)
+                with m.If(self.rd_cmd.ready):
+                    # (``words`` is not cleared: the command's beats overwrite all of
+                    # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
+                    # flip-flops.)
+                    m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
+                                 fetch_idx.eq(0)]
+                    goto("FETCH_DATA")
+            check_abort()
 
-            with m.State("DECODE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
-                             ld_last.eq(inner == 1),
-                             base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
-                             col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
-                             dram_next.eq(dram), beat_full.eq(0),
-                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
-                             pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
-                             pack_oh.eq(1),
-                             rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                             rq_base.eq(buf_addr), rq_addr.eq(buf_addr), wr_left.eq(outer),
-                             st_word.eq(~deal & (buf_addr[:lgw] == 0)
-                                        & (buf_stride[:lgw] == 0) if ow > 1 else 0),
-                             span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
-                             mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
-                             mul_b.eq(outer - 1),
-                             win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
-                with m.Switch(op):
-                    with m.Case(Op.END):
-                        m.next = "END"
-                    with m.Case(Op.LOAD):
-                        # Mode combinations are refused even when nothing would move, as
-                        # the reference executor (cmdsim) does. ``deal`` writes one item per
-                        # cycle, so not the ACT/WGT items that go several to a write.
-                        bad_mode = ((chan & bcast)
-                                    | (deal & (chan | bcast | (target == Target.ACT)
-                                               | (target == Target.WGT))))
-                        with m.If(bad_mode):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Elif((outer == 0) | (inner == 0)):
-                            m.next = "FETCH"
-                        with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
-                                    | (inner >= (1 << LEN_WIDTH))
-                                    | (~chan & ~bcast & ~deal & (col_field >= cols))):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Else():
-                            m.next = "LOAD"
-                    with m.Case(Op.RUN):
-                        m.next = "RUN"
-                    with m.Case(Op.STORE):
-                        with m.If(bcast | (target != 0) | (deal & chan)):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Elif((outer == 0) | (inner == 0)):
-                            m.next = "FETCH"
-                        with m.Elif((inner >= (1 << LEN_WIDTH))
-                                    | (~chan & ~deal & (col_field >= cols))):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Else():
-                            m.next = "STORE_CHECK"
-                    with m.Default():
+        with when("FETCH_DATA"):
+            m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+            with m.If(self.rd_data.valid):
+                step = min(beat_bits, 256)
+                chunk = self.rd_data.payload.data[:step]
+                with m.Switch(fetch_idx):
+                    for i in range(max(1, 256 // step)):
+                        with m.Case(i):
+                            m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                m.d.sync += fetch_idx.eq(fetch_idx + 1)
+                with m.If(self.rd_data.payload.last):
+                    goto("DECODE")
+            check_abort()
+
+        with when("DECODE"):
+            m.d.comb += self.busy.eq(1)
+            m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
+                         ld_last.eq(inner == 1),
+                         base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
+                         col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
+                         dram_next.eq(dram), beat_full.eq(0),
+                         offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
+                         pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
+                         pack_oh.eq(1),
+                         rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
+                         rq_base.eq(buf_addr), rq_addr.eq(buf_addr), wr_left.eq(outer),
+                         st_word.eq(~deal & (buf_addr[:lgw] == 0)
+                                    & (buf_stride[:lgw] == 0) if ow > 1 else 0),
+                         span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
+                         mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
+                         mul_b.eq(outer - 1),
+                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
+            with m.Switch(op):
+                with m.Case(Op.END):
+                    goto("END")
+                with m.Case(Op.LOAD):
+                    # Mode combinations are refused even when nothing would move, as
+                    # the reference executor (cmdsim) does. ``deal`` writes one item per
+                    # cycle, so not the ACT/WGT items that go several to a write.
+                    bad_mode = ((chan & bcast)
+                                | (deal & (chan | bcast | (target == Target.ACT)
+                                           | (target == Target.WGT))))
+                    with m.If(bad_mode):
                         m.d.sync += error.eq(ERRORS["command"])
-                        m.next = "ABORT"
-
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                # Issue one DMA read per outer iteration.
-                with m.If(n_todo != 0):
-                    m.d.comb += self.rd_cmd.valid.eq(1)
-                    with m.If(self.rd_cmd.ready):
-                        m.d.sync += [n_todo.eq(n_todo - 1),
-                                     dram_next.eq(dram_next + dram_stride)]
-                # Split beats into items; the next beat is taken as the last item of the
-                # current one leaves, so one write per beat still moves every cycle.
-                hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = ld_last if lanes == 1 else (idx + n_items == inner)
-                step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
-                drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-                m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                             self.rd_data.ready.eq(~beat_full | drained)]
-                # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
-                # item with ``deal`` (every ``cols`` items step the row; every iteration
-                # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
-                step_col = Signal()
-                m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
-                with m.If(step_col):
-                    with m.If(col == cols - 1):
-                        m.d.sync += col.eq(0)
-                        with m.If(~deal):
-                            m.d.sync += base.eq(base + buf_stride)
+                        goto("ABORT")
+                    with m.Elif((outer == 0) | (inner == 0)):
+                        goto("FETCH")
+                    with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
+                                | (inner >= (1 << LEN_WIDTH))
+                                | (~chan & ~bcast & ~deal & (col_field >= cols))):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
                     with m.Else():
-                        m.d.sync += col.eq(col + 1)
-                # ``waddr`` as the updates of ``base``, ``drow`` and ``idx`` here leave it: an
-                # iteration's end starts at the next ``base``, a dealt row steps it by one,
-                # else it moves by the items written.
-                with m.If(hs):
-                    with m.If(ends):
-                        nbase = Mux(~chan | (col == cols - 1), base + buf_stride, base)
-                        m.d.sync += waddr.eq(nbase)
+                        goto("LOAD")
+                with m.Case(Op.RUN):
+                    goto("RUN")
+                with m.Case(Op.STORE):
+                    with m.If(bcast | (target != 0) | (deal & chan)):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
+                    with m.Elif((outer == 0) | (inner == 0)):
+                        goto("FETCH")
+                    with m.Elif((inner >= (1 << LEN_WIDTH))
+                                | (~chan & ~deal & (col_field >= cols))):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
+                    with m.Else():
+                        goto("STORE_CHECK")
+                with m.Default():
+                    m.d.sync += error.eq(ERRORS["command"])
+                    goto("ABORT")
+
+        with when("LOAD"):
+            m.d.comb += self.busy.eq(1)
+            # Issue one DMA read per outer iteration.
+            with m.If(n_todo != 0):
+                m.d.comb += self.rd_cmd.valid.eq(1)
+                with m.If(self.rd_cmd.ready):
+                    m.d.sync += [n_todo.eq(n_todo - 1),
+                                 dram_next.eq(dram_next + dram_stride)]
+            # Split beats into items; the next beat is taken as the last item of the
+            # current one leaves, so one write per beat still moves every cycle.
+            hs = self.eng_wr.valid & self.eng_wr.ready
+            ends = ld_last if lanes == 1 else (idx + n_items == inner)
+            step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
+            drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
+            m.d.comb += [self.eng_wr.valid.eq(beat_full),
+                         self.rd_data.ready.eq(~beat_full | drained)]
+            # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
+            # item with ``deal`` (every ``cols`` items step the row; every iteration
+            # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
+            step_col = Signal()
+            m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
+            with m.If(step_col):
+                with m.If(col == cols - 1):
+                    m.d.sync += col.eq(0)
+                    with m.If(~deal):
+                        m.d.sync += base.eq(base + buf_stride)
+                with m.Else():
+                    m.d.sync += col.eq(col + 1)
+            # ``waddr`` as the updates of ``base``, ``drow`` and ``idx`` here leave it: an
+            # iteration's end starts at the next ``base``, a dealt row steps it by one,
+            # else it moves by the items written.
+            with m.If(hs):
+                with m.If(ends):
+                    nbase = Mux(~chan | (col == cols - 1), base + buf_stride, base)
+                    m.d.sync += waddr.eq(nbase)
+                with m.Elif(deal):
+                    m.d.sync += waddr.eq(waddr + (dk == cols - 1))
+                with m.Else():
+                    m.d.sync += waddr.eq(waddr + n_items)
+            with m.If(hs & deal):
+                with m.If(dk == cols - 1):
+                    m.d.sync += [dk.eq(0), drow.eq(drow + 1)]
+                with m.Else():
+                    m.d.sync += dk.eq(dk + 1)
+            with m.If(hs):
+                m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
+                             beat_rem.eq(beat_rem - step_bytes),
+                             beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
+                             ld_last.eq(idx + 1 == inner_m1_q)]
+                with m.If(drained):
+                    m.d.sync += beat_full.eq(0)
+                with m.If(ends):
+                    m.d.sync += [n_data.eq(n_data - 1), idx.eq(0),
+                                 ld_last.eq(inner_m1_q == 0)]
+                    with m.If(~chan):
+                        m.d.sync += base.eq(base + buf_stride)
+                    with m.If(deal):
+                        nxt = Mux(col0 == 0, cols - 1, col0 - 1)
+                        m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
+                    with m.If(n_data == 1):
+                        goto("FETCH")
+            with m.If(self.rd_data.valid & self.rd_data.ready):
+                m.d.sync += [beat.eq(self.rd_data.payload.data),
+                             beat_rem.eq(self.rd_data.payload.count),
+                             beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
+                             beat_full.eq(1), offset.eq(0)]
+            check_abort()
+
+        with when("RUN"):
+            m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
+                         self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
+            with m.If(self.eng_cmd.ready):
+                m.d.comb += run_issued.eq(1)
+                goto("FETCH")
+            check_abort()
+
+        with when("STORE_CHECK"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(mul_b != 0):
+                with m.If(mul_b[0]):
+                    # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
+                    total = span + mul_a
+                    m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
+                                 span_big.eq(span_big | mul_a_big | total[aw])]
+                m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
+                             mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
+            with m.Else():
+                m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
+                                         | (st_end > win_end) | (st_end > (1 << aw)))
+                goto("STORE_CHECK2")
+
+        with when("STORE_CHECK2"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(bad_range):
+                m.d.sync += error.eq(ERRORS["out_of_range"])
+                goto("ABORT")
+            with m.Else():
+                m.d.sync += storing.eq(1)
+                goto("STORE")
+
+        with when("STORE"):
+            m.d.comb += self.busy.eq(1)
+            # One DMA write per outer iteration.
+            with m.If(n_todo != 0):
+                m.d.comb += self.wr_cmd.valid.eq(1)
+                with m.If(self.wr_cmd.ready):
+                    m.d.sync += [n_todo.eq(n_todo - 1),
+                                 dram_next.eq(dram_next + dram_stride)]
+            # Read requests to the engine's output banks.
+            with m.If(rq_n != 0):
+                m.d.comb += self.eng_rd.valid.eq(1)
+                with m.If(self.eng_rd.ready):
+                    # ``rq_addr`` as ``waddr`` in LOAD.
+                    with m.If(rq_ends):
+                        m.d.sync += rq_addr.eq(
+                            Mux(deal | ~chan | (rq_col == cols - 1),
+                                rq_base + buf_stride, rq_base))
                     with m.Elif(deal):
-                        m.d.sync += waddr.eq(waddr + (dk == cols - 1))
+                        m.d.sync += rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1)))
                     with m.Else():
-                        m.d.sync += waddr.eq(waddr + n_items)
-                with m.If(hs & deal):
-                    with m.If(dk == cols - 1):
-                        m.d.sync += [dk.eq(0), drow.eq(drow + 1)]
-                    with m.Else():
-                        m.d.sync += dk.eq(dk + 1)
-                with m.If(hs):
-                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
-                                 beat_rem.eq(beat_rem - step_bytes),
-                                 beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
-                                 ld_last.eq(idx + 1 == inner_m1_q)]
-                    with m.If(drained):
-                        m.d.sync += beat_full.eq(0)
-                    with m.If(ends):
-                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0),
-                                     ld_last.eq(inner_m1_q == 0)]
-                        with m.If(~chan):
-                            m.d.sync += base.eq(base + buf_stride)
+                        m.d.sync += rq_addr.eq(rq_addr + rstep)
+                    with m.If(rq_ends):
+                        m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
                         with m.If(deal):
-                            nxt = Mux(col0 == 0, cols - 1, col0 - 1)
-                            m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
-                        with m.If(n_data == 1):
-                            m.next = "FETCH"
-                with m.If(self.rd_data.valid & self.rd_data.ready):
-                    m.d.sync += [beat.eq(self.rd_data.payload.data),
-                                 beat_rem.eq(self.rd_data.payload.count),
-                                 beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
-                                 beat_full.eq(1), offset.eq(0)]
-                check_abort()
-
-            with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
-                             self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
-                with m.If(self.eng_cmd.ready):
-                    m.d.comb += run_issued.eq(1)
-                    m.next = "FETCH"
-                check_abort()
-
-            with m.State("STORE_CHECK"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(mul_b != 0):
-                    with m.If(mul_b[0]):
-                        # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
-                        total = span + mul_a
-                        m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
-                                     span_big.eq(span_big | mul_a_big | total[aw])]
-                    m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
-                                 mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
-                with m.Else():
-                    m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
-                                             | (st_end > win_end) | (st_end > (1 << aw)))
-                    m.next = "STORE_CHECK2"
-
-            with m.State("STORE_CHECK2"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(bad_range):
-                    m.d.sync += error.eq(ERRORS["out_of_range"])
-                    m.next = "ABORT"
-                with m.Else():
-                    m.d.sync += storing.eq(1)
-                    m.next = "STORE"
-
-            with m.State("STORE"):
-                m.d.comb += self.busy.eq(1)
-                # One DMA write per outer iteration.
-                with m.If(n_todo != 0):
-                    m.d.comb += self.wr_cmd.valid.eq(1)
-                    with m.If(self.wr_cmd.ready):
-                        m.d.sync += [n_todo.eq(n_todo - 1),
-                                     dram_next.eq(dram_next + dram_stride)]
-                # Read requests to the engine's output banks.
-                with m.If(rq_n != 0):
-                    m.d.comb += self.eng_rd.valid.eq(1)
-                    with m.If(self.eng_rd.ready):
-                        # ``rq_addr`` as ``waddr`` in LOAD.
-                        with m.If(rq_ends):
-                            m.d.sync += rq_addr.eq(
-                                Mux(deal | ~chan | (rq_col == cols - 1),
-                                    rq_base + buf_stride, rq_base))
-                        with m.Elif(deal):
-                            m.d.sync += rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1)))
+                            nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
+                            m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
+                                         rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
+                        with m.Elif(~chan):
+                            m.d.sync += rq_base.eq(rq_base + buf_stride)
+                        with m.Elif(rq_col == cols - 1):
+                            m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
                         with m.Else():
-                            m.d.sync += rq_addr.eq(rq_addr + rstep)
-                        with m.If(rq_ends):
-                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
-                            with m.If(deal):
-                                nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
-                                m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
-                                             rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
-                            with m.Elif(~chan):
-                                m.d.sync += rq_base.eq(rq_base + buf_stride)
-                            with m.Elif(rq_col == cols - 1):
-                                m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
-                            with m.Else():
-                                m.d.sync += rq_col.eq(rq_col + 1)
-                        with m.Else():
-                            m.d.sync += [rq_idx.eq(rq_idx + rstep), rq_left.eq(rq_left - rstep)]
-                            # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
-                            # at row j // cols (a row read takes the row's every column, the
-                            # packing rotates it).
-                            with m.If(deal):
-                                if rows:
-                                    m.d.sync += rq_row.eq(rq_row + 1)
-                                else:
-                                    with m.If(rq_col == cols - 1):
-                                        m.d.sync += rq_col.eq(0)
-                                    with m.Else():
-                                        m.d.sync += rq_col.eq(rq_col + 1)
-                                    with m.If(rq_k == cols - 1):
-                                        m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
-                                    with m.Else():
-                                        m.d.sync += rq_k.eq(rq_k + 1)
-                with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
-                    m.d.sync += storing.eq(0)
-                    m.next = "FETCH"
-                check_abort()
+                            m.d.sync += rq_col.eq(rq_col + 1)
+                    with m.Else():
+                        m.d.sync += [rq_idx.eq(rq_idx + rstep), rq_left.eq(rq_left - rstep)]
+                        # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
+                        # at row j // cols (a row read takes the row's every column, the
+                        # packing rotates it).
+                        with m.If(deal):
+                            if rows:
+                                m.d.sync += rq_row.eq(rq_row + 1)
+                            else:
+                                with m.If(rq_col == cols - 1):
+                                    m.d.sync += rq_col.eq(0)
+                                with m.Else():
+                                    m.d.sync += rq_col.eq(rq_col + 1)
+                                with m.If(rq_k == cols - 1):
+                                    m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
+                                with m.Else():
+                                    m.d.sync += rq_k.eq(rq_k + 1)
+            with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
+                m.d.sync += storing.eq(0)
+                goto("FETCH")
+            check_abort()
 
-            with m.State("END"):
-                m.d.comb += self.busy.eq(1)
-                with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
-                    m.next = "FINISH"
-                check_abort()
+        with when("END"):
+            m.d.comb += self.busy.eq(1)
+            with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
+                goto("FINISH")
+            check_abort()
 
-            with m.State("ABORT"):
-                # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
-                # busy until then; a held abort would keep them draining) and let a running
-                # tile end.
-                m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
-                             self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
-                m.d.sync += abort_sent.eq(1)
-                with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
-                    m.d.sync += abort_sent.eq(0)
-                    m.next = "FINISH"
+        with when("ABORT"):
+            # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
+            # busy until then; a held abort would keep them draining) and let a running
+            # tile end.
+            m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
+                         self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
+            m.d.sync += abort_sent.eq(1)
+            with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
+                m.d.sync += abort_sent.eq(0)
+                goto("FINISH")
 
-            with m.State("FINISH"):
-                with m.If(resetting):
-                    m.d.sync += [resetting.eq(0), error.eq(0), self.done.eq(0)]
-                with m.Else():
-                    m.d.comb += self.finished.eq(1)
-                    m.d.sync += self.done.eq(1)
-                m.next = "IDLE"
+        with when("FINISH"):
+            with m.If(resetting):
+                m.d.sync += [resetting.eq(0), error.eq(0), self.done.eq(0)]
+            with m.Else():
+                m.d.comb += self.finished.eq(1)
+                m.d.sync += self.done.eq(1)
+            goto("IDLE")
         with m.If(storing):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
