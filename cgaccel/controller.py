@@ -154,6 +154,31 @@ class Controller(wiring.Component):
         # to complete, all counted down from ``outer`` like ``n_todo``: a test for zero (or
         # one) instead of a 32-bit compare with ``outer``.
         n_data = Signal(32)
+        # Those counts' tests for zero (and ``n_data``'s for one) as flip-flops set with them
+        # (``load``, ``count_down``): a 32-bit OR tree in front of ``valid`` outputs and state
+        # changes was a level or two on most of the controller's paths. Exact at every cycle.
+        is_zero, is_one = {}, {}
+
+        def flags(cnt, one=False):
+            is_zero[cnt.name] = Signal(init=1, name=f"{cnt.name}_zero")
+            if one:
+                is_one[cnt.name] = Signal(name=f"{cnt.name}_one")
+
+        def load(cnt, value):
+            stmts = [cnt.eq(value), is_zero[cnt.name].eq(value == 0)]
+            if cnt.name in is_one:
+                stmts.append(is_one[cnt.name].eq(value == 1))
+            return stmts
+
+        def count_down(cnt):
+            stmts = [cnt.eq(cnt - 1), is_zero[cnt.name].eq(cnt == 1)]
+            if cnt.name in is_one:
+                stmts.append(is_one[cnt.name].eq(cnt == 2))
+            return stmts
+
+        flags(n_todo)
+        flags(n_data, one=True)
+        flags(n_left)
         # Item (LOAD) or byte (STORE) within the iteration: ``inner`` is checked below
         # ``1 << LEN_WIDTH`` before either starts.
         idx = Signal(LEN_WIDTH)
@@ -264,6 +289,7 @@ class Controller(wiring.Component):
         pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
         rq_n = Signal(32)           # read requests: iterations left (and byte ``rq_idx``)
+        flags(rq_n)
         rq_idx = Signal(LEN_WIDTH)
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(ob)
@@ -276,6 +302,7 @@ class Controller(wiring.Component):
         # cols``'s), counted per iteration of the returned data.
         st_rot = Signal(range(max(2, cols)))
         wr_left = Signal(32)
+        flags(wr_left)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_addr),
@@ -317,7 +344,7 @@ class Controller(wiring.Component):
         m.d.comb += [rq_ends.eq(at_most_rstep(rq_left)), st_ends.eq(at_most_rstep(st_left)),
                      rstep_fills.eq(rstep == beat_bytes)]
         with m.If(self.wr_done):
-            m.d.sync += wr_left.eq(wr_left - 1)
+            m.d.sync += count_down(wr_left)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
         # address at or above ``1 << aw`` is refused anyway, so only whether the window's
         # base is there (``y_high``) and whether the span got there (``span_big``) is kept.
@@ -334,6 +361,7 @@ class Controller(wiring.Component):
         mul_a = Signal(aw)
         mul_a_big = Signal()
         mul_b = Signal(32)
+        mul_b_zero = Signal(init=1)     # ``mul_b == 0``, as ``is_zero``
         # The range check's verdict as a flip-flop: formed from registers in STORE_CHECK's
         # last cycle (``mul_b == 0``), so STORE_CHECK2's ``error`` enable and next state read
         # one flip-flop. The compares in STORE_CHECK2 itself (DECODE words, ``span_big``,
@@ -407,7 +435,7 @@ class Controller(wiring.Component):
         with when("IDLE"):
             with m.If(self.start):
                 m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
-                             n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
+                             *load(n_left, self.cmd_len[5:]), eng_failed.eq(0)]
                 with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
                           | (self.cmd_len == 0)):
                     m.d.sync += error.eq(ERRORS["misaligned"])
@@ -419,7 +447,7 @@ class Controller(wiring.Component):
 
         with when("FETCH"):
             m.d.comb += [self.busy.eq(1), fetching.eq(1)]
-            with m.If(n_left == 0):
+            with m.If(is_zero["n_left"]):
                 m.d.sync += error.eq(ERRORS["command"])
                 goto("ABORT")
             with m.Else():
@@ -428,7 +456,7 @@ class Controller(wiring.Component):
                     # (``words`` is not cleared: the command's beats overwrite all of
                     # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
                     # flip-flops.)
-                    m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
+                    m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left),
                                  fetch_idx.eq(0)]
                     goto("FETCH_DATA")
             check_abort()
@@ -449,21 +477,21 @@ class Controller(wiring.Component):
 
         with when("DECODE"):
             m.d.comb += self.busy.eq(1)
-            m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
+            m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
                          ld_last.eq(inner == 1),
                          base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
                          col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
                          dram_next.eq(dram), beat_full.eq(0),
-                         offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
+                         offset.eq(0), pack_n.eq(0), pack_full.eq(0), *load(rq_n, outer),
                          pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
                          pack_oh.eq(1),
                          rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                         rq_base.eq(buf_addr), rq_addr.eq(buf_addr), wr_left.eq(outer),
+                         rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer),
                          st_word.eq(~deal & (buf_addr[:lgw] == 0)
                                     & (buf_stride[:lgw] == 0) if ow > 1 else 0),
                          span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                          mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
-                         mul_b.eq(outer - 1),
+                         mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
                          win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
             with m.Switch(op):
                 with m.Case(Op.END):
@@ -508,10 +536,10 @@ class Controller(wiring.Component):
         with when("LOAD"):
             m.d.comb += self.busy.eq(1)
             # Issue one DMA read per outer iteration.
-            with m.If(n_todo != 0):
+            with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.rd_cmd.valid.eq(1)
                 with m.If(self.rd_cmd.ready):
-                    m.d.sync += [n_todo.eq(n_todo - 1),
+                    m.d.sync += [*count_down(n_todo),
                                  dram_next.eq(dram_next + dram_stride)]
             # Split beats into items; the next beat is taken as the last item of the
             # current one leaves, so one write per beat still moves every cycle.
@@ -557,14 +585,14 @@ class Controller(wiring.Component):
                 with m.If(drained):
                     m.d.sync += beat_full.eq(0)
                 with m.If(ends):
-                    m.d.sync += [n_data.eq(n_data - 1), idx.eq(0),
+                    m.d.sync += [*count_down(n_data), idx.eq(0),
                                  ld_last.eq(inner_m1_q == 0)]
                     with m.If(~chan):
                         m.d.sync += base.eq(base + buf_stride)
                     with m.If(deal):
                         nxt = Mux(col0 == 0, cols - 1, col0 - 1)
                         m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
-                    with m.If(n_data == 1):
+                    with m.If(is_one["n_data"]):
                         goto("FETCH")
             with m.If(self.rd_data.valid & self.rd_data.ready):
                 m.d.sync += [beat.eq(self.rd_data.payload.data),
@@ -583,13 +611,14 @@ class Controller(wiring.Component):
 
         with when("STORE_CHECK"):
             m.d.comb += self.busy.eq(1)
-            with m.If(mul_b != 0):
+            with m.If(~mul_b_zero):
                 with m.If(mul_b[0]):
                     # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
                     total = span + mul_a
                     m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
                                  span_big.eq(span_big | mul_a_big | total[aw])]
                 m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
+                             mul_b_zero.eq(mul_b[1:] == 0),
                              mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
             with m.Else():
                 m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
@@ -608,13 +637,13 @@ class Controller(wiring.Component):
         with when("STORE"):
             m.d.comb += self.busy.eq(1)
             # One DMA write per outer iteration.
-            with m.If(n_todo != 0):
+            with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.wr_cmd.valid.eq(1)
                 with m.If(self.wr_cmd.ready):
-                    m.d.sync += [n_todo.eq(n_todo - 1),
+                    m.d.sync += [*count_down(n_todo),
                                  dram_next.eq(dram_next + dram_stride)]
             # Read requests to the engine's output banks.
-            with m.If(rq_n != 0):
+            with m.If(~is_zero["rq_n"]):
                 m.d.comb += self.eng_rd.valid.eq(1)
                 with m.If(self.eng_rd.ready):
                     # ``rq_addr`` as ``waddr`` in LOAD.
@@ -627,7 +656,7 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += rq_addr.eq(rq_addr + rstep)
                     with m.If(rq_ends):
-                        m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
+                        m.d.sync += [rq_idx.eq(0), *count_down(rq_n), rq_left.eq(inner)]
                         with m.If(deal):
                             nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
                             m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
@@ -655,7 +684,7 @@ class Controller(wiring.Component):
                                     m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
                                 with m.Else():
                                     m.d.sync += rq_k.eq(rq_k + 1)
-            with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
+            with m.If(is_zero["n_data"] & ~pack_full & is_zero["wr_left"]):
                 m.d.sync += storing.eq(0)
                 goto("FETCH")
             check_abort()
@@ -731,7 +760,7 @@ class Controller(wiring.Component):
                              pack_room.eq(Mux(flush, beat_bytes - rstep,
                                               pack_room - rstep))]
                 with m.If(st_ends):
-                    m.d.sync += [st_left.eq(inner), n_data.eq(n_data - 1),
+                    m.d.sync += [st_left.eq(inner), *count_down(n_data),
                                  st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
                 with m.Else():
                     m.d.sync += st_left.eq(st_left - rstep)
