@@ -430,6 +430,37 @@ class Controller(wiring.Component):
 
         # Command fetch assembly.
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
+        words_next = Signal.like(words)
+        m.d.comb += words_next.eq(words)
+        m.d.sync += words.eq(words_next)
+
+        # DECODE's command checks as flip-flops loaded with the checks of ``words``'s next
+        # value, so each equals its check of ``words`` at every cycle: DECODE's transition and
+        # ``error`` enable then read flip-flops, not the words through compares (``xfer_len``'s
+        # shift and compare, 32-bit zero tests), which were the longest paths in the block.
+        def checks(wv):
+            v = [wv[32 * i:32 * (i + 1)] for i in range(8)]
+            v_target, v_bcast, v_chan = v[0][4:7], v[0][7], v[0][9]
+            v_log2, v_deal, v_col = v[0][10:13], v[0][13], v[0][16:32]
+            v_inner, v_outer = v[3], v[4]
+            v_xfer = Signal.like(xfer_len)
+            m.d.comb += v_xfer.eq(v_inner << v_log2)
+            return {
+                "load_mode": ((v_chan & v_bcast)
+                              | (v_deal & (v_chan | v_bcast | (v_target == Target.ACT)
+                                           | (v_target == Target.WGT)))),
+                "empty": (v_outer == 0) | (v_inner == 0),
+                "load_size": ((v_log2 > beat_log2) | (v_xfer > (1 << LEN_WIDTH))
+                              | (v_inner >= (1 << LEN_WIDTH))
+                              | (~v_chan & ~v_bcast & ~v_deal & (v_col >= cols))),
+                "store_mode": v_bcast | (v_target != 0) | (v_deal & v_chan),
+                "store_size": ((v_inner >= (1 << LEN_WIDTH))
+                               | (~v_chan & ~v_deal & (v_col >= cols))),
+            }
+        bad = {}
+        for name, value in checks(words_next).items():
+            bad[name] = Signal(name=f"bad_{name}")
+            m.d.sync += bad[name].eq(value)
 
         m.d.comb += self.busy.eq(0)
         with when("IDLE"):
@@ -469,7 +500,7 @@ class Controller(wiring.Component):
                 with m.Switch(fetch_idx):
                     for i in range(max(1, 256 // step)):
                         with m.Case(i):
-                            m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                            m.d.comb += words_next[i * step:(i + 1) * step].eq(chunk)
                 m.d.sync += fetch_idx.eq(fetch_idx + 1)
                 with m.If(self.rd_data.payload.last):
                     goto("DECODE")
@@ -500,17 +531,12 @@ class Controller(wiring.Component):
                     # Mode combinations are refused even when nothing would move, as
                     # the reference executor (cmdsim) does. ``deal`` writes one item per
                     # cycle, so not the ACT/WGT items that go several to a write.
-                    bad_mode = ((chan & bcast)
-                                | (deal & (chan | bcast | (target == Target.ACT)
-                                           | (target == Target.WGT))))
-                    with m.If(bad_mode):
+                    with m.If(bad["load_mode"]):
                         m.d.sync += error.eq(ERRORS["command"])
                         goto("ABORT")
-                    with m.Elif((outer == 0) | (inner == 0)):
+                    with m.Elif(bad["empty"]):
                         goto("FETCH")
-                    with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
-                                | (inner >= (1 << LEN_WIDTH))
-                                | (~chan & ~bcast & ~deal & (col_field >= cols))):
+                    with m.Elif(bad["load_size"]):
                         m.d.sync += error.eq(ERRORS["command"])
                         goto("ABORT")
                     with m.Else():
@@ -518,13 +544,12 @@ class Controller(wiring.Component):
                 with m.Case(Op.RUN):
                     goto("RUN")
                 with m.Case(Op.STORE):
-                    with m.If(bcast | (target != 0) | (deal & chan)):
+                    with m.If(bad["store_mode"]):
                         m.d.sync += error.eq(ERRORS["command"])
                         goto("ABORT")
-                    with m.Elif((outer == 0) | (inner == 0)):
+                    with m.Elif(bad["empty"]):
                         goto("FETCH")
-                    with m.Elif((inner >= (1 << LEN_WIDTH))
-                                | (~chan & ~deal & (col_field >= cols))):
+                    with m.Elif(bad["store_size"]):
                         m.d.sync += error.eq(ERRORS["command"])
                         goto("ABORT")
                     with m.Else():
