@@ -16,6 +16,7 @@ from .commands import COMMAND_BYTES, Op
 from .dma.common import command_layout, read_beat_layout, write_beat_layout
 from .engine.geometry import Geometry, Target
 from .regs import ERRORS
+from .rtl import LOCAL_COPY
 from .stream import SkidBuffer
 
 __all__ = ["Controller"]
@@ -385,9 +386,21 @@ class Controller(wiring.Component):
         state = Signal(data.StructLayout({name: 1 for name in states}), init={"IDLE": 1})
         succ = {name: Signal(len(states), init=1 << i, name=f"succ_{name.lower()}")
                 for i, name in enumerate(states)}
-        m.d.sync += state.as_value().eq(
+        state_next = Signal(len(states))
+        m.d.comb += state_next.eq(
             Cat(*(Cat(*(state[src] & succ[src][i] for src in states)).any()
                   for i in range(len(states)))))
+        m.d.sync += state.as_value().eq(state_next)
+        # LOAD's beat register enable reads the state, ``beat_full``, ``beat_one`` and
+        # ``ld_last``: each quarter of ``beat`` reads its own copies (``LOCAL_COPY``, equal to
+        # them at every cycle), so no single net fans out to the 128 enables.
+        beat_c = [{name: Signal(name=f"{name}_c{k}", attrs=LOCAL_COPY)
+                   for name in ("loading", "beat_full", "beat_one", "ld_last")}
+                  for k in range(min(4, beat_bytes))]
+        m.d.sync += [c["loading"].eq(state_next[states.index("LOAD")]) for c in beat_c]
+
+        def set_copies(name, value):
+            return [c[name].eq(value) for c in beat_c]
         in_state = []
 
         @contextmanager
@@ -406,14 +419,28 @@ class Controller(wiring.Component):
         # (the state decode shared with every other state's logic, in front of the packing
         # register, was the controller's own critical path out of context).
         storing = Signal()
+        # ``pack``'s byte enables read ``storing``, ``pack_full`` and the beat slice's skid
+        # flag (its ``i.ready``): each group of ``pack``'s bytes reads its own copies of the
+        # three, kept equal to them at every cycle (``LOCAL_COPY``), so that no single net
+        # fans out to all of ``pack``'s flip-flops (routing was most of those paths).
+        n_copies = min(4, beat_bytes)
+        storing_c = [Signal(name=f"storing_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+        full_c = [Signal(name=f"pack_full_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+        skid_c = [Signal(name=f"skid_full_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+
+        def set_storing(value):
+            return [storing.eq(value), *(c.eq(value) for c in storing_c)]
+
+        def set_pack_full(value):
+            return [pack_full.eq(value), *(c.eq(value) for c in full_c)]
 
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
-                m.d.sync += [resetting.eq(1), storing.eq(0)]
+                m.d.sync += [resetting.eq(1), *set_storing(0)]
                 goto("ABORT")
             with m.Elif(fault != 0):
-                m.d.sync += [error.eq(fault), storing.eq(0)]
+                m.d.sync += [error.eq(fault), *set_storing(0)]
                 goto("ABORT")
 
         # DMA command payloads: selected by the state alone, not under the conditions that
@@ -509,11 +536,11 @@ class Controller(wiring.Component):
         with when("DECODE"):
             m.d.comb += self.busy.eq(1)
             m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
-                         ld_last.eq(inner == 1),
+                         ld_last.eq(inner == 1), *set_copies("ld_last", inner == 1),
                          base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
                          col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
-                         dram_next.eq(dram), beat_full.eq(0),
-                         offset.eq(0), pack_n.eq(0), pack_full.eq(0), *load(rq_n, outer),
+                         dram_next.eq(dram), beat_full.eq(0), *set_copies("beat_full", 0),
+                         offset.eq(0), pack_n.eq(0), *set_pack_full(0), *load(rq_n, outer),
                          pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
                          pack_oh.eq(1),
                          rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
@@ -606,12 +633,15 @@ class Controller(wiring.Component):
                 m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
                              beat_rem.eq(beat_rem - step_bytes),
                              beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
-                             ld_last.eq(idx + 1 == inner_m1_q)]
+                             *set_copies("beat_one", beat_rem - item_bytes_q <= item_bytes_q),
+                             ld_last.eq(idx + 1 == inner_m1_q),
+                             *set_copies("ld_last", idx + 1 == inner_m1_q)]
                 with m.If(drained):
-                    m.d.sync += beat_full.eq(0)
+                    m.d.sync += [beat_full.eq(0), *set_copies("beat_full", 0)]
                 with m.If(ends):
                     m.d.sync += [*count_down(n_data), idx.eq(0),
-                                 ld_last.eq(inner_m1_q == 0)]
+                                 ld_last.eq(inner_m1_q == 0),
+                                 *set_copies("ld_last", inner_m1_q == 0)]
                     with m.If(~chan):
                         m.d.sync += base.eq(base + buf_stride)
                     with m.If(deal):
@@ -620,11 +650,23 @@ class Controller(wiring.Component):
                     with m.If(is_one["n_data"]):
                         goto("FETCH")
             with m.If(self.rd_data.valid & self.rd_data.ready):
-                m.d.sync += [beat.eq(self.rd_data.payload.data),
-                             beat_rem.eq(self.rd_data.payload.count),
+                m.d.sync += [beat_rem.eq(self.rd_data.payload.count),
                              beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
-                             beat_full.eq(1), offset.eq(0)]
+                             *set_copies("beat_one", self.rd_data.payload.count <= item_bytes_q),
+                             beat_full.eq(1), *set_copies("beat_full", 1), offset.eq(0)]
+                if lanes > 1:
+                    m.d.sync += beat.eq(self.rd_data.payload.data)
             check_abort()
+        if lanes == 1:
+            # ``beat`` a quarter at a time, from the copies: the same enable as
+            # ``rd_data``'s handshake in LOAD.
+            part = -(-beat_bits // len(beat_c))
+            for k, c in enumerate(beat_c):
+                take = c["loading"] & self.rd_data.valid & (
+                    ~c["beat_full"] | (self.eng_wr.ready & (c["beat_one"] | c["ld_last"])))
+                with m.If(take):
+                    m.d.sync += beat[k * part:(k + 1) * part].eq(
+                        self.rd_data.payload.data[k * part:(k + 1) * part])
 
         with when("RUN"):
             m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
@@ -656,7 +698,7 @@ class Controller(wiring.Component):
                 m.d.sync += error.eq(ERRORS["out_of_range"])
                 goto("ABORT")
             with m.Else():
-                m.d.sync += storing.eq(1)
+                m.d.sync += set_storing(1)
                 goto("STORE")
 
         with when("STORE"):
@@ -710,7 +752,7 @@ class Controller(wiring.Component):
                                 with m.Else():
                                     m.d.sync += rq_k.eq(rq_k + 1)
             with m.If(is_zero["n_data"] & ~pack_full & is_zero["wr_left"]):
-                m.d.sync += storing.eq(0)
+                m.d.sync += set_storing(0)
                 goto("FETCH")
             check_abort()
 
@@ -738,6 +780,24 @@ class Controller(wiring.Component):
                 m.d.comb += self.finished.eq(1)
                 m.d.sync += self.done.eq(1)
             goto("IDLE")
+        # The slice's skid flag, as ``SkidBuffer`` sets it.
+        for c in skid_c:
+            with m.If(~wr_skid.o.valid | wr_skid.o.ready):
+                m.d.sync += c.eq(0)
+            with m.Elif(wr_skid.i.valid & ~c):
+                m.d.sync += c.eq(1)
+        got = self.eng_rd_data.payload
+        # Each column's value in its byte (its low 8 bits, zero-extended when ``act_width``
+        # is narrower). A row's bytes past the iteration's end go into the beat too: the write
+        # DMA's strobes cover ``inner`` bytes only.
+        lw = min(aw8, 8)
+        lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw)) for j in range(max(cols, ow))]
+        # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) % cols): a mux per
+        # bit of the registered amount, from the engine's read register to the packing
+        # register (no ``ready`` depends on it).
+        rot8 = lanes8[:cols]
+        for b in range((cols - 1).bit_length()):
+            rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q]) for q in range(cols)]
         with m.If(storing):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
@@ -747,38 +807,9 @@ class Controller(wiring.Component):
                          wr_skid.o.ready.eq(self.wr_data.ready),
                          self.eng_rd_data.ready.eq(~pack_full | flush)]
             with m.If(flush):
-                m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
-                             pack_oh.eq(1), pack.eq(0)]
+                m.d.sync += [*set_pack_full(0), pack_n.eq(0), pack_room.eq(beat_bytes),
+                             pack_oh.eq(1)]
             with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
-                got = self.eng_rd_data.payload
-                # Each column's value in its byte (its low 8 bits, zero-extended when
-                # ``act_width`` is narrower). A row's bytes past the iteration's end go
-                # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
-                lw = min(aw8, 8)
-                lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
-                          for j in range(max(cols, ow))]
-                # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) %
-                # cols): a mux per bit of the registered amount, from the engine's read
-                # register to the packing register (no ``ready`` depends on it).
-                rot8 = lanes8[:cols]
-                for b in range((cols - 1).bit_length()):
-                    rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q])
-                            for q in range(cols)]
-                # Bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``,
-                # one-hot in ``pack_oh``: no slot decode in front of the byte enables): a
-                # row (``cols``) or a word (``ow``) at a slot that is a multiple of its
-                # size, else one byte.
-                for i in range(beat_bytes):
-                    with m.If(flush | pack_oh[0] if i == 0 else ~flush & pack_oh[i]):
-                        row_ok = rows and i % cols == 0
-                        word_ok = ow > 1 and i % ow == 0
-                        one = pack[8 * i:8 * i + 8].eq(lanes8[0])
-                        with m.If(deal & row_ok):
-                            m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
-                        with m.Elif(st_word & word_ok):
-                            m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
-                        with m.Else():
-                            m.d.sync += one
                 # The sums are formed from registers and only selected by ``flush``.
                 m.d.sync += [pack_n.eq(Mux(flush, rstep, pack_n + rstep)),
                              pack_oh.eq(Mux(flush, 1 << rstep, pack_oh << rstep)),
@@ -790,5 +821,29 @@ class Controller(wiring.Component):
                 with m.Else():
                     m.d.sync += st_left.eq(st_left - rstep)
                 with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
-                    m.d.sync += pack_full.eq(1)
+                    m.d.sync += set_pack_full(1)
+        # ``pack`` itself, each byte from its group's copies: cleared by a flush, then the
+        # bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``, one-hot in
+        # ``pack_oh``: no slot decode in front of the byte enables): a row (``cols``) or a
+        # word (``ow``) at a slot that is a multiple of its size, else one byte.
+        c_flush = [full_c[k] & ~skid_c[k] for k in range(n_copies)]
+        c_take = [storing_c[k] & self.eng_rd_data.valid & (~full_c[k] | ~skid_c[k])
+                  for k in range(n_copies)]
+        for i in range(beat_bytes):
+            k = i * n_copies // beat_bytes
+            with m.If(storing_c[k] & c_flush[k]):
+                m.d.sync += pack[8 * i:8 * i + 8].eq(0)
+        for i in range(beat_bytes):
+            k = i * n_copies // beat_bytes
+            flush_k = c_flush[k]
+            with m.If(c_take[k] & (flush_k | pack_oh[0] if i == 0 else ~flush_k & pack_oh[i])):
+                row_ok = rows and i % cols == 0
+                word_ok = ow > 1 and i % ow == 0
+                one = pack[8 * i:8 * i + 8].eq(lanes8[0])
+                with m.If(deal & row_ok):
+                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
+                with m.Elif(st_word & word_ok):
+                    m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
+                with m.Else():
+                    m.d.sync += one
         return m
