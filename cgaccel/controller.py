@@ -336,8 +336,16 @@ class Controller(wiring.Component):
         pack_oh = Signal(beat_bytes + 1)    # ``1 << pack_n``
         rsb = max(cols, ow).bit_length()
 
+        # Their high bits' zero test as flip-flops set with them (``set_left``): the OR tree
+        # over 22 bits was in front of the request and packing enables.
+        hi_zero = {left.name: Signal(init=1, name=f"{left.name}_hi_zero")
+                   for left in (rq_left, st_left)}
+
+        def set_left(left, value):
+            return [left.eq(value), hi_zero[left.name].eq(value[rsb:len(left)] == 0)]
+
         def at_most_rstep(left):
-            return (left[rsb:] == 0) & (left[:rsb] <= rstep)
+            return hi_zero[left.name] & (left[:rsb] <= rstep)
 
         rq_ends = Signal()
         st_ends = Signal()
@@ -457,37 +465,50 @@ class Controller(wiring.Component):
 
         # Command fetch assembly.
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
-        words_next = Signal.like(words)
-        m.d.comb += words_next.eq(words)
-        m.d.sync += words.eq(words_next)
+        step = min(beat_bits, 256)          # command bits per fetched beat
+        fetch_we = [Signal(name=f"fetch_we{i}") for i in range(max(1, 256 // step))]
 
-        # DECODE's command checks as flip-flops loaded with the checks of ``words``'s next
-        # value, so each equals its check of ``words`` at every cycle: DECODE's transition and
-        # ``error`` enable then read flip-flops, not the words through compares (``xfer_len``'s
-        # shift and compare, 32-bit zero tests), which were the longest paths in the block.
-        def checks(wv):
-            v = [wv[32 * i:32 * (i + 1)] for i in range(8)]
-            v_target, v_bcast, v_chan = v[0][4:7], v[0][7], v[0][9]
-            v_log2, v_deal, v_col = v[0][10:13], v[0][13], v[0][16:32]
-            v_inner, v_outer = v[3], v[4]
-            v_xfer = Signal.like(xfer_len)
-            m.d.comb += v_xfer.eq(v_inner << v_log2)
-            return {
-                "load_mode": ((v_chan & v_bcast)
-                              | (v_deal & (v_chan | v_bcast | (v_target == Target.ACT)
-                                           | (v_target == Target.WGT)))),
-                "empty": (v_outer == 0) | (v_inner == 0),
-                "load_size": ((v_log2 > beat_log2) | (v_xfer > (1 << LEN_WIDTH))
-                              | (v_inner >= (1 << LEN_WIDTH))
-                              | (~v_chan & ~v_bcast & ~v_deal & (v_col >= cols))),
-                "store_mode": v_bcast | (v_target != 0) | (v_deal & v_chan),
-                "store_size": ((v_inner >= (1 << LEN_WIDTH))
-                               | (~v_chan & ~v_deal & (v_col >= cols))),
-            }
-        bad = {}
-        for name, value in checks(words_next).items():
-            bad[name] = Signal(name=f"bad_{name}")
-            m.d.sync += bad[name].eq(value)
+        # DECODE's command checks from flip-flops: each test of one command word is a flip-flop
+        # equal to that test of the word at every cycle (loaded with the test of the fetched
+        # beat's part as the word is written, ``word_test``), and DECODE only combines them.
+        # The tests of the words themselves (``xfer_len``'s shift and compare, 32-bit zero
+        # tests) in front of DECODE's transition and ``error`` enable were the block's longest
+        # paths.
+        def word_test(j, test, init):
+            """``test(w[j])`` as a flip-flop; ``init`` is ``test`` of 0 (the reset words)."""
+            flag = Signal(init=init)
+            c, lo = j * 32 // step, j * 32 % step
+            part = self.rd_data.payload.data[lo:lo + 32]
+            m.d.sync += flag.eq(Mux(fetch_we[c], test(part), flag))
+            return flag
+
+        def col_bad(v, *modes):
+            return ~Cat(*(v[b] for b in modes)).any() & (v[16:32] >= cols)
+
+        bad_w0 = {
+            "load_mode": word_test(0, lambda v: (v[9] & v[7]) | (v[13] & (
+                v[9] | v[7] | (v[4:7] == Target.ACT) | (v[4:7] == Target.WGT))), 0),
+            "store_mode": word_test(0, lambda v: v[7] | (v[4:7] != 0) | (v[13] & v[9]), 0),
+            "log2": word_test(0, lambda v: v[10:13] > beat_log2, 0),
+            "load_col": word_test(0, lambda v: col_bad(v, 9, 7, 13), 0),
+            "store_col": word_test(0, lambda v: col_bad(v, 9, 13), 0),
+        }
+        inner_zero = word_test(3, lambda v: v == 0, 1)
+        outer_zero = word_test(4, lambda v: v == 0, 1)
+        inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
+        # ``xfer_len > 1 << LEN_WIDTH`` for each ``item_log2``, picked by it in DECODE.
+        xfer_big = Signal(8)
+        for lg in range(8):
+            m.d.comb += xfer_big[lg].eq(word_test(
+                3, lambda v, lg=lg: (v << lg)[:LEN_WIDTH + 1] > (1 << LEN_WIDTH), 0))
+        bad = {
+            "load_mode": bad_w0["load_mode"],
+            "empty": inner_zero | outer_zero,
+            "load_size": (bad_w0["log2"] | xfer_big.bit_select(item_log2, 1) | inner_big
+                          | bad_w0["load_col"]),
+            "store_mode": bad_w0["store_mode"],
+            "store_size": inner_big | bad_w0["store_col"],
+        }
 
         m.d.comb += self.busy.eq(0)
         with when("IDLE"):
@@ -522,12 +543,12 @@ class Controller(wiring.Component):
         with when("FETCH_DATA"):
             m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
             with m.If(self.rd_data.valid):
-                step = min(beat_bits, 256)
                 chunk = self.rd_data.payload.data[:step]
                 with m.Switch(fetch_idx):
                     for i in range(max(1, 256 // step)):
                         with m.Case(i):
-                            m.d.comb += words_next[i * step:(i + 1) * step].eq(chunk)
+                            m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                            m.d.comb += fetch_we[i].eq(1)
                 m.d.sync += fetch_idx.eq(fetch_idx + 1)
                 with m.If(self.rd_data.payload.last):
                     goto("DECODE")
@@ -541,8 +562,8 @@ class Controller(wiring.Component):
                          col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
                          dram_next.eq(dram), beat_full.eq(0), *set_copies("beat_full", 0),
                          offset.eq(0), pack_n.eq(0), *set_pack_full(0), *load(rq_n, outer),
-                         pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
-                         pack_oh.eq(1),
+                         pack_room.eq(beat_bytes), *set_left(rq_left, inner),
+                         *set_left(st_left, inner), pack_oh.eq(1),
                          rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
                          rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer),
                          st_word.eq(~deal & (buf_addr[:lgw] == 0)
@@ -595,12 +616,14 @@ class Controller(wiring.Component):
                                  dram_next.eq(dram_next + dram_stride)]
             # Split beats into items; the next beat is taken as the last item of the
             # current one leaves, so one write per beat still moves every cycle.
-            hs = self.eng_wr.valid & self.eng_wr.ready
+            # (The handshakes read this state's own ``valid`` and ``ready`` terms, not the
+            # ports, which other states drive too.)
+            hs = beat_full & self.eng_wr.ready
             ends = ld_last if lanes == 1 else (idx + n_items == inner)
             step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
             drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-            m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                         self.rd_data.ready.eq(~beat_full | drained)]
+            rd_ready = ~beat_full | drained
+            m.d.comb += [self.eng_wr.valid.eq(beat_full), self.rd_data.ready.eq(rd_ready)]
             # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
             # item with ``deal`` (every ``cols`` items step the row; every iteration
             # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
@@ -649,7 +672,7 @@ class Controller(wiring.Component):
                         m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
                     with m.If(is_one["n_data"]):
                         goto("FETCH")
-            with m.If(self.rd_data.valid & self.rd_data.ready):
+            with m.If(self.rd_data.valid & rd_ready):
                 m.d.sync += [beat_rem.eq(self.rd_data.payload.count),
                              beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
                              *set_copies("beat_one", self.rd_data.payload.count <= item_bytes_q),
@@ -723,7 +746,7 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += rq_addr.eq(rq_addr + rstep)
                     with m.If(rq_ends):
-                        m.d.sync += [rq_idx.eq(0), *count_down(rq_n), rq_left.eq(inner)]
+                        m.d.sync += [rq_idx.eq(0), *count_down(rq_n), *set_left(rq_left, inner)]
                         with m.If(deal):
                             nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
                             m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
@@ -735,7 +758,8 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.d.sync += rq_col.eq(rq_col + 1)
                     with m.Else():
-                        m.d.sync += [rq_idx.eq(rq_idx + rstep), rq_left.eq(rq_left - rstep)]
+                        m.d.sync += [rq_idx.eq(rq_idx + rstep),
+                                     *set_left(rq_left, rq_left - rstep)]
                         # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
                         # at row j // cols (a row read takes the row's every column, the
                         # packing rotates it).
@@ -802,24 +826,25 @@ class Controller(wiring.Component):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
             flush = pack_full & wr_skid.i.ready
+            pack_ready = ~pack_full | flush
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         self.eng_rd_data.ready.eq(~pack_full | flush)]
+                         self.eng_rd_data.ready.eq(pack_ready)]
             with m.If(flush):
                 m.d.sync += [*set_pack_full(0), pack_n.eq(0), pack_room.eq(beat_bytes),
                              pack_oh.eq(1)]
-            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
+            with m.If(self.eng_rd_data.valid & pack_ready):
                 # The sums are formed from registers and only selected by ``flush``.
                 m.d.sync += [pack_n.eq(Mux(flush, rstep, pack_n + rstep)),
                              pack_oh.eq(Mux(flush, 1 << rstep, pack_oh << rstep)),
                              pack_room.eq(Mux(flush, beat_bytes - rstep,
                                               pack_room - rstep))]
                 with m.If(st_ends):
-                    m.d.sync += [st_left.eq(inner), *count_down(n_data),
+                    m.d.sync += [*set_left(st_left, inner), *count_down(n_data),
                                  st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
                 with m.Else():
-                    m.d.sync += st_left.eq(st_left - rstep)
+                    m.d.sync += set_left(st_left, st_left - rstep)
                 with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
                     m.d.sync += set_pack_full(1)
         # ``pack`` itself, each byte from its group's copies: cleared by a flush, then the
