@@ -323,8 +323,16 @@ class Controller(wiring.Component):
         # may be shorter), else one.
         # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
         # -> packing path).
-        rstep = Signal(range(max(cols, ow) + 1))
-        m.d.comb += rstep.eq(Mux(deal, cols if rows else 1, Mux(st_word, ow, 1)))
+        # A flip-flop loaded from ``deal``'s and ``st_word``'s next values (below), so equal
+        # to the function of the two at every cycle: ``deal`` is a command word's bit with
+        # a fanout of about a hundred, and the step sat in front of the iteration-end tests.
+        rstep = Signal(range(max(cols, ow) + 1), init=1)
+
+        def rstep_of(deal_v, st_word_v):
+            return Mux(deal_v, cols if rows else 1, Mux(st_word_v, ow, 1))
+        st_word_dec = Signal()      # ``st_word`` as DECODE sets it
+        m.d.comb += st_word_dec.eq(~deal & (buf_addr[:lgw] == 0)
+                                   & (buf_stride[:lgw] == 0) if ow > 1 else 0)
         # Bytes left in the iteration, counted down from ``inner``, on both sides (requests
         # and returned data): "the iteration ends" is ``left <= rstep``, an OR tree over the
         # high bits and a compare of a few low ones, where ``idx + rstep >= inner`` put a
@@ -467,6 +475,10 @@ class Controller(wiring.Component):
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
         step = min(beat_bits, 256)          # command bits per fetched beat
         fetch_we = [Signal(name=f"fetch_we{i}") for i in range(max(1, 256 // step))]
+        # ``deal`` (bit 13 of the first word) is written with the first beat, ``st_word`` in
+        # DECODE.
+        m.d.sync += rstep.eq(rstep_of(Mux(fetch_we[0], self.rd_data.payload.data[13], deal),
+                                      Mux(state.DECODE, st_word_dec, st_word)))
 
         # DECODE's command checks from flip-flops: each test of one command word is a flip-flop
         # equal to that test of the word at every cycle (loaded with the test of the fetched
@@ -566,8 +578,7 @@ class Controller(wiring.Component):
                          *set_left(st_left, inner), pack_oh.eq(1),
                          rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
                          rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer),
-                         st_word.eq(~deal & (buf_addr[:lgw] == 0)
-                                    & (buf_stride[:lgw] == 0) if ow > 1 else 0),
+                         st_word.eq(st_word_dec),
                          span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                          mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
                          mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
