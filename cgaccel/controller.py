@@ -218,7 +218,6 @@ class Controller(wiring.Component):
             with m.Default():
                 m.d.comb += mask.eq(0)
         shifted = Signal(beat_bits)
-        m.d.comb += shifted.eq(beat >> (offset << 3))
         # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
         # register, and one item's bytes registered from the command words (stable from
         # DECODE on, so valid from LOAD's first cycle): the test "this write drains the
@@ -233,6 +232,11 @@ class Controller(wiring.Component):
         # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
         inner_m1_q = Signal(LEN_WIDTH)
         m.d.sync += inner_m1_q.eq(inner - 1)
+        # ``idx + 1 == inner_m1_q`` (the next ``ld_last``) without the adder: ``idx`` equal to
+        # a registered ``inner - 2``, when ``inner_m1_q`` is not 0.
+        inner_m2_q = Signal(LEN_WIDTH)
+        inner_m1_nz = Signal()
+        m.d.sync += [inner_m2_q.eq(inner - 2), inner_m1_nz.eq((inner - 1)[:LEN_WIDTH] != 0)]
         # And that equality itself as a flip-flop, ``ld_last``, set with ``idx`` (the compare
         # in front of the read slice's enables was the next path).
         ld_last = Signal()
@@ -410,9 +414,16 @@ class Controller(wiring.Component):
         # LOAD's beat register enable reads the state, ``beat_full``, ``beat_one`` and
         # ``ld_last``: each quarter of ``beat`` reads its own copies (``LOCAL_COPY``, equal to
         # them at every cycle), so no single net fans out to the 128 enables.
-        beat_c = [{name: Signal(name=f"{name}_c{k}", attrs=LOCAL_COPY)
-                   for name in ("loading", "beat_full", "beat_one", "ld_last")}
+        # ``offset`` likewise, for each quarter of the byte shifter in front of the write
+        # payload.
+        beat_c = [{name: Signal(shape, name=f"{name}_c{k}", attrs=LOCAL_COPY)
+                   for name, shape in (("loading", 1), ("beat_full", 1), ("beat_one", 1),
+                                       ("ld_last", 1), ("offset", offset.shape()))}
                   for k in range(min(4, beat_bytes))]
+        part = -(-beat_bits // len(beat_c))
+        for k, c in enumerate(beat_c):
+            m.d.comb += shifted[k * part:(k + 1) * part].eq(
+                (beat >> (c["offset"] << 3))[k * part:(k + 1) * part])
         m.d.sync += [c["loading"].eq(state_next[states.index("LOAD")]) for c in beat_c]
 
         def set_copies(name, value):
@@ -573,7 +584,8 @@ class Controller(wiring.Component):
                          base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
                          col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
                          dram_next.eq(dram), beat_full.eq(0), *set_copies("beat_full", 0),
-                         offset.eq(0), pack_n.eq(0), *set_pack_full(0), *load(rq_n, outer),
+                         offset.eq(0), *set_copies("offset", 0), pack_n.eq(0),
+                         *set_pack_full(0), *load(rq_n, outer),
                          pack_room.eq(beat_bytes), *set_left(rq_left, inner),
                          *set_left(st_left, inner), pack_oh.eq(1),
                          rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
@@ -664,12 +676,13 @@ class Controller(wiring.Component):
                 with m.Else():
                     m.d.sync += dk.eq(dk + 1)
             with m.If(hs):
-                m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
+                m.d.sync += [offset.eq(offset + step_bytes),
+                             *set_copies("offset", offset + step_bytes), idx.eq(idx + n_items),
                              beat_rem.eq(beat_rem - step_bytes),
                              beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
                              *set_copies("beat_one", beat_rem - item_bytes_q <= item_bytes_q),
-                             ld_last.eq(idx + 1 == inner_m1_q),
-                             *set_copies("ld_last", idx + 1 == inner_m1_q)]
+                             ld_last.eq(inner_m1_nz & (idx == inner_m2_q)),
+                             *set_copies("ld_last", inner_m1_nz & (idx == inner_m2_q))]
                 with m.If(drained):
                     m.d.sync += [beat_full.eq(0), *set_copies("beat_full", 0)]
                 with m.If(ends):
@@ -687,14 +700,14 @@ class Controller(wiring.Component):
                 m.d.sync += [beat_rem.eq(self.rd_data.payload.count),
                              beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
                              *set_copies("beat_one", self.rd_data.payload.count <= item_bytes_q),
-                             beat_full.eq(1), *set_copies("beat_full", 1), offset.eq(0)]
+                             beat_full.eq(1), *set_copies("beat_full", 1), offset.eq(0),
+                             *set_copies("offset", 0)]
                 if lanes > 1:
                     m.d.sync += beat.eq(self.rd_data.payload.data)
             check_abort()
         if lanes == 1:
             # ``beat`` a quarter at a time, from the copies: the same enable as
             # ``rd_data``'s handshake in LOAD.
-            part = -(-beat_bits // len(beat_c))
             for k, c in enumerate(beat_c):
                 take = c["loading"] & self.rd_data.valid & (
                     ~c["beat_full"] | (self.eng_wr.ready & (c["beat_one"] | c["ld_last"])))
