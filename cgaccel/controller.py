@@ -473,8 +473,14 @@ class Controller(wiring.Component):
         # DMA command payloads: selected by the state alone, not under the conditions that
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
-        # payload without ``valid`` is ignored, so this changes no transfer.
-        fetching = Signal()
+        # payload without ``valid`` is ignored, so this changes no transfer. FETCH's flag
+        # in two more copies (``LOCAL_COPY``, equal to it at every cycle): one for these
+        # payload multiplexers, one for the ``pc`` and ``n_left`` enables, so that neither
+        # waits on the other's wires.
+        fetching = Signal(attrs=LOCAL_COPY)
+        fetch_en = Signal(attrs=LOCAL_COPY)
+        m.d.sync += [fetching.eq(state_next[states.index("FETCH")]),
+                     fetch_en.eq(state_next[states.index("FETCH")])]
         m.d.comb += [
             self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
             self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
@@ -548,20 +554,19 @@ class Controller(wiring.Component):
                 m.d.sync += [error.eq(0), self.done.eq(0)]
 
         with when("FETCH"):
-            m.d.comb += [self.busy.eq(1), fetching.eq(1)]
+            m.d.comb += self.busy.eq(1)
             with m.If(is_zero["n_left"]):
                 m.d.sync += error.eq(ERRORS["command"])
                 goto("ABORT")
             with m.Else():
                 m.d.comb += self.rd_cmd.valid.eq(1)
                 with m.If(self.rd_cmd.ready):
-                    # (``words`` is not cleared: the command's beats overwrite all of
-                    # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
-                    # flip-flops.)
-                    m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left),
-                                 fetch_idx.eq(0)]
                     goto("FETCH_DATA")
             check_abort()
+        with m.If(fetch_en & ~is_zero["n_left"] & self.rd_cmd.ready):
+            # (``words`` is not cleared: the command's beats overwrite all of it, and a
+            # clear enabled by ``rd_cmd.ready`` fanned out to its 256 flip-flops.)
+            m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left), fetch_idx.eq(0)]
 
         with when("FETCH_DATA"):
             m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
