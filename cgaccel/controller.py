@@ -6,6 +6,8 @@ buffer bank) overlap the tile; the engine itself holds off what must wait (write
 use, write-back reads and residual preloads while a tile runs).
 """
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -14,6 +16,7 @@ from .commands import COMMAND_BYTES, Op
 from .dma.common import command_layout, read_beat_layout, write_beat_layout
 from .engine.geometry import Geometry, Target
 from .regs import ERRORS
+from .rtl import LOCAL_COPY
 from .stream import SkidBuffer
 
 __all__ = ["Controller"]
@@ -152,6 +155,31 @@ class Controller(wiring.Component):
         # to complete, all counted down from ``outer`` like ``n_todo``: a test for zero (or
         # one) instead of a 32-bit compare with ``outer``.
         n_data = Signal(32)
+        # Those counts' tests for zero (and ``n_data``'s for one) as flip-flops set with them
+        # (``load``, ``count_down``): a 32-bit OR tree in front of ``valid`` outputs and state
+        # changes was a level or two on most of the controller's paths. Exact at every cycle.
+        is_zero, is_one = {}, {}
+
+        def flags(cnt, one=False):
+            is_zero[cnt.name] = Signal(init=1, name=f"{cnt.name}_zero")
+            if one:
+                is_one[cnt.name] = Signal(name=f"{cnt.name}_one")
+
+        def load(cnt, value):
+            stmts = [cnt.eq(value), is_zero[cnt.name].eq(value == 0)]
+            if cnt.name in is_one:
+                stmts.append(is_one[cnt.name].eq(value == 1))
+            return stmts
+
+        def count_down(cnt):
+            stmts = [cnt.eq(cnt - 1), is_zero[cnt.name].eq(cnt == 1)]
+            if cnt.name in is_one:
+                stmts.append(is_one[cnt.name].eq(cnt == 2))
+            return stmts
+
+        flags(n_todo)
+        flags(n_data, one=True)
+        flags(n_left)
         # Item (LOAD) or byte (STORE) within the iteration: ``inner`` is checked below
         # ``1 << LEN_WIDTH`` before either starts.
         idx = Signal(LEN_WIDTH)
@@ -190,7 +218,6 @@ class Controller(wiring.Component):
             with m.Default():
                 m.d.comb += mask.eq(0)
         shifted = Signal(beat_bits)
-        m.d.comb += shifted.eq(beat >> (offset << 3))
         # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
         # register, and one item's bytes registered from the command words (stable from
         # DECODE on, so valid from LOAD's first cycle): the test "this write drains the
@@ -205,6 +232,11 @@ class Controller(wiring.Component):
         # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
         inner_m1_q = Signal(LEN_WIDTH)
         m.d.sync += inner_m1_q.eq(inner - 1)
+        # ``idx + 1 == inner_m1_q`` (the next ``ld_last``) without the adder: ``idx`` equal to
+        # a registered ``inner - 2``, when ``inner_m1_q`` is not 0.
+        inner_m2_q = Signal(LEN_WIDTH)
+        inner_m1_nz = Signal()
+        m.d.sync += [inner_m2_q.eq(inner - 2), inner_m1_nz.eq((inner - 1)[:LEN_WIDTH] != 0)]
         # And that equality itself as a flip-flop, ``ld_last``, set with ``idx`` (the compare
         # in front of the read slice's enables was the next path).
         ld_last = Signal()
@@ -262,6 +294,7 @@ class Controller(wiring.Component):
         pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
         rq_n = Signal(32)           # read requests: iterations left (and byte ``rq_idx``)
+        flags(rq_n)
         rq_idx = Signal(LEN_WIDTH)
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(ob)
@@ -274,6 +307,7 @@ class Controller(wiring.Component):
         # cols``'s), counted per iteration of the returned data.
         st_rot = Signal(range(max(2, cols)))
         wr_left = Signal(32)
+        flags(wr_left)
         m.d.comb += [
             self.eng_rd.payload.col.eq(rq_col),
             self.eng_rd.payload.addr.eq(rq_addr),
@@ -293,8 +327,16 @@ class Controller(wiring.Component):
         # may be shorter), else one.
         # ``idx + rstep >= inner`` ends an iteration, from registers only (off the write DMA
         # -> packing path).
-        rstep = Signal(range(max(cols, ow) + 1))
-        m.d.comb += rstep.eq(Mux(deal, cols if rows else 1, Mux(st_word, ow, 1)))
+        # A flip-flop loaded from ``deal``'s and ``st_word``'s next values (below), so equal
+        # to the function of the two at every cycle: ``deal`` is a command word's bit with
+        # a fanout of about a hundred, and the step sat in front of the iteration-end tests.
+        rstep = Signal(range(max(cols, ow) + 1), init=1)
+
+        def rstep_of(deal_v, st_word_v):
+            return Mux(deal_v, cols if rows else 1, Mux(st_word_v, ow, 1))
+        st_word_dec = Signal()      # ``st_word`` as DECODE sets it
+        m.d.comb += st_word_dec.eq(~deal & (buf_addr[:lgw] == 0)
+                                   & (buf_stride[:lgw] == 0) if ow > 1 else 0)
         # Bytes left in the iteration, counted down from ``inner``, on both sides (requests
         # and returned data): "the iteration ends" is ``left <= rstep``, an OR tree over the
         # high bits and a compare of a few low ones, where ``idx + rstep >= inner`` put a
@@ -306,8 +348,16 @@ class Controller(wiring.Component):
         pack_oh = Signal(beat_bytes + 1)    # ``1 << pack_n``
         rsb = max(cols, ow).bit_length()
 
+        # Their high bits' zero test as flip-flops set with them (``set_left``): the OR tree
+        # over 22 bits was in front of the request and packing enables.
+        hi_zero = {left.name: Signal(init=1, name=f"{left.name}_hi_zero")
+                   for left in (rq_left, st_left)}
+
+        def set_left(left, value):
+            return [left.eq(value), hi_zero[left.name].eq(value[rsb:len(left)] == 0)]
+
         def at_most_rstep(left):
-            return (left[rsb:] == 0) & (left[:rsb] <= rstep)
+            return hi_zero[left.name] & (left[:rsb] <= rstep)
 
         rq_ends = Signal()
         st_ends = Signal()
@@ -315,7 +365,7 @@ class Controller(wiring.Component):
         m.d.comb += [rq_ends.eq(at_most_rstep(rq_left)), st_ends.eq(at_most_rstep(st_left)),
                      rstep_fills.eq(rstep == beat_bytes)]
         with m.If(self.wr_done):
-            m.d.sync += wr_left.eq(wr_left - 1)
+            m.d.sync += count_down(wr_left)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
         # address at or above ``1 << aw`` is refused anyway, so only whether the window's
         # base is there (``y_high``) and whether the span got there (``span_big``) is kept.
@@ -332,6 +382,7 @@ class Controller(wiring.Component):
         mul_a = Signal(aw)
         mul_a_big = Signal()
         mul_b = Signal(32)
+        mul_b_zero = Signal(init=1)     # ``mul_b == 0``, as ``is_zero``
         # The range check's verdict as a flip-flop: formed from registers in STORE_CHECK's
         # last cycle (``mul_b == 0``), so STORE_CHECK2's ``error`` enable and next state read
         # one flip-flop. The compares in STORE_CHECK2 itself (DECODE words, ``span_big``,
@@ -344,25 +395,92 @@ class Controller(wiring.Component):
         resetting = Signal()
         abort_sent = Signal()
 
+        # The FSM one-hot, one flip-flop per state, instead of ``m.FSM()``'s binary state: a
+        # state test is then a flip-flop, not a decode of four bits in front of every enable
+        # (the decode was the first level of most of the controller's worst paths). Each
+        # state picks its successor on its own (``goto``, later calls win as ``m.next``'s),
+        # and a state's flip-flop ORs only the states that lead to it, rather than a priority
+        # chain over every transition of the FSM. Same transitions, same cycles.
+        states = ("IDLE", "FETCH", "FETCH_DATA", "DECODE", "LOAD", "RUN", "STORE_CHECK",
+                  "STORE_CHECK2", "STORE", "END", "ABORT", "FINISH")
+        state = Signal(data.StructLayout({name: 1 for name in states}), init={"IDLE": 1})
+        succ = {name: Signal(len(states), init=1 << i, name=f"succ_{name.lower()}")
+                for i, name in enumerate(states)}
+        state_next = Signal(len(states))
+        m.d.comb += state_next.eq(
+            Cat(*(Cat(*(state[src] & succ[src][i] for src in states)).any()
+                  for i in range(len(states)))))
+        m.d.sync += state.as_value().eq(state_next)
+        # LOAD's beat register enable reads the state, ``beat_full``, ``beat_one`` and
+        # ``ld_last``: each quarter of ``beat`` reads its own copies (``LOCAL_COPY``, equal to
+        # them at every cycle), so no single net fans out to the 128 enables.
+        # ``offset`` likewise, for each quarter of the byte shifter in front of the write
+        # payload.
+        beat_c = [{name: Signal(shape, name=f"{name}_c{k}", attrs=LOCAL_COPY)
+                   for name, shape in (("loading", 1), ("beat_full", 1), ("beat_one", 1),
+                                       ("ld_last", 1), ("offset", offset.shape()))}
+                  for k in range(min(4, beat_bytes))]
+        part = -(-beat_bits // len(beat_c))
+        for k, c in enumerate(beat_c):
+            m.d.comb += shifted[k * part:(k + 1) * part].eq(
+                (beat >> (c["offset"] << 3))[k * part:(k + 1) * part])
+        m.d.sync += [c["loading"].eq(state_next[states.index("LOAD")]) for c in beat_c]
+
+        def set_copies(name, value):
+            return [c[name].eq(value) for c in beat_c]
+        in_state = []
+
+        @contextmanager
+        def when(name):
+            with m.If(state[name]):
+                in_state.append(name)
+                try:
+                    yield
+                finally:
+                    in_state.pop()
+
+        def goto(name):
+            m.d.comb += succ[in_state[-1]].eq(1 << states.index(name))
+
         # ``storing``: the FSM is in STORE, as a flip-flop of its own for the packing below
         # (the state decode shared with every other state's logic, in front of the packing
         # register, was the controller's own critical path out of context).
         storing = Signal()
+        # ``pack``'s byte enables read ``storing``, ``pack_full`` and the beat slice's skid
+        # flag (its ``i.ready``): each group of ``pack``'s bytes reads its own copies of the
+        # three, kept equal to them at every cycle (``LOCAL_COPY``), so that no single net
+        # fans out to all of ``pack``'s flip-flops (routing was most of those paths).
+        n_copies = min(4, beat_bytes)
+        storing_c = [Signal(name=f"storing_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+        full_c = [Signal(name=f"pack_full_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+        skid_c = [Signal(name=f"skid_full_c{k}", attrs=LOCAL_COPY) for k in range(n_copies)]
+
+        def set_storing(value):
+            return [storing.eq(value), *(c.eq(value) for c in storing_c)]
+
+        def set_pack_full(value):
+            return [pack_full.eq(value), *(c.eq(value) for c in full_c)]
 
         def check_abort():
             # Later statements win: a soft reset or a fault overrides the state's own next.
             with m.If(self.soft_reset):
-                m.d.sync += [resetting.eq(1), storing.eq(0)]
-                m.next = "ABORT"
+                m.d.sync += [resetting.eq(1), *set_storing(0)]
+                goto("ABORT")
             with m.Elif(fault != 0):
-                m.d.sync += [error.eq(fault), storing.eq(0)]
-                m.next = "ABORT"
+                m.d.sync += [error.eq(fault), *set_storing(0)]
+                goto("ABORT")
 
         # DMA command payloads: selected by the state alone, not under the conditions that
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
-        # payload without ``valid`` is ignored, so this changes no transfer.
-        fetching = Signal()
+        # payload without ``valid`` is ignored, so this changes no transfer. FETCH's flag
+        # in two more copies (``LOCAL_COPY``, equal to it at every cycle): one for these
+        # payload multiplexers, one for the ``pc`` and ``n_left`` enables, so that neither
+        # waits on the other's wires.
+        fetching = Signal(attrs=LOCAL_COPY)
+        fetch_en = Signal(attrs=LOCAL_COPY)
+        m.d.sync += [fetching.eq(state_next[states.index("FETCH")]),
+                     fetch_en.eq(state_next[states.index("FETCH")])]
         m.d.comb += [
             self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
             self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
@@ -372,340 +490,414 @@ class Controller(wiring.Component):
 
         # Command fetch assembly.
         fetch_idx = Signal(range(COMMAND_BYTES // min(beat_bytes, COMMAND_BYTES) + 1))
+        step = min(beat_bits, 256)          # command bits per fetched beat
+        fetch_we = [Signal(name=f"fetch_we{i}") for i in range(max(1, 256 // step))]
+        # ``deal`` (bit 13 of the first word) is written with the first beat, ``st_word`` in
+        # DECODE.
+        m.d.sync += rstep.eq(rstep_of(Mux(fetch_we[0], self.rd_data.payload.data[13], deal),
+                                      Mux(state.DECODE, st_word_dec, st_word)))
+
+        # DECODE's command checks from flip-flops: each test of one command word is a flip-flop
+        # equal to that test of the word at every cycle (loaded with the test of the fetched
+        # beat's part as the word is written, ``word_test``), and DECODE only combines them.
+        # The tests of the words themselves (``xfer_len``'s shift and compare, 32-bit zero
+        # tests) in front of DECODE's transition and ``error`` enable were the block's longest
+        # paths.
+        def word_test(j, test, init):
+            """``test(w[j])`` as a flip-flop; ``init`` is ``test`` of 0 (the reset words)."""
+            flag = Signal(init=init)
+            c, lo = j * 32 // step, j * 32 % step
+            part = self.rd_data.payload.data[lo:lo + 32]
+            m.d.sync += flag.eq(Mux(fetch_we[c], test(part), flag))
+            return flag
+
+        def col_bad(v, *modes):
+            return ~Cat(*(v[b] for b in modes)).any() & (v[16:32] >= cols)
+
+        bad_w0 = {
+            "load_mode": word_test(0, lambda v: (v[9] & v[7]) | (v[13] & (
+                v[9] | v[7] | (v[4:7] == Target.ACT) | (v[4:7] == Target.WGT))), 0),
+            "store_mode": word_test(0, lambda v: v[7] | (v[4:7] != 0) | (v[13] & v[9]), 0),
+            "log2": word_test(0, lambda v: v[10:13] > beat_log2, 0),
+            "load_col": word_test(0, lambda v: col_bad(v, 9, 7, 13), 0),
+            "store_col": word_test(0, lambda v: col_bad(v, 9, 13), 0),
+        }
+        inner_zero = word_test(3, lambda v: v == 0, 1)
+        outer_zero = word_test(4, lambda v: v == 0, 1)
+        inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
+        # ``xfer_len > 1 << LEN_WIDTH`` for each ``item_log2``, picked by it in DECODE.
+        xfer_big = Signal(8)
+        for lg in range(8):
+            m.d.comb += xfer_big[lg].eq(word_test(
+                3, lambda v, lg=lg: (v << lg)[:LEN_WIDTH + 1] > (1 << LEN_WIDTH), 0))
+        bad = {
+            "load_mode": bad_w0["load_mode"],
+            "empty": inner_zero | outer_zero,
+            "load_size": (bad_w0["log2"] | xfer_big.bit_select(item_log2, 1) | inner_big
+                          | bad_w0["load_col"]),
+            "store_mode": bad_w0["store_mode"],
+            "store_size": inner_big | bad_w0["store_col"],
+        }
 
         m.d.comb += self.busy.eq(0)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
-                                 n_left.eq(self.cmd_len[5:]), eng_failed.eq(0)]
-                    with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
-                              | (self.cmd_len == 0)):
-                        m.d.sync += error.eq(ERRORS["misaligned"])
-                        m.next = "FINISH"
-                    with m.Else():
-                        m.next = "FETCH"
-                with m.Elif(self.soft_reset):
-                    m.d.sync += [error.eq(0), self.done.eq(0)]
-
-            with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), fetching.eq(1)]
-                with m.If(n_left == 0):
-                    m.d.sync += error.eq(ERRORS["command"])
-                    m.next = "ABORT"
+        with when("IDLE"):
+            with m.If(self.start):
+                m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
+                             *load(n_left, self.cmd_len[5:]), eng_failed.eq(0)]
+                with m.If((self.cmd_addr[0:5] != 0) | (self.cmd_len[0:5] != 0)
+                          | (self.cmd_len == 0)):
+                    m.d.sync += error.eq(ERRORS["misaligned"])
+                    goto("FINISH")
                 with m.Else():
-                    m.d.comb += self.rd_cmd.valid.eq(1)
-                    with m.If(self.rd_cmd.ready):
-                        # (``words`` is not cleared: the command's beats overwrite all of
-                        # it, and a clear enabled by ``rd_cmd.ready`` fanned out to its 256
-                        # flip-flops.)
-                        m.d.sync += [pc.eq(pc + COMMAND_BYTES), n_left.eq(n_left - 1),
-                                     fetch_idx.eq(0)]
-                        m.next = "FETCH_DATA"
-                check_abort()
+                    goto("FETCH")
+            with m.Elif(self.soft_reset):
+                m.d.sync += [error.eq(0), self.done.eq(0)]
 
-            with m.State("FETCH_DATA"):
-                m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
-                with m.If(self.rd_data.valid):
-                    step = min(beat_bits, 256)
-                    chunk = self.rd_data.payload.data[:step]
-                    with m.Switch(fetch_idx):
-                        for i in range(max(1, 256 // step)):
-                            with m.Case(i):
-                                m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
-                    m.d.sync += fetch_idx.eq(fetch_idx + 1)
-                    with m.If(self.rd_data.payload.last):
-                        m.next = "DECODE"
-                check_abort()
+        with when("FETCH"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(is_zero["n_left"]):
+                m.d.sync += error.eq(ERRORS["command"])
+                goto("ABORT")
+            with m.Else():
+                m.d.comb += self.rd_cmd.valid.eq(1)
+                with m.If(self.rd_cmd.ready):
+                    goto("FETCH_DATA")
+            check_abort()
+        with m.If(fetch_en & ~is_zero["n_left"] & self.rd_cmd.ready):
+            # (``words`` is not cleared: the command's beats overwrite all of it, and a
+            # clear enabled by ``rd_cmd.ready`` fanned out to its 256 flip-flops.)
+            m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left), fetch_idx.eq(0)]
 
-            with m.State("DECODE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [n_todo.eq(outer), n_data.eq(outer), idx.eq(0), col.eq(0),
-                             ld_last.eq(inner == 1),
-                             base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
-                             col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
-                             dram_next.eq(dram), beat_full.eq(0),
-                             offset.eq(0), pack_n.eq(0), pack_full.eq(0), rq_n.eq(outer),
-                             pack_room.eq(beat_bytes), rq_left.eq(inner), st_left.eq(inner),
-                             pack_oh.eq(1),
-                             rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                             rq_base.eq(buf_addr), rq_addr.eq(buf_addr), wr_left.eq(outer),
-                             st_word.eq(~deal & (buf_addr[:lgw] == 0)
-                                        & (buf_stride[:lgw] == 0) if ow > 1 else 0),
-                             span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
-                             mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
-                             mul_b.eq(outer - 1),
-                             win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
-                with m.Switch(op):
-                    with m.Case(Op.END):
-                        m.next = "END"
-                    with m.Case(Op.LOAD):
-                        # Mode combinations are refused even when nothing would move, as
-                        # the reference executor (cmdsim) does. ``deal`` writes one item per
-                        # cycle, so not the ACT/WGT items that go several to a write.
-                        bad_mode = ((chan & bcast)
-                                    | (deal & (chan | bcast | (target == Target.ACT)
-                                               | (target == Target.WGT))))
-                        with m.If(bad_mode):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Elif((outer == 0) | (inner == 0)):
-                            m.next = "FETCH"
-                        with m.Elif((item_log2 > beat_log2) | (xfer_len > (1 << LEN_WIDTH))
-                                    | (inner >= (1 << LEN_WIDTH))
-                                    | (~chan & ~bcast & ~deal & (col_field >= cols))):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Else():
-                            m.next = "LOAD"
-                    with m.Case(Op.RUN):
-                        m.next = "RUN"
-                    with m.Case(Op.STORE):
-                        with m.If(bcast | (target != 0) | (deal & chan)):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Elif((outer == 0) | (inner == 0)):
-                            m.next = "FETCH"
-                        with m.Elif((inner >= (1 << LEN_WIDTH))
-                                    | (~chan & ~deal & (col_field >= cols))):
-                            m.d.sync += error.eq(ERRORS["command"])
-                            m.next = "ABORT"
-                        with m.Else():
-                            m.next = "STORE_CHECK"
-                    with m.Default():
+        with when("FETCH_DATA"):
+            m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+            with m.If(self.rd_data.valid):
+                chunk = self.rd_data.payload.data[:step]
+                with m.Switch(fetch_idx):
+                    for i in range(max(1, 256 // step)):
+                        with m.Case(i):
+                            m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                            m.d.comb += fetch_we[i].eq(1)
+                m.d.sync += fetch_idx.eq(fetch_idx + 1)
+                with m.If(self.rd_data.payload.last):
+                    goto("DECODE")
+            check_abort()
+
+        with when("DECODE"):
+            m.d.comb += self.busy.eq(1)
+            m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
+                         ld_last.eq(inner == 1), *set_copies("ld_last", inner == 1),
+                         base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
+                         col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
+                         dram_next.eq(dram), beat_full.eq(0), *set_copies("beat_full", 0),
+                         offset.eq(0), *set_copies("offset", 0), pack_n.eq(0),
+                         *set_pack_full(0), *load(rq_n, outer),
+                         pack_room.eq(beat_bytes), *set_left(rq_left, inner),
+                         *set_left(st_left, inner), pack_oh.eq(1),
+                         rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
+                         rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer),
+                         st_word.eq(st_word_dec),
+                         span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
+                         mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
+                         mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
+                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
+            with m.Switch(op):
+                with m.Case(Op.END):
+                    goto("END")
+                with m.Case(Op.LOAD):
+                    # Mode combinations are refused even when nothing would move, as
+                    # the reference executor (cmdsim) does. ``deal`` writes one item per
+                    # cycle, so not the ACT/WGT items that go several to a write.
+                    with m.If(bad["load_mode"]):
                         m.d.sync += error.eq(ERRORS["command"])
-                        m.next = "ABORT"
-
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                # Issue one DMA read per outer iteration.
-                with m.If(n_todo != 0):
-                    m.d.comb += self.rd_cmd.valid.eq(1)
-                    with m.If(self.rd_cmd.ready):
-                        m.d.sync += [n_todo.eq(n_todo - 1),
-                                     dram_next.eq(dram_next + dram_stride)]
-                # Split beats into items; the next beat is taken as the last item of the
-                # current one leaves, so one write per beat still moves every cycle.
-                hs = self.eng_wr.valid & self.eng_wr.ready
-                ends = ld_last if lanes == 1 else (idx + n_items == inner)
-                step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
-                drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
-                m.d.comb += [self.eng_wr.valid.eq(beat_full),
-                             self.rd_data.ready.eq(~beat_full | drained)]
-                # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
-                # item with ``deal`` (every ``cols`` items step the row; every iteration
-                # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
-                step_col = Signal()
-                m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
-                with m.If(step_col):
-                    with m.If(col == cols - 1):
-                        m.d.sync += col.eq(0)
-                        with m.If(~deal):
-                            m.d.sync += base.eq(base + buf_stride)
+                        goto("ABORT")
+                    with m.Elif(bad["empty"]):
+                        goto("FETCH")
+                    with m.Elif(bad["load_size"]):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
                     with m.Else():
-                        m.d.sync += col.eq(col + 1)
-                # ``waddr`` as the updates of ``base``, ``drow`` and ``idx`` here leave it: an
-                # iteration's end starts at the next ``base``, a dealt row steps it by one,
-                # else it moves by the items written.
-                with m.If(hs):
-                    with m.If(ends):
-                        nbase = Mux(~chan | (col == cols - 1), base + buf_stride, base)
-                        m.d.sync += waddr.eq(nbase)
+                        goto("LOAD")
+                with m.Case(Op.RUN):
+                    goto("RUN")
+                with m.Case(Op.STORE):
+                    with m.If(bad["store_mode"]):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
+                    with m.Elif(bad["empty"]):
+                        goto("FETCH")
+                    with m.Elif(bad["store_size"]):
+                        m.d.sync += error.eq(ERRORS["command"])
+                        goto("ABORT")
+                    with m.Else():
+                        goto("STORE_CHECK")
+                with m.Default():
+                    m.d.sync += error.eq(ERRORS["command"])
+                    goto("ABORT")
+
+        with when("LOAD"):
+            m.d.comb += self.busy.eq(1)
+            # Issue one DMA read per outer iteration.
+            with m.If(~is_zero["n_todo"]):
+                m.d.comb += self.rd_cmd.valid.eq(1)
+                with m.If(self.rd_cmd.ready):
+                    m.d.sync += [*count_down(n_todo),
+                                 dram_next.eq(dram_next + dram_stride)]
+            # Split beats into items; the next beat is taken as the last item of the
+            # current one leaves, so one write per beat still moves every cycle.
+            # (The handshakes read this state's own ``valid`` and ``ready`` terms, not the
+            # ports, which other states drive too.)
+            hs = beat_full & self.eng_wr.ready
+            ends = ld_last if lanes == 1 else (idx + n_items == inner)
+            step_bytes = item_bytes_q if lanes == 1 else n_items << item_log2
+            drained = hs & ((beat_one if lanes == 1 else beat_rem <= step_bytes) | ends)
+            rd_ready = ~beat_full | drained
+            m.d.comb += [self.eng_wr.valid.eq(beat_full), self.rd_data.ready.eq(rd_ready)]
+            # The column steps per iteration with ``chan`` (its wrap steps ``base``), per
+            # item with ``deal`` (every ``cols`` items step the row; every iteration
+            # starts again at row 0, ``buf_stride`` on, one column lower: ``col0``).
+            step_col = Signal()
+            m.d.comb += step_col.eq(hs & Mux(deal, 1, ends & chan))
+            with m.If(step_col):
+                with m.If(col == cols - 1):
+                    m.d.sync += col.eq(0)
+                    with m.If(~deal):
+                        m.d.sync += base.eq(base + buf_stride)
+                with m.Else():
+                    m.d.sync += col.eq(col + 1)
+            # ``waddr`` as the updates of ``base``, ``drow`` and ``idx`` here leave it: an
+            # iteration's end starts at the next ``base``, a dealt row steps it by one,
+            # else it moves by the items written.
+            with m.If(hs):
+                with m.If(ends):
+                    nbase = Mux(~chan | (col == cols - 1), base + buf_stride, base)
+                    m.d.sync += waddr.eq(nbase)
+                with m.Elif(deal):
+                    m.d.sync += waddr.eq(waddr + (dk == cols - 1))
+                with m.Else():
+                    m.d.sync += waddr.eq(waddr + n_items)
+            with m.If(hs & deal):
+                with m.If(dk == cols - 1):
+                    m.d.sync += [dk.eq(0), drow.eq(drow + 1)]
+                with m.Else():
+                    m.d.sync += dk.eq(dk + 1)
+            with m.If(hs):
+                m.d.sync += [offset.eq(offset + step_bytes),
+                             *set_copies("offset", offset + step_bytes), idx.eq(idx + n_items),
+                             beat_rem.eq(beat_rem - step_bytes),
+                             beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
+                             *set_copies("beat_one", beat_rem - item_bytes_q <= item_bytes_q),
+                             ld_last.eq(inner_m1_nz & (idx == inner_m2_q)),
+                             *set_copies("ld_last", inner_m1_nz & (idx == inner_m2_q))]
+                with m.If(drained):
+                    m.d.sync += [beat_full.eq(0), *set_copies("beat_full", 0)]
+                with m.If(ends):
+                    m.d.sync += [*count_down(n_data), idx.eq(0),
+                                 ld_last.eq(inner_m1_q == 0),
+                                 *set_copies("ld_last", inner_m1_q == 0)]
+                    with m.If(~chan):
+                        m.d.sync += base.eq(base + buf_stride)
+                    with m.If(deal):
+                        nxt = Mux(col0 == 0, cols - 1, col0 - 1)
+                        m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
+                    with m.If(is_one["n_data"]):
+                        goto("FETCH")
+            with m.If(self.rd_data.valid & rd_ready):
+                m.d.sync += [beat_rem.eq(self.rd_data.payload.count),
+                             beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
+                             *set_copies("beat_one", self.rd_data.payload.count <= item_bytes_q),
+                             beat_full.eq(1), *set_copies("beat_full", 1), offset.eq(0),
+                             *set_copies("offset", 0)]
+                if lanes > 1:
+                    m.d.sync += beat.eq(self.rd_data.payload.data)
+            check_abort()
+        if lanes == 1:
+            # ``beat`` a quarter at a time, from the copies: the same enable as
+            # ``rd_data``'s handshake in LOAD.
+            for k, c in enumerate(beat_c):
+                take = c["loading"] & self.rd_data.valid & (
+                    ~c["beat_full"] | (self.eng_wr.ready & (c["beat_one"] | c["ld_last"])))
+                with m.If(take):
+                    m.d.sync += beat[k * part:(k + 1) * part].eq(
+                        self.rd_data.payload.data[k * part:(k + 1) * part])
+
+        with when("RUN"):
+            m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
+                         self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
+            with m.If(self.eng_cmd.ready):
+                m.d.comb += run_issued.eq(1)
+                goto("FETCH")
+            check_abort()
+
+        with when("STORE_CHECK"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(~mul_b_zero):
+                with m.If(mul_b[0]):
+                    # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
+                    total = span + mul_a
+                    m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
+                                 span_big.eq(span_big | mul_a_big | total[aw])]
+                m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
+                             mul_b_zero.eq(mul_b[1:] == 0),
+                             mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
+            with m.Else():
+                m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
+                                         | (st_end > win_end) | (st_end > (1 << aw)))
+                goto("STORE_CHECK2")
+
+        with when("STORE_CHECK2"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(bad_range):
+                m.d.sync += error.eq(ERRORS["out_of_range"])
+                goto("ABORT")
+            with m.Else():
+                m.d.sync += set_storing(1)
+                goto("STORE")
+
+        with when("STORE"):
+            m.d.comb += self.busy.eq(1)
+            # One DMA write per outer iteration.
+            with m.If(~is_zero["n_todo"]):
+                m.d.comb += self.wr_cmd.valid.eq(1)
+                with m.If(self.wr_cmd.ready):
+                    m.d.sync += [*count_down(n_todo),
+                                 dram_next.eq(dram_next + dram_stride)]
+            # Read requests to the engine's output banks.
+            with m.If(~is_zero["rq_n"]):
+                m.d.comb += self.eng_rd.valid.eq(1)
+                with m.If(self.eng_rd.ready):
+                    # ``rq_addr`` as ``waddr`` in LOAD.
+                    with m.If(rq_ends):
+                        m.d.sync += rq_addr.eq(
+                            Mux(deal | ~chan | (rq_col == cols - 1),
+                                rq_base + buf_stride, rq_base))
                     with m.Elif(deal):
-                        m.d.sync += waddr.eq(waddr + (dk == cols - 1))
+                        m.d.sync += rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1)))
                     with m.Else():
-                        m.d.sync += waddr.eq(waddr + n_items)
-                with m.If(hs & deal):
-                    with m.If(dk == cols - 1):
-                        m.d.sync += [dk.eq(0), drow.eq(drow + 1)]
-                    with m.Else():
-                        m.d.sync += dk.eq(dk + 1)
-                with m.If(hs):
-                    m.d.sync += [offset.eq(offset + step_bytes), idx.eq(idx + n_items),
-                                 beat_rem.eq(beat_rem - step_bytes),
-                                 beat_one.eq(beat_rem - item_bytes_q <= item_bytes_q),
-                                 ld_last.eq(idx + 1 == inner_m1_q)]
-                    with m.If(drained):
-                        m.d.sync += beat_full.eq(0)
-                    with m.If(ends):
-                        m.d.sync += [n_data.eq(n_data - 1), idx.eq(0),
-                                     ld_last.eq(inner_m1_q == 0)]
-                        with m.If(~chan):
-                            m.d.sync += base.eq(base + buf_stride)
+                        m.d.sync += rq_addr.eq(rq_addr + rstep)
+                    with m.If(rq_ends):
+                        m.d.sync += [rq_idx.eq(0), *count_down(rq_n), *set_left(rq_left, inner)]
                         with m.If(deal):
-                            nxt = Mux(col0 == 0, cols - 1, col0 - 1)
-                            m.d.sync += [col.eq(nxt), col0.eq(nxt), drow.eq(0), dk.eq(0)]
-                        with m.If(n_data == 1):
-                            m.next = "FETCH"
-                with m.If(self.rd_data.valid & self.rd_data.ready):
-                    m.d.sync += [beat.eq(self.rd_data.payload.data),
-                                 beat_rem.eq(self.rd_data.payload.count),
-                                 beat_one.eq(self.rd_data.payload.count <= item_bytes_q),
-                                 beat_full.eq(1), offset.eq(0)]
-                check_abort()
-
-            with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
-                             self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
-                with m.If(self.eng_cmd.ready):
-                    m.d.comb += run_issued.eq(1)
-                    m.next = "FETCH"
-                check_abort()
-
-            with m.State("STORE_CHECK"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(mul_b != 0):
-                    with m.If(mul_b[0]):
-                        # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
-                        total = span + mul_a
-                        m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
-                                     span_big.eq(span_big | mul_a_big | total[aw])]
-                    m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
-                                 mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
-                with m.Else():
-                    m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
-                                             | (st_end > win_end) | (st_end > (1 << aw)))
-                    m.next = "STORE_CHECK2"
-
-            with m.State("STORE_CHECK2"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(bad_range):
-                    m.d.sync += error.eq(ERRORS["out_of_range"])
-                    m.next = "ABORT"
-                with m.Else():
-                    m.d.sync += storing.eq(1)
-                    m.next = "STORE"
-
-            with m.State("STORE"):
-                m.d.comb += self.busy.eq(1)
-                # One DMA write per outer iteration.
-                with m.If(n_todo != 0):
-                    m.d.comb += self.wr_cmd.valid.eq(1)
-                    with m.If(self.wr_cmd.ready):
-                        m.d.sync += [n_todo.eq(n_todo - 1),
-                                     dram_next.eq(dram_next + dram_stride)]
-                # Read requests to the engine's output banks.
-                with m.If(rq_n != 0):
-                    m.d.comb += self.eng_rd.valid.eq(1)
-                    with m.If(self.eng_rd.ready):
-                        # ``rq_addr`` as ``waddr`` in LOAD.
-                        with m.If(rq_ends):
-                            m.d.sync += rq_addr.eq(
-                                Mux(deal | ~chan | (rq_col == cols - 1),
-                                    rq_base + buf_stride, rq_base))
-                        with m.Elif(deal):
-                            m.d.sync += rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1)))
+                            nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
+                            m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
+                                         rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
+                        with m.Elif(~chan):
+                            m.d.sync += rq_base.eq(rq_base + buf_stride)
+                        with m.Elif(rq_col == cols - 1):
+                            m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
                         with m.Else():
-                            m.d.sync += rq_addr.eq(rq_addr + rstep)
-                        with m.If(rq_ends):
-                            m.d.sync += [rq_idx.eq(0), rq_n.eq(rq_n - 1), rq_left.eq(inner)]
-                            with m.If(deal):
-                                nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
-                                m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
-                                             rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
-                            with m.Elif(~chan):
-                                m.d.sync += rq_base.eq(rq_base + buf_stride)
-                            with m.Elif(rq_col == cols - 1):
-                                m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
-                            with m.Else():
-                                m.d.sync += rq_col.eq(rq_col + 1)
-                        with m.Else():
-                            m.d.sync += [rq_idx.eq(rq_idx + rstep), rq_left.eq(rq_left - rstep)]
-                            # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
-                            # at row j // cols (a row read takes the row's every column, the
-                            # packing rotates it).
-                            with m.If(deal):
-                                if rows:
-                                    m.d.sync += rq_row.eq(rq_row + 1)
-                                else:
-                                    with m.If(rq_col == cols - 1):
-                                        m.d.sync += rq_col.eq(0)
-                                    with m.Else():
-                                        m.d.sync += rq_col.eq(rq_col + 1)
-                                    with m.If(rq_k == cols - 1):
-                                        m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
-                                    with m.Else():
-                                        m.d.sync += rq_k.eq(rq_k + 1)
-                with m.If((n_data == 0) & ~pack_full & (wr_left == 0)):
-                    m.d.sync += storing.eq(0)
-                    m.next = "FETCH"
-                check_abort()
+                            m.d.sync += rq_col.eq(rq_col + 1)
+                    with m.Else():
+                        m.d.sync += [rq_idx.eq(rq_idx + rstep),
+                                     *set_left(rq_left, rq_left - rstep)]
+                        # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
+                        # at row j // cols (a row read takes the row's every column, the
+                        # packing rotates it).
+                        with m.If(deal):
+                            if rows:
+                                m.d.sync += rq_row.eq(rq_row + 1)
+                            else:
+                                with m.If(rq_col == cols - 1):
+                                    m.d.sync += rq_col.eq(0)
+                                with m.Else():
+                                    m.d.sync += rq_col.eq(rq_col + 1)
+                                with m.If(rq_k == cols - 1):
+                                    m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
+                                with m.Else():
+                                    m.d.sync += rq_k.eq(rq_k + 1)
+            with m.If(is_zero["n_data"] & ~pack_full & is_zero["wr_left"]):
+                m.d.sync += set_storing(0)
+                goto("FETCH")
+            check_abort()
 
-            with m.State("END"):
-                m.d.comb += self.busy.eq(1)
-                with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
-                    m.next = "FINISH"
-                check_abort()
+        with when("END"):
+            m.d.comb += self.busy.eq(1)
+            with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
+                goto("FINISH")
+            check_abort()
 
-            with m.State("ABORT"):
-                # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
-                # busy until then; a held abort would keep them draining) and let a running
-                # tile end.
-                m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
-                             self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
-                m.d.sync += abort_sent.eq(1)
-                with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
-                    m.d.sync += abort_sent.eq(0)
-                    m.next = "FINISH"
+        with when("ABORT"):
+            # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
+            # busy until then; a held abort would keep them draining) and let a running
+            # tile end.
+            m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
+                         self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
+            m.d.sync += abort_sent.eq(1)
+            with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
+                m.d.sync += abort_sent.eq(0)
+                goto("FINISH")
 
-            with m.State("FINISH"):
-                with m.If(resetting):
-                    m.d.sync += [resetting.eq(0), error.eq(0), self.done.eq(0)]
-                with m.Else():
-                    m.d.comb += self.finished.eq(1)
-                    m.d.sync += self.done.eq(1)
-                m.next = "IDLE"
+        with when("FINISH"):
+            with m.If(resetting):
+                m.d.sync += [resetting.eq(0), error.eq(0), self.done.eq(0)]
+            with m.Else():
+                m.d.comb += self.finished.eq(1)
+                m.d.sync += self.done.eq(1)
+            goto("IDLE")
+        # The slice's skid flag, as ``SkidBuffer`` sets it.
+        for c in skid_c:
+            with m.If(~wr_skid.o.valid | wr_skid.o.ready):
+                m.d.sync += c.eq(0)
+            with m.Elif(wr_skid.i.valid & ~c):
+                m.d.sync += c.eq(1)
+        got = self.eng_rd_data.payload
+        # Each column's value in its byte (its low 8 bits, zero-extended when ``act_width``
+        # is narrower). A row's bytes past the iteration's end go into the beat too: the write
+        # DMA's strobes cover ``inner`` bytes only.
+        lw = min(aw8, 8)
+        lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw)) for j in range(max(cols, ow))]
+        # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) % cols): a mux per
+        # bit of the registered amount, from the engine's read register to the packing
+        # register (no ``ready`` depends on it).
+        rot8 = lanes8[:cols]
+        for b in range((cols - 1).bit_length()):
+            rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q]) for q in range(cols)]
         with m.If(storing):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
             flush = pack_full & wr_skid.i.ready
+            pack_ready = ~pack_full | flush
             m.d.comb += [wr_skid.i.valid.eq(pack_full),
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
-                         self.eng_rd_data.ready.eq(~pack_full | flush)]
+                         self.eng_rd_data.ready.eq(pack_ready)]
             with m.If(flush):
-                m.d.sync += [pack_full.eq(0), pack_n.eq(0), pack_room.eq(beat_bytes),
-                             pack_oh.eq(1), pack.eq(0)]
-            with m.If(self.eng_rd_data.valid & self.eng_rd_data.ready):
-                got = self.eng_rd_data.payload
-                # Each column's value in its byte (its low 8 bits, zero-extended when
-                # ``act_width`` is narrower). A row's bytes past the iteration's end go
-                # into the beat too: the write DMA's strobes cover ``inner`` bytes only.
-                lw = min(aw8, 8)
-                lanes8 = [Cat(got[aw8 * j:aw8 * j + lw], Const(0, 8 - lw))
-                          for j in range(max(cols, ow))]
-                # A dealt row rotated by ``st_rot`` (byte q = column (q - st_rot) %
-                # cols): a mux per bit of the registered amount, from the engine's read
-                # register to the packing register (no ``ready`` depends on it).
-                rot8 = lanes8[:cols]
-                for b in range((cols - 1).bit_length()):
-                    rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q])
-                            for q in range(cols)]
-                # Bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``,
-                # one-hot in ``pack_oh``: no slot decode in front of the byte enables): a
-                # row (``cols``) or a word (``ow``) at a slot that is a multiple of its
-                # size, else one byte.
-                for i in range(beat_bytes):
-                    with m.If(flush | pack_oh[0] if i == 0 else ~flush & pack_oh[i]):
-                        row_ok = rows and i % cols == 0
-                        word_ok = ow > 1 and i % ow == 0
-                        one = pack[8 * i:8 * i + 8].eq(lanes8[0])
-                        with m.If(deal & row_ok):
-                            m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
-                        with m.Elif(st_word & word_ok):
-                            m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
-                        with m.Else():
-                            m.d.sync += one
+                m.d.sync += [*set_pack_full(0), pack_n.eq(0), pack_room.eq(beat_bytes),
+                             pack_oh.eq(1)]
+            with m.If(self.eng_rd_data.valid & pack_ready):
                 # The sums are formed from registers and only selected by ``flush``.
                 m.d.sync += [pack_n.eq(Mux(flush, rstep, pack_n + rstep)),
                              pack_oh.eq(Mux(flush, 1 << rstep, pack_oh << rstep)),
                              pack_room.eq(Mux(flush, beat_bytes - rstep,
                                               pack_room - rstep))]
                 with m.If(st_ends):
-                    m.d.sync += [st_left.eq(inner), n_data.eq(n_data - 1),
+                    m.d.sync += [*set_left(st_left, inner), *count_down(n_data),
                                  st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
                 with m.Else():
-                    m.d.sync += st_left.eq(st_left - rstep)
+                    m.d.sync += set_left(st_left, st_left - rstep)
                 with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
-                    m.d.sync += pack_full.eq(1)
+                    m.d.sync += set_pack_full(1)
+        # ``pack`` itself, each byte from its group's copies: cleared by a flush, then the
+        # bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``, one-hot in
+        # ``pack_oh``: no slot decode in front of the byte enables): a row (``cols``) or a
+        # word (``ow``) at a slot that is a multiple of its size, else one byte.
+        c_flush = [full_c[k] & ~skid_c[k] for k in range(n_copies)]
+        c_take = [storing_c[k] & self.eng_rd_data.valid & (~full_c[k] | ~skid_c[k])
+                  for k in range(n_copies)]
+        for i in range(beat_bytes):
+            k = i * n_copies // beat_bytes
+            with m.If(storing_c[k] & c_flush[k]):
+                m.d.sync += pack[8 * i:8 * i + 8].eq(0)
+        for i in range(beat_bytes):
+            k = i * n_copies // beat_bytes
+            flush_k = c_flush[k]
+            with m.If(c_take[k] & (flush_k | pack_oh[0] if i == 0 else ~flush_k & pack_oh[i])):
+                row_ok = rows and i % cols == 0
+                word_ok = ow > 1 and i % ow == 0
+                one = pack[8 * i:8 * i + 8].eq(lanes8[0])
+                with m.If(deal & row_ok):
+                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
+                with m.Elif(st_word & word_ok):
+                    m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
+                with m.Else():
+                    m.d.sync += one
         return m
