@@ -448,7 +448,10 @@ class SmallFIFO(wiring.Component):
         # (``w_rdy``): the engines' command intake logic fanned out to all the slots (routed
         # ECP5 paths).
         n = depth + self._spare
-        slots = Array(Signal(self._width, name=f"slot{i}") for i in range(n))
+        # Nor are the slots then reset (a queue's ``ResetInserter`` flush reached every slot
+        # bit's reset): an empty queue's slots hold no entry.
+        slots = Array(Signal(self._width, name=f"slot{i}", reset_less=self._spare)
+                      for i in range(n))
         rd = Signal(range(n))
         wr = Signal(range(n))
         do_r = Signal()

@@ -114,11 +114,12 @@ class ReadDMA(wiring.Component):
         m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
-        # can be issued while the current one is still streaming out: the start offset, length
-        # - 1 (below 2**len_width for a valid command) and the bus beats it spans (from the
-        # decode stage); the output beat count is derived at the head.
-        rq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
-                                       "beats": p.beats_width})
+        # can be issued while the current one is still streaming out: the start offset, the
+        # output beats and the last output beat's byte count, and the bus beats it spans (from
+        # the decode stage). The output counts are formed at the tail, from the decode stage's
+        # registers: formed at the head, their adders followed the queue's read multiplexer.
+        rq_layout = data.StructLayout({"off": sh, "obeats": p.beats_width,
+                                       "lcount": nbytes.bit_length(), "beats": p.beats_width})
         m.submodules.rq = rq = ResetInserter(flush)(
             SmallFIFO(width=rq_layout.size, depth=4, spare_slot=True))
         m.submodules.buf = fifo = ResetInserter(flush)(
@@ -139,7 +140,8 @@ class ReadDMA(wiring.Component):
         entry = data.View(rq_layout, rq.w_data)
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
-            entry.len_m1.eq(dec.len_m1),
+            entry.obeats.eq((dec.len_m1 >> sh) + 1),
+            entry.lcount.eq(dec.len_m1[:sh] + 1),
             entry.beats.eq(dec.beats),
             rq.w_en.eq(take & (bad == DMAError.NONE)),
         ]
@@ -249,6 +251,13 @@ class ReadDMA(wiring.Component):
         last_count = Signal(nbytes.bit_length())
         buf = Signal(width)
         buf_valid = Signal()
+        # Copies of ``buf_valid`` for the per-lane enables (see ``pops`` below).
+        ngroups = nbytes // 2
+        bv_copies = [Signal(name=f"buf_valid{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
+
+        def set_buf_valid(value):
+            return [buf_valid.eq(value), *(bv.eq(value) for bv in bv_copies)]
+
         o_valid = Signal()
         o_payload = Signal(read_beat_layout(width))
         m.d.comb += [out.valid.eq(o_valid), out.payload.eq(o_payload)]
@@ -264,10 +273,10 @@ class ReadDMA(wiring.Component):
                 from_buf.eq(Const((1 << nbytes) - 1, nbytes) >> head.off),
                 in_left.eq(head.beats),
                 more_in.eq(1),
-                out_left.eq((head.len_m1 >> sh) + 1),
+                out_left.eq(head.obeats),
                 out_nz.eq(1),
-                last_count.eq(head.len_m1[:sh] + 1),
-                buf_valid.eq(0),
+                last_count.eq(head.lcount),
+                *set_buf_valid(0),
             ]
 
         can_load = ~o_valid | out.ready
@@ -279,6 +288,18 @@ class ReadDMA(wiring.Component):
             emit.eq((pop & buf_valid) | (step & ~more_in & out_nz & can_load)),
             fifo.r_en.eq(pop),
         ]
+        # ``pop`` and ``emit`` enable every bit of ``buf`` and of the output data: one net each
+        # reaching some 160 flip-flops (routed ECP5 critical path, most of it wire). Each pair
+        # of byte lanes gets its own enables, from its own copy of ``buf_valid``
+        # (``LOCAL_COPY``, updated with it), so each enable net stays local. Same values.
+        pops = [Signal(name=f"pop{k}") for k in range(ngroups)]
+        emits = [Signal(name=f"emit{k}") for k in range(ngroups)]
+        for k in range(ngroups):
+            m.d.comb += [
+                pops[k].eq(step & more_in & fifo.r_rdy & (~bv_copies[k] | can_load)),
+                emits[k].eq((pops[k] & bv_copies[k])
+                            | (step & ~more_in & out_nz & can_load)),
+            ]
         # The final output beat of an unaligned command may need no further input beat. With
         # the stored rotation, output lane j is lane j of ``buf`` below ``nbytes - off``
         # (``from_buf``, registered at the command's start) and lane j of the next beat above.
@@ -290,20 +311,23 @@ class ReadDMA(wiring.Component):
         with m.If(out.valid & out.ready):
             m.d.sync += o_valid.eq(0)
         with m.If(pop):
-            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1),
-                         more_in.eq(in_left != 1)]
+            m.d.sync += [*set_buf_valid(1), in_left.eq(in_left - 1), more_in.eq(in_left != 1)]
+        for k in range(ngroups):
+            with m.If(pops[k]):
+                m.d.sync += buf[16 * k:16 * (k + 1)].eq(fifo.r_data[16 * k:16 * (k + 1)])
+            with m.If(emits[k]):
+                m.d.sync += o_payload.data[16 * k:16 * (k + 1)].eq(shifted[16 * k:16 * (k + 1)])
         with m.If(emit):
             is_last = out_left == 1
             m.d.sync += [
                 o_valid.eq(1),
-                o_payload.data.eq(shifted),
                 o_payload.last.eq(is_last),
                 o_payload.count.eq(Mux(is_last, last_count, nbytes)),
                 out_left.eq(out_left - 1),
                 out_nz.eq(out_left != 1),
             ]
         with m.If(step & ~more_in & ~out_nz):
-            m.d.sync += [active.eq(0), buf_valid.eq(0)]
+            m.d.sync += [active.eq(0), *set_buf_valid(0)]
 
         # ---- Errors, drain, abort ----------------------------------------------------------
         drained = Signal()
@@ -315,7 +339,7 @@ class ReadDMA(wiring.Component):
         with m.If(drained):
             m.d.comb += flush.eq(1)
             m.d.sync += [draining.eq(0), halted.eq(code != DMAError.NONE),
-                         issuing.eq(0), active.eq(0), buf_valid.eq(0), free.eq(depth)]
+                         issuing.eq(0), active.eq(0), *set_buf_valid(0), free.eq(depth)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1), o_valid.eq(0)]
 

@@ -107,10 +107,12 @@ class WriteDMA(wiring.Component):
         flush = Signal()
         m.d.comb += run.eq(~draining & ~halted)
 
-        # Per-command parameters for the realigner: start offset, length - 1 (below
-        # 2**len_width for a valid command) and the bus beats it spans (from the decode
-        # stage); the input beat count and strobe masks are derived at the head.
-        wq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
+        # Per-command parameters for the realigner: start offset, input beats, the last W
+        # beat's strobe mask and the bus beats it spans (from the decode stage). The input
+        # count and mask are formed at the tail, from the decode stage's registers: formed at
+        # the head, their adders and shifter followed the queue's read multiplexer (routed
+        # ECP5 critical path).
+        wq_layout = data.StructLayout({"off": sh, "in_beats": p.beats_width, "lmask": nbytes,
                                        "beats": p.beats_width})
         m.submodules.wq = wq = ResetInserter(flush)(
             SmallFIFO(width=wq_layout.size, depth=4, spare_slot=True))
@@ -139,7 +141,8 @@ class WriteDMA(wiring.Component):
         entry = data.View(wq_layout, wq.w_data)
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
-            entry.len_m1.eq(dec.len_m1),
+            entry.in_beats.eq((dec.len_m1 >> sh) + 1),
+            entry.lmask.eq(Const(ones, nbytes) >> ~(dec.addr[:sh] + dec.len_m1[:sh])[:sh]),
             entry.beats.eq(dec.beats),
             wq.w_en.eq(good),
         ]
@@ -166,23 +169,20 @@ class WriteDMA(wiring.Component):
         head = data.View(wq_layout, wq.r_data)
         # The bus beats the command spans come queued from the decode stage (``beats``): as
         # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were the
-        # DMA's own critical path out of context. Only the low bits of the last byte's
-        # offset are formed here.
-        head_last = Signal(sh)
-        m.d.comb += head_last.eq(head.off + head.len_m1[:sh])
+        # DMA's own critical path out of context.
         with m.If(~active & run & wq.r_rdy):
             m.d.comb += wq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
                 *(r_off.eq(head.off) for r_off in r_offs),
-                in_left.eq((head.len_m1 >> sh) + 1),
+                in_left.eq(head.in_beats),
                 w_left.eq(head.beats),
                 in_nz.eq(1),    # both counts are at least 1
                 w_nz.eq(1),
                 w_one.eq(head.beats == 1),
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
-                lmask.eq(Const(ones, nbytes) >> (~head_last[:sh])),
+                lmask.eq(head.lmask),
                 prev.eq(0),
             ]
         step = Signal()
