@@ -228,7 +228,7 @@ def burst_beats(params, addr, left):
     return beats, cap_stmts + stmts
 
 
-def burst_register(m, params, cur, left, start_cap, start_left, load, commit):
+def burst_register(m, params, left, start_addr, start_cap, start_left, load, commit):
     """The next burst's length in a register, for the issue logic to compare and add.
 
     :func:`burst_beats` of the burst address ``cur`` and beats to go ``left`` (a subtract, two
@@ -245,17 +245,49 @@ def burst_register(m, params, cur, left, start_cap, start_left, load, commit):
     stage's ``beats``) is left here: the page distance, cap and compare behind the decode
     stage's register were the routed critical path after the controller's range check.
 
+    The caller's burst address ``cur`` is loaded (from ``start_addr``, beat aligned) when
+    ``load`` and advanced by ``beats`` on ``commit``; its distance to the next 4 KiB boundary
+    is kept here in a register updated on the same events, so the recompute is three compares
+    of registers side by side and a select (the subtract from ``cur`` in front of them, then
+    the compares one after the other, were the DMA engines' own critical path out of
+    context). Same values as :func:`burst_beats` of ``cur`` and ``left`` in every cycle.
+
     Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
     """
-    beats = Signal(range(params.max_burst + 1))
+    shift = params.beat_shift
+    per_page = BOUNDARY >> shift
+    mb = params.max_burst
+    kb = mb.bit_length()
+    beats = Signal(range(mb + 1))
     ok = Signal()
-    next_beats, stmts = burst_beats(params, cur, left)
+    to_page = Signal(range(per_page + 1), init=per_page)    # cur resets to 0
+    tw = len(to_page)
     first_beats, first_stmts = capped_beats(params, start_cap, start_left)
-    m.d.comb += stmts + first_stmts
+    m.d.comb += first_stmts
+
+    def below(value, bound, width):
+        # ``value < bound`` for a ``bound`` of ``width`` bits: the high bits of ``value`` only
+        # need to be zero.
+        if len(value) <= width:
+            return value < bound
+        return (value[width:] == 0) & (value[:width] < bound)
+
+    tp_small = Signal()
+    left_lt_tp = Signal()
+    left_lt_mb = Signal()
+    m.d.comb += [
+        tp_small.eq(to_page < mb),
+        left_lt_tp.eq(below(left, to_page, tw)),
+        left_lt_mb.eq(below(left, mb, kb)),
+    ]
+    next_beats = Mux(Mux(tp_small, left_lt_tp, left_lt_mb), left[:kb],
+                     Mux(tp_small, to_page[:kb], mb))
     with m.If(load):
-        m.d.sync += [beats.eq(first_beats), ok.eq(1)]
+        m.d.sync += [beats.eq(first_beats), ok.eq(1),
+                     to_page.eq(per_page - start_addr[shift:12])]
     with m.Elif(commit):
-        m.d.sync += ok.eq(0)
+        m.d.sync += [ok.eq(0),
+                     to_page.eq(Mux(to_page == beats, per_page, to_page - beats))]
     with m.Else():
         m.d.sync += [beats.eq(next_beats), ok.eq(1)]
     return beats, ok
@@ -388,13 +420,18 @@ class SmallFIFO(wiring.Component):
     width : int
     depth : int
         1 or more entries.
+    spare_slot : bool
+        Keep one slot more than ``depth`` and write the free slot every cycle (see
+        ``elaborate``). ``r_data`` while empty is then not the stale entry it is without: only
+        for queues whose ``r_data`` is not used while empty.
     """
 
-    def __init__(self, *, width, depth):
+    def __init__(self, *, width, depth, spare_slot=False):
         _check_int("FIFO width", width, 1)
         _check_int("FIFO depth", depth, 1)
         self._width = width
         self._depth = depth
+        self._spare = bool(spare_slot)
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
@@ -405,9 +442,18 @@ class SmallFIFO(wiring.Component):
 
         m = Module()
         depth = self._depth
-        slots = Array(Signal(self._width, name=f"slot{i}") for i in range(depth))
-        rd = Signal(range(depth))
-        wr = Signal(range(depth))
+        # With ``spare_slot``, one slot more than entries: the slot at ``wr`` never holds an
+        # entry, so it is written every cycle, enabled by ``wr`` alone. Enabled by the write
+        # handshake, every slot bit waited for the producer's valid and the consumer's read
+        # (``w_rdy``): the engines' command intake logic fanned out to all the slots (routed
+        # ECP5 paths).
+        n = depth + self._spare
+        # Nor are the slots then reset (a queue's ``ResetInserter`` flush reached every slot
+        # bit's reset): an empty queue's slots hold no entry.
+        slots = Array(Signal(self._width, name=f"slot{i}", reset_less=self._spare)
+                      for i in range(n))
+        rd = Signal(range(n))
+        wr = Signal(range(n))
         do_r = Signal()
         do_w = Signal()
         m.d.comb += [
@@ -417,10 +463,13 @@ class SmallFIFO(wiring.Component):
             do_r.eq(self.r_en & self.r_rdy),
             do_w.eq(self.w_en & self.w_rdy),
         ]
+        if self._spare:
+            m.d.sync += slots[wr].eq(self.w_data)
         with m.If(do_w):
-            m.d.sync += [slots[wr].eq(self.w_data),
-                         wr.eq(Mux(wr == depth - 1, 0, wr + 1))]
+            if not self._spare:
+                m.d.sync += slots[wr].eq(self.w_data)
+            m.d.sync += wr.eq(Mux(wr == n - 1, 0, wr + 1))
         with m.If(do_r):
-            m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
+            m.d.sync += rd.eq(Mux(rd == n - 1, 0, rd + 1))
         m.d.sync += self.level.eq(self.level + do_w - do_r)
         return m

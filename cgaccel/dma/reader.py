@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
+from ..rtl import LOCAL_COPY
 from .common import (
     AXI4ReadSignature,
     BufferFIFO,
@@ -113,13 +114,14 @@ class ReadDMA(wiring.Component):
         m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
-        # can be issued while the current one is still streaming out: the start offset, length
-        # - 1 (below 2**len_width for a valid command) and the bus beats it spans (from the
-        # decode stage); the output beat count is derived at the head.
-        rq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
-                                       "beats": p.beats_width})
+        # can be issued while the current one is still streaming out: the start offset, the
+        # output beats and the last output beat's byte count, and the bus beats it spans (from
+        # the decode stage). The output counts are formed at the tail, from the decode stage's
+        # registers: formed at the head, their adders followed the queue's read multiplexer.
+        rq_layout = data.StructLayout({"off": sh, "obeats": p.beats_width,
+                                       "lcount": nbytes.bit_length(), "beats": p.beats_width})
         m.submodules.rq = rq = ResetInserter(flush)(
-            SmallFIFO(width=rq_layout.size, depth=4))
+            SmallFIFO(width=rq_layout.size, depth=4, spare_slot=True))
         m.submodules.buf = fifo = ResetInserter(flush)(
             BufferFIFO(width=width, depth=depth))
 
@@ -138,22 +140,26 @@ class ReadDMA(wiring.Component):
         entry = data.View(rq_layout, rq.w_data)
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
-            entry.len_m1.eq(dec.len_m1),
+            entry.obeats.eq((dec.len_m1 >> sh) + 1),
+            entry.lcount.eq(dec.len_m1[:sh] + 1),
             entry.beats.eq(dec.beats),
             rq.w_en.eq(take & (bad == DMAError.NONE)),
         ]
 
         # ---- AR channel --------------------------------------------------------------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, cur, left, dec.cap, dec.beats,
+        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
                                          take & (bad == DMAError.NONE), commit)
         outstanding = Signal(range(p.max_outstanding + 1))
-        reserved = Signal(range(depth + 1))     # beats requested and not yet consumed
+        # Buffer beats neither requested nor consumed: ``depth`` less the beats reserved, kept
+        # as the room rather than the reservation, so the issue condition compares two
+        # registers instead of an adder's sum with a constant.
+        free = Signal(range(depth + 1), init=depth)
         ar_valid = Signal()
         ar_addr = Signal(p.addr_width)
         ar_len = Signal(8)
         m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
-                              & (reserved + beats <= depth) & (~ar_valid | axi.arready))
+                              & (beats <= free) & (~ar_valid | axi.arready))
         m.d.comb += [
             axi.arvalid.eq(ar_valid),
             axi.araddr.eq(ar_addr),
@@ -192,14 +198,50 @@ class ReadDMA(wiring.Component):
             r_go.eq(axi.rvalid & axi.rready),
             r_ok.eq(~axi.rresp[1]),
             fifo.w_en.eq(axi.rvalid & run & r_ok),
-            fifo.w_data.eq(axi.rdata),
         ]
+
+        # Beats are stored rotated by their command's start offset, byte ``(j + off) % nbytes``
+        # in lane j: the realigner then takes each output byte lane from one of two stored beats
+        # under a registered mask, one LUT between the block RAM's output and the output
+        # register, instead of a byte shifter behind the RAM's slow clock-to-out (the routed
+        # critical path). The rotation is done on ``rdata``, which comes from flip-flops. The
+        # offset of each beat comes from a copy of the command queue walked by the beats written
+        # (the realigner walks ``rq`` by the same counts): R data never precedes its AR, and
+        # a command's AR follows its intake by two cycles, so the head is loaded in time.
+        m.submodules.tq = tq = ResetInserter(flush)(
+            SmallFIFO(width=sh + p.beats_width, depth=4, spare_slot=True))
+        t_active = Signal()
+        t_left = Signal(p.beats_width)
+        t_one = Signal()    # ``t_left == 1`` as a flip-flop, updated with the count
+        # The offset in copies, one per two byte lanes (``LOCAL_COPY``): one register would
+        # fan out to every lane's multiplexer.
+        t_offs = [Signal(sh, name=f"t_off{k}", attrs=LOCAL_COPY) for k in range(nbytes // 2)]
+        t_head = data.View(data.StructLayout({"off": sh, "beats": p.beats_width}), tq.r_data)
+        wrote = fifo.w_en & fifo.w_rdy
+        lanes = [axi.rdata.word_select(k, 8) for k in range(nbytes)]
+        m.d.comb += [
+            # Lane j of the stored beat: lane ``(off + j) % nbytes`` of ``rdata``, selected by
+            # the offset register itself (the inputs are permuted per lane, no adder).
+            fifo.w_data.eq(Cat(*(Cat(*(lanes[(s + j) % nbytes] for s in range(nbytes)))
+                                 .word_select(t_offs[j // 2], 8) for j in range(nbytes)))),
+            tq.w_en.eq(rq.w_en),
+            tq.w_data.eq(Cat(dec.addr[:sh], dec.beats)),
+        ]
+        with m.If(wrote):
+            m.d.sync += [t_left.eq(t_left - 1), t_one.eq(t_left == 2)]
+        with m.If(~t_active | (wrote & t_one)):
+            m.d.comb += tq.r_en.eq(1)
+            m.d.sync += [t_active.eq(tq.r_rdy), t_left.eq(t_head.beats),
+                         t_one.eq(t_head.beats == 1)]
+            m.d.sync += [t_off.eq(t_head.off) for t_off in t_offs]
+        with m.If(flush):
+            m.d.sync += t_active.eq(0)
         r_burst_end = r_go & axi.rlast
         m.d.sync += outstanding.eq(outstanding + commit - r_burst_end)
 
         # ---- Realigner: shift by the start offset, cut into output beats ------------------
         active = Signal()
-        r_off = Signal(sh)
+        from_buf = Signal(nbytes)
         in_left = Signal(p.beats_width)
         # ``in_left != 0`` as a flip-flop (an OR tree over ``in_left`` in front of ``pop``,
         # which enables every data register of the realigner, was the next path).
@@ -209,6 +251,13 @@ class ReadDMA(wiring.Component):
         last_count = Signal(nbytes.bit_length())
         buf = Signal(width)
         buf_valid = Signal()
+        # Copies of ``buf_valid`` for the per-lane enables (see ``pops`` below).
+        ngroups = nbytes // 2
+        bv_copies = [Signal(name=f"buf_valid{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
+
+        def set_buf_valid(value):
+            return [buf_valid.eq(value), *(bv.eq(value) for bv in bv_copies)]
+
         o_valid = Signal()
         o_payload = Signal(read_beat_layout(width))
         m.d.comb += [out.valid.eq(o_valid), out.payload.eq(o_payload)]
@@ -221,13 +270,13 @@ class ReadDMA(wiring.Component):
             m.d.comb += rq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
-                r_off.eq(head.off),
+                from_buf.eq(Const((1 << nbytes) - 1, nbytes) >> head.off),
                 in_left.eq(head.beats),
                 more_in.eq(1),
-                out_left.eq((head.len_m1 >> sh) + 1),
+                out_left.eq(head.obeats),
                 out_nz.eq(1),
-                last_count.eq(head.len_m1[:sh] + 1),
-                buf_valid.eq(0),
+                last_count.eq(head.lcount),
+                *set_buf_valid(0),
             ]
 
         can_load = ~o_valid | out.ready
@@ -239,28 +288,46 @@ class ReadDMA(wiring.Component):
             emit.eq((pop & buf_valid) | (step & ~more_in & out_nz & can_load)),
             fifo.r_en.eq(pop),
         ]
-        # The final output beat of an unaligned command may need no further input beat.
-        joined = Cat(buf, Mux(more_in, fifo.r_data, 0))
-        shifted = (joined >> Cat(Const(0, 3), r_off))[:width]
-        m.d.sync += reserved.eq(reserved + Mux(commit, beats, 0) - pop)
+        # ``pop`` and ``emit`` enable every bit of ``buf`` and of the output data: one net each
+        # reaching some 160 flip-flops (routed ECP5 critical path, most of it wire). Each pair
+        # of byte lanes gets its own enables, from its own copy of ``buf_valid``
+        # (``LOCAL_COPY``, updated with it), so each enable net stays local. Same values.
+        pops = [Signal(name=f"pop{k}") for k in range(ngroups)]
+        emits = [Signal(name=f"emit{k}") for k in range(ngroups)]
+        for k in range(ngroups):
+            m.d.comb += [
+                pops[k].eq(step & more_in & fifo.r_rdy & (~bv_copies[k] | can_load)),
+                emits[k].eq((pops[k] & bv_copies[k])
+                            | (step & ~more_in & out_nz & can_load)),
+            ]
+        # The final output beat of an unaligned command may need no further input beat. With
+        # the stored rotation, output lane j is lane j of ``buf`` below ``nbytes - off``
+        # (``from_buf``, registered at the command's start) and lane j of the next beat above.
+        nxt = Mux(more_in, fifo.r_data, 0)
+        shifted = Cat(*(Mux(from_buf[j], buf.word_select(j, 8), nxt.word_select(j, 8))
+                        for j in range(nbytes)))
+        m.d.sync += free.eq(free - Mux(commit, beats, 0) + pop)
 
         with m.If(out.valid & out.ready):
             m.d.sync += o_valid.eq(0)
         with m.If(pop):
-            m.d.sync += [buf.eq(fifo.r_data), buf_valid.eq(1), in_left.eq(in_left - 1),
-                         more_in.eq(in_left != 1)]
+            m.d.sync += [*set_buf_valid(1), in_left.eq(in_left - 1), more_in.eq(in_left != 1)]
+        for k in range(ngroups):
+            with m.If(pops[k]):
+                m.d.sync += buf[16 * k:16 * (k + 1)].eq(fifo.r_data[16 * k:16 * (k + 1)])
+            with m.If(emits[k]):
+                m.d.sync += o_payload.data[16 * k:16 * (k + 1)].eq(shifted[16 * k:16 * (k + 1)])
         with m.If(emit):
             is_last = out_left == 1
             m.d.sync += [
                 o_valid.eq(1),
-                o_payload.data.eq(shifted),
                 o_payload.last.eq(is_last),
                 o_payload.count.eq(Mux(is_last, last_count, nbytes)),
                 out_left.eq(out_left - 1),
                 out_nz.eq(out_left != 1),
             ]
         with m.If(step & ~more_in & ~out_nz):
-            m.d.sync += [active.eq(0), buf_valid.eq(0)]
+            m.d.sync += [active.eq(0), *set_buf_valid(0)]
 
         # ---- Errors, drain, abort ----------------------------------------------------------
         drained = Signal()
@@ -272,7 +339,7 @@ class ReadDMA(wiring.Component):
         with m.If(drained):
             m.d.comb += flush.eq(1)
             m.d.sync += [draining.eq(0), halted.eq(code != DMAError.NONE),
-                         issuing.eq(0), active.eq(0), buf_valid.eq(0), reserved.eq(0)]
+                         issuing.eq(0), active.eq(0), *set_buf_valid(0), free.eq(depth)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1), o_valid.eq(0)]
 

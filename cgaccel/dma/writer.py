@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi import BURST_INCR
+from ..rtl import LOCAL_COPY
 from .common import (
     AXI4WriteSignature,
     BufferFIFO,
@@ -106,13 +107,15 @@ class WriteDMA(wiring.Component):
         flush = Signal()
         m.d.comb += run.eq(~draining & ~halted)
 
-        # Per-command parameters for the realigner: start offset, length - 1 (below
-        # 2**len_width for a valid command) and the bus beats it spans (from the decode
-        # stage); the input beat count and strobe masks are derived at the head.
-        wq_layout = data.StructLayout({"off": sh, "len_m1": p.len_width,
+        # Per-command parameters for the realigner: start offset, input beats, the last W
+        # beat's strobe mask and the bus beats it spans (from the decode stage). The input
+        # count and mask are formed at the tail, from the decode stage's registers: formed at
+        # the head, their adders and shifter followed the queue's read multiplexer (routed
+        # ECP5 critical path).
+        wq_layout = data.StructLayout({"off": sh, "in_beats": p.beats_width, "lmask": nbytes,
                                        "beats": p.beats_width})
         m.submodules.wq = wq = ResetInserter(flush)(
-            SmallFIFO(width=wq_layout.size, depth=4))
+            SmallFIFO(width=wq_layout.size, depth=4, spare_slot=True))
         m.submodules.wbuf = wbuf = ResetInserter(flush)(
             BufferFIFO(width=width + nbytes, depth=depth))
         # Burst lengths for the W issuer and "last burst of its command" flags for B.
@@ -138,20 +141,23 @@ class WriteDMA(wiring.Component):
         entry = data.View(wq_layout, wq.w_data)
         m.d.comb += [
             entry.off.eq(dec.addr[:sh]),
-            entry.len_m1.eq(dec.len_m1),
+            entry.in_beats.eq((dec.len_m1 >> sh) + 1),
+            entry.lmask.eq(Const(ones, nbytes) >> ~(dec.addr[:sh] + dec.len_m1[:sh])[:sh]),
             entry.beats.eq(dec.beats),
             wq.w_en.eq(good),
         ]
 
         # ---- Realigner: input beats -> address-aligned W beats with strobes ----------------
         active = Signal()
-        r_off = Signal(sh)
+        # The start offset in copies, one per two byte lanes (``LOCAL_COPY``: one register
+        # fanned out to every lane's multiplexer).
+        r_offs = [Signal(sh, name=f"r_off{k}", attrs=LOCAL_COPY) for k in range(nbytes // 2)]
         in_left = Signal(p.beats_width)
         w_left = Signal(p.beats_width)
         first = Signal()
         fmask = Signal(nbytes)
         lmask = Signal(nbytes)
-        prev = Signal(width)
+        prev = Signal(width)    # the previous input beat, rotated as ``rot`` below
         # ``in_left != 0`` and ``w_left != 0`` kept as flip-flops, updated with the counts:
         # ``i_stream.ready`` is then an AND of flip-flops (and the buffer's level compare).
         # Computed from the counts it put their wide compares in front of the producer's
@@ -159,25 +165,24 @@ class WriteDMA(wiring.Component):
         # path). Same values in every cycle, so no transfer moves.
         in_nz = Signal()
         w_nz = Signal()
+        w_one = Signal()    # ``w_left == 1``, likewise (it selects the strobes' last mask)
         head = data.View(wq_layout, wq.r_data)
         # The bus beats the command spans come queued from the decode stage (``beats``): as
         # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were the
-        # DMA's own critical path out of context. Only the low bits of the last byte's
-        # offset are formed here.
-        head_last = Signal(sh)
-        m.d.comb += head_last.eq(head.off + head.len_m1[:sh])
+        # DMA's own critical path out of context.
         with m.If(~active & run & wq.r_rdy):
             m.d.comb += wq.r_en.eq(1)
             m.d.sync += [
                 active.eq(1),
-                r_off.eq(head.off),
-                in_left.eq((head.len_m1 >> sh) + 1),
+                *(r_off.eq(head.off) for r_off in r_offs),
+                in_left.eq(head.in_beats),
                 w_left.eq(head.beats),
                 in_nz.eq(1),    # both counts are at least 1
                 w_nz.eq(1),
+                w_one.eq(head.beats == 1),
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
-                lmask.eq(Const(ones, nbytes) >> (~head_last[:sh])),
+                lmask.eq(head.lmask),
                 prev.eq(0),
             ]
         step = Signal()
@@ -190,21 +195,30 @@ class WriteDMA(wiring.Component):
             go.eq(step & (~need_in | self.i_stream.valid)),
         ]
         # An unaligned region can need one more W beat than input beats: its tail then comes
-        # from the previous input beat alone.
-        cur_in = Mux(need_in, self.i_stream.payload.data, 0)
-        shifted = (Cat(prev, cur_in) << Cat(Const(0, 3), r_off))[width:2 * width]
-        strb = (Mux(first, fmask, ones) & Mux(w_left == 1, lmask, ones))[:nbytes]
+        # from the previous input beat alone. W lane j is lane ``j - off`` of the input beat,
+        # or of the previous one below ``off`` (the lanes ``fmask`` leaves out): the input is
+        # rotated by the offset (a multiplexer per lane selected by the offset register itself,
+        # no adder) and each lane taken from it or from the previous beat, stored rotated.
+        # Zeroing the input and then shifting the pair put the flag ``need_in`` in front of
+        # every lane's shifter (routed ECP5 critical path into the buffer).
+        lanes = [self.i_stream.payload.data.word_select(k, 8) for k in range(nbytes)]
+        rot = Cat(*(Cat(*(lanes[(j - s) % nbytes] for s in range(nbytes)))
+                    .word_select(r_offs[j // 2], 8) for j in range(nbytes)))
+        shifted = Cat(*(Mux(~fmask[j], prev.word_select(j, 8),
+                            Mux(need_in, rot.word_select(j, 8), 0)) for j in range(nbytes)))
+        strb = (Mux(first, fmask, ones) & Mux(w_one, lmask, ones))[:nbytes]
         m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
         with m.If(go):
-            m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), first.eq(0)]
+            m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), w_one.eq(w_left == 2),
+                         first.eq(0)]
             with m.If(need_in):
-                m.d.sync += [prev.eq(cur_in), in_left.eq(in_left - 1), in_nz.eq(in_left != 1)]
+                m.d.sync += [prev.eq(rot), in_left.eq(in_left - 1), in_nz.eq(in_left != 1)]
         with m.If(active & ~w_nz):
             m.d.sync += active.eq(0)
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, cur, left, dec.cap, dec.beats, good, commit)
+        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
