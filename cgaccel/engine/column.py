@@ -51,6 +51,38 @@ def poisoned_read_port(m, mem, wp):
     return SimpleNamespace(addr=rp.addr, en=rp.en, data=data), match
 
 
+def wrapped_sum_above(m, a, b, t, name):
+    """``(a + b) > t`` with the sum wrapped to ``a``'s width (all signed, ``b`` no wider than
+    ``a``), as one carry chain beside the sum's own.
+
+    ``e = a + b + ~t`` (= ``a + b - t - 1``, exact) is one carry chain after a row of
+    3:2 compressors; with the exact sum ``s = a + b``, whose wrap ``v`` (-1, 0, +1) its top
+    two bits give, ``wrap(s) > t`` is ``e >= v * 2**len(a)``, a test of the top bits of ``e``.
+    So the decision is sum chain || compressor + chain, then one LUT, instead of the sum's
+    chain, then a compare's. Returns the decision (a 1-bit value).
+    """
+    w = len(a)
+    n = max(w, len(b), len(t)) + 3
+    x = Signal(signed(n), name=f"{name}_x")
+    y = Signal(signed(n), name=f"{name}_y")
+    z = Signal(signed(n), name=f"{name}_z")
+    ps = Signal(n, name=f"{name}_ps")
+    pc = Signal(n, name=f"{name}_pc")
+    e = Signal(n, name=f"{name}_e")
+    ssum = Signal(signed(w + 1), name=f"{name}_s")
+    m.d.comb += [
+        x.eq(a), y.eq(b), z.eq(~t),
+        ps.eq(x ^ y ^ z),
+        pc.eq(Cat(Const(0, 1), ((x & y) | (x & z) | (y & z))[:n - 1])),
+        e.eq(ps + pc),
+        ssum.eq(a + b),
+    ]
+    hi = e[w:].as_signed()
+    wrap_up = ~ssum[w] & ssum[w - 1]
+    wrap_down = ssum[w] & ~ssum[w - 1]
+    return Mux(wrap_up, hi >= 1, Mux(wrap_down, hi >= -1, ~e[n - 1]))
+
+
 class Column(wiring.Component):
     """A column: buffers, work generator, issue stage, PE column, gate unit, output unit.
 
@@ -149,8 +181,12 @@ class Column(wiring.Component):
         # ``wide`` band, whose list offsets carry the half in their MSB. Added to the operand
         # address as its MSB (see "operand fetch"), so no multiplexer is on that path.
         act_hi = Signal()
+        # ``deal`` (``d.psplit & d.pdeal``: a dealt-pixel tile) is a flip-flop loaded with
+        # ``d``: it selects between the walks, in front of every walk register's enable.
+        deal = Signal()
         with m.If(go):
             m.d.sync += [d.eq(self.descs[q_bank[0]]), bank.eq(q_bank[0]),
+                         deal.eq(self.descs[q_bank[0]].psplit & self.descs[q_bank[0]].pdeal),
                          act_hi.eq(q_bank[0] & ~self.descs[q_bank[0]].wide),
                          scw_l.eq(self.scw[q_bank[0]]), rscw_l.eq(self.rscw[q_bank[0]])]
             # The engine refuses the tiles of a feature the configuration leaves out; a
@@ -160,7 +196,7 @@ class Column(wiring.Component):
             if not cfg.cgnet:
                 m.d.sync += d.gated.eq(0)
             if not cfg.deal:
-                m.d.sync += d.pdeal.eq(0)
+                m.d.sync += [d.pdeal.eq(0), deal.eq(0)]
         # Pop on go, push on start (into the first free entry after the pop).
         with m.If(go):
             with m.If(self.start):
@@ -335,8 +371,20 @@ class Column(wiring.Component):
 
         s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]
         s4_out = Signal(item_layout)
-        adv = Signal()
-        m.d.comb += adv.eq(~s_valid[4] | setup_fifo.w_rdy)
+        # ``adv`` (the walk and S1-S4 move on: S4 is empty or the FIFO takes it) is a
+        # flip-flop loaded with its next value, ``~s4_valid | level != depth`` after this
+        # cycle's moves: it enables about 500 flip-flops of the walk and the setup stages,
+        # and from the FIFO's level through the comparison it was a column's routed ECP5
+        # critical path (the net alone 5.4 ns).
+        adv = Signal(init=1)
+        s4_next = Signal()
+        level_next = Signal.like(setup_fifo.level)
+        m.d.comb += [
+            s4_next.eq(Mux(start_i, 0, Mux(adv, s_valid[3], s_valid[4]))),
+            level_next.eq(setup_fifo.level + (setup_fifo.w_en & setup_fifo.w_rdy)
+                          - (setup_fifo.r_en & setup_fifo.r_rdy)),
+        ]
+        m.d.sync += adv.eq(~s4_next | (level_next != setup_fifo.depth))
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
 
@@ -345,6 +393,14 @@ class Column(wiring.Component):
         # pixels, no multiplier) and keeps that position to restart there for every channel.
         ff = Signal()
         ff_rem = Signal(geo.out_bits + geo.col_bits)
+        # ``g_oy >= ho`` in that walk, a flag set with ``g_oy`` (it only grows by one there),
+        # and ``ff_rem >= wo``, ``ff_rem != 0``, flags set with ``ff_rem``: as compares they
+        # were in front of the walk's enables.
+        ff_past = Signal()
+        ff_ge = Signal()
+        ff_nz = Signal()
+        ff_rem0 = Signal.like(ff_rem)
+        wo_x2 = Signal(geo.out_bits + geo.col_bits + 1)
         g_n = Signal(geo.out_bits + 1)
         st_oy = Signal.like(g_oy)
         st_ox = Signal.like(g_ox)
@@ -389,8 +445,6 @@ class Column(wiring.Component):
         # is one addition and one wrap, so 1x1 items (2-8 cycles) never wait for the
         # generator. Channel ``i``'s n-th pixel goes to ``i*pc + n`` (``g_ob`` = ``i*pc``) in
         # every column.
-        deal = Signal()
-        m.d.comb += deal.eq(d.psplit & d.pdeal)
         dq_a = Signal(range(cfg.cols + 1))
         dq_b = Signal(range(cfg.cols + 1))
         st_dx = Signal(ds)      # x step of the input window: dq_b * stride
@@ -419,10 +473,48 @@ class Column(wiring.Component):
         dq_a1 = Signal(range(cfg.cols + 2))
         m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_thy0.eq(d.ho - dq_a),
                      dl_thy1.eq(d.ho - dq_a - 1), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
+        # The wrap and the end test of the dealt walk's current position are flip-flops
+        # (``dl_wrap``, ``dl_end``), set with the position: as compares of the counters they
+        # selected the next position of every walk register (about 150 flip-flops) and
+        # headed a column's routed ECP5 critical path. Stepping, the next position's tests are
+        # compares of the current counters with limits less the step (``dl_t*``, registered
+        # from ``dq_*`` like ``dl_th*``), picked by the current wrap; restarting, compares of
+        # ``st_*``. In any other cycle the position does not change before the next step, so
+        # they are the tests of the current counters, against limits formed from ``dq_*``
+        # (a cycle fresher than ``dl_th*``: the walk can start the cycle after the division).
+        dl_tw = Signal(lim)      # dl_thx - dl_bx: the x wrap after a wrapping step
+        dl_tn = Signal(lim)      # dl_thx - dq_b: after a plain one
+        dl_t11 = Signal(lim)     # dl_thy1 - dq_a1: the end, wrapping after a wrapping step
+        dl_t10 = Signal(lim)     # dl_thy1 - dq_a: wrapping after a plain step
+        dl_t01 = Signal(lim)     # dl_thy0 - dq_a1: not wrapping after a wrapping step
+        dl_t00 = Signal(lim)     # dl_thy0 - dq_a: not wrapping after a plain step
+        m.d.sync += [dl_tw.eq(2 * d.wo - 2 * dq_b), dl_tn.eq(d.wo - 2 * dq_b),
+                     dl_t11.eq(d.ho - 2 * dq_a - 2), dl_t10.eq(d.ho - 2 * dq_a - 1),
+                     dl_t01.eq(d.ho - 2 * dq_a - 1), dl_t00.eq(d.ho - 2 * dq_a)]
         dl_wrap = Signal()
         dl_end = Signal()
-        m.d.comb += [dl_wrap.eq(g_ox >= dl_thx),
-                     dl_end.eq(Mux(dl_wrap, g_oy >= dl_thy1, g_oy >= dl_thy0))]
+        dl_step = Signal()       # set in a step of the dealt walk below
+        dl_restart = Signal()    # set in a channel restart of the dealt walk below
+        step_wrap = Signal()
+        restart_wrap = Signal()
+        now_wrap = Signal()
+        m.d.comb += [
+            step_wrap.eq(Mux(dl_wrap, g_ox >= dl_tw, g_ox >= dl_tn)),
+            restart_wrap.eq(st_ox >= dl_thx),
+            now_wrap.eq(g_ox >= d.wo - dq_b),
+        ]
+        with m.If(dl_step):
+            m.d.sync += [
+                dl_wrap.eq(step_wrap),
+                dl_end.eq(Mux(step_wrap, Mux(dl_wrap, g_oy >= dl_t11, g_oy >= dl_t10),
+                              Mux(dl_wrap, g_oy >= dl_t01, g_oy >= dl_t00))),
+            ]
+        with m.Elif(dl_restart):
+            m.d.sync += [dl_wrap.eq(restart_wrap),
+                         dl_end.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))]
+        with m.Else():
+            m.d.sync += [dl_wrap.eq(now_wrap),
+                         dl_end.eq(Mux(now_wrap, g_oy >= d.ho - dq_a - 1, g_oy >= d.ho - dq_a))]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -440,31 +532,43 @@ class Column(wiring.Component):
         st_past = Signal()
         g_none = Signal()
 
-        def next_start(ox, oy, ix, iy, s, past):
+        # ``ox_e``, ``oy_e``: ``ox == wo1``, ``oy == ho1``, flags kept with the position
+        # (``ox_end``, ``oy_end`` in the walk to the first pixel, ``st_ox_end``,
+        # ``st_oy_end`` with ``st_*``): as compares they were in front of the enables of the
+        # ``st_*`` registers, on the column's routed ECP5 critical path (``d`` -> compares ->
+        # ``st_ix`` enable, 12 levels).
+        def next_start(ox, oy, ix, iy, s, past, ox_e, oy_e):
             if isinstance(s, int):
                 s = Const(s, st_s.shape())
             m.d.sync += [st_ox.eq(ox), st_oy.eq(oy), st_ix.eq(ix), st_iy.eq(iy),
-                         st_past.eq(past), st_s.eq(s + 1)]
+                         st_past.eq(past), st_s.eq(s + 1), st_ox_end.eq(ox_e),
+                         st_oy_end.eq(oy_e)]
             with m.If(s == cfg.cols - 1):
                 m.d.sync += [st_s.eq(0), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
-                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l)]
-            with m.Elif(past | ((ox == wo1) & (oy == ho1))):
+                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l),
+                             st_ox_end.eq(wo_one), st_oy_end.eq(ho_one)]
+            with m.Elif(past | (ox_e & oy_e)):
                 m.d.sync += st_past.eq(1)
-            with m.Elif(ox == wo1):
+            with m.Elif(ox_e):
                 m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(oy + 1),
-                             st_iy.eq(iy + d.stride)]
+                             st_iy.eq(iy + d.stride), st_ox_end.eq(wo_one),
+                             st_oy_end.eq(oy == ho2)]
             with m.Else():
-                m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride)]
+                m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride),
+                             st_ox_end.eq(ox == wo2)]
 
+        m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
+        m.d.sync += wo_x2.eq(2 * d.wo)
         with m.If(start_i):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index))),
+                ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
                 g_none.eq(0),
                 # (The registered limits are a cycle late here: from ``d`` itself.)
                 ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
+                ff_past.eq(d.ho == 0),
             ]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
@@ -473,19 +577,22 @@ class Column(wiring.Component):
         with m.Elif(ff):
             with m.If(dq_bw >= 0):
                 m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1)]
-            with m.If(g_oy >= d.ho):
+            with m.If(ff_past):
                 # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
                 # next channels start at other pixels (once the step is divided).
                 with m.If(~deal):
                     m.d.sync += ff.eq(0)
                 with m.Elif(dq_bw < 0):
                     m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), g_none.eq(1)]
-                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1)
-            with m.Elif(ff_rem >= d.wo):
-                m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
-                             g_iy.eq(g_iy + d.stride), oy_end.eq(g_oy == ho2)]
-            with m.Elif(ff_rem != 0):
-                m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
+            with m.Elif(ff_ge):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
+                             ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride), oy_end.eq(g_oy == ho2),
+                             ff_past.eq(oy_end)]
+            with m.Elif(ff_nz):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
+                             g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride), ox_end.eq(g_ox == wo2)]
             with m.Elif(deal & (dq_bw >= 0)):
                 pass                        # the step is not divided yet
@@ -494,19 +601,21 @@ class Column(wiring.Component):
                              st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
                              st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
                 with m.If(deal):
-                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0)
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
         with m.Elif(adv & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             with m.If(deal):
                 # The next pixel is ``cols`` on; the channel ends when it leaves the tile
                 # (or at once without a pixel here).
                 with m.If(dl_end | g_none):
+                    m.d.comb += dl_restart.eq(1)
                     m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
                                  g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
                                  g_ix.eq(st_ix), g_none.eq(st_past)]
-                    next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past)
+                    next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past, st_ox_end, st_oy_end)
                     next_channel(g_i < kt1)
                 with m.Else():
+                    m.d.comb += dl_step.eq(1)
                     m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
                                  g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
                                  g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
@@ -546,13 +655,18 @@ class Column(wiring.Component):
         c1_ = Signal(ds, name="s1_c1")
         iyr = Signal(ds, name="s1_iyr")
         ixs = Signal(ds, name="s1_ixs")
+        # ``hb - iy < r`` as ``iy > hb - r`` (the limit registered from ``d``, valid from the
+        # walk's first cycle), so the compare does not wait for the subtraction.
+        hb_r = Signal(ds)
+        w_s = Signal(ds)
+        m.d.sync += [hb_r.eq(d.hb - d.r), w_s.eq(d.w - d.s)]
         with m.If(adv):
             m.d.sync += s_valid[1].eq(gen_active & ~start_i & ~g_none)
             m.d.sync += [s1["i"].eq(g_i), s1["oaddr"].eq(g_oaddr), s1["wt"].eq(g_wt),
                          r0.eq(Mux(g_iy < 0, -g_iy, 0)),
-                         r1.eq(Mux(d.hb - g_iy < d.r, d.hb - g_iy, d.r)),
+                         r1.eq(Mux(g_iy > hb_r, d.hb - g_iy, d.r)),
                          c0.eq(Mux(g_ix < 0, -g_ix, 0)),
-                         c1_.eq(Mux(d.w - g_ix < d.s, d.w - g_ix, d.s)),
+                         c1_.eq(Mux(g_ix > w_s, d.w - g_ix, d.s)),
                          # ``iy + r0`` and ``ix + c0``: the first valid row and column.
                          iyr.eq(Mux(g_iy < 0, 0, g_iy)), ixs.eq(Mux(g_ix < 0, 0, g_ix))]
         with m.If(start_i):
@@ -948,8 +1062,9 @@ class Column(wiring.Component):
         m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
         m.d.sync += thr_q.eq(thr_rp.data)
         acc = Signal(signed(cfg.acc_width))
+        acc_base = Signal(signed(cfg.acc_width))
         acc_new = Signal(signed(cfg.acc_width))
-        m.d.comb += acc_new.eq(Mux(o_meta.first, 0, acc) + mac.o_sum)
+        m.d.comb += [acc_base.eq(Mux(o_meta.first, 0, acc)), acc_new.eq(acc_base + mac.o_sum)]
         res_valid = Signal()
         res_psum = Signal(signed(cfg.acc_width))
         res_meta = Signal(meta_layout)
@@ -959,7 +1074,10 @@ class Column(wiring.Component):
             m.d.sync += acc.eq(acc_new)
         res_above = Signal()
         if early:
-            m.d.sync += res_above.eq(acc_new > thr_q)
+            # ``acc_new > thr_q`` without the compare's carry chain after the sum's (as such
+            # the routed ECP5 critical path of a column alone: ``o_meta.first`` -> sum ->
+            # compare -> ``res_above``, 39 logic levels).
+            m.d.sync += res_above.eq(wrapped_sum_above(m, acc_base, mac.o_sum, thr_q, "above"))
 
         # ------------------------------------------------------------ gate decision -----
         gate = GateUnit(cfg.acc_width, early=early)
