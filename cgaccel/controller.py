@@ -730,6 +730,14 @@ class Controller(wiring.Component):
 
         with when("STORE_CHECK"):
             m.d.comb += self.busy.eq(1)
+            with m.If(mul_b_zero):
+                goto("STORE_CHECK2")
+        # The shift-and-add's registers, enabled by a copy of STORE_CHECK's flag
+        # (``LOCAL_COPY``, equal to it at every cycle): the flag's fanout to about 130 enables
+        # was the worst path at one seed.
+        checking = Signal(attrs=LOCAL_COPY)
+        m.d.sync += checking.eq(state_next[states.index("STORE_CHECK")])
+        with m.If(checking):
             with m.If(~mul_b_zero):
                 with m.If(mul_b[0]):
                     # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
@@ -742,7 +750,6 @@ class Controller(wiring.Component):
             with m.Else():
                 m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
                                          | (st_end > win_end) | (st_end > (1 << aw)))
-                goto("STORE_CHECK2")
 
         with when("STORE_CHECK2"):
             m.d.comb += self.busy.eq(1)
