@@ -168,3 +168,49 @@ def test_buffer_fifo_storage_never_reads_an_entry_being_written(depth):
     assert state["checked"] > 50 or depth == 2
     assert state["out"] == [i & 0xFF for i in range(len(state["out"]))]
     assert len(state["out"]) > 150
+
+
+@pytest.mark.parametrize("spare_slot", [False, True])
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_small_fifo_matches_a_queue(depth, spare_slot):
+    # Both forms behave as one queue (the spare slot only changes which slot bits are written
+    # when): level, ready flags and every entry read, under random traffic that keeps the
+    # queue often empty and often full, with reads and writes in the same cycle when full.
+    from collections import deque
+
+    from cgaccel.dma.common import SmallFIFO
+    fifo = SmallFIFO(width=8, depth=depth, spare_slot=spare_slot)
+    sim = Simulator(fifo)
+    sim.add_clock(1e-8)
+    rng = random.Random(depth * 2 + spare_slot)
+    stats = {"reads": 0, "full_both": 0}
+
+    async def bench(ctx):
+        model = deque()
+        n = 0
+        for cycle in range(800):
+            fill = (cycle // 25) % 2 == 0     # write-heavy and read-heavy phases
+            w_en = rng.random() < (0.9 if fill else 0.4)
+            r_en = rng.random() < (0.5 if fill else 0.9)
+            ctx.set(fifo.w_en, w_en)
+            ctx.set(fifo.w_data, n & 0xFF)
+            ctx.set(fifo.r_en, r_en)
+            assert ctx.get(fifo.level) == len(model)
+            assert ctx.get(fifo.r_rdy) == bool(model)
+            assert ctx.get(fifo.w_rdy) == (len(model) < depth or r_en)
+            do_r = r_en and bool(model)
+            if do_r:
+                assert ctx.get(fifo.r_data) == model[0]
+                stats["reads"] += 1
+                stats["full_both"] += w_en and len(model) == depth
+            do_w = w_en and (len(model) < depth or r_en)
+            if do_r:
+                model.popleft()
+            if do_w:
+                model.append(n & 0xFF)
+                n += 1
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert stats["reads"] > 250 and stats["full_both"] > 10

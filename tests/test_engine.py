@@ -890,3 +890,40 @@ def test_poisoned_read_port_inverts_colliding_reads():
     sim.run()
     assert seen == [(1, 0x3333 ^ 0xFFFF), (0, 0x2222), (0, 0x5555), (1, 0x6666 ^ 0xFFFF),
                     (0, 0x6666 ^ 0xFFFF), (0, 0xABCD)]
+
+
+@pytest.mark.parametrize("wa,wb,wt", [(4, 3, 5), (5, 5, 3), (3, 2, 6)])
+def test_wrapped_sum_above_is_the_compare_of_the_wrapped_sum(wa, wb, wt):
+    # The gate decision's one-chain form against its definition, ``wrap(a + b) > t`` with the
+    # sum wrapped to ``a``'s width, for every input at small widths (wrap-around both ways).
+    from amaranth.hdl import Module, Signal, signed
+
+    from cgaccel.engine.column import wrapped_sum_above
+
+    def wrap(v, w):
+        v &= (1 << w) - 1
+        return v - (1 << w) if v >> (w - 1) else v
+
+    m = Module()
+    a, b, t = Signal(signed(wa)), Signal(signed(wb)), Signal(signed(wt))
+    above = Signal()
+    m.d.comb += above.eq(wrapped_sum_above(m, a, b, t, "above"))
+    seen = {"wrapped": 0, "true": 0, "n": 0}
+
+    async def bench(ctx):
+        for av in range(-(1 << wa - 1), 1 << wa - 1):
+            for bv in range(-(1 << wb - 1), 1 << wb - 1):
+                for tv in range(-(1 << wt - 1), 1 << wt - 1):
+                    ctx.set(a, av)
+                    ctx.set(b, bv)
+                    ctx.set(t, tv)
+                    want = wrap(av + bv, wa) > tv
+                    assert ctx.get(above) == want, (av, bv, tv)
+                    seen["wrapped"] += wrap(av + bv, wa) != av + bv
+                    seen["true"] += want
+                    seen["n"] += 1
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["wrapped"] and 0 < seen["true"] < seen["n"]
