@@ -491,6 +491,13 @@ class Column(wiring.Component):
         m.d.sync += [dl_tw.eq(2 * d.wo - 2 * dq_b), dl_tn.eq(d.wo - 2 * dq_b),
                      dl_t11.eq(d.ho - 2 * dq_a - 2), dl_t10.eq(d.ho - 2 * dq_a - 1),
                      dl_t01.eq(d.ho - 2 * dq_a - 1), dl_t00.eq(d.ho - 2 * dq_a)]
+        # The same limits for the current position (``wo - dq_b``, ``ho - dq_a``, ``ho - dq_a -
+        # 1``) as registers kept with ``dq_*`` through the division: as differences of ``d``
+        # and ``dq_*`` in front of the compares they headed the top's routed ECP5 critical
+        # path (``d`` -> ``dl_end``, 16 levels) at stop 36.
+        nw_x = Signal(lim)
+        nw_y0 = Signal(lim)
+        nw_y1 = Signal(lim)
         dl_wrap = Signal()
         dl_end = Signal()
         dl_step = Signal()       # set in a step of the dealt walk below
@@ -501,7 +508,7 @@ class Column(wiring.Component):
         m.d.comb += [
             step_wrap.eq(Mux(dl_wrap, g_ox >= dl_tw, g_ox >= dl_tn)),
             restart_wrap.eq(st_ox >= dl_thx),
-            now_wrap.eq(g_ox >= d.wo - dq_b),
+            now_wrap.eq(g_ox >= nw_x),
         ]
         with m.If(dl_step):
             m.d.sync += [
@@ -514,7 +521,7 @@ class Column(wiring.Component):
                          dl_end.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))]
         with m.Else():
             m.d.sync += [dl_wrap.eq(now_wrap),
-                         dl_end.eq(Mux(now_wrap, g_oy >= d.ho - dq_a - 1, g_oy >= d.ho - dq_a))]
+                         dl_end.eq(Mux(now_wrap, g_oy >= nw_y1, g_oy >= nw_y0))]
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -565,7 +572,7 @@ class Column(wiring.Component):
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
-                g_none.eq(0),
+                g_none.eq(0), nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
                 # (The registered limits are a cycle late here: from ``d`` itself.)
                 ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
                 ff_past.eq(d.ho == 0),
@@ -576,7 +583,8 @@ class Column(wiring.Component):
                 m.d.sync += gen_active.eq(self._index < d.kt)
         with m.Elif(ff):
             with m.If(dq_bw >= 0):
-                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1)]
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1),
+                             nw_x.eq(nw_x + d.wo), nw_y0.eq(nw_y0 - 1), nw_y1.eq(nw_y1 - 1)]
             with m.If(ff_past):
                 # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
                 # next channels start at other pixels (once the step is divided).
