@@ -456,9 +456,15 @@ class SmallFIFO(wiring.Component):
         wr = Signal(range(n))
         do_r = Signal()
         do_w = Signal()
+        # ``level != 0`` and ``level != depth`` as flip-flops, updated with ``level``: compared
+        # from ``level``, they put two LUT levels between it and the engines' command intake
+        # (``rq.level`` into the read engine's issue logic and the enables of its burst address
+        # and counters: the routed ECP5 critical path of the top). Same values in every cycle.
+        nonempty = Signal()
+        notfull = Signal(init=1)
         m.d.comb += [
-            self.r_rdy.eq(self.level != 0),
-            self.w_rdy.eq((self.level != depth) | self.r_en),
+            self.r_rdy.eq(nonempty),
+            self.w_rdy.eq(notfull | self.r_en),
             self.r_data.eq(slots[rd]),
             do_r.eq(self.r_en & self.r_rdy),
             do_w.eq(self.w_en & self.w_rdy),
@@ -472,4 +478,8 @@ class SmallFIFO(wiring.Component):
         with m.If(do_r):
             m.d.sync += rd.eq(Mux(rd == n - 1, 0, rd + 1))
         m.d.sync += self.level.eq(self.level + do_w - do_r)
+        with m.If(do_w & ~do_r):
+            m.d.sync += [nonempty.eq(1), notfull.eq(self.level != depth - 1)]
+        with m.Elif(do_r & ~do_w):
+            m.d.sync += [nonempty.eq(self.level != 1), notfull.eq(1)]
         return m

@@ -59,7 +59,9 @@ class ReadDMA(wiring.Component):
     counter_clear : ``In(1)``
         Zero the counters.
     bytes_read : ``Out(counter_width)``
-        Bytes transferred on ``o_stream`` (``count`` summed).
+        Bytes transferred on ``o_stream`` (``count`` summed). Counted a cycle late: a beat's
+        bytes are added the cycle after its transfer, and those of a beat transferred in the
+        cycle of a clear belong before it and are dropped.
     stall_cycles : ``Out(counter_width)``
         Cycles ``o_stream.ready`` was high, ``o_stream.valid`` low and a command was pending:
         the consumer waiting on DRAM data. Counted a cycle late (it includes a stall one
@@ -109,9 +111,11 @@ class ReadDMA(wiring.Component):
         draining = Signal()
         halted = Signal()
         code = Signal(DMAError)
-        run = Signal()
+        # ``~draining & ~halted`` as a flip-flop, loaded with its next value (see the errors
+        # section): as a LUT after ``halted`` it led the routed ECP5 paths into the
+        # realigner's counters. Same value in every cycle.
+        run = Signal(init=1)
         flush = Signal()  # one cycle at the end of a drain: every internal queue is emptied
-        m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
         # can be issued while the current one is still streaming out: the start offset, the
@@ -342,6 +346,11 @@ class ReadDMA(wiring.Component):
                          issuing.eq(0), active.eq(0), *set_buf_valid(0), free.eq(depth)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1), o_valid.eq(0)]
+        # ``run``'s next value, ``~draining & ~halted`` after the updates above: an error is
+        # only seen while running, and a drain ends while not running.
+        m.d.sync += run.eq(~self.abort & Mux(drained, code == DMAError.NONE,
+                                              run & ~(take & (bad != DMAError.NONE))
+                                              & ~(r_go & ~r_ok)))
 
         m.d.comb += [
             self.done.eq((out.valid & out.ready & o_payload.last & run)
@@ -360,11 +369,14 @@ class ReadDMA(wiring.Component):
         # belongs before it and is dropped, as the clear drops it without the register.
         stalled = Signal()
         m.d.sync += stalled.eq(pending & out.ready & ~out.valid & ~self.counter_clear)
+        # The bytes of a beat likewise: ``out.ready`` enabled the whole byte counter.
+        o_bytes = Signal.like(o_payload.count)
+        m.d.sync += o_bytes.eq(Mux(out.valid & out.ready & ~self.counter_clear,
+                                   o_payload.count, 0))
         with m.If(self.counter_clear):
             m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
         with m.Else():
-            with m.If(out.valid & out.ready):
-                m.d.sync += self.bytes_read.eq(self.bytes_read + o_payload.count)
+            m.d.sync += self.bytes_read.eq(self.bytes_read + o_bytes)
             with m.If(stalled):
                 m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         return m

@@ -59,7 +59,9 @@ class WriteDMA(wiring.Component):
     counter_clear : ``In(1)``
         Zero the counter.
     bytes_written : ``Out(counter_width)``
-        Bytes written on the bus (strobes of accepted W beats).
+        Bytes written on the bus (strobes of accepted W beats). Counted a cycle late: a W
+        beat's bytes are added the cycle after it is accepted, and those of a beat accepted in
+        the cycle of a clear belong before it and are dropped.
 
     Parameters
     ----------
@@ -103,9 +105,11 @@ class WriteDMA(wiring.Component):
         draining = Signal()
         halted = Signal()
         code = Signal(DMAError)
-        run = Signal()
+        # ``~draining & ~halted`` as a flip-flop, loaded with its next value (see the errors
+        # section): as a LUT after ``halted`` it was the first level of the routed ECP5 paths
+        # into ``prev`` and the W buffer. Same value in every cycle.
+        run = Signal(init=1)
         flush = Signal()
-        m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner: start offset, input beats, the last W
         # beat's strobe mask and the bus beats it spans (from the decode stage). The input
@@ -164,6 +168,12 @@ class WriteDMA(wiring.Component):
         # handshake logic (the controller's write-back packing: the routed ECP5 critical
         # path). Same values in every cycle, so no transfer moves.
         in_nz = Signal()
+        # ``in_nz`` again, one copy per two byte lanes (``LOCAL_COPY``, updated with it): each
+        # gates its lanes' ``prev`` enable and input data, so no enable net reaches all of
+        # ``prev`` (one such net, with a fanout of about 130, was the routed ECP5 path into
+        # ``prev``).
+        ngroups = nbytes // 2
+        in_nzs = [Signal(name=f"in_nz{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
         w_nz = Signal()
         w_one = Signal()    # ``w_left == 1``, likewise (it selects the strobes' last mask)
         head = data.View(wq_layout, wq.r_data)
@@ -178,12 +188,12 @@ class WriteDMA(wiring.Component):
                 in_left.eq(head.in_beats),
                 w_left.eq(head.beats),
                 in_nz.eq(1),    # both counts are at least 1
+                *(c.eq(1) for c in in_nzs),
                 w_nz.eq(1),
                 w_one.eq(head.beats == 1),
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
                 lmask.eq(head.lmask),
-                prev.eq(0),
             ]
         step = Signal()
         need_in = Signal()
@@ -201,18 +211,29 @@ class WriteDMA(wiring.Component):
         # no adder) and each lane taken from it or from the previous beat, stored rotated.
         # Zeroing the input and then shifting the pair put the flag ``need_in`` in front of
         # every lane's shifter (routed ECP5 critical path into the buffer).
+        # The lanes below ``off`` of a command's first W beat are zero: rather than zeroing
+        # ``prev`` when the command starts, they are zeroed under ``first`` (``prev`` was zero
+        # while ``first`` was high, and the first W beat takes an input beat, which loads
+        # ``prev``). The second load condition put a multiplexer in front of every bit of
+        # ``prev``, behind its enable logic (routed ECP5 critical path).
         lanes = [self.i_stream.payload.data.word_select(k, 8) for k in range(nbytes)]
         rot = Cat(*(Cat(*(lanes[(j - s) % nbytes] for s in range(nbytes)))
                     .word_select(r_offs[j // 2], 8) for j in range(nbytes)))
-        shifted = Cat(*(Mux(~fmask[j], prev.word_select(j, 8),
-                            Mux(need_in, rot.word_select(j, 8), 0)) for j in range(nbytes)))
+        shifted = Cat(*(Mux(~fmask[j], Mux(first, 0, prev.word_select(j, 8)),
+                            Mux(in_nzs[j // 2], rot.word_select(j, 8), 0))
+                        for j in range(nbytes)))
         strb = (Mux(first, fmask, ones) & Mux(w_one, lmask, ones))[:nbytes]
         m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
         with m.If(go):
             m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), w_one.eq(w_left == 2),
                          first.eq(0)]
             with m.If(need_in):
-                m.d.sync += [prev.eq(rot), in_left.eq(in_left - 1), in_nz.eq(in_left != 1)]
+                m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(in_left != 1),
+                             *(c.eq(in_left != 1) for c in in_nzs)]
+        # ``go & need_in`` per lane pair, from that pair's copy of ``in_nz``.
+        for k in range(ngroups):
+            with m.If(go & in_nzs[k]):
+                m.d.sync += prev[16 * k:16 * (k + 1)].eq(rot[16 * k:16 * (k + 1)])
         with m.If(active & ~w_nz):
             m.d.sync += active.eq(0)
 
@@ -307,6 +328,11 @@ class WriteDMA(wiring.Component):
                          issuing.eq(0), active.eq(0), avail.eq(0)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1)]
+        # ``run``'s next value, ``~draining & ~halted`` after the updates above: an error is
+        # only seen while running, and a drain ends while not running.
+        m.d.sync += run.eq(~self.abort & Mux(drained, code == DMAError.NONE,
+                                              run & ~(take & (bad != DMAError.NONE))
+                                              & ~(b_go & ~b_ok)))
 
         m.d.comb += [
             self.done.eq((b_go & b_ok & cq.r_data & run)
@@ -317,8 +343,14 @@ class WriteDMA(wiring.Component):
                          | (outstanding != 0) | draining),
         ]
 
+        # A W beat's bytes are counted one cycle late, from a register: the strobes' popcount
+        # and the counter's adder behind the W buffer's output and ``wready`` were a routed
+        # ECP5 critical path (69 levels). As for the read engine's stall count, a beat in the
+        # cycle of a clear belongs before it and is dropped.
+        w_bytes = Signal(nbytes.bit_length())
+        m.d.sync += w_bytes.eq(Mux(w_go & ~self.counter_clear, popcount(axi.wstrb), 0))
         with m.If(self.counter_clear):
             m.d.sync += self.bytes_written.eq(0)
-        with m.Elif(w_go):
-            m.d.sync += self.bytes_written.eq(self.bytes_written + popcount(axi.wstrb))
+        with m.Else():
+            m.d.sync += self.bytes_written.eq(self.bytes_written + w_bytes)
         return m
