@@ -152,18 +152,24 @@ class ReadDMA(wiring.Component):
 
         # ---- AR channel --------------------------------------------------------------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
-                                         take & (bad == DMAError.NONE), commit)
-        outstanding = Signal(range(p.max_outstanding + 1))
+        pop = Signal()
         # Buffer beats neither requested nor consumed: ``depth`` less the beats reserved, kept
         # as the room rather than the reservation, so the issue condition compares two
         # registers instead of an adder's sum with a constant.
         free = Signal(range(depth + 1), init=depth)
+        beats, beats_ok, fits = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
+                                               take & (bad == DMAError.NONE), commit, free, pop)
+        outstanding = Signal(range(p.max_outstanding + 1))
         ar_valid = Signal()
         ar_addr = Signal(p.addr_width)
         ar_len = Signal(8)
-        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
-                              & (beats <= free) & (~ar_valid | axi.arready))
+        # ``outstanding < max_outstanding`` as a flip-flop, updated with the count, and
+        # ``beats <= free`` as one (``fits``, see :func:`burst_register`): their compares fed
+        # ``commit`` and, through it, the enables of ``cur``, ``left`` and the burst registers
+        # (routed ECP5 paths).
+        out_ok = Signal(init=1)
+        m.d.comb += commit.eq(issuing & run & beats_ok & out_ok & fits
+                              & (~ar_valid | axi.arready))
         m.d.comb += [
             axi.arvalid.eq(ar_valid),
             axi.araddr.eq(ar_addr),
@@ -242,6 +248,10 @@ class ReadDMA(wiring.Component):
             m.d.sync += t_active.eq(0)
         r_burst_end = r_go & axi.rlast
         m.d.sync += outstanding.eq(outstanding + commit - r_burst_end)
+        with m.If(commit & ~r_burst_end):
+            m.d.sync += out_ok.eq(outstanding != p.max_outstanding - 1)
+        with m.Elif(r_burst_end & ~commit):
+            m.d.sync += out_ok.eq(outstanding != 0)     # as the wrapped compare would
 
         # ---- Realigner: shift by the start offset, cut into output beats ------------------
         active = Signal()
@@ -285,7 +295,6 @@ class ReadDMA(wiring.Component):
 
         can_load = ~o_valid | out.ready
         step = run & active
-        pop = Signal()
         emit = Signal()
         m.d.comb += [
             pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),

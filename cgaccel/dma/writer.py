@@ -239,14 +239,19 @@ class WriteDMA(wiring.Component):
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
+        beats, beats_ok, fits = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
+                                               good, commit, avail, go)
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
         aw_addr = Signal(p.addr_width)
         aw_len = Signal(8)
-        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
-                              & (avail >= beats) & bq.w_rdy & cq.w_rdy
+        # ``outstanding < max_outstanding`` as a flip-flop, updated with the count, and
+        # ``avail >= beats`` as one (``fits``, see :func:`burst_register`): their compares fed
+        # ``commit`` and, through it, the enables of ``cur``, ``left`` and the burst registers
+        # (routed ECP5 critical path).
+        out_ok = Signal(init=1)
+        m.d.comb += commit.eq(issuing & run & beats_ok & out_ok & fits & bq.w_rdy & cq.w_rdy
                               & (~aw_valid | axi.awready))
         m.d.comb += [
             axi.awvalid.eq(aw_valid),
@@ -313,6 +318,10 @@ class WriteDMA(wiring.Component):
             cq.r_en.eq(b_go),
         ]
         m.d.sync += outstanding.eq(outstanding + commit - b_go)
+        with m.If(commit & ~b_go):
+            m.d.sync += out_ok.eq(outstanding != p.max_outstanding - 1)
+        with m.Elif(b_go & ~commit):
+            m.d.sync += out_ok.eq(outstanding != 0)     # as the wrapped compare would
 
         # ---- Errors, drain, abort ----------------------------------------------------------
         drained = Signal()
