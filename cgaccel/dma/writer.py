@@ -169,13 +169,19 @@ class WriteDMA(wiring.Component):
         # path). Same values in every cycle, so no transfer moves.
         in_nz = Signal()
         # ``in_nz`` again, one copy per two byte lanes (``LOCAL_COPY``, updated with it): each
-        # gates its lanes' ``prev`` enable and input data, so no enable net reaches all of
-        # ``prev`` (one such net, with a fanout of about 130, was the routed ECP5 path into
-        # ``prev``).
+        # gates its lanes' ``prev`` enable, so no enable net reaches all of ``prev`` (one such
+        # net, with a fanout of about 130, was the routed ECP5 path into ``prev``).
         ngroups = nbytes // 2
         in_nzs = [Signal(name=f"in_nz{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
         w_nz = Signal()
         w_one = Signal()    # ``w_left == 1``, likewise (it selects the strobes' last mask)
+        # Each W lane's source as two flip-flops per lane, updated with the flags they are
+        # formed from: ``use_prev`` is ``~fmask[j] & ~first`` (the previous input beat),
+        # ``use_rot`` is ``fmask[j] & in_nz`` (the input beat); neither is a zero lane. Each
+        # data bit into the W buffer is then one LUT of four inputs after the rotation, not of
+        # five (``fmask``, ``first``, ``in_nz``, ``prev`` and the rotated input).
+        use_prev = Signal(nbytes, init=ones)    # ``fmask``, ``first`` and ``in_nz`` reset to 0
+        use_rot = Signal(nbytes)
         head = data.View(wq_layout, wq.r_data)
         # The bus beats the command spans come queued from the decode stage (``beats``): as
         # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were the
@@ -194,6 +200,8 @@ class WriteDMA(wiring.Component):
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
                 lmask.eq(head.lmask),
+                use_prev.eq(0),
+                use_rot.eq((Const(ones, nbytes) << head.off)[:nbytes]),
             ]
         step = Signal()
         need_in = Signal()
@@ -219,17 +227,18 @@ class WriteDMA(wiring.Component):
         lanes = [self.i_stream.payload.data.word_select(k, 8) for k in range(nbytes)]
         rot = Cat(*(Cat(*(lanes[(j - s) % nbytes] for s in range(nbytes)))
                     .word_select(r_offs[j // 2], 8) for j in range(nbytes)))
-        shifted = Cat(*(Mux(~fmask[j], Mux(first, 0, prev.word_select(j, 8)),
-                            Mux(in_nzs[j // 2], rot.word_select(j, 8), 0))
+        shifted = Cat(*(Mux(use_prev[j], prev.word_select(j, 8),
+                            Mux(use_rot[j], rot.word_select(j, 8), 0))
                         for j in range(nbytes)))
         strb = (Mux(first, fmask, ones) & Mux(w_one, lmask, ones))[:nbytes]
         m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
         with m.If(go):
             m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), w_one.eq(w_left == 2),
-                         first.eq(0)]
+                         first.eq(0), use_prev.eq(~fmask)]
             with m.If(need_in):
                 m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(in_left != 1),
-                             *(c.eq(in_left != 1) for c in in_nzs)]
+                             *(c.eq(in_left != 1) for c in in_nzs),
+                             use_rot.eq(Mux(in_left != 1, fmask, 0))]
         # ``go & need_in`` per lane pair, from that pair's copy of ``in_nz``.
         for k in range(ngroups):
             with m.If(go & in_nzs[k]):
