@@ -378,14 +378,18 @@ class ReadDMA(wiring.Component):
         # belongs before it and is dropped, as the clear drops it without the register.
         stalled = Signal()
         m.d.sync += stalled.eq(pending & out.ready & ~out.valid & ~self.counter_clear)
-        # The bytes of a beat likewise: ``out.ready`` enabled the whole byte counter.
+        # The bytes of a beat likewise: ``out.ready`` enabled the whole byte counter. A beat
+        # in the cycle of a clear is dropped by the clear registered beside its count, not by
+        # gating the count with ``counter_clear`` (the controller's logic).
         o_bytes = Signal.like(o_payload.count)
-        m.d.sync += o_bytes.eq(Mux(out.valid & out.ready & ~self.counter_clear,
-                                   o_payload.count, 0))
+        clear_d = Signal()
+        m.d.sync += [o_bytes.eq(Mux(out.valid & out.ready, o_payload.count, 0)),
+                     clear_d.eq(self.counter_clear)]
         with m.If(self.counter_clear):
             m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
         with m.Else():
-            m.d.sync += self.bytes_read.eq(self.bytes_read + o_bytes)
+            with m.If(~clear_d):
+                m.d.sync += self.bytes_read.eq(self.bytes_read + o_bytes)
             with m.If(stalled):
                 m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         return m

@@ -364,11 +364,15 @@ class WriteDMA(wiring.Component):
         # A W beat's bytes are counted one cycle late, from a register: the strobes' popcount
         # and the counter's adder behind the W buffer's output and ``wready`` were a routed
         # ECP5 critical path (69 levels). As for the read engine's stall count, a beat in the
-        # cycle of a clear belongs before it and is dropped.
+        # cycle of a clear belongs before it and is dropped: by the clear registered beside
+        # the count (gating the count with ``counter_clear``, the controller's logic, put it
+        # in front of the popcount's register: routed ECP5 path).
         w_bytes = Signal(nbytes.bit_length())
-        m.d.sync += w_bytes.eq(Mux(w_go & ~self.counter_clear, popcount(axi.wstrb), 0))
+        clear_d = Signal()
+        m.d.sync += [w_bytes.eq(Mux(w_go, popcount(axi.wstrb), 0)),
+                     clear_d.eq(self.counter_clear)]
         with m.If(self.counter_clear):
             m.d.sync += self.bytes_written.eq(0)
-        with m.Else():
+        with m.Elif(~clear_d):
             m.d.sync += self.bytes_written.eq(self.bytes_written + w_bytes)
         return m
