@@ -228,7 +228,8 @@ def burst_beats(params, addr, left):
     return beats, cap_stmts + stmts
 
 
-def burst_register(m, params, left, start_addr, start_cap, start_left, load, commit):
+def burst_register(m, params, left, start_addr, start_cap, start_left, load, commit, room,
+                   grow):
     """The next burst's length in a register, for the issue logic to compare and add.
 
     :func:`burst_beats` of the burst address ``cur`` and beats to go ``left`` (a subtract, two
@@ -252,7 +253,17 @@ def burst_register(m, params, left, start_addr, start_cap, start_left, load, com
     the compares one after the other, were the DMA engines' own critical path out of
     context). Same values as :func:`burst_beats` of ``cur`` and ``left`` in every cycle.
 
-    Returns ``(beats, ok)``: the length, and whether it is up to date (commit only when it is).
+    ``fits`` is ``beats <= room`` (the caller's buffer room for the burst) as a flip-flop: the
+    compare, a carry chain after ``beats``, fed the issue condition and through it the same
+    enables (routed ECP5 critical path). It is exact in every cycle in which ``ok`` and the
+    caller's ``issuing`` are high, the only cycles a commit can read it, given that ``room``
+    grows by ``grow`` (one bit) in a cycle without a commit: such a cycle follows one without
+    a commit or a drain. It is loaded with ``beats``' next value compared with ``room +
+    grow``, as the compares of ``beats``' operands side by side (the next length is the
+    smallest of them, so it fits if one of them does): as one compare after the next length
+    they made the new flip-flop's input the longest path.
+
+    Returns ``(beats, ok, fits)``.
     """
     shift = params.beat_shift
     per_page = BOUNDARY >> shift
@@ -290,7 +301,23 @@ def burst_register(m, params, left, start_addr, start_cap, start_left, load, com
                      to_page.eq(Mux(to_page == beats, per_page, to_page - beats))]
     with m.Else():
         m.d.sync += [beats.eq(next_beats), ok.eq(1)]
-    return beats, ok
+
+    def at_most(value, bound):
+        # ``value <= bound``: the bits of ``value`` above ``bound``'s width only need to be zero.
+        w = len(bound)
+        if len(value) <= w:
+            return value <= bound
+        return (value[w:] == 0) & (value[:w] <= bound)
+
+    fits = Signal(init=1)   # ``beats`` resets to 0
+    fits_by = []
+    for g in (0, 1):
+        bound = room + g
+        first_fits = at_most(start_cap, bound) | at_most(start_left, bound)
+        next_fits = at_most(left, bound) | at_most(to_page, bound) | (mb <= bound)
+        fits_by.append(Mux(load, first_fits, next_fits))
+    m.d.sync += fits.eq(Mux(grow, fits_by[1], fits_by[0]))
+    return beats, ok, fits
 
 
 def popcount(value):
@@ -456,9 +483,15 @@ class SmallFIFO(wiring.Component):
         wr = Signal(range(n))
         do_r = Signal()
         do_w = Signal()
+        # ``level != 0`` and ``level != depth`` as flip-flops, updated with ``level``: compared
+        # from ``level``, they put two LUT levels between it and the engines' command intake
+        # (``rq.level`` into the read engine's issue logic and the enables of its burst address
+        # and counters: the routed ECP5 critical path of the top). Same values in every cycle.
+        nonempty = Signal()
+        notfull = Signal(init=1)
         m.d.comb += [
-            self.r_rdy.eq(self.level != 0),
-            self.w_rdy.eq((self.level != depth) | self.r_en),
+            self.r_rdy.eq(nonempty),
+            self.w_rdy.eq(notfull | self.r_en),
             self.r_data.eq(slots[rd]),
             do_r.eq(self.r_en & self.r_rdy),
             do_w.eq(self.w_en & self.w_rdy),
@@ -472,4 +505,8 @@ class SmallFIFO(wiring.Component):
         with m.If(do_r):
             m.d.sync += rd.eq(Mux(rd == n - 1, 0, rd + 1))
         m.d.sync += self.level.eq(self.level + do_w - do_r)
+        with m.If(do_w & ~do_r):
+            m.d.sync += [nonempty.eq(1), notfull.eq(self.level != depth - 1)]
+        with m.Elif(do_r & ~do_w):
+            m.d.sync += [nonempty.eq(self.level != 1), notfull.eq(1)]
         return m

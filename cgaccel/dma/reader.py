@@ -59,7 +59,9 @@ class ReadDMA(wiring.Component):
     counter_clear : ``In(1)``
         Zero the counters.
     bytes_read : ``Out(counter_width)``
-        Bytes transferred on ``o_stream`` (``count`` summed).
+        Bytes transferred on ``o_stream`` (``count`` summed). Counted a cycle late: a beat's
+        bytes are added the cycle after its transfer, and those of a beat transferred in the
+        cycle of a clear belong before it and are dropped.
     stall_cycles : ``Out(counter_width)``
         Cycles ``o_stream.ready`` was high, ``o_stream.valid`` low and a command was pending:
         the consumer waiting on DRAM data. Counted a cycle late (it includes a stall one
@@ -109,9 +111,11 @@ class ReadDMA(wiring.Component):
         draining = Signal()
         halted = Signal()
         code = Signal(DMAError)
-        run = Signal()
+        # ``~draining & ~halted`` as a flip-flop, loaded with its next value (see the errors
+        # section): as a LUT after ``halted`` it led the routed ECP5 paths into the
+        # realigner's counters. Same value in every cycle.
+        run = Signal(init=1)
         flush = Signal()  # one cycle at the end of a drain: every internal queue is emptied
-        m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner, queued so that bursts of the next command
         # can be issued while the current one is still streaming out: the start offset, the
@@ -148,18 +152,24 @@ class ReadDMA(wiring.Component):
 
         # ---- AR channel --------------------------------------------------------------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
-                                         take & (bad == DMAError.NONE), commit)
-        outstanding = Signal(range(p.max_outstanding + 1))
+        pop = Signal()
         # Buffer beats neither requested nor consumed: ``depth`` less the beats reserved, kept
         # as the room rather than the reservation, so the issue condition compares two
         # registers instead of an adder's sum with a constant.
         free = Signal(range(depth + 1), init=depth)
+        beats, beats_ok, fits = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
+                                               take & (bad == DMAError.NONE), commit, free, pop)
+        outstanding = Signal(range(p.max_outstanding + 1))
         ar_valid = Signal()
         ar_addr = Signal(p.addr_width)
         ar_len = Signal(8)
-        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
-                              & (beats <= free) & (~ar_valid | axi.arready))
+        # ``outstanding < max_outstanding`` as a flip-flop, updated with the count, and
+        # ``beats <= free`` as one (``fits``, see :func:`burst_register`): their compares fed
+        # ``commit`` and, through it, the enables of ``cur``, ``left`` and the burst registers
+        # (routed ECP5 paths).
+        out_ok = Signal(init=1)
+        m.d.comb += commit.eq(issuing & run & beats_ok & out_ok & fits
+                              & (~ar_valid | axi.arready))
         m.d.comb += [
             axi.arvalid.eq(ar_valid),
             axi.araddr.eq(ar_addr),
@@ -238,6 +248,10 @@ class ReadDMA(wiring.Component):
             m.d.sync += t_active.eq(0)
         r_burst_end = r_go & axi.rlast
         m.d.sync += outstanding.eq(outstanding + commit - r_burst_end)
+        with m.If(commit & ~r_burst_end):
+            m.d.sync += out_ok.eq(outstanding != p.max_outstanding - 1)
+        with m.Elif(r_burst_end & ~commit):
+            m.d.sync += out_ok.eq(outstanding != 0)     # as the wrapped compare would
 
         # ---- Realigner: shift by the start offset, cut into output beats ------------------
         active = Signal()
@@ -281,7 +295,6 @@ class ReadDMA(wiring.Component):
 
         can_load = ~o_valid | out.ready
         step = run & active
-        pop = Signal()
         emit = Signal()
         m.d.comb += [
             pop.eq(step & more_in & fifo.r_rdy & (~buf_valid | can_load)),
@@ -342,6 +355,11 @@ class ReadDMA(wiring.Component):
                          issuing.eq(0), active.eq(0), *set_buf_valid(0), free.eq(depth)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1), o_valid.eq(0)]
+        # ``run``'s next value, ``~draining & ~halted`` after the updates above: an error is
+        # only seen while running, and a drain ends while not running.
+        m.d.sync += run.eq(~self.abort & Mux(drained, code == DMAError.NONE,
+                                              run & ~(take & (bad != DMAError.NONE))
+                                              & ~(r_go & ~r_ok)))
 
         m.d.comb += [
             self.done.eq((out.valid & out.ready & o_payload.last & run)
@@ -360,11 +378,18 @@ class ReadDMA(wiring.Component):
         # belongs before it and is dropped, as the clear drops it without the register.
         stalled = Signal()
         m.d.sync += stalled.eq(pending & out.ready & ~out.valid & ~self.counter_clear)
+        # The bytes of a beat likewise: ``out.ready`` enabled the whole byte counter. A beat
+        # in the cycle of a clear is dropped by the clear registered beside its count, not by
+        # gating the count with ``counter_clear`` (the controller's logic).
+        o_bytes = Signal.like(o_payload.count)
+        clear_d = Signal()
+        m.d.sync += [o_bytes.eq(Mux(out.valid & out.ready, o_payload.count, 0)),
+                     clear_d.eq(self.counter_clear)]
         with m.If(self.counter_clear):
             m.d.sync += [self.bytes_read.eq(0), self.stall_cycles.eq(0)]
         with m.Else():
-            with m.If(out.valid & out.ready):
-                m.d.sync += self.bytes_read.eq(self.bytes_read + o_payload.count)
+            with m.If(~clear_d):
+                m.d.sync += self.bytes_read.eq(self.bytes_read + o_bytes)
             with m.If(stalled):
                 m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         return m

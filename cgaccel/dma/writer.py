@@ -59,7 +59,9 @@ class WriteDMA(wiring.Component):
     counter_clear : ``In(1)``
         Zero the counter.
     bytes_written : ``Out(counter_width)``
-        Bytes written on the bus (strobes of accepted W beats).
+        Bytes written on the bus (strobes of accepted W beats). Counted a cycle late: a W
+        beat's bytes are added the cycle after it is accepted, and those of a beat accepted in
+        the cycle of a clear belong before it and are dropped.
 
     Parameters
     ----------
@@ -103,9 +105,11 @@ class WriteDMA(wiring.Component):
         draining = Signal()
         halted = Signal()
         code = Signal(DMAError)
-        run = Signal()
+        # ``~draining & ~halted`` as a flip-flop, loaded with its next value (see the errors
+        # section): as a LUT after ``halted`` it was the first level of the routed ECP5 paths
+        # into ``prev`` and the W buffer. Same value in every cycle.
+        run = Signal(init=1)
         flush = Signal()
-        m.d.comb += run.eq(~draining & ~halted)
 
         # Per-command parameters for the realigner: start offset, input beats, the last W
         # beat's strobe mask and the bus beats it spans (from the decode stage). The input
@@ -164,8 +168,20 @@ class WriteDMA(wiring.Component):
         # handshake logic (the controller's write-back packing: the routed ECP5 critical
         # path). Same values in every cycle, so no transfer moves.
         in_nz = Signal()
+        # ``in_nz`` again, one copy per two byte lanes (``LOCAL_COPY``, updated with it): each
+        # gates its lanes' ``prev`` enable, so no enable net reaches all of ``prev`` (one such
+        # net, with a fanout of about 130, was the routed ECP5 path into ``prev``).
+        ngroups = nbytes // 2
+        in_nzs = [Signal(name=f"in_nz{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
         w_nz = Signal()
         w_one = Signal()    # ``w_left == 1``, likewise (it selects the strobes' last mask)
+        # Each W lane's source as two flip-flops per lane, updated with the flags they are
+        # formed from: ``use_prev`` is ``~fmask[j] & ~first`` (the previous input beat),
+        # ``use_rot`` is ``fmask[j] & in_nz`` (the input beat); neither is a zero lane. Each
+        # data bit into the W buffer is then one LUT of four inputs after the rotation, not of
+        # five (``fmask``, ``first``, ``in_nz``, ``prev`` and the rotated input).
+        use_prev = Signal(nbytes, init=ones)    # ``fmask``, ``first`` and ``in_nz`` reset to 0
+        use_rot = Signal(nbytes)
         head = data.View(wq_layout, wq.r_data)
         # The bus beats the command spans come queued from the decode stage (``beats``): as
         # ``((off + len_m1) >> sh) + 1`` at the head, two adders in one cycle, they were the
@@ -178,12 +194,14 @@ class WriteDMA(wiring.Component):
                 in_left.eq(head.in_beats),
                 w_left.eq(head.beats),
                 in_nz.eq(1),    # both counts are at least 1
+                *(c.eq(1) for c in in_nzs),
                 w_nz.eq(1),
                 w_one.eq(head.beats == 1),
                 first.eq(1),
                 fmask.eq((Const(ones, nbytes) << head.off)[:nbytes]),
                 lmask.eq(head.lmask),
-                prev.eq(0),
+                use_prev.eq(0),
+                use_rot.eq((Const(ones, nbytes) << head.off)[:nbytes]),
             ]
         step = Signal()
         need_in = Signal()
@@ -201,31 +219,48 @@ class WriteDMA(wiring.Component):
         # no adder) and each lane taken from it or from the previous beat, stored rotated.
         # Zeroing the input and then shifting the pair put the flag ``need_in`` in front of
         # every lane's shifter (routed ECP5 critical path into the buffer).
+        # The lanes below ``off`` of a command's first W beat are zero: rather than zeroing
+        # ``prev`` when the command starts, they are zeroed under ``first`` (``prev`` was zero
+        # while ``first`` was high, and the first W beat takes an input beat, which loads
+        # ``prev``). The second load condition put a multiplexer in front of every bit of
+        # ``prev``, behind its enable logic (routed ECP5 critical path).
         lanes = [self.i_stream.payload.data.word_select(k, 8) for k in range(nbytes)]
         rot = Cat(*(Cat(*(lanes[(j - s) % nbytes] for s in range(nbytes)))
                     .word_select(r_offs[j // 2], 8) for j in range(nbytes)))
-        shifted = Cat(*(Mux(~fmask[j], prev.word_select(j, 8),
-                            Mux(need_in, rot.word_select(j, 8), 0)) for j in range(nbytes)))
+        shifted = Cat(*(Mux(use_prev[j], prev.word_select(j, 8),
+                            Mux(use_rot[j], rot.word_select(j, 8), 0))
+                        for j in range(nbytes)))
         strb = (Mux(first, fmask, ones) & Mux(w_one, lmask, ones))[:nbytes]
         m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
         with m.If(go):
             m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), w_one.eq(w_left == 2),
-                         first.eq(0)]
+                         first.eq(0), use_prev.eq(~fmask)]
             with m.If(need_in):
-                m.d.sync += [prev.eq(rot), in_left.eq(in_left - 1), in_nz.eq(in_left != 1)]
+                m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(in_left != 1),
+                             *(c.eq(in_left != 1) for c in in_nzs),
+                             use_rot.eq(Mux(in_left != 1, fmask, 0))]
+        # ``go & need_in`` per lane pair, from that pair's copy of ``in_nz``.
+        for k in range(ngroups):
+            with m.If(go & in_nzs[k]):
+                m.d.sync += prev[16 * k:16 * (k + 1)].eq(rot[16 * k:16 * (k + 1)])
         with m.If(active & ~w_nz):
             m.d.sync += active.eq(0)
 
         # ---- AW channel: a burst is issued once all its beats are buffered -----------------
         commit = Signal()
-        beats, beats_ok = burst_register(m, p, left, dec.addr, dec.cap, dec.beats, good, commit)
         avail = Signal(range(depth + 1))     # buffered beats not yet claimed by a burst
+        beats, beats_ok, fits = burst_register(m, p, left, dec.addr, dec.cap, dec.beats,
+                                               good, commit, avail, go)
         outstanding = Signal(range(p.max_outstanding + 1))
         aw_valid = Signal()
         aw_addr = Signal(p.addr_width)
         aw_len = Signal(8)
-        m.d.comb += commit.eq(issuing & run & beats_ok & (outstanding < p.max_outstanding)
-                              & (avail >= beats) & bq.w_rdy & cq.w_rdy
+        # ``outstanding < max_outstanding`` as a flip-flop, updated with the count, and
+        # ``avail >= beats`` as one (``fits``, see :func:`burst_register`): their compares fed
+        # ``commit`` and, through it, the enables of ``cur``, ``left`` and the burst registers
+        # (routed ECP5 critical path).
+        out_ok = Signal(init=1)
+        m.d.comb += commit.eq(issuing & run & beats_ok & out_ok & fits & bq.w_rdy & cq.w_rdy
                               & (~aw_valid | axi.awready))
         m.d.comb += [
             axi.awvalid.eq(aw_valid),
@@ -292,6 +327,10 @@ class WriteDMA(wiring.Component):
             cq.r_en.eq(b_go),
         ]
         m.d.sync += outstanding.eq(outstanding + commit - b_go)
+        with m.If(commit & ~b_go):
+            m.d.sync += out_ok.eq(outstanding != p.max_outstanding - 1)
+        with m.Elif(b_go & ~commit):
+            m.d.sync += out_ok.eq(outstanding != 0)     # as the wrapped compare would
 
         # ---- Errors, drain, abort ----------------------------------------------------------
         drained = Signal()
@@ -307,6 +346,11 @@ class WriteDMA(wiring.Component):
                          issuing.eq(0), active.eq(0), avail.eq(0)]
         with m.If(self.abort):
             m.d.sync += [code.eq(DMAError.NONE), halted.eq(0), draining.eq(1)]
+        # ``run``'s next value, ``~draining & ~halted`` after the updates above: an error is
+        # only seen while running, and a drain ends while not running.
+        m.d.sync += run.eq(~self.abort & Mux(drained, code == DMAError.NONE,
+                                              run & ~(take & (bad != DMAError.NONE))
+                                              & ~(b_go & ~b_ok)))
 
         m.d.comb += [
             self.done.eq((b_go & b_ok & cq.r_data & run)
@@ -317,8 +361,18 @@ class WriteDMA(wiring.Component):
                          | (outstanding != 0) | draining),
         ]
 
+        # A W beat's bytes are counted one cycle late, from a register: the strobes' popcount
+        # and the counter's adder behind the W buffer's output and ``wready`` were a routed
+        # ECP5 critical path (69 levels). As for the read engine's stall count, a beat in the
+        # cycle of a clear belongs before it and is dropped: by the clear registered beside
+        # the count (gating the count with ``counter_clear``, the controller's logic, put it
+        # in front of the popcount's register: routed ECP5 path).
+        w_bytes = Signal(nbytes.bit_length())
+        clear_d = Signal()
+        m.d.sync += [w_bytes.eq(Mux(w_go, popcount(axi.wstrb), 0)),
+                     clear_d.eq(self.counter_clear)]
         with m.If(self.counter_clear):
             m.d.sync += self.bytes_written.eq(0)
-        with m.Elif(w_go):
-            m.d.sync += self.bytes_written.eq(self.bytes_written + popcount(axi.wstrb))
+        with m.Elif(~clear_d):
+            m.d.sync += self.bytes_written.eq(self.bytes_written + w_bytes)
         return m
