@@ -210,13 +210,7 @@ class Controller(wiring.Component):
         beat_full = Signal()
         offset = Signal(range(beat_bytes + 1))
         item = Signal(geo.wr_data_width)
-        mask = Signal(beat_bits)
-        with m.Switch(item_log2):
-            for lg in range(beat_log2 + 1):
-                with m.Case(lg):
-                    m.d.comb += mask.eq((1 << (8 << lg)) - 1)
-            with m.Default():
-                m.d.comb += mask.eq(0)
+        mask = Signal(beat_bits)    # an item's bits, ``(1 << (8 << item_log2)) - 1`` (below)
         shifted = Signal(beat_bits)
         # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
         # register, and one item's bytes registered from the command words (stable from
@@ -530,6 +524,13 @@ class Controller(wiring.Component):
             "store_col": word_test(0, lambda v: col_bad(v, 9, 13), 0),
         }
         inner_zero = word_test(3, lambda v: v == 0, 1)
+        # The item mask from flip-flops too: byte ``b`` of it is set when ``b.bit_length() <=
+        # item_log2 <= beat_log2``, one flag per threshold. Decoded from the words, it was a
+        # routed ECP5 critical path of ``default``'s top, from ``words`` through the write
+        # payload into the write slice's registers.
+        mask_at = [word_test(0, lambda v, t=t: (v[10:13] >= t) & (v[10:13] <= beat_log2),
+                             int(t == 0)) for t in range(beat_log2 + 1)]
+        m.d.comb += mask.eq(Cat(*(mask_at[(i // 8).bit_length()] for i in range(beat_bits))))
         outer_zero = word_test(4, lambda v: v == 0, 1)
         inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
         # ``xfer_len > 1 << LEN_WIDTH`` for each ``item_log2``, picked by it in DECODE.
