@@ -528,8 +528,13 @@ class Controller(wiring.Component):
         # item_log2 <= beat_log2``, one flag per threshold. Decoded from the words, it was a
         # routed ECP5 critical path of ``default``'s top, from ``words`` through the write
         # payload into the write slice's registers.
-        mask_at = [word_test(0, lambda v, t=t: (v[10:13] >= t) & (v[10:13] <= beat_log2),
-                             int(t == 0)) for t in range(beat_log2 + 1)]
+        def mask_test(v, t):
+            # (No compare that is constant for the field's width: Verilator's lint refuses it.)
+            lg = v[10:13]
+            return Cat(*([lg >= t] if t else []), *([lg <= beat_log2] if beat_log2 < 7 else []),
+                       Const(1, 1)).all()
+        mask_at = [word_test(0, lambda v, t=t: mask_test(v, t), int(t == 0))
+                   for t in range(beat_log2 + 1)]
         m.d.comb += mask.eq(Cat(*(mask_at[(i // 8).bit_length()] for i in range(beat_bits))))
         outer_zero = word_test(4, lambda v: v == 0, 1)
         inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
