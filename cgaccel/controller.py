@@ -210,13 +210,7 @@ class Controller(wiring.Component):
         beat_full = Signal()
         offset = Signal(range(beat_bytes + 1))
         item = Signal(geo.wr_data_width)
-        mask = Signal(beat_bits)
-        with m.Switch(item_log2):
-            for lg in range(beat_log2 + 1):
-                with m.Case(lg):
-                    m.d.comb += mask.eq((1 << (8 << lg)) - 1)
-            with m.Default():
-                m.d.comb += mask.eq(0)
+        mask = Signal(beat_bits)    # an item's bits, ``(1 << (8 << item_log2)) - 1`` (below)
         shifted = Signal(beat_bits)
         # Bytes of the beat not yet written (its ``count`` less ``offset``), kept as its own
         # register, and one item's bytes registered from the command words (stable from
@@ -474,16 +468,23 @@ class Controller(wiring.Component):
         # raise ``valid`` (``n_left``/``n_todo != 0``), which put those counters in front of
         # the DMA decode stage's adders (the routed critical path after the DMA changes). A
         # payload without ``valid`` is ignored, so this changes no transfer. FETCH's flag
-        # in two more copies (``LOCAL_COPY``, equal to it at every cycle): one for these
-        # payload multiplexers, one for the ``pc`` and ``n_left`` enables, so that neither
-        # waits on the other's wires.
-        fetching = Signal(attrs=LOCAL_COPY)
+        # in more copies (``LOCAL_COPY``, equal to it at every cycle): one for the ``pc`` and
+        # ``n_left`` enables, and one for each quarter of these payload multiplexers (the read
+        # address's halves, the length's), so that none waits on the others' wires: one copy
+        # fanned out to all of them was in front of the read DMA's decode checks (a routed
+        # ECP5 critical path of ``default``'s top, into ``rdma.cmd_dec``).
+        fetching = [Signal(name=f"fetching_c{k}", attrs=LOCAL_COPY) for k in range(4)]
         fetch_en = Signal(attrs=LOCAL_COPY)
-        m.d.sync += [fetching.eq(state_next[states.index("FETCH")]),
+        m.d.sync += [*(c.eq(state_next[states.index("FETCH")]) for c in fetching),
                      fetch_en.eq(state_next[states.index("FETCH")])]
+        rd_len = Signal.like(xfer_len_q)
+        ha, hl = aw // 2, len(rd_len) // 2
         m.d.comb += [
-            self.rd_cmd.payload.addr.eq(Mux(fetching, pc, dram_next)),
-            self.rd_cmd.payload.length.eq(Mux(fetching, COMMAND_BYTES, xfer_len_q)),
+            self.rd_cmd.payload.addr[:ha].eq(Mux(fetching[0], pc[:ha], dram_next[:ha])),
+            self.rd_cmd.payload.addr[ha:].eq(Mux(fetching[1], pc[ha:], dram_next[ha:])),
+            rd_len[:hl].eq(Mux(fetching[2], COMMAND_BYTES, xfer_len_q)[:hl]),
+            rd_len[hl:].eq(Mux(fetching[3], COMMAND_BYTES, xfer_len_q)[hl:]),
+            self.rd_cmd.payload.length.eq(rd_len),
             self.wr_cmd.payload.addr.eq(dram_next),
             self.wr_cmd.payload.length.eq(inner),
         ]
@@ -523,6 +524,18 @@ class Controller(wiring.Component):
             "store_col": word_test(0, lambda v: col_bad(v, 9, 13), 0),
         }
         inner_zero = word_test(3, lambda v: v == 0, 1)
+        # The item mask from flip-flops too: byte ``b`` of it is set when ``b.bit_length() <=
+        # item_log2 <= beat_log2``, one flag per threshold. Decoded from the words, it was a
+        # routed ECP5 critical path of ``default``'s top, from ``words`` through the write
+        # payload into the write slice's registers.
+        def mask_test(v, t):
+            # (No compare that is constant for the field's width: Verilator's lint refuses it.)
+            lg = v[10:13]
+            return Cat(*([lg >= t] if t else []), *([lg <= beat_log2] if beat_log2 < 7 else []),
+                       Const(1, 1)).all()
+        mask_at = [word_test(0, lambda v, t=t: mask_test(v, t), int(t == 0))
+                   for t in range(beat_log2 + 1)]
+        m.d.comb += mask.eq(Cat(*(mask_at[(i // 8).bit_length()] for i in range(beat_bits))))
         outer_zero = word_test(4, lambda v: v == 0, 1)
         inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
         # ``xfer_len > 1 << LEN_WIDTH`` for each ``item_log2``, picked by it in DECODE.
@@ -858,6 +871,17 @@ class Controller(wiring.Component):
         rot8 = lanes8[:cols]
         for b in range((cols - 1).bit_length()):
             rot8 = [Mux(st_rot[b], rot8[(q - (1 << b)) % cols], rot8[q]) for q in range(cols)]
+        # STORE counts a returned iteration (``n_data``) a cycle late, from a flip-flop set as
+        # the iteration's last byte is packed: the engine's read ``valid`` -> packing handshake
+        # -> ``n_data`` and its flags (66 flip-flops) was a routed ECP5 critical path of
+        # ``default``'s top. STORE reads ``n_data`` only for its end (``n_data == 0`` with
+        # ``pack_full`` low), and that last byte sets ``pack_full`` for the next cycle, the only
+        # one in which the count lags: the end comes in the same cycle as before. (LOAD and
+        # DECODE, the count's other users, come at least three cycles after STORE.)
+        st_counted = Signal()
+        m.d.sync += st_counted.eq(0)
+        with m.If(st_counted):
+            m.d.sync += count_down(n_data)
         with m.If(storing):
             # Pack returned bytes into beats; an iteration's last byte closes its beat. A
             # byte arriving as the full beat leaves starts the next one.
@@ -877,7 +901,7 @@ class Controller(wiring.Component):
                              pack_room.eq(Mux(flush, beat_bytes - rstep,
                                               pack_room - rstep))]
                 with m.If(st_ends):
-                    m.d.sync += [*set_left(st_left, inner), *count_down(n_data),
+                    m.d.sync += [*set_left(st_left, inner), st_counted.eq(1),
                                  st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
                 with m.Else():
                     m.d.sync += set_left(st_left, st_left - rstep)

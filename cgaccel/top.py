@@ -13,7 +13,7 @@ from .dma.writer import WriteDMA
 from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
 from .regs import counter_names, hwcfg_values
-from .stream import SkidBuffer
+from .stream import PairBuffer, SkidBuffer
 
 __all__ = ["Top", "build_top"]
 
@@ -77,9 +77,11 @@ class Top(wiring.Component):
         # per read command, one more before a RUN that follows a LOAD. While the read slice
         # holds a beat the DMA side counts as busy (an abort drains it); while the write
         # slice holds a write the engine counts as busy, and no tile command or output read
-        # passes it (a tile must see every write before it, a read every preload).
+        # passes it (a tile must see every write before it, a read every preload). The write
+        # slice is a ``PairBuffer``: a skid buffer cycle for cycle, whose wide payload
+        # registers are not enabled by the engine's ``ready``.
         m.submodules.rd_slice = rd_slice = SkidBuffer(rdma.o_stream.payload.shape())
-        m.submodules.wr_slice = wr_slice = SkidBuffer(engine.i_wr.payload.shape())
+        m.submodules.wr_slice = wr_slice = PairBuffer(engine.i_wr.payload.shape())
         wiring.connect(m, ctl.rd_cmd, rdma.cmd)
         wiring.connect(m, rdma.o_stream, rd_slice.i)
         wiring.connect(m, rd_slice.o, ctl.rd_data)

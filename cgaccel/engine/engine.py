@@ -289,7 +289,15 @@ class Engine(wiring.Component):
         # The direct host (``host="mmio"``) takes one read per register access: two entries.
         depth = 4 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
-        m.d.comb += [self.o_rd.valid.eq(rd_fifo.r_rdy), self.o_rd.payload.eq(rd_fifo.r_data),
+        # ``o_rd.valid`` is the FIFO's ``r_rdy`` (``level != 0``) as a flip-flop loaded with
+        # its next value, equal to it at every cycle: the decode of the FIFO's level in front of
+        # the controller's STORE packing (``pack_full``, ``n_data``, ``st_left``) was the first
+        # level of a routed ECP5 critical path of ``default``'s top.
+        rd_nonempty = Signal()
+        rd_pushed = rd_fifo.w_en & rd_fifo.w_rdy
+        rd_popped = rd_fifo.r_en & rd_fifo.r_rdy
+        m.d.sync += rd_nonempty.eq((rd_fifo.level + rd_pushed - rd_popped) != 0)
+        m.d.comb += [self.o_rd.valid.eq(rd_nonempty), self.o_rd.payload.eq(rd_fifo.r_data),
                      rd_fifo.r_en.eq(self.o_rd.ready)]
         rd_credit = Signal(range(depth + 1))    # reads accepted and not yet taken from o_rd
         rd_room = Signal(init=1)                # ``rd_credit < depth``, as a flip-flop
