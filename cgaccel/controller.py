@@ -552,7 +552,10 @@ class Controller(wiring.Component):
             "store_size": inner_big | bad_w0["store_col"],
         }
 
-        m.d.comb += self.busy.eq(0)
+        # Busy in every state but IDLE and FINISH: with one flip-flop per state that is one
+        # LUT of two flip-flops. Set state by state, it was an OR of ten that yosys shared
+        # with the next-state logic, and ``start`` (through ``busy``) clears the counters.
+        m.d.comb += self.busy.eq(~state.IDLE & ~state.FINISH)
         with when("IDLE"):
             with m.If(self.start):
                 m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
@@ -567,7 +570,6 @@ class Controller(wiring.Component):
                 m.d.sync += [error.eq(0), self.done.eq(0)]
 
         with when("FETCH"):
-            m.d.comb += self.busy.eq(1)
             with m.If(is_zero["n_left"]):
                 m.d.sync += error.eq(ERRORS["command"])
                 goto("ABORT")
@@ -582,7 +584,7 @@ class Controller(wiring.Component):
             m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left), fetch_idx.eq(0)]
 
         with when("FETCH_DATA"):
-            m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+            m.d.comb += [self.rd_data.ready.eq(1)]
             with m.If(self.rd_data.valid):
                 chunk = self.rd_data.payload.data[:step]
                 with m.Switch(fetch_idx):
@@ -596,7 +598,6 @@ class Controller(wiring.Component):
             check_abort()
 
         with when("DECODE"):
-            m.d.comb += self.busy.eq(1)
             m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
                          ld_last.eq(inner == 1), *set_copies("ld_last", inner == 1),
                          base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
@@ -648,7 +649,6 @@ class Controller(wiring.Component):
                     goto("ABORT")
 
         with when("LOAD"):
-            m.d.comb += self.busy.eq(1)
             # Issue one DMA read per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.rd_cmd.valid.eq(1)
@@ -734,7 +734,7 @@ class Controller(wiring.Component):
                         self.rd_data.payload.data[k * part:(k + 1) * part])
 
         with when("RUN"):
-            m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
+            m.d.comb += [self.eng_cmd.valid.eq(1),
                          self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
             with m.If(self.eng_cmd.ready):
                 m.d.comb += run_issued.eq(1)
@@ -742,7 +742,6 @@ class Controller(wiring.Component):
             check_abort()
 
         with when("STORE_CHECK"):
-            m.d.comb += self.busy.eq(1)
             with m.If(mul_b_zero):
                 goto("STORE_CHECK2")
         # The shift-and-add's registers, enabled by a copy of STORE_CHECK's flag
@@ -765,7 +764,6 @@ class Controller(wiring.Component):
                                          | (st_end > win_end) | (st_end > (1 << aw)))
 
         with when("STORE_CHECK2"):
-            m.d.comb += self.busy.eq(1)
             with m.If(bad_range):
                 m.d.sync += error.eq(ERRORS["out_of_range"])
                 goto("ABORT")
@@ -774,7 +772,6 @@ class Controller(wiring.Component):
                 goto("STORE")
 
         with when("STORE"):
-            m.d.comb += self.busy.eq(1)
             # One DMA write per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.wr_cmd.valid.eq(1)
@@ -830,7 +827,6 @@ class Controller(wiring.Component):
             check_abort()
 
         with when("END"):
-            m.d.comb += self.busy.eq(1)
             with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
                 goto("FINISH")
             check_abort()
@@ -839,7 +835,7 @@ class Controller(wiring.Component):
             # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
             # busy until then; a held abort would keep them draining) and let a running
             # tile end.
-            m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
+            m.d.comb += [self.dma_abort.eq(~abort_sent),
                          self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
             m.d.sync += abort_sent.eq(1)
             with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):
