@@ -478,6 +478,11 @@ class Controller(wiring.Component):
         m.d.sync += [*(c.eq(state_next[states.index("FETCH")]) for c in fetching),
                      fetch_en.eq(state_next[states.index("FETCH")])]
         rd_len = Signal.like(xfer_len_q)
+        # The write length: ``inner`` registered in DECODE, so that the write DMA's decode
+        # stage starts at a flip-flop of its own (from ``words``, fanned out across the
+        # controller, it was a routed ECP5 path into ``wdma.cmd_dec``). STORE, the only state
+        # with ``wr_cmd.valid``, follows DECODE, and ``words`` changes only in FETCH_DATA.
+        wr_len = Signal.like(inner, attrs=LOCAL_COPY)
         ha, hl = aw // 2, len(rd_len) // 2
         m.d.comb += [
             self.rd_cmd.payload.addr[:ha].eq(Mux(fetching[0], pc[:ha], dram_next[:ha])),
@@ -486,7 +491,7 @@ class Controller(wiring.Component):
             rd_len[hl:].eq(Mux(fetching[3], COMMAND_BYTES, xfer_len_q)[hl:]),
             self.rd_cmd.payload.length.eq(rd_len),
             self.wr_cmd.payload.addr.eq(dram_next),
-            self.wr_cmd.payload.length.eq(inner),
+            self.wr_cmd.payload.length.eq(wr_len),
         ]
 
         # Command fetch assembly.
@@ -613,7 +618,8 @@ class Controller(wiring.Component):
                          span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                          mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
                          mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
-                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
+                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner),
+                         wr_len.eq(inner)]
             with m.Switch(op):
                 with m.Case(Op.END):
                     goto("END")
