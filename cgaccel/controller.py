@@ -97,6 +97,11 @@ class Controller(wiring.Component):
         # Decoded command ---------------------------------------------------------------------
         words = Signal(8 * 32)
         w = [words[32 * i:32 * (i + 1)] for i in range(8)]
+        # Words 1-4, the engine's tile command, in a copy of their own (``LOCAL_COPY``, equal
+        # to them at every cycle: written by the same beats), placed by the engine's intake
+        # while ``words`` stays by the controller's decode (one register fanned out to both
+        # put long wires in front of the decode's adders: ``words`` -> ``st_end``).
+        eng_words = Signal(4 * 32, attrs=LOCAL_COPY)
         op = w[0][0:4]
         target = w[0][4:7]
         bcast = w[0][7]
@@ -596,6 +601,10 @@ class Controller(wiring.Component):
                     for i in range(max(1, 256 // step)):
                         with m.Case(i):
                             m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                            lo, hi = max(i * step, 32), min((i + 1) * step, 160)
+                            if lo < hi:
+                                m.d.sync += eng_words[lo - 32:hi - 32].eq(
+                                    chunk[lo - i * step:hi - i * step])
                             m.d.comb += fetch_we[i].eq(1)
                 m.d.sync += fetch_idx.eq(fetch_idx + 1)
                 with m.If(self.rd_data.payload.last):
@@ -741,7 +750,7 @@ class Controller(wiring.Component):
 
         with when("RUN"):
             m.d.comb += [self.eng_cmd.valid.eq(1),
-                         self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
+                         self.eng_cmd.payload.eq(eng_words)]
             with m.If(self.eng_cmd.ready):
                 m.d.comb += run_issued.eq(1)
                 goto("FETCH")
