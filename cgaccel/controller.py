@@ -97,6 +97,11 @@ class Controller(wiring.Component):
         # Decoded command ---------------------------------------------------------------------
         words = Signal(8 * 32)
         w = [words[32 * i:32 * (i + 1)] for i in range(8)]
+        # Words 1-4, the engine's tile command, in a copy of their own (``LOCAL_COPY``, equal
+        # to them at every cycle: written by the same beats), placed by the engine's intake
+        # while ``words`` stays by the controller's decode (one register fanned out to both
+        # put long wires in front of the decode's adders: ``words`` -> ``st_end``).
+        eng_words = Signal(4 * 32, attrs=LOCAL_COPY)
         op = w[0][0:4]
         target = w[0][4:7]
         bcast = w[0][7]
@@ -478,6 +483,11 @@ class Controller(wiring.Component):
         m.d.sync += [*(c.eq(state_next[states.index("FETCH")]) for c in fetching),
                      fetch_en.eq(state_next[states.index("FETCH")])]
         rd_len = Signal.like(xfer_len_q)
+        # The write length: ``inner`` registered in DECODE, so that the write DMA's decode
+        # stage starts at a flip-flop of its own (from ``words``, fanned out across the
+        # controller, it was a routed ECP5 path into ``wdma.cmd_dec``). STORE, the only state
+        # with ``wr_cmd.valid``, follows DECODE, and ``words`` changes only in FETCH_DATA.
+        wr_len = Signal.like(inner, attrs=LOCAL_COPY)
         ha, hl = aw // 2, len(rd_len) // 2
         m.d.comb += [
             self.rd_cmd.payload.addr[:ha].eq(Mux(fetching[0], pc[:ha], dram_next[:ha])),
@@ -486,7 +496,7 @@ class Controller(wiring.Component):
             rd_len[hl:].eq(Mux(fetching[3], COMMAND_BYTES, xfer_len_q)[hl:]),
             self.rd_cmd.payload.length.eq(rd_len),
             self.wr_cmd.payload.addr.eq(dram_next),
-            self.wr_cmd.payload.length.eq(inner),
+            self.wr_cmd.payload.length.eq(wr_len),
         ]
 
         # Command fetch assembly.
@@ -552,7 +562,10 @@ class Controller(wiring.Component):
             "store_size": inner_big | bad_w0["store_col"],
         }
 
-        m.d.comb += self.busy.eq(0)
+        # Busy in every state but IDLE and FINISH: with one flip-flop per state that is one
+        # LUT of two flip-flops. Set state by state, it was an OR of ten that yosys shared
+        # with the next-state logic, and ``start`` (through ``busy``) clears the counters.
+        m.d.comb += self.busy.eq(~state.IDLE & ~state.FINISH)
         with when("IDLE"):
             with m.If(self.start):
                 m.d.sync += [error.eq(0), self.done.eq(0), pc.eq(self.cmd_addr),
@@ -567,7 +580,6 @@ class Controller(wiring.Component):
                 m.d.sync += [error.eq(0), self.done.eq(0)]
 
         with when("FETCH"):
-            m.d.comb += self.busy.eq(1)
             with m.If(is_zero["n_left"]):
                 m.d.sync += error.eq(ERRORS["command"])
                 goto("ABORT")
@@ -582,13 +594,17 @@ class Controller(wiring.Component):
             m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left), fetch_idx.eq(0)]
 
         with when("FETCH_DATA"):
-            m.d.comb += [self.busy.eq(1), self.rd_data.ready.eq(1)]
+            m.d.comb += [self.rd_data.ready.eq(1)]
             with m.If(self.rd_data.valid):
                 chunk = self.rd_data.payload.data[:step]
                 with m.Switch(fetch_idx):
                     for i in range(max(1, 256 // step)):
                         with m.Case(i):
                             m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
+                            lo, hi = max(i * step, 32), min((i + 1) * step, 160)
+                            if lo < hi:
+                                m.d.sync += eng_words[lo - 32:hi - 32].eq(
+                                    chunk[lo - i * step:hi - i * step])
                             m.d.comb += fetch_we[i].eq(1)
                 m.d.sync += fetch_idx.eq(fetch_idx + 1)
                 with m.If(self.rd_data.payload.last):
@@ -596,7 +612,6 @@ class Controller(wiring.Component):
             check_abort()
 
         with when("DECODE"):
-            m.d.comb += self.busy.eq(1)
             m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
                          ld_last.eq(inner == 1), *set_copies("ld_last", inner == 1),
                          base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
@@ -612,7 +627,8 @@ class Controller(wiring.Component):
                          span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
                          mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
                          mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
-                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner)]
+                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner),
+                         wr_len.eq(inner)]
             with m.Switch(op):
                 with m.Case(Op.END):
                     goto("END")
@@ -648,7 +664,6 @@ class Controller(wiring.Component):
                     goto("ABORT")
 
         with when("LOAD"):
-            m.d.comb += self.busy.eq(1)
             # Issue one DMA read per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.rd_cmd.valid.eq(1)
@@ -734,15 +749,14 @@ class Controller(wiring.Component):
                         self.rd_data.payload.data[k * part:(k + 1) * part])
 
         with when("RUN"):
-            m.d.comb += [self.busy.eq(1), self.eng_cmd.valid.eq(1),
-                         self.eng_cmd.payload.eq(Cat(w[1], w[2], w[3], w[4]))]
+            m.d.comb += [self.eng_cmd.valid.eq(1),
+                         self.eng_cmd.payload.eq(eng_words)]
             with m.If(self.eng_cmd.ready):
                 m.d.comb += run_issued.eq(1)
                 goto("FETCH")
             check_abort()
 
         with when("STORE_CHECK"):
-            m.d.comb += self.busy.eq(1)
             with m.If(mul_b_zero):
                 goto("STORE_CHECK2")
         # The shift-and-add's registers, enabled by a copy of STORE_CHECK's flag
@@ -765,7 +779,6 @@ class Controller(wiring.Component):
                                          | (st_end > win_end) | (st_end > (1 << aw)))
 
         with when("STORE_CHECK2"):
-            m.d.comb += self.busy.eq(1)
             with m.If(bad_range):
                 m.d.sync += error.eq(ERRORS["out_of_range"])
                 goto("ABORT")
@@ -774,7 +787,6 @@ class Controller(wiring.Component):
                 goto("STORE")
 
         with when("STORE"):
-            m.d.comb += self.busy.eq(1)
             # One DMA write per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.wr_cmd.valid.eq(1)
@@ -830,7 +842,6 @@ class Controller(wiring.Component):
             check_abort()
 
         with when("END"):
-            m.d.comb += self.busy.eq(1)
             with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
                 goto("FINISH")
             check_abort()
@@ -839,7 +850,7 @@ class Controller(wiring.Component):
             # Stop the DMA engines with one abort pulse (they drain what is in flight and stay
             # busy until then; a held abort would keep them draining) and let a running
             # tile end.
-            m.d.comb += [self.busy.eq(1), self.dma_abort.eq(~abort_sent),
+            m.d.comb += [self.dma_abort.eq(~abort_sent),
                          self.rd_data.ready.eq(1), self.eng_rd_data.ready.eq(1)]
             m.d.sync += abort_sent.eq(1)
             with m.If(abort_sent & ~self.dma_busy & ~self.eng_busy & (runs == 0)):

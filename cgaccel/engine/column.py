@@ -349,7 +349,7 @@ class Column(wiring.Component):
         item_layout = data.StructLayout({
             "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr2": 5, "ns2": 5, "rone": 1,
             "sone": 1, "start": cb, "mid": cb, "lend2": cb + 1, "lone": 1, "cend2": cb + 1,
-            "cone": 1, "omask": 1, "ncw": nb, "empty_b": 1, "empty_c": 1,
+            "cone": 1, "omask": 1, "ncw": nb, "empty_b": 1, "empty_c": 1, "need": 1,
         })
         # Two entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
         # A block RAM would hold them in several mostly empty blocks, and the buffered FIFO's
@@ -740,7 +740,7 @@ class Column(wiring.Component):
                 s4_out.lend2.eq(s3["segend"] - 2),
                 s4_out.lone.eq(s3["start"] + 1 == s3["segend"]),
                 s4_out.cend2.eq(s3["end"] - 2), s4_out.cone.eq(s3["segend"] + 1 == s3["end"]),
-                s4_out.omask.eq(s3["omask"]),
+                s4_out.omask.eq(s3["omask"]), s4_out.need.eq(d.gated & s3["omask"]),
                 s4_out.ncw.eq(shift_add(s3["cwn"], s3["taps"])),
                 s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
                 s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
@@ -933,7 +933,11 @@ class Column(wiring.Component):
         # read of the head never races a write of the same slot.
         sl = Signal(slot_layout)
         m.d.comb += sl.eq(Mux(cq_pop_d, slot_rp_b.data, slot_rp.data))
-        need_slot = d.gated & fifo_item.omask
+        # ``d.gated & omask``, stored with the item (``d`` holds one tile until the FIFO is
+        # empty): ``d.gated``'s wire in front of the issue decision was a routed ECP5 path
+        # (``d.gated`` -> setup FIFO head -> ``in_item`` -> ``cur_*`` enables). Without
+        # gating ``d.gated`` is a constant 0 and synthesis drops the slot logic.
+        need_slot = fifo_item.need if cfg.cgnet else d.gated & fifo_item.omask
         # The slot memories are written the cycle after the base issue, from registers (their
         # write ports were on the column's worst routed paths: ``free`` -> issue decision ->
         # LUT-RAM write enable); a slot is read only after its gate's decision, many cycles on.

@@ -54,6 +54,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..rtl import LOCAL_COPY
 from .column import Column
 from .geometry import Geometry, Target
 from .intake import IntakeCheck
@@ -144,8 +145,6 @@ class Engine(wiring.Component):
         # queue.
         cmd = Signal(tl)
         m.submodules.sizes = sizes = IntakeCheck(cfg)
-        bad_fld = Signal()
-        bad_par = Signal()
 
         def nk_of(c):
             # Channels per column: all of them when the tile is split by pixels.
@@ -159,7 +158,14 @@ class Engine(wiring.Component):
         nk_in = Signal(nk_of(cmd).shape())
         m.d.comb += [sizes.cmd.eq(cmd), sizes.nk.eq(nk_in)]
         started = Signal()
+        # ``start``: CHECK with a good command; a flip-flop, set in SIZE's last cycle and
+        # cleared after one cycle, with a copy for each column (``LOCAL_COPY``).
         start = Signal()
+        start_c = [Signal(name=f"start_c{j}", attrs=LOCAL_COPY) for j in range(cfg.cols)]
+        bad = Signal()
+        bad_fld = Signal()
+        bad_par = Signal()
+        m.d.sync += [start.eq(0), *(c.eq(0) for c in start_c)]
         intake = Signal()  # SIZE or CHECK, as a flip-flop
         done_clr = Signal(2)
         set_inflight = Signal(2)
@@ -190,17 +196,23 @@ class Engine(wiring.Component):
                     fld = fld | d.gated
                 if not cfg.deal:
                     fld = fld | (d.psplit & d.pdeal)
+                # Registered in every SIZE cycle: SIZE lasts ``intake_cycles`` (> 1), so they
+                # hold the command's checks by its last cycle.
                 m.d.sync += [bad_fld.eq(fld), bad_par.eq(nk_in > geo.param_depth)]
                 with m.If(sizes.last):
+                    # The verdict and ``start`` as flip-flops for CHECK (its only cycle):
+                    # read there through the size flags' OR, ``start`` was a path from
+                    # the intake's registers across the engine to each column's queue.
+                    verdict = bad_fld | bad_par | sizes.bad_next
+                    m.d.sync += [bad.eq(verdict), start.eq(~verdict),
+                                 *(c.eq(~verdict) for c in start_c)]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += intake.eq(0)
                 d = cmd
-                bad = bad_fld | bad_par | sizes.bad
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
-                    m.d.comb += [start.eq(1),
-                                 set_inflight.eq(Mux(d.bank, 0b10, 0b01))]
+                    m.d.comb += set_inflight.eq(Mux(d.bank, 0b10, 0b01))
                 # Stored whether or not the command is bad: a command is taken only while its
                 # half is not in flight, so no column has that half queued and nothing reads
                 # these until the half's next good command stores them again. Under ``~bad``
@@ -219,8 +231,8 @@ class Engine(wiring.Component):
             nxt = Mux(start & (cmd.bank == b), allcols, remaining[b] & ~fins)
             m.d.sync += remaining[b].eq(nxt)
             m.d.comb += busy_next[b].eq(nxt.any())
-        for c in cols:
-            m.d.comb += [c.start.eq(start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
+        for c, c_start in zip(cols, start_c, strict=True):
+            m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
                          c.scw.eq(scws), c.rscw.eq(rscws)]
 
         # A half is in use from intake until every column finished its tile. ``in_use`` is a

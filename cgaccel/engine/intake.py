@@ -75,6 +75,10 @@ class IntakeCheck(wiring.Component):
         ``scw`` and ``rscw`` hold the result from the next cycle until the next ``start``.
     bad : ``Out(1)``
         Some product is over its buffer.
+    bad_next : ``Out(1)``
+        In the ``last`` cycle, ``bad`` as it will be from the next cycle, so that the engine
+        can register its verdict instead of reading ``bad`` through an OR in front of the
+        columns' queues.
     scw, rscw : ``Out(wgt_bits + 1)``
         ``s * cw`` and ``r * s * cw`` (exact when ``bad`` is low).
     """
@@ -89,6 +93,7 @@ class IntakeCheck(wiring.Component):
             "nk": In(self._width["nk"]),
             "last": Out(1),
             "bad": Out(1),
+            "bad_next": Out(1),
             "scw": Out(wb),
             "rscw": Out(wb),
         })
@@ -119,6 +124,7 @@ class IntakeCheck(wiring.Component):
         def over_limit(limit):
             return over | (acc > limit)
 
+        out_over = over_limit(Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth))
         pccols = Signal(W)
         m.d.comb += pccols.eq(shift_add(cmd.pc, cfg.cols))
         checks = [
@@ -131,11 +137,14 @@ class IntakeCheck(wiring.Component):
             # ``pc * cols`` pixels must cover ``ho * wo``; a dealt tile is a pixel split.
             lambda: flags["pc"].eq((cmd.psplit & ((cmd.pc == 0) | over | (pccols < acc)))
                                    | (cmd.pdeal & ~cmd.psplit)),
-            lambda: flags["out"].eq(over_limit(Mux(cmd.obuf, cfg.out_depth // 2,
-                                                   cfg.out_depth))),
+            lambda: flags["out"].eq(out_over),
         ]
+        # ``bad_next``: the output check is the last, made in END; the others are registers.
+        m.d.comb += self.bad_next.eq(
+            (sum(f for name, f in flags.items() if name != "out") != 0) | out_over)
 
         program = _program(cfg)
+        assert len(program) == len(checks)     # one check per step, the last in END
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
