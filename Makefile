@@ -66,7 +66,7 @@ sim: deps
 # 6 minutes each); tiny (the direct-host build): block top and loadable iCEBreaker bitstream on
 # the UP5K (about 3 minutes each); default, the block top on the 85F (about 25 minutes
 # per seed: it sits at the 85F's routing limit, so a seed whose routing stalls is followed by
-# the next, 4 then 1 then 2, the fastest first for the current netlist; the tools are
+# the next, 1 then 4 then 2, the fastest first for the current netlist; the tools are
 # deterministic, docs/synth.md) and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
 # and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md).
@@ -80,7 +80,7 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-25k --config small --top board --router router2
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny --top board
-	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 4,1,2 \
+	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 1,4,2 \
 		--floorplan --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --out build/synth/ecp5-85k/default-board
