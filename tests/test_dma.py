@@ -135,9 +135,9 @@ def test_command_checks_and_beats(addr_width, len_width, data_width):
     """The decode stage's checks and beat count against Python, at every boundary
     (length 0, 1, ``2**len_width`` and one more; a command ending at the top of the address
     space and one byte past it) and on random commands."""
-    from cgaccel.dma.common import DMAError, command_layout, decode_stage
-    from cgaccel.stream import SkidBuffer  # noqa: F401 - decode_stage's register
     from amaranth.lib import stream
+
+    from cgaccel.dma.common import DMAError, command_layout, decode_stage
     params = DMAParams(**{**BASE, "addr_width": addr_width, "len_width": len_width,
                           "data_width": data_width})
     nbytes, amax, lmax = data_width // 8, 1 << addr_width, 1 << len_width
