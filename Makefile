@@ -69,7 +69,8 @@ sim: deps
 # the next, 1 then 4 then 2, the fastest first for the current netlist; the tools are
 # deterministic, docs/synth.md) and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
-# and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md).
+# and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md),
+# and the columns' operand reads in the block RAMs' output registers (--bram-outreg).
 # A design that does not route makes the flow stop router2 once it stalls and exit with an
 # error naming the routing wires; one that does not fit, an error naming the resources.
 synth: $(STAMP)
@@ -81,9 +82,9 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny --top board
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 1,4,2 \
-		--floorplan --repair
+		--floorplan --bram-outreg --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
-		--floorplan --out build/synth/ecp5-85k/default-board
+		--floorplan --bram-outreg --out build/synth/ecp5-85k/default-board
 	$(PY) -m cgaccel.synth.table build/synth
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in

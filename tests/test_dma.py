@@ -129,6 +129,62 @@ def test_burst_beats(data_width, max_burst):
     sim.run()
 
 
+@pytest.mark.parametrize(("addr_width", "len_width", "data_width"),
+                         [(32, 24, 128), (12, 16, 32), (16, 8, 64), (64, 32, 256)])
+def test_command_checks_and_beats(addr_width, len_width, data_width):
+    """The decode stage's checks and beat count against Python, at every boundary
+    (length 0, 1, ``2**len_width`` and one more; a command ending at the top of the address
+    space and one byte past it) and on random commands."""
+    from amaranth.lib import stream
+
+    from cgaccel.dma.common import DMAError, command_layout, decode_stage
+    params = DMAParams(**{**BASE, "addr_width": addr_width, "len_width": len_width,
+                          "data_width": data_width})
+    nbytes, amax, lmax = data_width // 8, 1 << addr_width, 1 << len_width
+    m = Module()
+    cmd = stream.Signature(command_layout(addr_width, len_width)).flip().create()
+    out = decode_stage(m, params, cmd, Signal(init=1), Signal())
+    top = amax - 1
+    cases = [(0, 0), (5, 1), (0, lmax), (3, lmax), (0, lmax + 1), (7, 2 * lmax - 1),
+             (amax - lmax, lmax), (amax - lmax + 1, lmax), (top, 1), (top, 2), (top - 10, 11),
+             (top - 9, 10), (nbytes - 1, 1), (nbytes - 1, 2), (nbytes, nbytes)]
+    rng = random.Random(addr_width)
+    cases += [(rng.randrange(amax), rng.randrange(2 * lmax)) for _ in range(300)]
+    cases += [(amax - rng.randrange(1, 3 * nbytes), rng.randrange(1, 4 * nbytes))
+              for _ in range(100)]
+    cases += [(rng.randrange(amax // 2), rng.randrange(1, min(lmax, amax // 2) + 1))
+              for _ in range(150)]
+    cases = [(a, n) for a, n in cases if 0 <= a < amax]
+    checked = {"beats": 0, "bad": 0}
+
+    async def bench(ctx):
+        ctx.set(out.ready, 1)
+        for a, n in cases:
+            ctx.set(cmd.payload.addr, a)
+            ctx.set(cmd.payload.length, n)
+            ctx.set(cmd.valid, 1)
+            await ctx.tick()
+            ctx.set(cmd.valid, 0)
+            while not ctx.get(out.valid):
+                await ctx.tick()
+            want = (DMAError.ZERO_LENGTH if n == 0 else DMAError.TOO_LONG if n > lmax
+                    else DMAError.OUT_OF_RANGE if a + n > amax else DMAError.NONE)
+            assert ctx.get(out.payload.bad) == want, (a, n)
+            checked["bad"] += want != DMAError.NONE
+            if want == DMAError.NONE:
+                first = a // nbytes
+                assert ctx.get(out.payload.beats) == (a + n - 1) // nbytes - first + 1, (a, n)
+                assert ctx.get(out.payload.len_m1) == n - 1
+                checked["beats"] += 1
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert checked["beats"] > 100 and checked["bad"] > 50
+
+
 @pytest.mark.parametrize("depth", [2, 3, 5, 32])
 def test_buffer_fifo_storage_never_reads_an_entry_being_written(depth):
     # BufferFIFO marks its storage NO_RW_CHECK (block RAM returns undefined data for a read of

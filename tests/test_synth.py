@@ -1164,14 +1164,20 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
     # The seeds ``make synth`` uses: default's block top is at the 85F's routing limit, a
     # seed whose routing stalls is followed by the next.
     seed = (1, 4, 2) if (preset_name, top) == ("default", "block") else 1
-    # ``make synth`` floorplans default's two lines (the block top, the SDRAM board top).
+    # ``make synth`` floorplans default's two lines (the block top, the SDRAM board top) and
+    # moves their block-RAM read registers into the block RAMs.
     floorplan = preset_name == "default" and dram is None
     # The ULX3S with on-chip RAM runs on its PLL at 50 MHz, as ``make synth`` builds it.
     pll = tgt.startswith("ecp5") and dram == "ram"
     board_opts = None if dram is None else {"dram": dram, **({"clock_mhz": 50} if pll else {})}
     rep = flow.synthesize(preset(preset_name), tgt, tmp_path, top=top, router="router2",
-                          seed=seed, board_opts=board_opts, floorplan=floorplan)
+                          seed=seed, board_opts=board_opts, floorplan=floorplan,
+                          bram_outreg=floorplan)
     _check_report(rep, tmp_path, tgt)
+    if floorplan:
+        # Each column's activation and weight reads (128 bits each on ``default``): one port
+        # per 16-bit DP16KD slice of the word, 16 per column.
+        assert rep["bram_outreg"]["brams"] >= 16 * preset(preset_name).cols
     if top == "board":
         assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"
         assert rep["clock_mhz"] == rep["freq_target_mhz"] == (50 if pll else

@@ -74,9 +74,9 @@ __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing",
            "model_error_pct", "ff_cycles"]
 
 OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
-# Issue register, list read, list register, operand read, operand register
-# (cgaccel.engine.column).
-FETCH_STAGES = 5
+# Issue register, list read, list register, operand read, operand output register, operand
+# fabric register (cgaccel.engine.column).
+FETCH_STAGES = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 # Testbench: o_done handshake, then the last read's data latency (3: read port, the
@@ -99,12 +99,12 @@ class PipelineTiming:
         makes it readable (the issue stage loads it in that cycle); 6 in all.
     drain : int
         Busy cycles after a column's last word: issue register, list read, list register,
-        operand read, operand register (``FETCH_STAGES`` = 5),
+        operand read, operand output register, operand fabric register (``FETCH_STAGES`` = 6),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
         (``OutputUnit.latency`` = 9), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
-        item (also when a released psum slot can be reused): 5 fetch stages, ``mac_latency``,
+        item (also when a released psum slot can be reused): 6 fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
     intake : int
         Cycles from one accepted tile command to the earliest next: IDLE, SIZE for the

@@ -336,13 +336,21 @@ def check_command(m, params, cmd):
     combinational statements added to ``m``.
     """
     code = Signal(DMAError)
-    end = Signal(max(params.addr_width, params.len_width + 1) + 1)
+    a, n = params.addr_width, params.len_width
+    end = Signal(max(a, n + 1) + 1)
     m.d.comb += end.eq(cmd.addr + cmd.length)
+    # ``x > 2**k`` as "a bit above k set, or bit k and any bit below it": a LUT tree beside
+    # the sum's carry chain, where the compare was a second carry chain after it (the
+    # decode stage's routed ECP5 paths from the controller had both).
+    too_long = cmd.length[n] & cmd.length[:n].any()
+    past_end = end[a] & end[:a].any()
+    if len(end) > a + 1:
+        past_end = past_end | end[a + 1:].any()
     with m.If(cmd.length == 0):
         m.d.comb += code.eq(DMAError.ZERO_LENGTH)
-    with m.Elif(cmd.length > (1 << params.len_width)):
+    with m.Elif(too_long):
         m.d.comb += code.eq(DMAError.TOO_LONG)
-    with m.Elif(end > (1 << params.addr_width)):
+    with m.Elif(past_end):
         m.d.comb += code.eq(DMAError.OUT_OF_RANGE)
     with m.Else():
         m.d.comb += code.eq(DMAError.NONE)
@@ -383,15 +391,18 @@ def decode_stage(m, params, cmd, run, flush):
     bad = check_command(m, params, c)
     cap, cap_stmts = burst_cap(params, c.addr)     # from the address alone: beside the checks
     m.d.comb += cap_stmts
-    last_byte = Signal(params.len_width + 2)   # offset of the last byte from the aligned start
+    # ``((addr[:sh] + length - 1) >> sh) + 1`` as one adder: the offset plus ``2**sh - 1`` is
+    # a few LUTs beside the carry chain of its sum with ``length`` (same value for every
+    # length from 1; a zero length is refused by the checks).
+    ceil_sum = Signal(params.len_width + 2)
     d = dec.i.payload
     m.d.comb += [
-        last_byte.eq(c.addr[:sh] + c.length - 1),
+        ceil_sum.eq((c.addr[:sh] + ((1 << sh) - 1)) + c.length),
         dec.i.valid.eq(cmd.valid & run),
         cmd.ready.eq(dec.i.ready & run),
         d.addr.eq(c.addr),
         d.len_m1.eq(c.length - 1),
-        d.beats.eq((last_byte >> sh) + 1),
+        d.beats.eq(ceil_sum >> sh),
         d.cap.eq(cap),
         d.bad.eq(bad),
     ]

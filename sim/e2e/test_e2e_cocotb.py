@@ -180,7 +180,7 @@ def check_command_timing(cfg, case):
     assert len(rows) == len(comp.commands) - 2
     # Where the model and the RTL part it is by a few cycles moved between neighbouring
     # commands (a LOAD waiting for a buffer half, a STORE for its tile), never more. The model
-    # moves such a LOAD by the full drain of the five fetch stages, the RTL by one cycle less
+    # moves such a LOAD by the full drain of the fetch stages, the RTL by one cycle less
     # (the read DMA fetches ahead during the wait): measured 5 on the `quad` run.
     off = [(i, rtl, model) for i, _, rtl, model in rows if rtl != model]
     assert len(off) <= len(rows) // 4, f"{case['name']}: {len(off)} commands differ: {off}"
