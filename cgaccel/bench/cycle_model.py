@@ -42,7 +42,8 @@ column starts no earlier than ``cmd_to_busy`` cycles (:class:`PipelineTiming`) a
 command was accepted (intake FSM: IDLE, SIZE while the size checks step through their
 products, CHECK; queue; registered start). ``cnt_busy`` counts the cycles at least one column
 is busy: the union of every column's busy intervals. A tile is done (``o_done``, and its
-half free for new writes) the cycle after its last column finishes.
+half free for new writes) ``HALF_FREE`` cycles after its last column's last busy cycle (the
+column's ``fin`` flip-flop, then the engine's ``remaining``).
 
 Total cycles of the engine-only testbench (:func:`cgaccel.engine.sim.run_plans`)
 ------------------------------------------------------------------------------
@@ -79,6 +80,9 @@ OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
 FETCH_STAGES = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
+# Last busy cycle of a tile's last column -> its ``fin`` flip-flop -> the engine's
+# ``remaining`` clear: the tile is done (``o_done``, its half free) this many cycles later.
+HALF_FREE = 2
 # Testbench: o_done handshake, then the last read's data latency (3: read port, the
 # column's word register, the write-back FIFO).
 TB_READBACK = 4
@@ -433,7 +437,7 @@ def _timeline(tiles, cols, tm):
     loader = 0                   # first cycle the loader is free
     accept_prev = None
     for n, t in enumerate(tiles):
-        w0 = loader if n < 2 else max(loader, fin[n - 2] + 1)
+        w0 = loader if n < 2 else max(loader, fin[n - 2] + HALF_FREE)
         accept = w0 + t.writes
         # Activation writes wait while a wide tile is in flight, and a wide band also fills
         # the previous tile's half: after the previous tile (which finishes after every
@@ -441,9 +445,9 @@ def _timeline(tiles, cols, tm):
         if n >= 1 and t.act_writes and (t.wide or tiles[n - 1].wide
                                         or (n >= 2 and tiles[n - 2].wide)):
             if t.wide:
-                accept = max(accept, fin[n - 1] + 1 + t.act_writes)
+                accept = max(accept, fin[n - 1] + HALF_FREE + t.act_writes)
             else:
-                accept = max(w0, fin[n - 1] + 1) + t.writes
+                accept = max(w0, fin[n - 1] + HALF_FREE) + t.writes
         # The tile that last used this tile's outputs must have been read back: two tiles
         # back with a double-buffered output bank, else the previous tile (which also keeps
         # a single-buffered tile from being queued behind another).
@@ -462,7 +466,9 @@ def _timeline(tiles, cols, tm):
             intervals.append((first, col_end[j]))
             last = max(last, col_end[j])
         fin.append(last)
-        start_rd = fin[n] + 1 if n == 0 else max(fin[n] + 1, rb[n - 1] + TB_WAKEUP)
+        start_rd = fin[n] + HALF_FREE
+        if n:
+            start_rd = max(start_rd, rb[n - 1] + TB_WAKEUP)
         rb.append(start_rd + t.read_reqs + TB_READBACK)
         loader = accept + 1
         accept_prev = accept

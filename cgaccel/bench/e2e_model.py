@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..commands import COMMAND_BYTES, Op
 from ..engine.geometry import Geometry, Target
-from .cycle_model import COL_RESTART, _union_length, estimate_plan, pipeline_timing
+from .cycle_model import COL_RESTART, HALF_FREE, _union_length, estimate_plan, pipeline_timing
 
 __all__ = ["FrontEnd", "E2eEstimate", "estimate_e2e", "load_writes", "store_reads"]
 
@@ -68,8 +68,8 @@ class FrontEnd:
     """
 
     start: int = 0
-    fetch: int = 11
-    load_latency: int = 8
+    fetch: int = 12
+    load_latency: int = 9
     transfer_gap: int = 3
     store_first: int = 3
     store_min: int = 4
@@ -169,12 +169,12 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             if cmd.target != Target.OUT and n >= 2:
                 # Buffer half n % 2 is free once tile n-2 has finished; the top's write slice
                 # already holds the first write then, so it reaches the engine a cycle later.
-                first = max(first, fin[n - 2] + 1)
+                first = max(first, fin[n - 2] + HALF_FREE)
             if cmd.target == Target.ACT and n >= 1 and (
                     cmd.bank != n % 2 or tiles[n - 1].wide or (n >= 2 and tiles[n - 2].wide)):
                 # A wide band's other half is tile n-1's, and activation writes wait while a
                 # wide tile is in flight: after tile n-1 (the last to finish).
-                first = max(first, fin[n - 1] + 1)
+                first = max(first, fin[n - 1] + HALF_FREE)
             item = 1 << cmd.item_log2
             ln = lanes if (cmd.target, 8 * item) in lane_items else 1
             # The read DMA delivers a transfer's beats back to back and pauses between
@@ -192,9 +192,9 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             # The engine takes a command for a half once that half's previous tile is done,
             # and a single-buffered tile only when nothing is in flight.
             if n >= 2:
-                accept = max(accept, fin[n - 2] + 2)
+                accept = max(accept, fin[n - 2] + HALF_FREE + 1)
             if not tiles[n].obuf and n >= 1:
-                accept = max(accept, fin[n - 1] + 2)
+                accept = max(accept, fin[n - 1] + HALF_FREE + 1)
             last = 0
             for j in range(cols):
                 first = accept + tm.cmd_to_busy
@@ -214,7 +214,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             if store_left is None:
                 store_left = tiles[stored].reads
             t += (cmd.outer - 1).bit_length() + 2
-            t = max(t, fin[stored] + 2)
+            t = max(t, fin[stored] + HALF_FREE + 1)
             # A write whose bytes straddle one beat more than their count needs costs the
             # write DMA's realigner a cycle (hidden behind the next write's bytes when they
             # take longer).
@@ -240,7 +240,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
                 stored += 1
                 store_left = None
         elif cmd.op == Op.END:
-            t = max(t, fin[-1] + 2 if fin else t) + fe.done
+            t = max(t, fin[-1] + HALF_FREE + 1 if fin else t) + fe.done
         if timeline:
             ends.append(t)
         if cmd.op == Op.END:

@@ -207,7 +207,6 @@ class ReadDMA(wiring.Component):
             axi.rready.eq(~run | fifo.w_rdy),
             r_go.eq(axi.rvalid & axi.rready),
             r_ok.eq(~axi.rresp[1]),
-            fifo.w_en.eq(axi.rvalid & run & r_ok),
         ]
 
         # Beats are stored rotated by their command's start offset, byte ``(j + off) % nbytes``
@@ -227,13 +226,25 @@ class ReadDMA(wiring.Component):
         # fan out to every lane's multiplexer.
         t_offs = [Signal(sh, name=f"t_off{k}", attrs=LOCAL_COPY) for k in range(nbytes // 2)]
         t_head = data.View(data.StructLayout({"off": sh, "beats": p.beats_width}), tq.r_data)
-        wrote = fifo.w_en & fifo.w_rdy
+        wrote = Signal()    # an R beat taken into the buffer (rotated, a cycle later)
+        m.d.comb += wrote.eq(axi.rvalid & axi.rready & run & r_ok)
         lanes = [axi.rdata.word_select(k, 8) for k in range(nbytes)]
-        m.d.comb += [
+        # The rotated beat goes through a register (no reset: ``w_valid`` qualifies it) before
+        # the buffer: straight from the rotation, the port flip-flops' wire and four LUTs ran
+        # into the block RAM's data inputs (the routed ECP5 critical path of ``default``'s
+        # top). The buffer has room for it: every beat in flight was reserved at its burst.
+        w_beat = Signal(width, reset_less=True)
+        w_valid = Signal()
+        m.d.sync += [
             # Lane j of the stored beat: lane ``(off + j) % nbytes`` of ``rdata``, selected by
             # the offset register itself (the inputs are permuted per lane, no adder).
-            fifo.w_data.eq(Cat(*(Cat(*(lanes[(s + j) % nbytes] for s in range(nbytes)))
-                                 .word_select(t_offs[j // 2], 8) for j in range(nbytes)))),
+            w_beat.eq(Cat(*(Cat(*(lanes[(s + j) % nbytes] for s in range(nbytes)))
+                            .word_select(t_offs[j // 2], 8) for j in range(nbytes)))),
+            w_valid.eq(wrote & ~flush),
+        ]
+        m.d.comb += [
+            fifo.w_en.eq(w_valid),
+            fifo.w_data.eq(w_beat),
             tq.w_en.eq(rq.w_en),
             tq.w_data.eq(Cat(dec.addr[:sh], dec.beats)),
         ]

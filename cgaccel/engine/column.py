@@ -110,7 +110,8 @@ class Column(wiring.Component):
     busy : Out(1)
         The column has work of a tile in flight.
     fin, fin_bank : Out(1)
-        Pulse: the column finished its part of the tile of half ``fin_bank``.
+        Pulse (from a flip-flop, the cycle after ``busy`` falls): the column finished its
+        part of the tile of half ``fin_bank``.
     rd_en, rd_addr : In
         Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid two
         cycles later (from a register) and holds until the next read's data.
@@ -1243,13 +1244,16 @@ class Column(wiring.Component):
             m.d.sync += outstanding.eq(outstanding + 1)
         with m.Elif(done_write & ~pop_base):
             m.d.sync += outstanding.eq(outstanding - 1)
+        # ``fin`` is a flip-flop, a cycle after ``busy`` falls: the completion test above
+        # reaches the engine's ``remaining`` and, through it, every buffer-write and command
+        # ``ready``; as a pulse straight from it that was a routed ECP5 critical path.
+        m.d.sync += self.fin.eq(0)
         with m.If(start_i):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
                     & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~cq_rdy
                     & (outstanding == 0) & ~pop_base):
-            m.d.sync += self.busy.eq(0)
-            m.d.comb += [self.fin.eq(1), self.fin_bank.eq(bank)]
+            m.d.sync += [self.busy.eq(0), self.fin.eq(1), self.fin_bank.eq(bank)]
         if self._check:
             m.d.comb += self.cnt_collide.eq(Cat(collisions).any())
         return m

@@ -171,16 +171,38 @@ class Engine(wiring.Component):
         set_inflight = Signal(2)
         m.d.comb += done_clr.eq(Mux(self.o_done.valid & self.o_done.ready & ~head_err,
                                     Mux(head_bank, 0b10, 0b01), 0))
-        m.d.sync += inflight.eq((inflight & ~done_clr) | set_inflight)
+        inflight_next = Signal(2)
+        m.d.comb += inflight_next.eq((inflight & ~done_clr) | set_inflight)
+        m.d.sync += inflight.eq(inflight_next)
+        # Stored in CHECK (below); their next values feed the flip-flops that replace the
+        # command and write ``ready`` decodes.
+        ofull_next = Signal(2)
+        awide_next = Signal(2)
+        m.d.comb += [ofull_next.eq(ofull), awide_next.eq(awide)]
+        m.d.sync += [ofull.eq(ofull_next), awide.eq(awide_next)]
+        # ``i_cmd.ready`` from flip-flops loaded with their next values: for each half, a
+        # double-buffered command for it would be taken (``rdy_half``), and a single-buffered
+        # one would (``rdy_alone``). Decoded from ``inflight``, ``ofull`` and the record
+        # FIFO's level, it ran on through the command's bank and the intake's enables.
+        recs_room = Signal()
+        rec_in = recs.w_en & recs.w_rdy
+        rec_out = recs.r_en & recs.r_rdy
+        m.d.comb += recs_room.eq(recs.level + rec_in - rec_out != recs.depth)
+        rdy_half = Signal(2, init=0b11)
+        rdy_alone = Signal(init=1)
+        other_full = (inflight_next & ofull_next).any()
+        m.d.sync += [
+            rdy_half.eq(~inflight_next & recs_room.replicate(2) & (~other_full).replicate(2)),
+            rdy_alone.eq(~inflight_next.any() & recs_room),
+        ]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 # A single-buffered output tile (obuf = 0) runs alone: it is accepted only when
                 # nothing is in flight and blocks further commands until its o_done is taken.
-                c_obuf = self.i_cmd.payload.obuf
                 m.d.comb += self.i_cmd.ready.eq(
-                    ~inflight.bit_select(self.i_cmd.payload.bank, 1) & recs.w_rdy
-                    & ~(inflight & ofull).any() & (c_obuf | ~inflight.any()))
+                    Mux(self.i_cmd.payload.obuf,
+                        rdy_half.bit_select(self.i_cmd.payload.bank, 1), rdy_alone))
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
                     m.d.comb += sizes.start.eq(1)
                     m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1), intake.eq(1),
@@ -219,9 +241,9 @@ class Engine(wiring.Component):
                 # the size checks' compare ran on into the enables of about 250 flip-flops
                 # (``sizes.bad_out`` -> ``descs`` on ``default``'s routed top, 11.2 ns).
                 m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(sizes.scw),
-                             rscws[d.bank].eq(sizes.rscw),
-                             ofull.bit_select(d.bank, 1).eq(~d.obuf),
-                             awide.bit_select(d.bank, 1).eq(d.wide)]
+                             rscws[d.bank].eq(sizes.rscw)]
+                m.d.comb += [ofull_next.bit_select(d.bank, 1).eq(~d.obuf),
+                             awide_next.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
 
         # Columns: queue on start, report when finished.
@@ -240,29 +262,37 @@ class Engine(wiring.Component):
         # at flip-flops: from ``remaining`` through its reduction they ran on into the
         # controller's LOAD (the routed ECP5 critical path of ``default``'s top).
         in_use = Signal(2)
+        in_use_next = Signal(2)
         intake_next = Signal()
-        bank_next = Signal()
+        taken = fsm.ongoing("IDLE") & self.i_cmd.valid & self.i_cmd.ready
+        cmd_next = Signal(tl)
         m.d.comb += [
             intake_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.valid & self.i_cmd.ready,
                                ~fsm.ongoing("CHECK"))),
-            bank_next.eq(Mux(fsm.ongoing("IDLE"), self.i_cmd.payload.bank, cmd.bank)),
+            cmd_next.eq(Mux(taken, self.i_cmd.payload, cmd)),
+            in_use_next.eq(busy_next | Mux(intake_next, Mux(cmd_next.bank, 0b10, 0b01), 0)),
         ]
-        m.d.sync += in_use.eq(busy_next | Mux(intake_next, Mux(bank_next, 0b10, 0b01), 0))
+        m.d.sync += in_use.eq(in_use_next)
         m.d.comb += self.busy.eq(busy_half.any() | intake | inflight.any())
 
         # Buffer writes: decode, register, broadcast to every addressed column.
         wr = self.i_wr.payload
         # Output-bank writes (residual preloads) and reads use full addresses: a half is busy
         # while its double-buffered tile is in flight; all of it while a single-buffered one is.
-        out_all = Signal()
-        m.d.comb += out_all.eq((in_use & ofull).any() | (intake & ~cmd.obuf))
+        # ``out_all`` and ``act_all`` (below) are flip-flops loaded with their next values,
+        # like ``in_use``: the reductions sat in front of the write and read ``ready``.
+        def all_flag(name, flags_next, field_next):
+            flag = Signal(name=name)
+            m.d.sync += flag.eq((in_use_next & flags_next).any() | (intake_next & field_next))
+            return flag
+
+        out_all = all_flag("out_all", ofull_next, ~cmd_next.obuf)
         ob1 = geo.out_bits - 1
         out_blocked = Signal()
         m.d.comb += out_blocked.eq(out_all | in_use.bit_select(wr.addr[ob1], 1))
         # Activation writes (either half) wait while a wide tile, which reads both halves, is
         # in flight: the next band's load follows the last tile of the current one.
-        act_all = Signal()
-        m.d.comb += act_all.eq((in_use & awide).any() | (intake & cmd.wide))
+        act_all = all_flag("act_all", awide_next, cmd_next.wide)
         m.d.comb += self.i_wr.ready.eq(
             Mux(wr.target == Target.OUT, ~out_blocked,
                 ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
