@@ -112,8 +112,12 @@ def test_checks_match_the_products(name):
                 await ctx.tick()
                 cycles += 1
                 assert cycles <= 4 * intake_cycles(cfg), "no last"
+            # The result holds from the ``last`` cycle on.
+            at_last = (ctx.get(dut.bad), ctx.get(dut.scw), ctx.get(dut.rscw))
             await ctx.tick()
-            got.append((cycles, ctx.get(dut.bad), ctx.get(dut.scw), ctx.get(dut.rscw)))
+            after = (ctx.get(dut.bad), ctx.get(dut.scw), ctx.get(dut.rscw))
+            assert at_last == after, c
+            got.append((cycles, *after))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

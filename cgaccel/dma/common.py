@@ -6,6 +6,7 @@ See ``docs/dma.md`` for the stream formats, burst rules and error behaviour.
 from amaranth.hdl import Array, Const, Module, Mux, ResetInserter, Signal, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..axi import AXI4Signature
@@ -430,18 +431,61 @@ def resolve_params(params, kwargs):
 
 
 class BufferFIFO(SyncFIFOBuffered):
-    """:class:`amaranth.lib.fifo.SyncFIFOBuffered` with its storage a ``NO_RW_CHECK`` memory.
+    """:class:`amaranth.lib.fifo.SyncFIFOBuffered` with its storage a ``NO_RW_CHECK`` memory
+    and its inner flags as flip-flops.
 
     Its storage is read only while it holds an entry and written only while it has room, so a
     read never meets a write of the same entry: the read/write collision logic yosys would
     otherwise build (a register and a multiplexer on every data bit of the block RAM's
-    output) is not needed. Same ports and behaviour as ``SyncFIFOBuffered``.
+    output) is not needed.
+
+    ``w_rdy`` and "the storage holds an entry" are flip-flops loaded with their next values,
+    like :class:`SmallFIFO`'s: compared from the storage's level they ran on into the DMA
+    engines' beat handshakes (the write DMA's ``wbuf`` level -> ``i_stream.ready`` -> the
+    controller's beat slice and the realigner's enables: routed ECP5 paths of ``default``'s
+    top). Same ports and the same values in every cycle as ``SyncFIFOBuffered``
+    (``tests/test_dma.py`` runs both side by side).
     """
 
     def elaborate(self, platform):
-        m = super().elaborate(platform)
-        if self.depth > 1:
-            m.submodules["storage"].attrs.update(NO_RW_CHECK)
+        if self.depth < 2:
+            return super().elaborate(platform)
+        m = Module()
+        inner_depth = self.depth - 1
+        inner_level = Signal(range(inner_depth + 1))
+        inner_r_rdy = Signal()
+        m.d.comb += [self.w_level.eq(self.level), self.r_level.eq(self.level)]
+
+        do_write = self.w_rdy & self.w_en
+        do_inner_read = inner_r_rdy & (~self.r_rdy | self.r_en)
+
+        storage = m.submodules.storage = Memory(shape=self.width, depth=inner_depth, init=[])
+        storage.attrs.update(NO_RW_CHECK)
+        w_port = storage.write_port()
+        r_port = storage.read_port(domain="sync")
+        produce = Signal(range(inner_depth))
+        consume = Signal(range(inner_depth))
+        m.d.comb += [
+            w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(do_write),
+            r_port.addr.eq(consume), r_port.en.eq(do_inner_read), self.r_data.eq(r_port.data),
+        ]
+        with m.If(do_write):
+            m.d.sync += produce.eq(Mux(produce == inner_depth - 1, 0, produce + 1))
+        with m.If(do_inner_read):
+            m.d.sync += consume.eq(Mux(consume == inner_depth - 1, 0, consume + 1))
+
+        level_next = Signal.like(inner_level)
+        m.d.comb += level_next.eq(inner_level + do_write - do_inner_read)
+        w_rdy = Signal(init=1)
+        m.d.sync += [inner_level.eq(level_next), w_rdy.eq(level_next != inner_depth),
+                     inner_r_rdy.eq(level_next != 0)]
+        m.d.comb += self.w_rdy.eq(w_rdy)
+
+        with m.If(do_inner_read):
+            m.d.sync += self.r_rdy.eq(1)
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
+        m.d.comb += self.level.eq(inner_level + self.r_rdy)
         return m
 
 

@@ -225,7 +225,7 @@ class Engine(wiring.Component):
                     # The verdict and ``start`` as flip-flops for CHECK (its only cycle):
                     # read there through the size flags' OR, ``start`` was a path from
                     # the intake's registers across the engine to each column's queue.
-                    verdict = bad_fld | bad_par | sizes.bad_next
+                    verdict = bad_fld | bad_par | sizes.bad
                     m.d.sync += [bad.eq(verdict), start.eq(~verdict),
                                  *(c.eq(~verdict) for c in start_c)]
                     m.next = "CHECK"
