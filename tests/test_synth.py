@@ -1179,6 +1179,12 @@ def test_full_flow(tmp_path, preset_name, tgt, top, dram):
         # per 16-bit DP16KD slice of the word, 16 per column.
         assert rep["bram_outreg"]["brams"] >= 16 * preset(preset_name).cols
     if top == "board":
+        # The board's pin file, copied beside the netlist: nextpnr (WebAssembly) cannot open
+        # it by an absolute path under /tmp, where pytest's tmp_path and a CI clone live.
+        from cgaccel.synth.board import BOARDS
+        pins = BOARDS[rep["board"]].constraints_path()
+        assert rep["files"]["constraints"] == pins.name
+        assert (tmp_path / pins.name).read_text() == pins.read_text()
         assert rep["timing_met"], f"board clock missed: Fmax {rep['fmax_mhz']} MHz"
         assert rep["clock_mhz"] == rep["freq_target_mhz"] == (50 if pll else
                                                               rep["oscillator_mhz"])

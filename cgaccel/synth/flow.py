@@ -422,6 +422,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
                                        'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
         # Relative: nextpnr (WebAssembly) runs in ``out`` and sees no absolute /tmp paths.
         constraints, partial = Path("block.lpf"), True
+    elif constraints is not None:
+        # The board's file, copied beside the netlist for the same reason: from a checkout
+        # or an install under /tmp, nextpnr could not open it by its absolute path.
+        (out / constraints.name).write_text(constraints.read_text())
+        constraints = Path(constraints.name)
     log = out / "nextpnr.log"
     sdf = out / "routed.sdf"
     sdf.unlink(missing_ok=True)             # never read a previous run's delays
