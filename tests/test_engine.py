@@ -624,12 +624,11 @@ def test_column_memories_map_to_block_ram(cfg):
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
     # logic; the output bank (residual reads beside result writes) and slot state keep it.
     # The 32-bit tables are two 16-bit memories each (block RAM output registers exist in
-    # the 18-bit modes only), as is the list when it is wider than 18 bits.
+    # the 18-bit modes only).
     sliced = {f"{n}_{b}" for n in ("bias_mem", "thr_mem", "mult_mem") for b in (0, 1)}
-    lists = {"list_mem_0", "list_mem_1"} if Geometry(cfg).list_width > 18 else {"list_mem"}
-    tables = sliced | lists | {"cfg_mem", "shift_mem"}
+    tables = sliced | {"list_mem", "cfg_mem", "shift_mem"}
     assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables
-    assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced | lists)
+    assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced)
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
 
 

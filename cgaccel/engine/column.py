@@ -347,7 +347,7 @@ class Column(wiring.Component):
                                geo.act_item_bits)
         wgt_read = lane_banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT,
                                geo.wgt_item_bits)
-        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST, sliced=True)
+        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST)
         bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS, sliced=True)
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR, sliced=True)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT, sliced=True)
@@ -1048,7 +1048,11 @@ class Column(wiring.Component):
         # The list entry is registered right after its read port (``le_*``), one fetch stage
         # more, so the operand address adders start at flip-flops: block-RAM output ->
         # address adder -> operand block-RAM address was a long path on the ECP5.
-        entry = Signal(geo.list_width, reset_less=True)
+        # (A fabric register on purpose: moved into the list's block RAM by
+        # ``--bram-outreg`` it would start the adders at that block RAM's site, away from
+        # the operand buffers: on ``default``'s top that doubled the failing paths into the
+        # operand addresses.)
+        entry = Signal(geo.list_width)
         m.d.sync += entry.eq(list_rp.data)
         le_valid = Signal()
         le_pix = Signal(ab)
