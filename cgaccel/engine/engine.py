@@ -27,7 +27,7 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``i_rd`` names a column and an output-bank address; ``o_rd`` (``max(cols, out_word) *
     act_width`` bits)
     returns the value there in its low ``act_width`` bits (the other bits are unspecified),
-    in order, four cycles after the request at the earliest, one per cycle. With ``row`` set
+    in order, three cycles after the request at the earliest, one per cycle. With ``row`` set
     every column reads the address and ``o_rd`` returns all of them, column ``j``'s value in
     bits ``j * act_width`` on: the ``cols`` consecutive bytes of a dealt tile's output row
     in one read. With ``word`` (not ``row``) the named column returns the ``out_word``
@@ -322,18 +322,14 @@ class Engine(wiring.Component):
         # still in flight (``rd_credit``, flip-flops), so nothing in the pipeline ever has to
         # stall and ``i_rd.ready`` does not depend on ``o_rd.ready``. The block RAM ->
         # column -> engine multiplexers -> output register path was the routed ECP5 critical
-        # path. Each column takes the request from registers of its own (``LOCAL_COPY``),
-        # not from the controller's address register: that one register, driving the four
-        # columns' output-bank addresses over the die, was a family of routed ECP5 paths.
-        # Three cycles from a request to the FIFO (request registers, read port, the
-        # column's word register), a fourth to ``o_rd``; one read a cycle (five credits
-        # cover the request -> pop -> credit loop).
+        # path. Two cycles from a request to the FIFO, a third to ``o_rd``; one read a cycle
+        # (four credits cover the request -> pop -> credit loop).
         rd = self.i_rd.payload
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
         # The direct host (``host="mmio"``) takes one read per register access: two entries.
-        depth = 5 if cfg.host == "dma" else 2
+        depth = 4 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
         # ``o_rd.valid`` is the FIFO's ``r_rdy`` (``level != 0``) as a flip-flop loaded with
         # its next value, equal to it at every cycle: the decode of the FIFO's level in front of
@@ -352,24 +348,22 @@ class Engine(wiring.Component):
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1) & rd_room)
         credit_next = rd_credit + accept - pop
         m.d.sync += [rd_credit.eq(credit_next), rd_room.eq(credit_next < depth)]
-        # Stage 1: the columns' request registers; stage 2: their block RAMs read; stage 3:
-        # their word registers hold the data.
+        # Stage 1: the columns' block RAMs read; stage 2: their word registers hold the data.
         stages = []
-        for k in (1, 2, 3):
+        for k in (1, 2):
             st = {"valid": Signal(name=f"rd{k}_valid"), "col": Signal(geo.col_bits,
                                                                      name=f"rd{k}_col"),
                   "row": Signal(name=f"rd{k}_row"), "word": Signal(name=f"rd{k}_word"),
                   "lane": Signal(max(1, lgw), name=f"rd{k}_lane")}
             stages.append(st)
-        s1, s2, s3 = stages
+        s1, s2 = stages
         m.d.sync += [s1["valid"].eq(accept), s1["col"].eq(rd.col), s1["row"].eq(rd.row),
                      s1["word"].eq(rd.word & ~rd.row)]
         if ow > 1:
             m.d.sync += s1["lane"].eq(rd.addr[:lgw])
         m.d.sync += [s2[key].eq(s1[key]) for key in s1]
-        m.d.sync += [s3[key].eq(s2[key]) for key in s2]
-        m.d.comb += [rd_fifo.w_en.eq(s3["valid"])]
-        rd_col, rd_row, rd_word, rd_lane = s3["col"], s3["row"], s3["word"], s3["lane"]
+        m.d.comb += [rd_fifo.w_en.eq(s2["valid"])]
+        rd_col, rd_row, rd_word, rd_lane = s2["col"], s2["row"], s2["word"], s2["lane"]
         # A row read enables every column's port at the same address; its result is the
         # columns' outputs side by side, each column's lane of its word (the registered low
         # address bits select it). A single read puts the named column's value in lane 0; a
@@ -377,11 +371,8 @@ class Engine(wiring.Component):
         # registered selects). Lanes a read leaves unspecified carry whatever is cheapest.
         one = Signal(ow * aw8)
         for j, c in enumerate(cols):
-            rq_en = Signal(name=f"rq_en{j}", attrs=LOCAL_COPY)
-            rq_addr = Signal.like(rd.addr, name=f"rq_addr{j}", attrs=LOCAL_COPY,
-                                  reset_less=True)
-            m.d.sync += [rq_en.eq(accept & (rd.row | (rd.col == j))), rq_addr.eq(rd.addr)]
-            m.d.comb += [c.rd_en.eq(rq_en), c.rd_addr.eq(rq_addr)]
+            m.d.comb += [c.rd_en.eq(accept & (rd.row | (rd.col == j))),
+                         c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
                 m.d.comb += one.eq(c.rd_data)
 
