@@ -27,13 +27,13 @@ from ..rtl import LOCAL_COPY, NO_RW_CHECK
 from .gate_unit import GateUnit
 from .geometry import Geometry, Target
 from .output_unit import OutputUnit
+from .pe import MacColumn, _discard, shift_add
+
+__all__ = ["Column"]
 
 #: The widest memory a sliced table (``banked``) is built from: an ECP5 DP16KD's widest mode
 #: with an output register per port.
 TABLE_SLICE = 18
-from .pe import MacColumn, _discard, shift_add
-
-__all__ = ["Column"]
 
 
 def poisoned_read_port(m, mem, wp):
