@@ -13,6 +13,7 @@ from .dma.writer import WriteDMA
 from .engine.engine import Engine
 from .regfile import ADDR_WIDTH, RegFile
 from .regs import counter_names, hwcfg_values
+from .rtl import LOCAL_COPY
 from .stream import PairBuffer, SkidBuffer
 
 __all__ = ["Top", "build_top"]
@@ -122,13 +123,24 @@ class Top(wiring.Component):
 
         # Performance counters: per layer, from the start pulse. The engine's counters run
         # free, so the layer's share is the difference from a snapshot taken at start.
+        # The counters are cleared (and the engine's snapshot) a cycle after the start, each
+        # group from a flip-flop of its own (``LOCAL_COPY``), and the cycle count follows a
+        # register of ``busy``: the start decode (the controller's state) fanned out to some
+        # 600 counter bits over the die was a family of routed ECP5 paths. Nothing counts in
+        # the cycle after a start (the controller has not issued a DMA command or a tile
+        # yet), so every count is the same; the cycle count's window moves by one cycle.
         start = regs.ctrl[0] & ~ctl.busy
-        m.d.comb += [rdma.counter_clear.eq(start), wdma.counter_clear.eq(start)]
+        start_q = {k: Signal(name=f"start_{k}", attrs=LOCAL_COPY)
+                   for k in ("rdma", "wdma", "cycles", "engine")}
+        busy_q = Signal()
+        m.d.sync += [*(s.eq(start) for s in start_q.values()), busy_q.eq(ctl.busy)]
+        m.d.comb += [rdma.counter_clear.eq(start_q["rdma"]),
+                     wdma.counter_clear.eq(start_q["wdma"])]
         cw = cfg.counter_width
         cycles = Signal(cw)
-        with m.If(start):
+        with m.If(start_q["cycles"]):
             m.d.sync += cycles.eq(0)
-        with m.Elif(ctl.busy):
+        with m.Elif(busy_q):
             m.d.sync += cycles.eq(cycles + 1)
         values = {"CYCLES": cycles, "STALL_DRAM": rdma.stall_cycles,
                   "DRAM_RD_BYTES": rdma.bytes_read, "DRAM_WR_BYTES": wdma.bytes_written}
@@ -136,10 +148,12 @@ class Top(wiring.Component):
                            ("MACS_SKIPPED", engine.cnt_skipped), ("GATE_OPEN", engine.cnt_open)):
             # A difference modulo ``2**cw`` needs only the low ``cw`` bits of the snapshot.
             snap = Signal(min(cw, len(port)), name=f"{name.lower()}_at_start")
-            with m.If(start):
+            with m.If(start_q["engine"]):
                 m.d.sync += snap.eq(port)
+            # The difference is a register (a cycle behind the engine's count): its carry
+            # chain ran on into the register file's read multiplexers and _HI latches.
             values[name] = Signal(cw, name=f"{name.lower()}_count")
-            m.d.comb += values[name].eq(port[:len(snap)] - snap)
+            m.d.sync += values[name].eq(port[:len(snap)] - snap)
         for name in counter_names():
             m.d.comb += [getattr(regs, f"{name.lower()}_lo").eq(values[name][:32]),
                          getattr(regs, f"{name.lower()}_hi").eq(values[name][32:])]

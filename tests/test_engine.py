@@ -602,7 +602,7 @@ def test_column_memories_map_to_block_ram(cfg):
     # read port per memory: a combinational read port or a second port makes Yosys build the
     # memory from flip-flops and multiplexers. Only the 2-entry setup FIFO is kept in
     # flip-flops on purpose.
-    from amaranth.hdl import Fragment
+    from amaranth.hdl import Fragment, Shape
     from amaranth.lib.fifo import SyncFIFO
     from amaranth.lib.memory import Memory
 
@@ -623,8 +623,12 @@ def test_column_memories_map_to_block_ram(cfg):
     assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 2}
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
     # logic; the output bank (residual reads beside result writes) and slot state keep it.
-    tables = {"list_mem", "bias_mem", "thr_mem", "mult_mem", "cfg_mem", "shift_mem"}
+    # The 32-bit tables are two 16-bit memories each (block RAM output registers exist in
+    # the 18-bit modes only).
+    sliced = {f"{n}_{b}" for n in ("bias_mem", "thr_mem", "mult_mem") for b in (0, 1)}
+    tables = sliced | {"list_mem", "cfg_mem", "shift_mem"}
     assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables
+    assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced)
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
 
 

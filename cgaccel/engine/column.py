@@ -31,6 +31,10 @@ from .pe import MacColumn, _discard, shift_add
 
 __all__ = ["Column"]
 
+#: The widest memory a sliced table (``banked``) is built from: an ECP5 DP16KD's widest mode
+#: with an output register per port.
+TABLE_SLICE = 18
+
 
 def poisoned_read_port(m, mem, wp):
     """A synchronous read port of ``mem`` whose data is inverted after a read of the address
@@ -242,16 +246,40 @@ class Column(wiring.Component):
             collisions.append(match)
             return rp
 
-        def banked(name, width, depth, target, lsb=0, attrs=None):
-            mem = Memory(shape=width, depth=2 * depth, init=[],
-                         attrs={**NO_RW_CHECK, **(attrs or {})})
-            m.submodules[name] = mem
-            wp = write_ports[id(mem)] = mem.write_port()
-            abits = (depth - 1).bit_length()
-            m.d.comb += [wp.addr.eq(Cat(wq_addr[:abits], wq_bank)),
-                         wp.data.eq(wq_data[lsb:lsb + width]),
-                         wp.en.eq(wq_en & (wq_target == target))]
-            return mem
+        def banked(name, width, depth, target, lsb=0, attrs=None, sliced=False):
+            """A table of ``2 * depth`` words: one memory or, ``sliced`` and wider than
+            ``TABLE_SLICE`` bits, side by side memories of at most that width (returned as
+            a list). For tables read straight into a register: an ECP5 block RAM's output
+            register, which ``--bram-outreg`` moves that register into, exists only in its
+            18-bit and narrower modes (a 36-bit read leaves through both ports' output
+            paths, and yosys maps it with the write port's output enable tied off)."""
+            n = -(-width // TABLE_SLICE) if sliced else 1
+            step = -(-width // n)
+            mems = []
+            for b, lo in enumerate(range(0, width, step)):
+                w = min(step, width - lo)
+                mem = Memory(shape=w, depth=2 * depth, init=[],
+                             attrs={**NO_RW_CHECK, **(attrs or {})})
+                m.submodules[name if n == 1 else f"{name}_{b}"] = mem
+                wp = write_ports[id(mem)] = mem.write_port()
+                abits = (depth - 1).bit_length()
+                m.d.comb += [wp.addr.eq(Cat(wq_addr[:abits], wq_bank)),
+                             wp.data.eq(wq_data[lsb + lo:lsb + lo + w]),
+                             wp.en.eq(wq_en & (wq_target == target))]
+                mems.append(mem)
+            return mems[0] if n == 1 else mems
+
+        def table_port(table):
+            """One read port of a table from ``banked``: ``addr``, ``en`` and ``data``."""
+            if not isinstance(table, list):
+                return read_port(table)
+            ports = [read_port(mem) for mem in table]
+            port = SimpleNamespace(addr=Signal.like(ports[0].addr), en=Signal(init=1),
+                                   data=Signal(sum(len(p.data) for p in ports)))
+            m.d.comb += [p.addr.eq(port.addr) for p in ports]
+            m.d.comb += [p.en.eq(port.en) for p in ports]
+            m.d.comb += port.data.eq(Cat(*(p.data for p in ports)))
+            return port
 
         lanes = cfg.load_lanes
         lg = (lanes - 1).bit_length()
@@ -320,9 +348,9 @@ class Column(wiring.Component):
         wgt_read = lane_banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT,
                                geo.wgt_item_bits)
         list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST)
-        bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS)
-        thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR)
-        mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT)
+        bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS, sliced=True)
+        thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR, sliced=True)
+        mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT, sliced=True)
         # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
         # written by the same CFG writes, so that each memory has a single read port; the
         # generator's copy leaves the shift out (on ECP5 that keeps it 36 bits wide, one
@@ -665,7 +693,7 @@ class Column(wiring.Component):
                                      oy_end.eq(ho_one)]
                         next_channel(g_k < ktc)
 
-        cfg_rp1 = read_port(cfg_mem)
+        cfg_rp1 = table_port(cfg_mem)
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
 
         # S1: window bounds of the valid (non-padding) taps.
@@ -1008,7 +1036,7 @@ class Column(wiring.Component):
                 m.d.sync += in_item.eq(0)
 
         # ------------------------------------------------------- operand fetch ----------
-        list_rp = read_port(list_mem)
+        list_rp = table_port(list_mem)
         m.d.comb += list_rp.addr.eq(Cat(iss_l[:lb], bank))
         ad_valid = Signal()
         ad_pix = Signal(ab)
@@ -1020,6 +1048,10 @@ class Column(wiring.Component):
         # The list entry is registered right after its read port (``le_*``), one fetch stage
         # more, so the operand address adders start at flip-flops: block-RAM output ->
         # address adder -> operand block-RAM address was a long path on the ECP5.
+        # (A fabric register on purpose: moved into the list's block RAM by
+        # ``--bram-outreg`` it would start the adders at that block RAM's site, away from
+        # the operand buffers: on ``default``'s top that doubled the failing paths into the
+        # operand addresses.)
         entry = Signal(geo.list_width)
         m.d.sync += entry.eq(list_rp.data)
         le_valid = Signal()
@@ -1091,8 +1123,8 @@ class Column(wiring.Component):
             m.d.sync += nxt.eq(thr_d)
             thr_d = nxt
         m.d.comb += thr_i.eq(thr_d)
-        thr_rp = read_port(thr_mem)
-        thr_q = Signal(signed(32))
+        thr_rp = table_port(thr_mem)
+        thr_q = Signal(signed(32), reset_less=True)
         m.d.comb += thr_rp.addr.eq(Cat(thr_i, bank))
         m.d.sync += thr_q.eq(thr_rp.data)
         acc = Signal(signed(cfg.acc_width))
@@ -1141,9 +1173,9 @@ class Column(wiring.Component):
         # Double-buffered output tiles (``obuf``) live in the half of their bank.
         oaddr_full = Signal(ob)
         m.d.comb += oaddr_full.eq(Mux(d.obuf, Cat(res_meta.oaddr[:oh], bank), res_meta.oaddr))
-        bias_rp = read_port(bias_mem)
-        mult_rp = read_port(mult_mem)
-        shift_rp = read_port(shift_mem)
+        bias_rp = table_port(bias_mem)
+        mult_rp = table_port(mult_mem)
+        shift_rp = table_port(shift_mem)
         # Like the threshold, the output parameters are read one cycle early (with the MAC
         # output's channel, the next cycle's ``res_meta.i``) and registered next to ``o0_*``,
         # so the output unit's first stage (``acc + bias``, ``shift - 1``) starts at
@@ -1151,9 +1183,11 @@ class Column(wiring.Component):
         m.d.comb += [bias_rp.addr.eq(Cat(o_meta.i, bank)),
                      mult_rp.addr.eq(Cat(o_meta.i, bank)),
                      shift_rp.addr.eq(Cat(o_meta.i, bank))]
-        o0_bias = Signal(signed(32))
-        o0_mult = Signal(32)
-        o0_shift = Signal(6)
+        # No reset: they load every cycle and are used only with ``o0_valid``, so
+        # ``--bram-outreg`` can move them into the block RAMs' output registers.
+        o0_bias = Signal(signed(32), reset_less=True)
+        o0_mult = Signal(32, reset_less=True)
+        o0_shift = Signal(6, reset_less=True)
         m.d.sync += [o0_bias.eq(bias_rp.data), o0_mult.eq(mult_rp.data),
                      o0_shift.eq(shift_rp.data)]
         o0_valid = Signal()
