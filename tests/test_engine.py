@@ -615,19 +615,24 @@ def test_column_memories_map_to_block_ram(cfg):
     mems = {name: sub for name, sub in subs.items() if isinstance(sub, Memory)}
     bufs = ({"act_mem", "wgt_mem"} if cfg.load_lanes == 1 else
             {f"{n}{b}" for n in ("act_mem", "wgt_mem") for b in range(cfg.load_lanes)})
-    assert bufs | {"slot_mem", "psum_mem", "out_mem0", "out_mem1"} <= set(mems)
+    # The output bank: a memory per half and lane.
+    outs = ({"out_mem0", "out_mem1"} if cfg.out_word == 1 else
+            {f"out_mem{h}_{k}" for h in (0, 1) for k in range(cfg.out_word)})
+    assert bufs | outs | {"slot_mem", "psum_mem"} <= set(mems)
+    assert all(Shape.cast(mems[n].shape).width == cfg.act_width for n in outs)
     for name, mem in mems.items():
         assert len(mem.write_ports) == 1, name
         assert [p.domain for p in mem.read_ports] == ["sync"], name
     fifos = {name: sub for name, sub in subs.items() if isinstance(sub, SyncFIFO)}
     assert {name: f.depth for name, f in fifos.items()} == {"setup_fifo": 2}
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
-    # logic; the output bank (residual reads beside result writes) and slot state keep it.
+    # logic, nor does the output bank (a lane's memory is never read for the lane being
+    # written); the slot state keeps it.
     # The 32-bit tables are two 16-bit memories each (block RAM output registers exist in
     # the 18-bit modes only).
     sliced = {f"{n}_{b}" for n in ("bias_mem", "thr_mem", "mult_mem") for b in (0, 1)}
     tables = sliced | {"list_mem", "cfg_mem", "shift_mem"}
-    assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables
+    assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables | outs
     assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced)
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
 

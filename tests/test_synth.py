@@ -47,7 +47,7 @@ from cgaccel.synth.report import (
     mapped_resources,
 )
 from cgaccel.synth.reset import GlobalResetTop
-from cgaccel.synth.targets import TARGETS, target
+from cgaccel.synth.targets import TARGETS, target, with_speed
 from cgaccel.synth.uart import UARTRx, UARTTx
 from cgaccel.top import Top
 
@@ -570,6 +570,31 @@ def test_nextpnr_command_line():
     with pytest.raises(TypeError, match="Extra nextpnr arguments must be a sequence of strings, "
                                         "not '--tmg-ripup'"):
         flow.synthesize(preset("small"), "ecp5-85k", pnr_args="--tmg-ripup")
+
+
+def test_speed_grade():
+    """``--speed``: the ECP5 part's grade in nextpnr's device arguments and the report."""
+    fast = with_speed(TARGETS["ecp5-85k"], 8)
+    assert TARGETS["ecp5-85k"].speed == 6 and fast.speed == 8
+    cmd = flow.nextpnr_command(fast, "n.json", "r.json", "p.config", freq=100)
+    assert cmd[1:6] == ["--85k", "--package", "CABGA381", "--speed", "8"]
+    assert with_speed(TARGETS["ecp5-25k"], None) is TARGETS["ecp5-25k"]
+    assert TARGETS["ice40-up5k"].speed is None
+    with pytest.raises(ValueError, match="Speed grade must be one of 6, 7, 8, not 9"):
+        with_speed(TARGETS["ecp5-85k"], 9)
+    with pytest.raises(TypeError, match="Speed grade must be an int, not '8'"):
+        with_speed(TARGETS["ecp5-85k"], "8")
+    with pytest.raises(ValueError, match="Speed grade must be used with an ECP5 target, "
+                                         "not 'ice40-up5k'"):
+        flow.synthesize(preset("small"), "ice40-up5k", speed=8)
+    args = _parser().parse_args(["--target", "ecp5-25k", "--speed", "7"])
+    assert args.speed == 7
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--target", "ecp5-25k", "--speed", "5"])
+    rep = {"target": "ecp5-85k", "top": "block", "design": "Top", "speed_grade": 8,
+           "synth_estimate": {"luts": 1}, "seconds": 1.0}
+    assert flow.format_summary(rep).startswith("ecp5-85k (speed 8) block: synthesis only")
+    assert flow.format_summary({**rep, "speed_grade": 6}).startswith("ecp5-85k block:")
 
 
 def test_strip_zero_memory_init():

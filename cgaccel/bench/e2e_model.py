@@ -71,7 +71,7 @@ class FrontEnd:
     fetch: int = 12
     load_latency: int = 9
     transfer_gap: int = 3
-    store_first: int = 3
+    store_first: int = 4
     store_min: int = 4
     store_tail: int = 7
     done: int = 0

@@ -206,8 +206,16 @@ class WriteDMA(wiring.Component):
         step = Signal()
         need_in = Signal()
         go = Signal()
+        w_go = Signal()     # a W beat leaves the buffer (W channel, below)
+        # Free W-buffer entries not yet claimed by a beat in the realigner (``room != 0`` as
+        # ``room_ok``, a flip-flop): a beat is written a cycle after it is taken (``go``), so
+        # the buffer's own ``w_rdy`` would come a cycle late. One entry fewer than the
+        # buffer's depth, so that the buffer's input (which ``w_rdy`` guards: its storage
+        # besides the output register) always has room for a claimed beat.
+        room = Signal(range(depth), init=depth - 1)
+        room_ok = Signal(init=1)
         m.d.comb += [
-            step.eq(run & active & w_nz & wbuf.w_rdy),
+            step.eq(run & active & w_nz & room_ok),
             need_in.eq(in_nz),
             self.i_stream.ready.eq(step & need_in),
             go.eq(step & (~need_in | self.i_stream.valid)),
@@ -224,14 +232,43 @@ class WriteDMA(wiring.Component):
         # while ``first`` was high, and the first W beat takes an input beat, which loads
         # ``prev``). The second load condition put a multiplexer in front of every bit of
         # ``prev``, behind its enable logic (routed ECP5 critical path).
+        # The rotation in two register stages: at ``go`` by the offset's high bits (whole
+        # groups of ``2**lo`` lanes) into ``ra``, the cycle after by its low bits, then each
+        # lane from the rotated beat, the previous one or zero into the W buffer. In one
+        # cycle it was a 16:1 multiplexer on every bit from the controller's beat register
+        # to the block RAM's input (the largest family of routed ECP5 paths of the write
+        # DMA); now each stage is a 4:1 multiplexer (at 128 bits). The lane sources, the
+        # strobes and the low offset bits go with the beat (``*_b``).
+        lo = sh // 2
         lanes = [self.i_stream.payload.data.word_select(k, 8) for k in range(nbytes)]
-        rot = Cat(*(Cat(*(lanes[(j - s) % nbytes] for s in range(nbytes)))
-                    .word_select(r_offs[j // 2], 8) for j in range(nbytes)))
-        shifted = Cat(*(Mux(use_prev[j], prev.word_select(j, 8),
-                            Mux(use_rot[j], rot.word_select(j, 8), 0))
-                        for j in range(nbytes)))
+        ra = Signal(width)
+        m.d.sync += ra.eq(Cat(*(Cat(*(lanes[(j - (h << lo)) % nbytes]
+                                      for h in range(1 << (sh - lo))))
+                                .word_select(r_offs[j // 2][lo:], 8) if sh > lo
+                                else lanes[j] for j in range(nbytes))))
+        go_b = Signal()
+        in_b = [Signal(name=f"in_b{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
+        off_b = [Signal(max(1, lo), name=f"off_b{k}", attrs=LOCAL_COPY) for k in range(ngroups)]
+        use_prev_b = Signal(nbytes)
+        use_rot_b = Signal(nbytes)
+        strb_b = Signal(nbytes)
         strb = (Mux(first, fmask, ones) & Mux(w_one, lmask, ones))[:nbytes]
-        m.d.comb += [wbuf.w_en.eq(go), wbuf.w_data.eq(Cat(shifted, strb))]
+        m.d.sync += [go_b.eq(go & ~flush), use_prev_b.eq(use_prev), use_rot_b.eq(use_rot),
+                     strb_b.eq(strb),
+                     *(c.eq(go & in_nzs[k]) for k, c in enumerate(in_b)),
+                     *(c.eq(r_offs[k][:lo]) for k, c in enumerate(off_b) if lo)]
+        ra_lanes = [ra.word_select(k, 8) for k in range(nbytes)]
+        rot = Cat(*(Cat(*(ra_lanes[(j - s) % nbytes] for s in range(1 << lo)))
+                    .word_select(off_b[j // 2], 8) if lo else ra_lanes[j]
+                    for j in range(nbytes)))
+        shifted = Cat(*(Mux(use_prev_b[j], prev.word_select(j, 8),
+                            Mux(use_rot_b[j], rot.word_select(j, 8), 0))
+                        for j in range(nbytes)))
+        m.d.comb += [wbuf.w_en.eq(go_b), wbuf.w_data.eq(Cat(shifted, strb_b))]
+        room_next = room - go + w_go
+        m.d.sync += [room.eq(room_next), room_ok.eq(room_next != 0)]
+        with m.If(flush):
+            m.d.sync += [room.eq(depth - 1), room_ok.eq(1)]
         with m.If(go):
             m.d.sync += [w_left.eq(w_left - 1), w_nz.eq(w_left != 1), w_one.eq(w_left == 2),
                          first.eq(0), use_prev.eq(~fmask)]
@@ -239,9 +276,9 @@ class WriteDMA(wiring.Component):
                 m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(in_left != 1),
                              *(c.eq(in_left != 1) for c in in_nzs),
                              use_rot.eq(Mux(in_left != 1, fmask, 0))]
-        # ``go & need_in`` per lane pair, from that pair's copy of ``in_nz``.
+        # A beat that took an input beat (``in_b``, per lane pair) leaves it in ``prev``.
         for k in range(ngroups):
-            with m.If(go & in_nzs[k]):
+            with m.If(in_b[k]):
                 m.d.sync += prev[16 * k:16 * (k + 1)].eq(rot[16 * k:16 * (k + 1)])
         with m.If(active & ~w_nz):
             m.d.sync += active.eq(0)
@@ -300,7 +337,6 @@ class WriteDMA(wiring.Component):
         # ---- W channel ---------------------------------------------------------------------
         w_active = Signal()
         w_count = Signal(range(p.max_burst + 1))
-        w_go = Signal()
         wlast = Signal()
         m.d.comb += [
             axi.wvalid.eq(w_active & wbuf.r_rdy),

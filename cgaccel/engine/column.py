@@ -34,6 +34,9 @@ __all__ = ["Column"]
 #: The widest memory a sliced table (``banked``) is built from: an ECP5 DP16KD's widest mode
 #: with an output register per port.
 TABLE_SLICE = 18
+#: Cycles from a write-back read (``rd_en``) to its word on ``rd_data``: the block RAMs'
+#: read, their output register (``res_q``), the column's ``rd_hold``.
+WRITEBACK_LATENCY = 3
 
 
 def poisoned_read_port(m, mem, wp):
@@ -117,8 +120,9 @@ class Column(wiring.Component):
         Pulse (from a flip-flop, the cycle after ``busy`` falls): the column finished its
         part of the tile of half ``fin_bank``.
     rd_en, rd_addr : In
-        Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid two
-        cycles later (from a register) and holds until the next read's data.
+        Output-bank read (write-back; the half is the address MSB); ``rd_data`` is valid
+        ``WRITEBACK_LATENCY`` (3) cycles later (from a register) and holds until the next
+        read's data.
     rd_data : Out(out_word * act_width)
         The output-bank word (``out_word`` activations) holding ``rd_addr``: the activation
         at word address ``a`` in bits ``(a % out_word) * act_width`` on.
@@ -362,17 +366,23 @@ class Column(wiring.Component):
         shift_mem = banked("shift_mem", 6, geo.param_depth, Target.CFG,
                            attrs=({"ram_style": "distributed"}
                                   if geo.param_depth > cfg.min_param_depth else None))
-        # The output bank is two memories, one per half (address MSB), so that each has one
-        # write port and one synchronous read port (see "output bank ports" below). A memory
-        # row is a word of ``out_word`` activations (element ``a`` in lane ``a % out_word``),
-        # so a STORE reads a word a cycle; writes take one lane (lane enables). On an ECP5
-        # 256 x 32 bits is one DP16KD (512x36 mode) as 1024 x 8 was.
+        # The output bank is two halves (address MSB), so that each has one write port and
+        # one synchronous read port (see "output bank ports" below). A row of a half is a
+        # word of ``out_word`` activations (element ``a`` in lane ``a % out_word``), so a
+        # STORE reads a word a cycle; a write takes one lane. Each lane is a memory of its
+        # own (``out_mem{h}_{lane}``): a residual read can meet the write of another lane of
+        # the same word, which inside one memory is a read of the address being written (a
+        # block RAM returns no defined data then, so yosys built its collision logic, a
+        # multiplexer on every bit after the read). Apart, the lane being written is never
+        # the lane read (``NO_RW_CHECK``), and the read goes straight into ``res_q``, which
+        # ``cgaccel synth --bram-outreg`` moves into the block RAMs' output registers.
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
-        out_mems = [Memory(shape=ow * aw, depth=cfg.out_depth // 2 // ow, init=[])
-                    for _ in range(2)]
-        for h, mem in enumerate(out_mems):
-            m.submodules[f"out_mem{h}"] = mem
+        out_mems = [[Memory(shape=aw, depth=cfg.out_depth // 2 // ow, init=[],
+                            attrs=NO_RW_CHECK) for _ in range(ow)] for _ in range(2)]
+        for h, lane_mems in enumerate(out_mems):
+            for k, mem in enumerate(lane_mems):
+                m.submodules[f"out_mem{h}" if ow == 1 else f"out_mem{h}_{k}"] = mem
 
         def cfg_fields(word):
             return {
@@ -1219,31 +1229,31 @@ class Column(wiring.Component):
         pre_en = wq_en & (wq_target == Target.OUT)
         rd_half = self.rd_addr[oh]
         out_rd = []
-        for h, mem in enumerate(out_mems):
-            wp = mem.write_port(granularity=aw) if ow > 1 else mem.write_port()
+        for h, lane_mems in enumerate(out_mems):
             ou_here = ou.o_valid & (ou.o_addr[oh] == h)
             w_addr = Signal(oh, name=f"out_wa{h}")
             w_en = Signal(name=f"out_we{h}")
+            w_data = Signal(aw, name=f"out_wd{h}")
             m.d.comb += [
                 w_en.eq(ou_here | (pre_en & (wq_addr[oh] == h))),
                 w_addr.eq(Mux(ou_here, ou.o_addr[:oh], wq_addr[:oh])),
-                wp.addr.eq(w_addr[lgw:]),
-                # One element a write: the value in every lane, the address's lane enabled.
-                wp.data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])[:aw].replicate(ow)),
+                w_data.eq(Mux(ou_here, ou.o_data, wq_data[:aw])[:aw]),
             ]
-            if ow > 1:
-                m.d.comb += wp.en.eq(Mux(w_en, Const(1, ow) << w_addr[:lgw], 0))
-            else:
-                m.d.comb += wp.en.eq(w_en)
-            rp = mem.read_port()
+            for k, mem in enumerate(lane_mems):
+                wp = write_ports[id(mem)] = mem.write_port()
+                here = w_en & (w_addr[:lgw] == k) if ow > 1 else w_en
+                m.d.comb += [wp.addr.eq(w_addr[lgw:]), wp.data.eq(w_data), wp.en.eq(here)]
             res_here = o0_valid & (res_half == h)
-            m.d.comb += rp.addr.eq(Mux(res_here, o0_addr[lgw:oh], self.rd_addr[lgw:oh]))
-            out_rd.append(rp.data)
-        # The residual's lane is selected after the read port by a register of the address's
-        # low bits, set with the half's: the read address (``o0_addr``) is registered as before.
-        # Each half's word is registered first, so that a block RAM's output (5.8 ns
-        # clock-to-out on ECP5) reaches one flip-flop, not the multiplexers (``res_delay`` 2).
-        res_q = [Signal(ow * aw, name=f"res_q{h}") for h in range(2)]
+            r_addr = Signal(oh - lgw, name=f"out_ra{h}")
+            m.d.comb += r_addr.eq(Mux(res_here, o0_addr[lgw:oh], self.rd_addr[lgw:oh]))
+            ports = [read_port(mem) for mem in lane_mems]
+            m.d.comb += [rp.addr.eq(r_addr) for rp in ports]
+            out_rd.append(Cat(*(rp.data for rp in ports)))
+        # Each half's word is registered first, every cycle and with no reset: the block
+        # RAMs' output registers under ``--bram-outreg`` (0.9 ns clock-to-out on ECP5 instead
+        # of 5.8 ns). Residuals select their lane after it (``res_delay`` 2); the write-back
+        # takes its word from it too, so nothing else reads the block RAMs.
+        res_q = [Signal(ow * aw, name=f"res_q{h}", reset_less=True) for h in range(2)]
         m.d.sync += [q.eq(rd) for q, rd in zip(res_q, out_rd, strict=True)]
         res_half_d = Signal()
         res_half_dd = Signal()
@@ -1257,18 +1267,17 @@ class Column(wiring.Component):
             m.d.comb += ou.i_res.eq(res_word.word_select(res_lane_dd, aw))
         else:
             m.d.comb += ou.i_res.eq(res_word)
-        # Write-back data: the whole word, registered the cycle after ``rd_en`` and held
-        # there (the read port is shared with residual reads of a later tile). Only the
-        # register leaves the column: the block RAM's output stays off the engine's lane
-        # multiplexers.
-        rd_pend = Signal()
-        rd_half_d = Signal()
+        # Write-back data: the whole word, registered two cycles after ``rd_en`` (from
+        # ``res_q``) and held there (the read port is shared with residual reads of a later
+        # tile). Only ``rd_hold`` leaves the column: the output registers stay off the
+        # engine's lane multiplexers.
+        rd_pend = Signal(2)
+        rd_half_d = Signal(2)
         rd_hold = Signal(ow * aw)
-        m.d.sync += rd_pend.eq(self.rd_en)
-        with m.If(self.rd_en):
-            m.d.sync += rd_half_d.eq(rd_half)
-        with m.If(rd_pend):
-            m.d.sync += rd_hold.eq(Mux(rd_half_d, out_rd[1], out_rd[0]))
+        m.d.sync += [rd_pend.eq(Cat(self.rd_en, rd_pend[0])),
+                     rd_half_d.eq(Cat(rd_half, rd_half_d[0]))]
+        with m.If(rd_pend[1]):
+            m.d.sync += rd_hold.eq(Mux(rd_half_d[1], res_q[1], res_q[0]))
         m.d.comb += self.rd_data.eq(rd_hold)
 
         # ------------------------------------------------------------ completion --------

@@ -55,7 +55,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..rtl import LOCAL_COPY
-from .column import Column
+from .column import WRITEBACK_LATENCY, Column
 from .geometry import Geometry, Target
 from .intake import IntakeCheck
 from .pe import _discard, shift_add
@@ -322,14 +322,14 @@ class Engine(wiring.Component):
         # still in flight (``rd_credit``, flip-flops), so nothing in the pipeline ever has to
         # stall and ``i_rd.ready`` does not depend on ``o_rd.ready``. The block RAM ->
         # column -> engine multiplexers -> output register path was the routed ECP5 critical
-        # path. Two cycles from a request to the FIFO, a third to ``o_rd``; one read a cycle
-        # (four credits cover the request -> pop -> credit loop).
+        # path. ``WRITEBACK_LATENCY`` (3) cycles from a request to the FIFO, one more to
+        # ``o_rd``; one read a cycle (five credits cover the request -> pop -> credit loop).
         rd = self.i_rd.payload
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
         # The direct host (``host="mmio"``) takes one read per register access: two entries.
-        depth = 4 if cfg.host == "dma" else 2
+        depth = WRITEBACK_LATENCY + 2 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
         # ``o_rd.valid`` is the FIFO's ``r_rdy`` (``level != 0``) as a flip-flop loaded with
         # its next value, equal to it at every cycle: the decode of the FIFO's level in front of
@@ -348,22 +348,24 @@ class Engine(wiring.Component):
         m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1) & rd_room)
         credit_next = rd_credit + accept - pop
         m.d.sync += [rd_credit.eq(credit_next), rd_room.eq(credit_next < depth)]
-        # Stage 1: the columns' block RAMs read; stage 2: their word registers hold the data.
+        # Stage k: ``k`` cycles after the request; in the last the columns' ``rd_data``
+        # registers hold the word.
         stages = []
-        for k in (1, 2):
+        for k in range(1, WRITEBACK_LATENCY + 1):
             st = {"valid": Signal(name=f"rd{k}_valid"), "col": Signal(geo.col_bits,
                                                                      name=f"rd{k}_col"),
                   "row": Signal(name=f"rd{k}_row"), "word": Signal(name=f"rd{k}_word"),
                   "lane": Signal(max(1, lgw), name=f"rd{k}_lane")}
             stages.append(st)
-        s1, s2 = stages
+        s1, last = stages[0], stages[-1]
         m.d.sync += [s1["valid"].eq(accept), s1["col"].eq(rd.col), s1["row"].eq(rd.row),
                      s1["word"].eq(rd.word & ~rd.row)]
         if ow > 1:
             m.d.sync += s1["lane"].eq(rd.addr[:lgw])
-        m.d.sync += [s2[key].eq(s1[key]) for key in s1]
-        m.d.comb += [rd_fifo.w_en.eq(s2["valid"])]
-        rd_col, rd_row, rd_word, rd_lane = s2["col"], s2["row"], s2["word"], s2["lane"]
+        for prev, st in zip(stages, stages[1:], strict=False):
+            m.d.sync += [st[key].eq(prev[key]) for key in prev]
+        m.d.comb += [rd_fifo.w_en.eq(last["valid"])]
+        rd_col, rd_row, rd_word, rd_lane = last["col"], last["row"], last["word"], last["lane"]
         # A row read enables every column's port at the same address; its result is the
         # columns' outputs side by side, each column's lane of its word (the registered low
         # address bits select it). A single read puts the named column's value in lane 0; a

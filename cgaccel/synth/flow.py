@@ -46,7 +46,7 @@ from .report import (
 )
 from .reset import GlobalResetTop
 from .routewatch import RouteWatch
-from .targets import TARGETS
+from .targets import ECP5_SPEEDS, TARGETS, with_speed
 from .targets import target as get_target
 
 __all__ = ["synthesize", "add_arguments", "run", "FlowError", "ResourceError", "TOPS",
@@ -209,7 +209,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
                pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False,
-               floorplan=False, sweep=False, repair=False):
+               floorplan=False, sweep=False, repair=False, speed=None):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
     Parameters
@@ -286,6 +286,9 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         ECP5 (85F, 25F) only: fix each engine column's block RAMs and DSPs to its own region
         of the die (:mod:`cgaccel.synth.floorplan`); ``report["floorplan"]`` lists the
         regions.
+    speed : int, optional
+        ECP5 only: the part's speed grade, 6, 7 or 8 (nextpnr's timing data for it); default
+        the target's, 6 (the ULX3S's parts). ``report["speed_grade"]``.
     design : wiring.Component, optional
         ``block`` only: synthesize this component out of context instead of the accelerator
         top (figures for one block; the test suite's quick check of the flow itself).
@@ -310,7 +313,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     if not isinstance(config, AccelConfig):
         raise TypeError(f"Config must be an AccelConfig, not {config!r}")
     seeds = _seeds(seed)
-    tgt = get_target(target)
+    tgt = with_speed(get_target(target), speed)
     if top not in TOPS:
         raise ValueError(f"Top must be one of {', '.join(TOPS)}, not {top!r}")
     if freq_mhz is not None and (isinstance(freq_mhz, bool) or not isinstance(
@@ -399,6 +402,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
     plan = apply_floorplan(netlist, module, tgt.name) if floorplan else None
     report = {
         "target": tgt.name, "top": top, "module": module, "family": tgt.family,
+        "speed_grade": tgt.speed,
         "design": design_name,
         "config": config.to_dict(), "dsp_mapping": dsp, "dsp_fallback": fallback,
         "freq_target_mhz": freq, **info, "synth_cells": cells, "synth_estimate": needed,
@@ -806,6 +810,9 @@ def add_arguments(parser):
     parser.add_argument("--floorplan", action="store_true",
                         help="ECP5 85F/25F: each engine column's block RAMs and DSPs in its "
                              "own region of the die (cgaccel.synth.floorplan)")
+    parser.add_argument("--speed", type=int, choices=ECP5_SPEEDS, default=None,
+                        help="ECP5: the part's speed grade (default 6, the ULX3S's; the "
+                             "OrangeCrab's 25F is an 8)")
     parser.add_argument("--synth-only", action="store_true",
                         help="stop after yosys (resource estimate, no place and route)")
     parser.add_argument("--place-only", action="store_true",
@@ -841,6 +848,7 @@ def run(args):
             raise ValueError("bram_outreg must be used with an ECP5 target, "
                              f"not {args.target!r}")
         _check_floorplan(args.floorplan, args.target)
+        with_speed(get_target(args.target), args.speed)        # refused before building
         design = build_design(args.design, config)
         if design is not None and out is None:
             out = Path("build", "synth", args.target, args.design)
@@ -852,7 +860,7 @@ def run(args):
                          else shlex.split(args.nextpnr_args),
                          route_patience=args.route_patience, pnr_timeout_min=args.timeout,
                          bram_outreg=args.bram_outreg, floorplan=args.floorplan,
-                         sweep=args.sweep, repair=args.repair)
+                         sweep=args.sweep, repair=args.repair, speed=args.speed)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)
         return 1
@@ -864,12 +872,14 @@ def format_summary(rep):
     """A few human-readable lines from a flow report."""
     name = rep["top"] if rep.get("design") in (None, "Top", "BoardTop") \
         else f"{rep['top']} {rep['design']}"
+    grade = rep.get("speed_grade")
+    where = rep["target"] + (f" (speed {grade})" if grade not in (None, 6) else "")
     if "fmax_mhz" not in rep:
         est = rep["synth_estimate"]
-        return (f"{rep['target']} {name}: synthesis only, estimate "
+        return (f"{where} {name}: synthesis only, estimate "
                 + ", ".join(f"{k}={v}" for k, v in est.items()) + f"; {rep['seconds']} s")
     lines = [
-        f"{rep['target']} {name}: Fmax {rep['fmax_mhz']} MHz"
+        f"{where} {name}: Fmax {rep['fmax_mhz']} MHz"
         f"{'' if rep.get('routed', True) else ' (placement estimate, not routed)'} "
         f"(target {rep['freq_target_mhz']:g} MHz, {'met' if rep['timing_met'] else 'MISSED'})",
         "  " + ", ".join(f"{k} {rep[k]} ({rep['util_pct'].get(k, 0)}%)"

@@ -4,9 +4,13 @@ Capacities are the device totals nextpnr reports (``utilization[...]["available"
 used to refuse a design that cannot fit before spending minutes placing it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-__all__ = ["Target", "TARGETS", "target"]
+__all__ = ["Target", "TARGETS", "ECP5_SPEEDS", "target", "with_speed"]
+
+#: The speed grades of ECP5 parts nextpnr has timing for (6 is the slowest: the ULX3S's
+#: LFE5U-85F-6 and -25F-6; the OrangeCrab's LFE5U-25F is an -8).
+ECP5_SPEEDS = (6, 7, 8)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,12 @@ class Target:
     reset_dcc: str = None
     block_clock_pin: str = None
 
+    @property
+    def speed(self):
+        """The speed grade in ``device_args`` (ECP5), else None."""
+        args = list(self.device_args)
+        return int(args[args.index("--speed") + 1]) if "--speed" in args else None
+
 
 TARGETS = {
     "ecp5-85k": Target("ecp5-85k", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"),
@@ -73,3 +83,19 @@ def target(name):
         return TARGETS[name]
     except KeyError:
         raise ValueError(f"Target must be one of {', '.join(TARGETS)}, not {name!r}") from None
+
+
+def with_speed(tgt, speed):
+    """``tgt`` (a :class:`Target`) at ECP5 speed grade ``speed``; None keeps its own (6)."""
+    if speed is None:
+        return tgt
+    if isinstance(speed, bool) or not isinstance(speed, int):
+        raise TypeError(f"Speed grade must be an int, not {speed!r}")
+    if tgt.family != "ecp5":
+        raise ValueError(f"Speed grade must be used with an ECP5 target, not {tgt.name!r}")
+    if speed not in ECP5_SPEEDS:
+        raise ValueError(f"Speed grade must be one of {', '.join(map(str, ECP5_SPEEDS))}, "
+                         f"not {speed}")
+    args = list(tgt.device_args)
+    args[args.index("--speed") + 1] = str(speed)
+    return replace(tgt, device_args=tuple(args))
