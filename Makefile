@@ -70,7 +70,8 @@ sim: deps
 # deterministic, docs/synth.md) and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
 # and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md),
-# and the columns' operand reads in the block RAMs' output registers (--bram-outreg).
+# and the columns' operand reads in the block RAMs' output registers (--bram-outreg);
+# the block line also moves the MAC operands into the DSPs' input registers (--dsp-inreg).
 # A design that does not route makes the flow stop router2 once it stalls and exit with an
 # error naming the routing wires; one that does not fit, an error naming the resources.
 synth: $(STAMP)
@@ -82,7 +83,7 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny --top board
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 1,4,2 \
-		--floorplan --bram-outreg --repair
+		--floorplan --bram-outreg --dsp-inreg --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --bram-outreg --out build/synth/ecp5-85k/default-board
 	$(PY) -m cgaccel.synth.table build/synth

@@ -91,16 +91,32 @@ class Top(wiring.Component):
         wiring.connect(m, ctl.eng_wr, wr_slice.i)
         wiring.connect(m, wr_slice.o, engine.i_wr)
         wr_pending = wr_slice.o.valid
+        # Tile commands and output reads through register slices too, gated behind a pending
+        # write at their outputs: with the engine's ``ready`` and the write slice's ``valid``
+        # straight into the controller, the handshakes enabled its tile-command and read
+        # request registers (``fetching``, ``rq_base``, ``rq_left``: some 200 flip-flops)
+        # over the wire from the engine, routed ECP5 paths of ``default``'s top (11-13 ns,
+        # 9-11 ns of it wire). One cycle more per tile command and per STORE's first read.
+        m.submodules.cmd_slice = cmd_slice = SkidBuffer(ctl.eng_cmd.payload.shape())
+        m.submodules.rq_slice = rq_slice = SkidBuffer(ctl.eng_rd.payload.shape())
+        wiring.connect(m, ctl.eng_cmd, cmd_slice.i)
+        wiring.connect(m, ctl.eng_rd, rq_slice.i)
         m.d.comb += [
-            engine.i_cmd.payload.eq(ctl.eng_cmd.payload),
-            engine.i_cmd.valid.eq(ctl.eng_cmd.valid & ~wr_pending),
-            ctl.eng_cmd.ready.eq(engine.i_cmd.ready & ~wr_pending),
-            engine.i_rd.payload.eq(ctl.eng_rd.payload),
-            engine.i_rd.valid.eq(ctl.eng_rd.valid & ~wr_pending),
-            ctl.eng_rd.ready.eq(engine.i_rd.ready & ~wr_pending),
+            engine.i_cmd.payload.eq(cmd_slice.o.payload),
+            engine.i_cmd.valid.eq(cmd_slice.o.valid & ~wr_pending),
+            cmd_slice.o.ready.eq(engine.i_cmd.ready & ~wr_pending),
+            engine.i_rd.payload.eq(rq_slice.o.payload),
+            engine.i_rd.valid.eq(rq_slice.o.valid & ~wr_pending),
+            rq_slice.o.ready.eq(engine.i_rd.ready & ~wr_pending),
         ]
         wiring.connect(m, engine.o_done, ctl.eng_done)
-        wiring.connect(m, engine.o_rd, ctl.eng_rd_data)
+        # Output reads back through a slice as well: the engine's read queue straight into
+        # the controller's packing register (``engine.rd_fifo`` -> ``pack``) and its
+        # ``valid`` into the packing's enables and ``pack_full`` were routed ECP5 paths of
+        # ``default``'s top. One cycle more from a STORE's reads to its beats.
+        m.submodules.ord_slice = ord_slice = SkidBuffer(engine.o_rd.payload.shape())
+        wiring.connect(m, engine.o_rd, ord_slice.i)
+        wiring.connect(m, ord_slice.o, ctl.eng_rd_data)
         m.d.comb += [
             ctl.start.eq(regs.ctrl[0]),
             ctl.soft_reset.eq(regs.ctrl[1]),
@@ -112,7 +128,8 @@ class Top(wiring.Component):
             ctl.wr_error.eq(wdma.error),
             ctl.wr_done.eq(wdma.done & ~wdma.error),
             ctl.dma_busy.eq(rdma.busy | wdma.busy | rd_slice.o.valid),
-            ctl.eng_busy.eq(engine.busy | wr_pending),
+            ctl.eng_busy.eq(engine.busy | wr_pending | cmd_slice.o.valid | rq_slice.o.valid
+                            | ord_slice.o.valid),
             rdma.abort.eq(ctl.dma_abort),
             wdma.abort.eq(ctl.dma_abort),
             regs.status.eq(ctl.busy | ctl.done << 1 | (ctl.done & (ctl.error_code != 0)) << 2),

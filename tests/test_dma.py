@@ -143,7 +143,7 @@ def test_command_checks_and_beats(addr_width, len_width, data_width):
     nbytes, amax, lmax = data_width // 8, 1 << addr_width, 1 << len_width
     m = Module()
     cmd = stream.Signature(command_layout(addr_width, len_width)).flip().create()
-    out = decode_stage(m, params, cmd, Signal(init=1), Signal())
+    out, in_intake = decode_stage(m, params, cmd, Signal(init=1), Signal())
     top = amax - 1
     cases = [(0, 0), (5, 1), (0, lmax), (3, lmax), (0, lmax + 1), (7, 2 * lmax - 1),
              (amax - lmax, lmax), (amax - lmax + 1, lmax), (top, 1), (top, 2), (top - 10, 11),
@@ -165,8 +165,10 @@ def test_command_checks_and_beats(addr_width, len_width, data_width):
             ctx.set(cmd.valid, 1)
             await ctx.tick()
             ctx.set(cmd.valid, 0)
-            while not ctx.get(out.valid):
-                await ctx.tick()
+            # Through the intake slice, then the checks' register: out two cycles on.
+            assert ctx.get(in_intake) and not ctx.get(out.valid), (a, n)
+            await ctx.tick()
+            assert ctx.get(out.valid) and not ctx.get(in_intake), (a, n)
             want = (DMAError.ZERO_LENGTH if n == 0 else DMAError.TOO_LONG if n > lmax
                     else DMAError.OUT_OF_RANGE if a + n > amax else DMAError.NONE)
             assert ctx.get(out.payload.bad) == want, (a, n)
@@ -312,3 +314,106 @@ def test_small_fifo_matches_a_queue(depth, spare_slot):
     sim.add_testbench(bench)
     sim.run()
     assert stats["reads"] > 250 and stats["full_both"] > 10
+
+
+@pytest.mark.parametrize("depth", [3, 4, 7, 64])
+def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
+    # With ``outreg`` the queue reads its storage through a second register: under random
+    # traffic (often empty, often full, reads and writes in the same cycle) every entry
+    # comes out once and in order, ``depth`` entries are held and ``w_rdy`` is low only then,
+    # the storage itself never overflows, and an entry written into an empty queue is
+    # readable three cycles after its write. Storage slices stay within 16 bits.
+    from collections import deque
+
+    from cgaccel.dma.common import BufferFIFO
+    fifo = BufferFIFO(width=40, depth=depth, outreg=True)
+    m = fifo.elaborate(None)
+    widths = [m.submodules[f"storage{k}"].shape for k in range(3)]
+    assert widths == [16, 16, 8]
+    with pytest.raises(AttributeError):
+        m.submodules["storage3"]
+    sim = Simulator(fifo)
+    sim.add_clock(1e-8)
+    rng = random.Random(7 * depth)
+    seen = {"full": 0, "empty": 0, "both": 0, "out": 0, "fill": 0}
+
+    async def bench(ctx):
+        queue = deque()
+        n = 0
+        written_at = {}
+        for cyc in range(1500):
+            phase = (cyc // (4 * depth + 12)) % 2
+            w_en, r_en = rng.random() < (0.8, 0.3)[phase], rng.random() < (0.3, 0.8)[phase]
+            ctx.set(fifo.w_en, w_en)
+            ctx.set(fifo.w_data, n * 0x1_0001_0001 & (2**40 - 1))
+            ctx.set(fifo.r_en, r_en)
+            level = ctx.get(fifo.level)
+            assert level == len(queue), cyc
+            assert ctx.get(fifo.w_rdy) == (level != depth), cyc
+            assert ctx.get(fifo._inner_level) <= depth - 2
+            if ctx.get(fifo.r_rdy):
+                value = ctx.get(fifo.r_data)
+                assert value == queue[0] * 0x1_0001_0001 & (2**40 - 1), cyc
+                if r_en:
+                    k = queue.popleft()
+                    seen["out"] += 1
+                    if written_at[k] == "empty":
+                        seen["fill"] += 1
+            seen["empty"] += not ctx.get(fifo.r_rdy)
+            seen["full"] += not ctx.get(fifo.w_rdy)
+            seen["both"] += w_en and r_en and ctx.get(fifo.w_rdy) and ctx.get(fifo.r_rdy)
+            if w_en and ctx.get(fifo.w_rdy):
+                written_at[n] = "empty" if level == 0 else "busy"
+                queue.append(n)
+                n += 1
+            await ctx.tick()
+        assert min(seen.values()) > 20, seen
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_buffer_fifo_outreg_latency_and_throughput():
+    # An entry written into the empty queue is readable three cycles after its write (one
+    # more than without ``outreg``); a queue filled with entries gives one per cycle.
+    from cgaccel.dma.common import BufferFIFO
+    for outreg, first in ((False, 2), (True, 3)):
+        fifo = BufferFIFO(width=8, depth=8, outreg=outreg)
+        sim = Simulator(fifo)
+        sim.add_clock(1e-8)
+        got = {}
+
+        async def bench(ctx, fifo=fifo, got=got):
+            ctx.set(fifo.w_en, 1)
+            ctx.set(fifo.w_data, 0x5A)
+            await ctx.tick()
+            ctx.set(fifo.w_en, 0)
+            for cyc in range(1, 6):
+                if ctx.get(fifo.r_rdy) and "first" not in got:
+                    got["first"] = cyc
+                    assert ctx.get(fifo.r_data) == 0x5A
+                await ctx.tick()
+            # Fill, then drain with r_en held: one entry per cycle, in order.
+            ctx.set(fifo.r_en, 1)
+            await ctx.tick()
+            ctx.set(fifo.r_en, 0)
+            for v in range(8):
+                ctx.set(fifo.w_en, 1)
+                ctx.set(fifo.w_data, v)
+                await ctx.tick()
+            ctx.set(fifo.w_en, 0)
+            for _ in range(4):
+                await ctx.tick()
+            assert not ctx.get(fifo.w_rdy)
+            ctx.set(fifo.r_en, 1)
+            out = []
+            for _ in range(8):
+                assert ctx.get(fifo.r_rdy)
+                out.append(ctx.get(fifo.r_data))
+                await ctx.tick()
+            assert out == list(range(8))
+            assert not ctx.get(fifo.r_rdy)
+
+        sim.add_testbench(bench)
+        sim.run()
+        assert got["first"] == first, (outreg, got)

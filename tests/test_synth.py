@@ -1146,6 +1146,36 @@ def test_bram_outreg_moves_the_read_register_into_the_block_ram(tmp_path, monkey
         capsys.readouterr().err
 
 
+def test_dsp_inreg_moves_the_operand_registers_into_the_dsps(tmp_path, monkeypatch, capsys):
+    # The MAC's products: each MULT18X18D takes its weight from a reset-less operand register
+    # loaded every cycle, which the pass copies into the DSP's input register. The
+    # activation register zeroes a disabled lane (here the lane enables are ports; yosys
+    # makes that a synchronous reset) and stays in the fabric: a column enables every
+    # lane and masks its activations a stage earlier instead.
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(["--target", "ecp5-85k", "--design", "mac-column",
+                                 "--synth-only", "--dsp-inreg"])
+    args.config_obj = preset("small")
+    assert flow.run(args) == 0
+    out = Path("build/synth/ecp5-85k/mac-column")
+    rep = json.loads((out / "report.json").read_text())
+    net = json.loads((out / "cgaccel_block.json").read_text())
+    dsps = [c for m in net["modules"].values() for c in m["cells"].values()
+            if c["type"] == "MULT18X18D"]
+    assert len(dsps) == preset("small").rows
+    assert rep["dsp_inreg"]["operands"] == len(dsps) and rep["dsp_inreg"]["ffs"] > 0
+    assert all(c["parameters"]["REG_INPUTB_CLK"] == "CLK0" for c in dsps)
+    assert all(c["parameters"].get("REG_INPUTA_CLK", "NONE") == "NONE" for c in dsps)
+    args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",
+                                 "--synth-only", "--dsp-inreg"])
+    args.config_obj = preset("small")
+    assert flow.run(args) == 1
+    assert "dsp_inreg must be used with an ECP5 target, not 'ice40-up5k'" in \
+        capsys.readouterr().err
+    with pytest.raises(TypeError, match="dsp_inreg must be a bool, not 1"):
+        flow.synthesize(preset("small"), "ecp5-85k", tmp_path / "x", dsp_inreg=1)
+
+
 def test_cli_synthesizes_one_design(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["--target", "ice40-up5k", "--design", "mac-column",

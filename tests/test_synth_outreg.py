@@ -99,6 +99,31 @@ def test_enables_tied_on_count_as_loading_every_cycle():
         assert absorb_output_registers(net) == {"brams": 1, "ffs": 2}, change
 
 
+def test_registers_under_one_enable_move_with_it():
+    # Both registers load under the same net: the output register takes it as ``OCE``.
+    net = _plain()
+    cells = net["modules"]["top"]["cells"]
+    for ff in (cells["ff0"], cells["ff1"]):
+        ff["parameters"]["CEMUX"] = "CE"
+        ff["connections"]["CE"] = [7]
+        ff["port_directions"]["CE"] = "input"
+    both = copy.deepcopy(net)
+    assert absorb_output_registers(net) == {"brams": 1, "ffs": 2}
+    ram = net["modules"]["top"]["cells"]["ram"]
+    assert ram["parameters"]["REGMODE_B"] == "OUTREG"
+    assert ram["connections"]["OCEB"] == [7]
+    assert ram["connections"]["OCEA"] == ["1"]
+    # Two different enables, or one inverted, cannot share the output register's.
+    for ff, change in (("ff1", {"CE": [8]}), ("ff0", {"CEMUX": "INV"})):
+        net = copy.deepcopy(both)
+        reg = net["modules"]["top"]["cells"][ff]
+        for key, value in change.items():
+            (reg["connections"] if key == "CE" else reg["parameters"])[key] = value
+        before = copy.deepcopy(net)
+        assert absorb_output_registers(net) == {"brams": 0, "ffs": 0}, change
+        assert net == before
+
+
 def test_a_port_with_other_loads_or_the_wide_mode_stays():
     # DOB0 also feeds a LUT directly: the whole port keeps its registers.
     net = _netlist({"ram": _bram(), "ff0": _ff(10, 30), "ff1": _ff(11, 31),

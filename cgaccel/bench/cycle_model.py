@@ -96,7 +96,8 @@ class PipelineTiming:
     Members
     -------
     mac_latency : int
-        ``MacColumn.latency``: one multiplier stage plus ``ceil(log2(rows))`` adder levels.
+        ``MacColumn.latency``: operand registers, one multiplier stage, then
+        ``ceil(log2(rows))`` adder levels.
     fill : int
         Busy cycles before a column's first word: the registered start loads the item generator
         (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
@@ -129,7 +130,7 @@ class PipelineTiming:
 def pipeline_timing(config):
     """The :class:`PipelineTiming` of ``config`` (``rows``, and the field widths for the
     intake)."""
-    mac = 1 + (config.rows - 1).bit_length()
+    mac = 2 + (config.rows - 1).bit_length()
     intake = 2 + intake_cycles(config)
     return PipelineTiming(mac_latency=mac, fill=6,
                           drain=FETCH_STAGES + mac + 2 + OUTPUT_UNIT_LATENCY + 1,

@@ -13,8 +13,8 @@ loader (one buffer word per cycle, no command overhead). End to end the controll
   first item arrives ``load_latency`` cycles after the fetch, and it cannot write into a
   buffer half before the engine has finished the tile that uses it (an activation LOAD: before
   every ``wide`` tile in flight has finished);
-* a ``RUN`` hands the tile command to the engine (whose columns then follow the engine model:
-  intake, queue, drift into the next tile);
+* a ``RUN`` hands the tile command to the engine through a register slice of two places
+  (whose columns then follow the engine model: intake, queue, drift into the next tile);
 * a ``STORE`` checks its window (one cycle per bit of ``outer - 1``), waits for its tile,
   reads one output byte per cycle, one row of ``cols`` bytes per cycle when it is dealt
   and a row divides an AXI beat, or one word of ``out_word`` bytes per cycle when it is not
@@ -65,16 +65,21 @@ class FrontEnd:
         response and the controller's count of them).
     done : int
         END: the engine idle to ``STATUS.done``.
+    run_latency : int
+        RUN: the controller's hand-off to the engine's intake at the earliest (the top's
+        command register slice, which holds two commands, so the controller goes on to the
+        next command while the engine has not taken the tile yet).
     """
 
     start: int = 0
-    fetch: int = 12
-    load_latency: int = 9
+    fetch: int = 14
+    load_latency: int = 11
     transfer_gap: int = 3
-    store_first: int = 4
+    store_first: int = 6
     store_min: int = 4
     store_tail: int = 7
     done: int = 0
+    run_latency: int = 1
 
 
 def load_writes(inner, item_bytes, beat_bytes, lanes):
@@ -158,6 +163,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
     intervals = []
     t = fe.start
     accept_prev = None
+    accepts = []            # per tile: the cycle the engine took its command
     stored = 0              # tiles whose write-back has ended
     store_left = None       # bytes of tile ``stored`` not yet stored
     ends = [] if timeline else None
@@ -186,7 +192,10 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
                             cmd.outer * writes + fe.transfer_gap)
         elif cmd.op == Op.RUN:
             n = len(fin)
-            accept = t
+            # The controller hands the command to the top's command slice (two places) and
+            # goes on; the engine takes it from there ``run_latency`` cycles on at the earliest.
+            handoff = t if n < 2 else max(t, accepts[n - 2])
+            accept = handoff + fe.run_latency
             if accept_prev is not None:
                 accept = max(accept, accept_prev + tm.intake)
             # The engine takes a command for a half once that half's previous tile is done,
@@ -205,7 +214,8 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
                 last = max(last, col_end[j])
             fin.append(last)
             accept_prev = accept
-            t = accept + 1
+            accepts.append(accept)
+            t = handoff + 1
         elif cmd.op == Op.STORE:
             # Window check (shift-and-add over outer - 1, then the compare), wait for the
             # tile, then one DMA write per outer iteration once its bytes are packed; the

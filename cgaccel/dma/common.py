@@ -380,15 +380,24 @@ def decode_stage(m, params, cmd, run, flush):
     routed critical path of ``tiny`` on the ECP5. With it every command reaches the engine
     one cycle later, and back-to-back commands still move one per cycle.
 
-    Commands are refused (``cmd.ready`` low) unless ``run``; ``flush`` empties the stage (end of
-    a drain: a command accepted before an error or abort is dropped with the rest).
+    The command first enters a register slice of its own (submodule ``cmd_in``), so the
+    checks start at flip-flops inside the engine: from the producer's payload multiplexers
+    (the controller's), the wire to the engine and the checks' carry chains in one cycle were
+    routed ECP5 paths of ``default``'s top (``controller.wr_cmd`` -> ``cmd_dec``, 12-19 logic
+    levels). Every command reaches the engine two cycles after it is taken.
 
-    Returns the stage's output stream (``decoded_layout`` payload); the caller drives its
-    ``ready``.
+    Commands are refused (``cmd.ready`` low) unless ``run``; ``flush`` empties the stages (end
+    of a drain: a command accepted before an error or abort is dropped with the rest).
+
+    Returns the stage's output stream (``decoded_layout`` payload; the caller drives its
+    ``ready``) and a signal high while the intake slice holds a command (for ``busy``).
     """
     sh = params.beat_shift
+    m.submodules.cmd_in = cin = ResetInserter(flush)(SkidBuffer(cmd.payload.shape()))
     m.submodules.cmd_dec = dec = ResetInserter(flush)(SkidBuffer(decoded_layout(params)))
-    c = cmd.payload
+    m.d.comb += [cin.i.valid.eq(cmd.valid & run), cmd.ready.eq(cin.i.ready & run),
+                 cin.i.payload.eq(cmd.payload)]
+    c = cin.o.payload
     bad = check_command(m, params, c)
     cap, cap_stmts = burst_cap(params, c.addr)     # from the address alone: beside the checks
     m.d.comb += cap_stmts
@@ -399,15 +408,15 @@ def decode_stage(m, params, cmd, run, flush):
     d = dec.i.payload
     m.d.comb += [
         ceil_sum.eq((c.addr[:sh] + ((1 << sh) - 1)) + c.length),
-        dec.i.valid.eq(cmd.valid & run),
-        cmd.ready.eq(dec.i.ready & run),
+        dec.i.valid.eq(cin.o.valid & run),
+        cin.o.ready.eq(dec.i.ready & run),
         d.addr.eq(c.addr),
         d.len_m1.eq(c.length - 1),
         d.beats.eq(ceil_sum >> sh),
         d.cap.eq(cap),
         d.bad.eq(bad),
     ]
-    return dec.o
+    return dec.o, cin.o.valid
 
 
 def resp_error(resp):
@@ -445,9 +454,25 @@ class BufferFIFO(SyncFIFOBuffered):
     controller's beat slice and the realigner's enables: routed ECP5 paths of ``default``'s
     top). Same ports and the same values in every cycle as ``SyncFIFOBuffered``
     (``tests/test_dma.py`` runs both side by side).
+
+    With ``outreg`` the storage's read goes through a second register (``q``, loaded under
+    one enable and without reset, so that ``cgaccel synth --bram-outreg`` makes it the block
+    RAM's own output register): ``r_data`` leaves a flip-flop instead of the block RAM's
+    5.8 ns clock-to-out (ECP5, speed grade 6), which with any wire after it cannot meet 150
+    MHz. An entry written into an empty queue is then readable a cycle later than without
+    (three cycles after its write); otherwise the ports behave as without it: one entry in
+    and one out per cycle, ``depth`` entries held, ``w_rdy`` low only when ``depth`` are.
     """
 
+    def __init__(self, *, width, depth, outreg=False):
+        if outreg and depth < 3:
+            raise ValueError(f"BufferFIFO depth with outreg must be at least 3, not {depth}")
+        self._outreg = bool(outreg)
+        super().__init__(width=width, depth=depth)
+
     def elaborate(self, platform):
+        if self._outreg:
+            return self._elaborate_outreg()
         if self.depth < 2:
             return super().elaborate(platform)
         m = Module()
@@ -486,6 +511,71 @@ class BufferFIFO(SyncFIFOBuffered):
         with m.Elif(self.r_en):
             m.d.sync += self.r_rdy.eq(0)
         m.d.comb += self.level.eq(inner_level + self.r_rdy)
+        return m
+
+    def _elaborate_outreg(self):
+        m = Module()
+        # Three places: the storage (``inner``), the block RAM's read latch (``v1``) and the
+        # output register ``q`` (``r_rdy``). Each stage holds while the next one is full and
+        # not read, so a read of the queue (``r_en``) moves both stages at once.
+        inner_depth = self.depth - 2
+        inner_level = Signal(range(inner_depth + 1))
+        self._inner_level = inner_level     # for the tests: the storage never overflows
+        inner_r_rdy = Signal()
+        v1 = Signal()
+        q = Signal(self.width, reset_less=True)
+        m.d.comb += [self.w_level.eq(self.level), self.r_level.eq(self.level),
+                     self.r_data.eq(q)]
+
+        do_write = self.w_rdy & self.w_en
+        load_q = v1 & (~self.r_rdy | self.r_en)
+        do_inner_read = inner_r_rdy & (~v1 | load_q)
+
+        # The storage in slices of at most 16 bits: yosys maps a wider memory to the ECP5
+        # block RAM's 36-bit mode, whose output register the synthesis flow leaves alone
+        # (its data out is split over both ports). Block RAM by request (``ram_style``):
+        # slices this small yosys would otherwise build from LUT RAM, whose read address
+        # reaches every one of its cells.
+        produce = Signal(range(inner_depth))
+        consume = Signal(range(inner_depth))
+        for k, lo in enumerate(range(0, self.width, 16)):
+            hi = min(lo + 16, self.width)
+            mem = Memory(shape=hi - lo, depth=inner_depth, init=[],
+                         attrs={**NO_RW_CHECK, "ram_style": "block"})
+            m.submodules[f"storage{k}"] = mem
+            w_port = mem.write_port()
+            r_port = mem.read_port(domain="sync")
+            m.d.comb += [
+                w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:hi]),
+                w_port.en.eq(do_write), r_port.addr.eq(consume), r_port.en.eq(do_inner_read),
+            ]
+            with m.If(load_q):
+                m.d.sync += q[lo:hi].eq(r_port.data)
+        with m.If(do_write):
+            m.d.sync += produce.eq(Mux(produce == inner_depth - 1, 0, produce + 1))
+        with m.If(do_inner_read):
+            m.d.sync += consume.eq(Mux(consume == inner_depth - 1, 0, consume + 1))
+
+        level_next = Signal.like(self.level)
+        m.d.comb += level_next.eq(self.level + do_write - (self.r_en & self.r_rdy))
+        m.d.sync += [inner_level.eq(inner_level + do_write - do_inner_read),
+                     inner_r_rdy.eq(inner_level + do_write - do_inner_read != 0),
+                     self.level.eq(level_next)]
+        # ``w_rdy`` from the whole queue's count (a flip-flop loaded with its next value):
+        # the storage alone is full only while both registers are too (a stage is empty
+        # only in the two cycles after the storage was).
+        w_rdy = Signal(init=1)
+        m.d.sync += w_rdy.eq(level_next != self.depth)
+        m.d.comb += self.w_rdy.eq(w_rdy)
+
+        with m.If(do_inner_read):
+            m.d.sync += v1.eq(1)
+        with m.Elif(load_q):
+            m.d.sync += v1.eq(0)
+        with m.If(load_q):
+            m.d.sync += self.r_rdy.eq(1)
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
         return m
 
 

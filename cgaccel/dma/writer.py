@@ -132,7 +132,7 @@ class WriteDMA(wiring.Component):
         issuing = Signal()
         cur = Signal(p.addr_width)
         left = Signal(p.beats_width)
-        dcmd = decode_stage(m, p, self.cmd, run, flush)
+        dcmd, in_intake = decode_stage(m, p, self.cmd, run, flush)
         dec = dcmd.payload
         bad = dec.bad
         take = Signal()
@@ -393,8 +393,8 @@ class WriteDMA(wiring.Component):
                          | (drained & (code != DMAError.NONE))),
             self.error.eq(code != DMAError.NONE),
             self.error_code.eq(code),
-            self.busy.eq(dcmd.valid | issuing | wq.r_rdy | active | aw_valid | w_active
-                         | (outstanding != 0) | draining),
+            self.busy.eq(in_intake | dcmd.valid | issuing | wq.r_rdy | active | aw_valid
+                         | w_active | (outstanding != 0) | draining),
         ]
 
         # A W beat's bytes are counted one cycle late, from a register: the strobes' popcount

@@ -186,6 +186,12 @@ class Column(wiring.Component):
         rscw_l = Signal(geo.wgt_bits + 1)
         m.d.comb += go.eq(~self.busy & ~start_i & q_valid[0])
         m.d.sync += start_i.eq(go)
+        # A copy of ``start_i`` for the walk (``LOCAL_COPY``, equal in every cycle): it heads
+        # the next-position select of about 200 walk flip-flops, and as one net with the
+        # setup stages' clears it was on a column's routed ECP5 paths (``start_i`` ->
+        # ``ff_rem``, ``g_oaddr``, ``g_ob``: one LUT and 7 ns of wire on ``default``'s top).
+        start_w = Signal(attrs=LOCAL_COPY)
+        m.d.sync += start_w.eq(go)
         # Activation half of the tile's band words below ``act_depth``: its bank, or 0 for a
         # ``wide`` band, whose list offsets carry the half in their MSB. Added to the operand
         # address as its MSB (see "operand fetch"), so no multiplexer is on that path.
@@ -292,9 +298,11 @@ class Column(wiring.Component):
             """A buffer of ``load_lanes`` memories, word ``a`` in memory ``a % lanes``: a
             multi-word write puts its consecutive words in different memories, one each.
 
-            Returns a function ``read(addr) -> data``: the data is valid three cycles after
-            the address (a read port, its output register, then a fabric register: see
-            "operand fetch").
+            Returns a function ``read(addr, mask=None) -> data``: the data is valid three
+            cycles after the address (a read port, its output register, then a fabric
+            register: see "operand fetch"); ``mask`` (one bit per item of ``width //
+            rows`` bits, in step with the output register) zeroes the items it clears as
+            they enter the fabric register.
 
             The output register ``{name}_q`` loads every cycle and has no reset, so that
             ``cgaccel synth --bram-outreg`` moves it into the DP16KD's own output register
@@ -305,11 +313,11 @@ class Column(wiring.Component):
                 mem = banked(name, width, depth, target)
                 rp = read_port(mem)
 
-                def read(addr):
+                def read(addr, mask=None):
                     m.d.comb += rp.addr.eq(addr)
                     q = Signal(width, name=f"{name}_q", reset_less=True)
                     q2 = Signal(width, name=f"{name}_q2", reset_less=True)
-                    m.d.sync += [q.eq(rp.data), q2.eq(q)]
+                    m.d.sync += [q.eq(rp.data), q2.eq(masked(q, mask))]
                     return q2
                 return read
             full = Signal(geo.addr_bits + 1, name=f"{name}_wa")
@@ -330,7 +338,7 @@ class Column(wiring.Component):
                 ]
                 rps.append(read_port(mem))
 
-            def read(addr):
+            def read(addr, mask=None):
                 sel = Signal(lg, name=f"{name}_sel")
                 sel_q = Signal(lg, name=f"{name}_sel_q")
                 m.d.sync += [sel.eq(addr[:lg]), sel_q.eq(sel)]
@@ -343,9 +351,16 @@ class Column(wiring.Component):
                 # The lane select comes after the output registers (each block RAM feeds
                 # its own output register directly), in front of the fabric register.
                 q2 = Signal(width, name=f"{name}_q2", reset_less=True)
-                m.d.sync += q2.eq(Array(qs)[sel_q])
+                m.d.sync += q2.eq(masked(Array(qs)[sel_q], mask))
                 return q2
             return read
+
+        def masked(word, mask):
+            if mask is None:
+                return word
+            n = len(mask)
+            step = len(word) // n
+            return Cat(*(Mux(mask[r], word[r * step:(r + 1) * step], 0) for r in range(n)))
 
         act_read = lane_banked("act_mem", rows * aw, cfg.act_depth, Target.ACT,
                                geo.act_item_bits)
@@ -621,7 +636,7 @@ class Column(wiring.Component):
 
         m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
         m.d.sync += wo_x2.eq(2 * d.wo)
-        with m.If(start_i):
+        with m.If(start_w):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
@@ -739,7 +754,6 @@ class Column(wiring.Component):
         nr_s = Signal(ds)
         ns_s = Signal(ds)
         m.d.comb += [nr_s.eq(r1 - r0), ns_s.eq(c1_ - c0)]
-        seg_end = Mux(d.gated, c1["mid"], c1["end"])
 
         def stage(prefix, **shapes):
             return {k: Signal(v, name=f"{prefix}_{k}") for k, v in shapes.items()}
@@ -748,15 +762,20 @@ class Column(wiring.Component):
         # products are taken here (``r0 * s * cw`` as ``r0 * scw``), their sums in S3, so that
         # neither stage has a product and a sum in series (as such S3's, 10 ns on a column
         # alone).
-        s2 = stage("s2", i=pb + 1, oaddr=ob + 1, wt=wgb + 1, start=cb, mid=cb, end=cb,
-                   segend=cb, omask=1, nr=4, ns=4, ixs=ds, pixm=ab + 8, wr=wgb + 8,
-                   wc=wgb + 8)
+        s2 = stage("s2", i=pb + 1, oaddr=ob + 1, wt=wgb + 1, nr=4, ns=4, ixs=ds, pixm=ab + 8,
+                   wr=wgb + 8, wc=wgb + 8)
+        # The configuration word's fields, registered straight from the table's read; the
+        # segment end is chosen in S3. (The choice after the read, 5.8 ns after the clock,
+        # was a column's routed ECP5 path on ``default``'s top: ``cfg_mem`` -> ``s2_segend``,
+        # 10 ns.) No reset: ``s_valid`` says whether they hold an item.
+        s2.update({k: Signal(cb if k != "omask" else 1, name=f"s2_{k}", reset_less=True)
+                   for k in ("start", "mid", "end", "omask")})
         with m.If(adv_c["s2"]):
             m.d.sync += [
                 s_valid[2].eq(s_valid[1] & ~start_i),
                 s2["i"].eq(s1["i"]), s2["oaddr"].eq(s1["oaddr"]), s2["wt"].eq(s1["wt"]),
                 s2["start"].eq(c1["start"]), s2["mid"].eq(c1["mid"]), s2["end"].eq(c1["end"]),
-                s2["segend"].eq(seg_end), s2["omask"].eq(c1["omask"]),
+                s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
                 s2["ixs"].eq(ixs), s2["pixm"].eq(shift_add(iyr, d.w)),
                 s2["wr"].eq(shift_add(r0, scw_l)), s2["wc"].eq(shift_add(c0, d.cw)),
@@ -768,8 +787,9 @@ class Column(wiring.Component):
                    nr=4, ns=4, pix=ab + 8, wt=wgb + 8, taps=tb, cwn=signed(cb + 1))
         with m.If(adv_c["s3"]):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
-            for k in ("i", "oaddr", "start", "mid", "end", "segend", "omask", "nr", "ns"):
+            for k in ("i", "oaddr", "start", "mid", "end", "omask", "nr", "ns"):
                 m.d.sync += s3[k].eq(s2[k])
+            m.d.sync += s3["segend"].eq(Mux(d.gated, s2["mid"], s2["end"]))
             m.d.sync += [
                 s3["pix"].eq(s2["pixm"] + s2["ixs"]),
                 s3["wt"].eq(s2["wt"] + s2["wr"] + s2["wc"]),
@@ -991,10 +1011,24 @@ class Column(wiring.Component):
         # write ports were on the column's worst routed paths: ``free`` -> issue decision ->
         # LUT-RAM write enable); a slot is read only after its gate's decision, many cycles on.
         sw_en = Signal()
-        sw_addr = Signal(sb)
-        sw_data = Signal(slot_layout)
-        sw_ncw = Signal(nb)
+        sw_addr = Signal(sb, reset_less=True)
+        sw_data = Signal(slot_layout, reset_less=True)
+        sw_ncw = Signal(nb, reset_less=True)
         m.d.sync += sw_en.eq(0)
+        # The slot write's address and data load every cycle, from the FIFO's head and the
+        # slot the issue would take: in the cycle after a base issue (``sw_en``) they are that
+        # item's. (Loaded only at the issue, the issue decision was their enable: ``l_end`` ->
+        # ``last_now`` -> 300 enables, a column's routed ECP5 paths on ``default``'s top.)
+        m.d.sync += [
+            sw_addr.eq(alloc_idx),
+            sw_data.i.eq(fifo_item.i), sw_data.oaddr.eq(fifo_item.oaddr),
+            sw_data.pix.eq(fifo_item.pix), sw_data.wt.eq(fifo_item.wt),
+            sw_data.nr2.eq(fifo_item.nr2), sw_data.ns2.eq(fifo_item.ns2),
+            sw_data.rone.eq(fifo_item.rone), sw_data.sone.eq(fifo_item.sone),
+            sw_data.mid.eq(fifo_item.mid), sw_data.cend2.eq(fifo_item.cend2),
+            sw_data.cone.eq(fifo_item.cone), sw_data.empty_c.eq(fifo_item.empty_c),
+            sw_ncw.eq(fifo_item.ncw),
+        ]
         m.d.comb += [slot_wp.en.eq(sw_en), slot_wp.addr.eq(sw_addr), slot_wp.data.eq(sw_data)]
         if cfg.cgnet:
             # Without gating no slot's psum or skipped-word count is ever read: no storage
@@ -1032,16 +1066,7 @@ class Column(wiring.Component):
                      ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.lend2,
                      fifo_item.lone, fifo_item.nr2, fifo_item.ns2, fifo_item.rone,
                      fifo_item.sone, fifo_item.pix, fifo_item.wt)
-                m.d.sync += [
-                    sw_en.eq(need_slot), sw_addr.eq(alloc_idx),
-                    sw_data.i.eq(fifo_item.i), sw_data.oaddr.eq(fifo_item.oaddr),
-                    sw_data.pix.eq(fifo_item.pix), sw_data.wt.eq(fifo_item.wt),
-                    sw_data.nr2.eq(fifo_item.nr2), sw_data.ns2.eq(fifo_item.ns2),
-                    sw_data.rone.eq(fifo_item.rone), sw_data.sone.eq(fifo_item.sone),
-                    sw_data.mid.eq(fifo_item.mid), sw_data.cend2.eq(fifo_item.cend2),
-                    sw_data.cone.eq(fifo_item.cone), sw_data.empty_c.eq(fifo_item.empty_c),
-                    sw_ncw.eq(fifo_item.ncw),
-                ]
+                m.d.sync += sw_en.eq(need_slot)
             with m.Else():
                 m.d.sync += in_item.eq(0)
 
@@ -1080,7 +1105,13 @@ class Column(wiring.Component):
         # band's own address for a ``wide`` tile (``act_hi = 0``, offsets up to
         # ``2 * act_depth``; pixels of one plane stay below ``act_depth``, also checked). One
         # adder one bit wider than before, no multiplexer.
-        act_data = act_read((e_off + Cat(le_pix, act_hi))[:ab + 1])
+        # A masked lane's activation is zeroed as it enters its fabric register, and the MAC
+        # gets every lane enabled: its operand registers are then plain copies, which
+        # ``cgaccel synth --dsp-inreg`` moves into the DSPs' input registers (a lane enable
+        # there becomes a synchronous reset per multiplier, and a DSP block of four
+        # multipliers takes four reset nets at most). Same products in every cycle.
+        mq_mask = Signal(rows)
+        act_data = act_read((e_off + Cat(le_pix, act_hi))[:ab + 1], mask=mq_mask)
         wgt_data = wgt_read(Cat((e_cw + le_wt)[:wgb], bank))
         md_valid = Signal()
         md_mask = Signal(rows)
@@ -1089,7 +1120,6 @@ class Column(wiring.Component):
                      md_meta.eq(le_meta)]
         # The side band through the operands' block-RAM output registers (``mq_*``).
         mq_valid = Signal()
-        mq_mask = Signal(rows)
         mq_meta = Signal(meta_layout)
         m.d.sync += [mq_valid.eq(md_valid), mq_mask.eq(md_mask), mq_meta.eq(md_meta)]
         # The operands reach the multipliers through a register right after the block-RAM
@@ -1098,15 +1128,14 @@ class Column(wiring.Component):
         # critical path (5.8 ns of block-RAM clock-to-out, then a multiplexer and the
         # MULT18X18D). The side band follows in ``mo_*``.
         mo_valid = Signal()
-        mo_mask = Signal(rows)
         mo_meta = Signal(meta_layout)
-        m.d.sync += [mo_valid.eq(mq_valid), mo_mask.eq(mq_mask), mo_meta.eq(mq_meta)]
+        m.d.sync += [mo_valid.eq(mq_valid), mo_meta.eq(mq_meta)]
 
         sum_width = aw + ww + max(1, (rows - 1).bit_length())
         mac = MacColumn(rows, aw, ww, sum_width, meta_layout.size)
         m.submodules.mac = mac
         m.d.comb += [mac.i_valid.eq(mo_valid), mac.i_act.eq(act_data),
-                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(mo_mask),
+                     mac.i_wgt.eq(wgt_data), mac.i_mask.eq(Const((1 << rows) - 1, rows)),
                      mac.i_meta.eq(mo_meta)]
 
         # ------------------------------------------------------------ accumulate --------
@@ -1282,10 +1311,16 @@ class Column(wiring.Component):
 
         # ------------------------------------------------------------ completion --------
         done_write = ou.o_valid
-        # (``pop_base`` is late: it selects between precomputed +-1, as for ``cq_level``.)
-        with m.If(pop_base & ~done_write):
+        # Counted from ``pop_base`` a cycle late (``pop_base_d``, a flip-flop): ``pop_base``
+        # comes from the issue decision (``l_end`` -> ``last_now``), and as the count's
+        # enable it was a column's routed ECP5 path on ``default``'s top. An item's output is
+        # written many cycles after its issue, so the count never goes below 0; in the cycle
+        # after an issue ``in_item`` is set, so the completion test below is not affected.
+        pop_base_d = Signal()
+        m.d.sync += pop_base_d.eq(pop_base)
+        with m.If(pop_base_d & ~done_write):
             m.d.sync += outstanding.eq(outstanding + 1)
-        with m.Elif(done_write & ~pop_base):
+        with m.Elif(done_write & ~pop_base_d):
             m.d.sync += outstanding.eq(outstanding - 1)
         # ``fin`` is a flip-flop, a cycle after ``busy`` falls: the completion test above
         # reaches the engine's ``remaining`` and, through it, every buffer-write and command
@@ -1295,7 +1330,7 @@ class Column(wiring.Component):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
                     & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~cq_rdy
-                    & (outstanding == 0) & ~pop_base):
+                    & (outstanding == 0) & ~pop_base & ~pop_base_d):
             m.d.sync += [self.busy.eq(0), self.fin.eq(1), self.fin_bank.eq(bank)]
         if self._check:
             m.d.comb += self.cnt_collide.eq(Cat(collisions).any())

@@ -33,6 +33,7 @@ from ..engine.multiply import Primitives
 from ..rtl import LOCAL_COPY, to_verilog
 from .block import DirectWrapper, ScanWrapper, port_bits
 from .designs import DESIGNS, build_design
+from .dspreg import absorb_file as absorb_dsp_inputs
 from .floorplan import DIES as FLOORPLAN_DIES
 from .floorplan import apply_file as apply_floorplan
 from .outreg import absorb_file
@@ -209,6 +210,7 @@ def nextpnr_command(tgt, netlist, report, placed, *, freq, seed=1, router=None, 
 def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed=1, dsp=None,
                board_opts=None, place=True, design=None, router=None, route=True,
                pnr_args=None, route_patience=6, pnr_timeout_min=None, bram_outreg=False,
+               dsp_inreg=False,
                floorplan=False, sweep=False, repair=False, speed=None):
     """Run the flow and return its report (also written to ``out_dir/report.json``).
 
@@ -282,6 +284,10 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         ECP5 only: move the registers right after block-RAM reads into the block RAMs'
         output registers (:mod:`cgaccel.synth.outreg`); ``report["bram_outreg"]`` counts
         them.
+    dsp_inreg : bool
+        ECP5 only: copy the registers in front of the multipliers into the MULT18X18Ds'
+        input registers (:mod:`cgaccel.synth.dspreg`); ``report["dsp_inreg"]`` counts the
+        operands and the flip-flops removed.
     floorplan : bool
         ECP5 (85F, 25F) only: fix each engine column's block RAMs and DSPs to its own region
         of the die (:mod:`cgaccel.synth.floorplan`); ``report["floorplan"]`` lists the
@@ -323,6 +329,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         raise TypeError(f"DSP mapping must be a bool or None, not {dsp!r}")
     if not isinstance(bram_outreg, bool):
         raise TypeError(f"bram_outreg must be a bool, not {bram_outreg!r}")
+    if not isinstance(dsp_inreg, bool):
+        raise TypeError(f"dsp_inreg must be a bool, not {dsp_inreg!r}")
     if not isinstance(sweep, bool):
         raise TypeError(f"sweep must be a bool, not {sweep!r}")
     if not isinstance(repair, bool):
@@ -332,6 +340,8 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
                          "synthesis-only")
     if bram_outreg and tgt.family != "ecp5":
         raise ValueError(f"bram_outreg must be used with an ECP5 target, not {tgt.name!r}")
+    if dsp_inreg and tgt.family != "ecp5":
+        raise ValueError(f"dsp_inreg must be used with an ECP5 target, not {tgt.name!r}")
     _check_floorplan(floorplan, tgt.name)
     if router not in (None, "router1", "router2"):
         raise ValueError(f"Router must be router1 or router2, not {router!r}")
@@ -399,6 +409,11 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         outreg = absorb_file(netlist, module)
         cells = dict(cells, TRELLIS_FF=cells.get("TRELLIS_FF", 0) - outreg["ffs"])
         needed = mapped_resources(tgt.family, cells)
+    dsp_regs = None
+    if dsp_inreg:
+        dsp_regs = absorb_dsp_inputs(netlist, module)
+        cells = dict(cells, TRELLIS_FF=cells.get("TRELLIS_FF", 0) - dsp_regs["ffs"])
+        needed = mapped_resources(tgt.family, cells)
     plan = apply_floorplan(netlist, module, tgt.name) if floorplan else None
     report = {
         "target": tgt.name, "top": top, "module": module, "family": tgt.family,
@@ -406,7 +421,7 @@ def synthesize(config, target, out_dir=None, *, top="block", freq_mhz=None, seed
         "design": design_name,
         "config": config.to_dict(), "dsp_mapping": dsp, "dsp_fallback": fallback,
         "freq_target_mhz": freq, **info, "synth_cells": cells, "synth_estimate": needed,
-        "bram_outreg": outreg, "floorplan": plan,
+        "bram_outreg": outreg, "dsp_inreg": dsp_regs, "floorplan": plan,
     }
     check_fit(needed, tgt.capacity, tgt.name)
     if not place:
@@ -807,6 +822,9 @@ def add_arguments(parser):
     parser.add_argument("--bram-outreg", action="store_true",
                         help="ECP5: registers right after block-RAM reads become the block "
                              "RAMs' output registers (cgaccel.synth.outreg)")
+    parser.add_argument("--dsp-inreg", action="store_true",
+                        help="ECP5: registers in front of the multipliers are copied into "
+                             "the DSPs' input registers (cgaccel.synth.dspreg)")
     parser.add_argument("--floorplan", action="store_true",
                         help="ECP5 85F/25F: each engine column's block RAMs and DSPs in its "
                              "own region of the die (cgaccel.synth.floorplan)")
@@ -844,9 +862,10 @@ def run(args):
     try:
         if args.design != "top" and args.top != "block":
             raise ValueError(f"Top must be block when a design is given, not {args.top!r}")
-        if args.bram_outreg and get_target(args.target).family != "ecp5":
-            raise ValueError("bram_outreg must be used with an ECP5 target, "
-                             f"not {args.target!r}")
+        for flag in ("bram_outreg", "dsp_inreg"):
+            if getattr(args, flag) and get_target(args.target).family != "ecp5":
+                raise ValueError(f"{flag} must be used with an ECP5 target, "
+                                 f"not {args.target!r}")
         _check_floorplan(args.floorplan, args.target)
         with_speed(get_target(args.target), args.speed)        # refused before building
         design = build_design(args.design, config)
@@ -859,7 +878,8 @@ def run(args):
                          pnr_args=None if args.nextpnr_args is None
                          else shlex.split(args.nextpnr_args),
                          route_patience=args.route_patience, pnr_timeout_min=args.timeout,
-                         bram_outreg=args.bram_outreg, floorplan=args.floorplan,
+                         bram_outreg=args.bram_outreg, dsp_inreg=args.dsp_inreg,
+                         floorplan=args.floorplan,
                          sweep=args.sweep, repair=args.repair, speed=args.speed)
     except (ResourceError, FlowError, ValueError, TypeError) as e:
         print(f"cgaccel synth: error: {e}", file=sys.stderr)

@@ -13,9 +13,10 @@ DP16KD in a true dual-port mode (data width 18 or less; the 36-bit mode's output
 both ports and is left alone) whose used outputs all drive only flip-flops that
 
 * are clocked by the port's clock, not inverted;
-* load every cycle (clock enable tied high) and have no set/reset (``reset_less`` registers in
-  the RTL), so the port's output register with ``OCE`` high and ``RST`` low is the same
-  register;
+* load every cycle (clock enable tied high), or all load under one and the same clock-enable
+  net (a register of a pipeline stage that moves on an ``adv`` flag), and have no set/reset
+  (``reset_less`` registers in the RTL), so the port's output register with ``OCE`` high
+  (or driven by that net) and ``RST`` low is the same register;
 * start at 0 (``REGSET = "RESET"``): the output register's value after configuration.
 
 Each such flip-flop's output net is then driven by the block RAM's output and the flip-flop is
@@ -48,17 +49,24 @@ def _is_low(bits):
 
 
 def _plain_register(ff, clock):
-    """Whether a TRELLIS_FF is a plain register on ``clock``: loads every cycle, no set or
-    reset, initial value 0."""
+    """The clock enable of a TRELLIS_FF that is a plain register on ``clock`` (no set or
+    reset, initial value 0): ``"1"`` if it loads every cycle, else its enable net (an int,
+    active high); None if it is not such a register."""
     c = ff["connections"]
     ce, lsr = c.get("CE"), c.get("LSR")
     # The multiplexers in front of the slice's enable and set/reset inputs.
+    cemux = _param(ff, "CEMUX", "1")
     always = {"1": True, "CE": ce == ["1"], "INV": ce == ["0"]}
     never = {"0": True, "LSR": _is_low(lsr), "INV": lsr == ["1"]}
-    return (c.get("CLK") == clock and _param(ff, "CLKMUX", "CLK") == "CLK"
-            and always.get(_param(ff, "CEMUX", "1"), False)
+    if not (c.get("CLK") == clock and _param(ff, "CLKMUX", "CLK") == "CLK"
             and never.get(_param(ff, "LSRMUX", "LSR"), False)
-            and _param(ff, "REGSET", "RESET") == "RESET")
+            and _param(ff, "REGSET", "RESET") == "RESET"):
+        return None
+    if always.get(cemux, False):
+        return "1"
+    if cemux == "CE" and ce and isinstance(ce[0], int):
+        return ce[0]
+    return None
 
 
 def absorb_output_registers(netlist, module=None):
@@ -99,15 +107,22 @@ def absorb_output_registers(netlist, module=None):
             if not outs:
                 continue
             plan = {}
+            enables = set()
             for b in outs:
                 if b in ports_out:
                     break
                 regs = sinks[b]
-                if not all(cells[n]["type"] == "TRELLIS_FF" and p == "DI"
-                           and _plain_register(cells[n], clock) for n, p in regs):
+                if not all(cells[n]["type"] == "TRELLIS_FF" and p == "DI" for n, p in regs):
+                    break
+                enables |= {_plain_register(cells[n], clock) for n, _ in regs}
+                if None in enables or len(enables) > 1:
                     break
                 plan[b] = [n for n, _ in regs]
             else:
+                # One enable for every register: the output register's own (``OCE``).
+                enable = enables.pop()
+                if enable != "1":
+                    conn[oce] = [enable]
                 for b, regs in plan.items():
                     for n in regs:
                         rename[cells[n]["connections"]["Q"][0]] = b
