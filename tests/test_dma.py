@@ -332,7 +332,7 @@ def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
     assert widths == [16, 16, 8]
     with pytest.raises(AttributeError):
         m.submodules["storage3"]
-    sim = Simulator(fifo)
+    sim = Simulator(m)
     sim.add_clock(1e-8)
     rng = random.Random(7 * depth)
     seen = {"full": 0, "empty": 0, "both": 0, "out": 0, "fill": 0}
