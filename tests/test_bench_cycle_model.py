@@ -139,10 +139,11 @@ def test_timing_constants_follow_rtl_blocks(rows):
     t = pipeline_timing(small_config(rows=rows))
     assert t.mac_latency == MacColumn(rows, 8, 8, 20).latency
     assert OUTPUT_UNIT_LATENCY == OutputUnit.latency
-    # Issue register, list read and register, operand read, output register and fabric
-    # register; MAC; accumulate and gate registers; output unit; completion check.
-    assert t.drain == 6 + t.mac_latency + 2 + OutputUnit.latency + 1
-    assert t.gate_latency == 6 + t.mac_latency + 3
+    # Issue register, list read, output register and fabric register, operand read, output
+    # register and fabric register; MAC; accumulate and gate registers; output unit;
+    # completion check.
+    assert t.drain == 7 + t.mac_latency + 2 + OutputUnit.latency + 1
+    assert t.gate_latency == 7 + t.mac_latency + 3
 
 
 def test_gated_plan_needs_gate():
