@@ -628,10 +628,16 @@ def test_column_memories_map_to_block_ram(cfg):
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
     # logic, nor does the output bank (a lane's memory is never read for the lane being
     # written); the slot state keeps it.
-    # The 32-bit tables are two 16-bit memories each (block RAM output registers exist in
-    # the 18-bit modes only).
+    # The 32-bit tables are two 16-bit memories each, and the work list and the CFG table
+    # as many as their widths need (block RAM output registers exist in the 18-bit modes
+    # only).
+    from cgaccel.engine.geometry import Geometry
+    geo = Geometry(cfg)
     sliced = {f"{n}_{b}" for n in ("bias_mem", "thr_mem", "mult_mem") for b in (0, 1)}
-    tables = sliced | {"list_mem", "cfg_mem", "shift_mem"}
+    for name, width in (("list_mem", geo.list_width), ("cfg_mem", geo.cfg_width - 6)):
+        n = -(-width // 18)
+        sliced |= {name} if n == 1 else {f"{name}_{b}" for b in range(n)}
+    tables = sliced | {"shift_mem"}
     assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables | outs
     assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced)
     Fragment.get(top, None)  # elaborates (and so uses) every submodule
