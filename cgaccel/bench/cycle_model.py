@@ -103,8 +103,9 @@ class PipelineTiming:
         (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
         makes it readable (the issue stage loads it in that cycle); 6 in all.
     drain : int
-        Busy cycles after a column's last word: issue register, list read, list output and fabric registers,
-        operand read, operand output register, operand fabric register (``FETCH_STAGES`` = 7),
+        Busy cycles after a column's last word: issue register, list read, list output
+        and fabric registers, operand read, operand output register, operand fabric
+        register (``FETCH_STAGES`` = 7),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
         (``OutputUnit.latency`` = 10), completion check (1).
     gate_latency : int
