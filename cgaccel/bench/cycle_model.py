@@ -74,10 +74,13 @@ from ..engine.intake import intake_cycles
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
 
-OUTPUT_UNIT_LATENCY = 10  # cgaccel.engine.output_unit.OutputUnit.latency
-# Issue register, list read, list output register, list fabric register, operand read,
-# operand output register, operand fabric register (cgaccel.engine.column).
-FETCH_STAGES = 7
+# cgaccel.engine.output_unit.OutputUnit.latency without its ``dsp_copy`` stage, which the
+# config's ``hard_block_regs`` adds.
+OUTPUT_UNIT_LATENCY = 9
+# Issue register, list read, list fabric register, operand read, operand output register,
+# operand fabric register (cgaccel.engine.column); ``hard_block_regs`` adds the list's output
+# register.
+FETCH_STAGES = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
 # Last busy cycle of a tile's last column -> its ``fin`` flip-flop -> the engine's
@@ -105,12 +108,12 @@ class PipelineTiming:
     drain : int
         Busy cycles after a column's last word: issue register, list read, list output
         and fabric registers, operand read, operand output register, operand fabric
-        register (``FETCH_STAGES`` = 7),
+        register (7 fetch stages, 6 without ``hard_block_regs``),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
-        (``OutputUnit.latency`` = 10), completion check (1).
+        (``OutputUnit.latency`` = 10, 9 without ``hard_block_regs``), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
-        item (also when a released psum slot can be reused): 7 fetch stages, ``mac_latency``,
+        item (also when a released psum slot can be reused): the fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
     intake : int
         Cycles from one accepted tile command to the earliest next: IDLE, SIZE for the
@@ -133,9 +136,11 @@ def pipeline_timing(config):
     intake)."""
     mac = 2 + (config.rows - 1).bit_length()
     intake = 2 + intake_cycles(config)
+    hb = int(config.hard_block_regs)
+    fetch = FETCH_STAGES + hb
     return PipelineTiming(mac_latency=mac, fill=6,
-                          drain=FETCH_STAGES + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
-                          gate_latency=FETCH_STAGES + mac + 3,
+                          drain=fetch + mac + 2 + OUTPUT_UNIT_LATENCY + hb + 1,
+                          gate_latency=fetch + mac + 3,
                           intake=intake, cmd_to_busy=intake + 2)
 
 

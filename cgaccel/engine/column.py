@@ -1091,16 +1091,22 @@ class Column(wiring.Component):
         # a flip-flop near the operand buffers. (Either register alone left a long path on
         # ``default``'s top: block-RAM output -> wire -> fabric register with no logic, or
         # the list's block-RAM site -> address adders -> operand block-RAM address.)
-        entry_q = Signal(geo.list_width, reset_less=True)
+        # (Without ``hard_block_regs`` only the fabric register.)
         entry = Signal(geo.list_width, reset_less=True)
-        m.d.sync += [entry_q.eq(list_rp.data), entry.eq(entry_q)]
-        aq_valid = Signal()
-        aq_pix = Signal(ab)
-        aq_wt = Signal(wgb)
-        aq_bubble = Signal()
-        aq_meta = Signal(meta_layout)
-        m.d.sync += [aq_valid.eq(ad_valid), aq_pix.eq(ad_pix), aq_wt.eq(ad_wt),
-                     aq_bubble.eq(ad_bubble), aq_meta.eq(ad_meta)]
+        if cfg.hard_block_regs:
+            entry_q = Signal(geo.list_width, reset_less=True)
+            m.d.sync += [entry_q.eq(list_rp.data), entry.eq(entry_q)]
+            aq_valid = Signal()
+            aq_pix = Signal(ab)
+            aq_wt = Signal(wgb)
+            aq_bubble = Signal()
+            aq_meta = Signal(meta_layout)
+            m.d.sync += [aq_valid.eq(ad_valid), aq_pix.eq(ad_pix), aq_wt.eq(ad_wt),
+                         aq_bubble.eq(ad_bubble), aq_meta.eq(ad_meta)]
+        else:
+            m.d.sync += entry.eq(list_rp.data)
+            aq_valid, aq_pix, aq_wt, aq_bubble, aq_meta = (ad_valid, ad_pix, ad_wt,
+                                                           ad_bubble, ad_meta)
         le_valid = Signal()
         le_pix = Signal(ab)
         le_wt = Signal(wgb)
@@ -1247,7 +1253,7 @@ class Column(wiring.Component):
         o0_addr = Signal(ob)
         m.d.sync += [o0_valid.eq(gate.o_out), o0_acc.eq(gate.o_acc), o0_off.eq(res_meta.off),
                      o0_addr.eq(oaddr_full)]
-        ou = OutputUnit(aw, cfg.acc_width, ob)
+        ou = OutputUnit(aw, cfg.acc_width, ob, dsp_copy=cfg.hard_block_regs)
         m.submodules.output_unit = ou
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),

@@ -2,7 +2,7 @@
 
 ``y = relu?(clamp(clamp(((acc + bias) * mult + 2**(shift-1)) >> shift) + res))`` where a
 channel switched off by the FBS output mask uses ``0`` in place of the requantized value. Ten
-registered stages (add; a copy of the sum for the multipliers; four DSP-sized partial
+registered stages (add; a copy of the sum for the multipliers, ``dsp_copy``; four DSP-sized partial
 products; two stages summing them; variable shift by ``shift - 1`` in two halves; saturation
 flags and the rounding ``+ 1``; halve, clamp and mask; residual/ReLU), each short enough for
 the FPGA's clock target; one result per cycle, no flow control.
@@ -59,12 +59,14 @@ class OutputUnit(wiring.Component):
     o_addr : Out(addr_width)
     o_data : Out(signed(act_width))
         ``latency`` cycles after the input.
+    dsp_copy : bool
+        The multipliers' operands from a plain copy of O1 (stage ``o1b``): ``latency`` 10,
+        else 9.
     """
 
-    latency = 10
     res_delay = 2
 
-    def __init__(self, act_width=8, acc_width=32, addr_width=12):
+    def __init__(self, act_width=8, acc_width=32, addr_width=12, dsp_copy=True):
         try:
             _check_pos("OutputUnit act_width", act_width, 2)
             _check_pos("OutputUnit acc_width", acc_width, 2)
@@ -73,6 +75,8 @@ class OutputUnit(wiring.Component):
             _discard(self)
             raise
         self._aw = act_width
+        self._dsp_copy = bool(dsp_copy)
+        self.latency = 9 + self._dsp_copy
         self._cw = acc_width
         self._adw = addr_width
         super().__init__({
@@ -139,9 +143,12 @@ class OutputUnit(wiring.Component):
         # ``--dsp-inreg`` moves into the DSPs: O1 -> DSP operand pins was a wire with no
         # logic on it, and with the sum in front of it too long for 150 MHz on ECP5.
         # The residual, which joins at O3, waits a cycle here so that ``res_delay`` stays 2.
-        v1, r1 = stage("o1b", v1a, r1a)
-        res_d = Signal.like(self.i_res, name="res_d", reset_less=True)
-        m.d.sync += res_d.eq(self.i_res)
+        if self._dsp_copy:
+            v1, r1 = stage("o1b", v1a, r1a)
+            res_d = Signal.like(self.i_res, name="res_d", reset_less=True)
+            m.d.sync += res_d.eq(self.i_res)
+        else:
+            v1, r1, res_d = v1a, r1a, self.i_res
         # O2: four partial products, each small enough for one 18x18 DSP multiplier
         # (17-bit unsigned / 16-bit signed by 16-bit unsigned), instead of one 33x32 multiply
         # whose DSP pieces and fabric adders would sit in one stage.
