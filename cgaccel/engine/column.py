@@ -366,19 +366,22 @@ class Column(wiring.Component):
                                geo.act_item_bits)
         wgt_read = lane_banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT,
                                geo.wgt_item_bits)
-        # Sliced: the list entry leaves through the block RAMs' output registers (below),
-        # which an ECP5 DP16KD has only in its 18-bit and narrower modes.
-        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST, sliced=True)
+        # Sliced with ``hard_block_regs``: the list entry leaves through the block RAMs'
+        # output registers (below), which an ECP5 DP16KD has only in its 18-bit and
+        # narrower modes.
+        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST,
+                          sliced=cfg.hard_block_regs)
         bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS, sliced=True)
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR, sliced=True)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT, sliced=True)
         # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
         # written by the same CFG writes, so that each memory has a single read port; the
-        # generator's copy leaves the shift out. Sliced, so that S2's registers become the
-        # block RAMs' output registers under ``--bram-outreg`` (one block RAM more per
-        # column on ``default``: cfg_mem -> S2 was a wire of 7-8 ns with no logic).
+        # generator's copy leaves the shift out. Sliced (``hard_block_regs``), so that S2's
+        # registers become the block RAMs' output registers under ``--bram-outreg`` (one
+        # block RAM more per column on ``default``: cfg_mem -> S2 was a wire of 7-8 ns with
+        # no logic).
         cfg_mem = banked("cfg_mem", geo.cfg_width - 6, geo.param_depth, Target.CFG, lsb=6,
-                         sliced=True)
+                         sliced=cfg.hard_block_regs)
         # Yosys maps 2 x 64 x 6 bits to LUT RAM on ECP5 but 2 x 128 to a DP16KD, one per
         # column more than ``default`` has spare: keep deeper-than-minimum tables in LUT RAM
         # (32 TRELLIS_DPR16X4; iCE40 has none, so its builds keep the minimum depth).
