@@ -1095,7 +1095,7 @@ class Column(wiring.Component):
         # ``default``'s top: block-RAM output -> wire -> fabric register with no logic, or
         # the list's block-RAM site -> address adders -> operand block-RAM address.)
         # (Without ``hard_block_regs`` only the fabric register.)
-        entry = Signal(geo.list_width, reset_less=True)
+        entry = Signal(geo.list_width, reset_less=cfg.hard_block_regs)
         if cfg.hard_block_regs:
             entry_q = Signal(geo.list_width, reset_less=True)
             m.d.sync += [entry_q.eq(list_rp.data), entry.eq(entry_q)]

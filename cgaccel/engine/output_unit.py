@@ -101,13 +101,15 @@ class OutputUnit(wiring.Component):
         pw = sw + 32                    # (acc + bias) * mult, never wraps
 
         def stage(name, src_valid, src):
-            # Only ``valid`` is reset: a reset-less stage register in front of a multiplier
-            # is a plain copy, which ``cgaccel synth --dsp-inreg`` moves into the DSP.
+            # With ``dsp_copy`` only ``valid`` is reset: a reset-less stage register in front
+            # of a multiplier is a plain copy, which ``cgaccel synth --dsp-inreg`` moves into
+            # the DSP. (Without it, as before: on the iCE40 UP5K the reset-less form took
+            # more logic cells than ``tiny``'s board design has to spare.)
             v = Signal(name=f"{name}_valid")
             m.d.sync += v.eq(src_valid)
             out = {}
             for key, sig in src.items():
-                r = Signal.like(sig, name=f"{name}_{key}", reset_less=True)
+                r = Signal.like(sig, name=f"{name}_{key}", reset_less=self._dsp_copy)
                 m.d.sync += r.eq(sig)
                 out[key] = r
             return v, out
