@@ -111,6 +111,15 @@ class AccelConfig:
         a gated 1x1 layer's pixels over the columns. Without them the tiler never deals,
         the engine refuses a dealt tile, and each column's dealt walk is left out (about 500
         LUT4 a column on an iCE40, ``docs/synth.md``, "iCE40 UP5K").
+    hard_block_regs : bool
+        A register on both sides of every block-RAM read and DSP operand that has none: the
+        work-list entry leaves through the block RAMs' output registers and then a fabric
+        register (one fetch stage more), the output unit's multipliers take a plain copy of
+        their operands (one stage more), so that ``cgaccel synth --bram-outreg
+        --dsp-inreg`` puts both in the hard blocks (ECP5: a block RAM read without its output
+        register leaves 5.8 ns after the clock). About 140 flip-flops a column; ``tiny``
+        leaves them out (an iCE40 UP5K has no logic cells to spare, and its block RAMs no
+        output register).
     counter_width : int
         Bits of the performance counters (cycles, DRAM bytes and stalls; the engine's counters
         are read as per-layer differences of this width). They wrap at ``2**counter_width``;
@@ -152,6 +161,7 @@ class AccelConfig:
     cgnet: bool = True
     fbs: bool = True
     deal: bool = True
+    hard_block_regs: bool = True
     counter_width: int = 64
     host: str = "dma"
 
@@ -200,6 +210,7 @@ class AccelConfig:
         _check_bool("CGNet gating", self.cgnet)
         _check_bool("FBS channel skipping", self.fbs)
         _check_bool("Dealt pixels", self.deal)
+        _check_bool("Hard-block registers", self.hard_block_regs)
         _check_int("Counter width", self.counter_width, 32, 64)
         if not isinstance(self.host, str):
             raise TypeError(f"Host interface must be a string, not {self.host!r}")
@@ -302,7 +313,8 @@ PRESETS = {
     "tiny": AccelConfig(rows=4, cols=1, max_channels=64, max_kernel=3, max_dim=32,
                         act_depth=256, weight_depth=256, out_depth=256, psum_slots=4,
                         axi_data_width=32, max_outstanding=2, max_groups=2, out_word=1,
-                        cgnet=False, deal=False, counter_width=32, host="mmio"),
+                        cgnet=False, deal=False, hard_block_regs=False, counter_width=32,
+                        host="mmio"),
     # The smallest preset with the command-list controller and DMA engines: 4 MACs as 2
     # columns of 2 rows, 512-word buffers, 32-bit counters. It does not fit an iCE40 UP5K
     # (about 20,000 LUT4 and 87 block RAMs against 5,280 / 30).

@@ -59,6 +59,11 @@ FAST = [
      dict(band_rows=2, double_out=True)),
     ("dense_1x1_res", dict(rows=4), LayerShape("t", 8, 5, 5, 6, 1, 1, 1, 0), 1, 0.0,
      dict(residual=True)),
+    # Without the hard-block registers (``tiny``): a fetch stage and an output stage fewer.
+    ("gated_3x3_no_hb_regs", dict(hard_block_regs=False),
+     LayerShape("t", 4, 6, 6, 4, 3, 3, 1, 1), 2, 0.4, dict(band_rows=2)),
+    ("dense_1x1_res_no_hb_regs", dict(rows=4, hard_block_regs=False),
+     LayerShape("t", 8, 5, 5, 6, 1, 1, 1, 0), 1, 0.0, dict(residual=True)),
     ("pixel_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
      dict(band_rows=2, split="pixel", double_out=True)),
     # Dealt pixels: 4 columns on rows of 3 (the step wraps rows), P = 2*3 not a multiple of 4.
@@ -135,14 +140,17 @@ def test_dealt_tile_beyond_the_minimum_parameter_table(double_out):
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 8, 16])
-def test_timing_constants_follow_rtl_blocks(rows):
-    t = pipeline_timing(small_config(rows=rows))
+@pytest.mark.parametrize("hb", [True, False])
+def test_timing_constants_follow_rtl_blocks(rows, hb):
+    t = pipeline_timing(small_config(rows=rows, hard_block_regs=hb))
     assert t.mac_latency == MacColumn(rows, 8, 8, 20).latency
-    assert OUTPUT_UNIT_LATENCY == OutputUnit.latency
-    # Issue register, list read and register, operand read, output register and fabric
-    # register; MAC; accumulate and gate registers; output unit; completion check.
-    assert t.drain == 6 + t.mac_latency + 2 + OutputUnit.latency + 1
-    assert t.gate_latency == 6 + t.mac_latency + 3
+    ou = OutputUnit(dsp_copy=hb)
+    assert OUTPUT_UNIT_LATENCY + hb == ou.latency
+    # Issue register, list read, (output register and) fabric register, operand read, output
+    # register and fabric register; MAC; accumulate and gate registers; output unit;
+    # completion check.
+    assert t.drain == 6 + hb + t.mac_latency + 2 + ou.latency + 1
+    assert t.gate_latency == 6 + hb + t.mac_latency + 3
 
 
 def test_gated_plan_needs_gate():

@@ -595,8 +595,9 @@ def test_column_index_is_checked():
         Column(small_config(), 2)
 
 
-@pytest.mark.parametrize("cfg", [small_config(), preset("small"), small_config(load_lanes=2)],
-                         ids=["small_config", "small", "lanes2"])
+@pytest.mark.parametrize("cfg", [small_config(), preset("small"), small_config(load_lanes=2),
+                                 preset("default"), preset("tiny")],
+                         ids=["small_config", "small", "lanes2", "default", "tiny"])
 def test_column_memories_map_to_block_ram(cfg):
     # Block RAM (iCE40 EBR, ECP5 DP16KD) has synchronous reads and here one write and one
     # read port per memory: a combinational read port or a second port makes Yosys build the
@@ -618,7 +619,7 @@ def test_column_memories_map_to_block_ram(cfg):
     # The output bank: a memory per half and lane.
     outs = ({"out_mem0", "out_mem1"} if cfg.out_word == 1 else
             {f"out_mem{h}_{k}" for h in (0, 1) for k in range(cfg.out_word)})
-    assert bufs | outs | {"slot_mem", "psum_mem"} <= set(mems)
+    assert bufs | outs | {"slot_mem"} | ({"psum_mem"} if cfg.cgnet else set()) <= set(mems)
     assert all(Shape.cast(mems[n].shape).width == cfg.act_width for n in outs)
     for name, mem in mems.items():
         assert len(mem.write_ports) == 1, name
@@ -628,10 +629,20 @@ def test_column_memories_map_to_block_ram(cfg):
     # Buffers and tables, written only to a half no tile uses, need no read/write collision
     # logic, nor does the output bank (a lane's memory is never read for the lane being
     # written); the slot state keeps it.
-    # The 32-bit tables are two 16-bit memories each (block RAM output registers exist in
-    # the 18-bit modes only).
+    # The 32-bit tables are two 16-bit memories each, and with ``hard_block_regs`` the work
+    # list and the CFG table as many as their widths need (block RAM output registers exist
+    # in the 18-bit modes only).
+    from cgaccel.engine.geometry import Geometry
+    geo = Geometry(cfg)
     sliced = {f"{n}_{b}" for n in ("bias_mem", "thr_mem", "mult_mem") for b in (0, 1)}
-    tables = sliced | {"list_mem", "cfg_mem", "shift_mem"}
+    whole = {"shift_mem"}
+    for name, width in (("list_mem", geo.list_width), ("cfg_mem", geo.cfg_width - 6)):
+        n = -(-width // 18)
+        if cfg.hard_block_regs:
+            sliced |= {name} if n == 1 else {f"{name}_{b}" for b in range(n)}
+        else:
+            whole.add(name)
+    tables = sliced | whole
     assert {n for n, mem in mems.items() if mem.attrs.get("no_rw_check")} == bufs | tables | outs
     assert all(Shape.cast(mems[n].shape).width <= 18 for n in sliced)
     Fragment.get(top, None)  # elaborates (and so uses) every submodule

@@ -41,8 +41,9 @@ def run(dut, items, relu, residual):
     return got
 
 
+@pytest.mark.parametrize("dsp_copy", [True, False])
 @pytest.mark.parametrize("relu,residual", [(0, 0), (1, 0), (0, 1), (1, 1)])
-def test_matches_golden(relu, residual):
+def test_matches_golden(relu, residual, dsp_copy):
     rng = np.random.default_rng(relu * 2 + residual)
     n = 60
     acc = rng.integers(-2**31, 2**31, n)
@@ -57,7 +58,8 @@ def test_matches_golden(relu, residual):
     res = rng.integers(-128, 128, n)
     off = (rng.random(n) < 0.2).astype(int)
     items = list(zip(acc, bias, mult, shift, res, off, strict=True))
-    dut = OutputUnit(8, 32, 8)
+    dut = OutputUnit(8, 32, 8, dsp_copy=dsp_copy)
+    assert dut.latency == 9 + dsp_copy
     got = run(dut, [tuple(int(v) for v in it) for it in items], relu, residual)
     q = np.array([requantize(np.array([a]), int(b), int(m), int(s))[0]
                   for a, b, m, s in zip(acc, bias, mult, shift, strict=True)], np.int64)

@@ -12,7 +12,7 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
   output mask switches off, or with no base word, is a 1-cycle bubble;
 * in a gated tile, an item whose gate opens (golden ``gate[k, oy, ox]``) later costs ``max(1,
   taps(p) * cond_words)`` more issue cycles. Its conditional item becomes issuable
-  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read and register,
+  ``GATE_LATENCY`` cycles after the base item's last word (issue, list read and two registers,
   operand read and register, the ``MacColumn`` pipeline, accumulate, gate decision, conditional
   queue); the issue stage takes queued conditional work before new base work, and a base item of
   a gated tile needs one of ``psum_slots`` slots, held until its gate closes or its conditional
@@ -20,8 +20,8 @@ order and issues at most one word (``rows`` MACs) per cycle (:mod:`cgaccel.engin
   replayed item by item;
 * a column is busy from ``FILL`` cycles before its first word (start, item generator and four
   setup stages, setup FIFO) to ``DRAIN`` cycles after its last (issue register, list read,
-  list register, operand read, operand register, ``MacColumn`` latency, accumulate, gate
-  register, nine output-unit stages, the completion check). A column with no channel in the
+  list registers (2), operand read, operand register, ``MacColumn`` latency, accumulate, gate
+  register, ten output-unit stages, the completion check). A column with no channel in the
   tile is busy for one cycle.
 
 Without gating and without slot pressure a column's tile is ``FILL + sum of item costs + DRAIN``
@@ -74,9 +74,12 @@ from ..engine.intake import intake_cycles
 __all__ = ["PipelineTiming", "TileEstimate", "LayerEstimate", "pipeline_timing", "estimate_plan",
            "model_error_pct", "ff_cycles"]
 
-OUTPUT_UNIT_LATENCY = 9   # cgaccel.engine.output_unit.OutputUnit.latency
-# Issue register, list read, list register, operand read, operand output register, operand
-# fabric register (cgaccel.engine.column).
+# cgaccel.engine.output_unit.OutputUnit.latency without its ``dsp_copy`` stage, which the
+# config's ``hard_block_regs`` adds.
+OUTPUT_UNIT_LATENCY = 9
+# Issue register, list read, list fabric register, operand read, operand output register,
+# operand fabric register (cgaccel.engine.column); ``hard_block_regs`` adds the list's output
+# register.
 FETCH_STAGES = 6
 # Last busy cycle -> go (queue pop) -> registered start -> first busy cycle of the next tile.
 COL_RESTART = 3
@@ -103,13 +106,14 @@ class PipelineTiming:
         (1), the generator registers an item (1), four setup stages (S1..S4), the setup FIFO
         makes it readable (the issue stage loads it in that cycle); 6 in all.
     drain : int
-        Busy cycles after a column's last word: issue register, list read, list register,
-        operand read, operand output register, operand fabric register (``FETCH_STAGES`` = 6),
+        Busy cycles after a column's last word: issue register, list read, list output
+        and fabric registers, operand read, operand output register, operand fabric
+        register (7 fetch stages, 6 without ``hard_block_regs``),
         ``mac_latency``, accumulate register (1), gate/output register (1), output unit
-        (``OutputUnit.latency`` = 9), completion check (1).
+        (``OutputUnit.latency`` = 10, 9 without ``hard_block_regs``), completion check (1).
     gate_latency : int
         Cycles from an item's last base word to the earliest first word of its conditional
-        item (also when a released psum slot can be reused): 6 fetch stages, ``mac_latency``,
+        item (also when a released psum slot can be reused): the fetch stages, ``mac_latency``,
         accumulate register, conditional-queue write, queue read-out.
     intake : int
         Cycles from one accepted tile command to the earliest next: IDLE, SIZE for the
@@ -132,9 +136,11 @@ def pipeline_timing(config):
     intake)."""
     mac = 2 + (config.rows - 1).bit_length()
     intake = 2 + intake_cycles(config)
+    hb = int(config.hard_block_regs)
+    fetch = FETCH_STAGES + hb
     return PipelineTiming(mac_latency=mac, fill=6,
-                          drain=FETCH_STAGES + mac + 2 + OUTPUT_UNIT_LATENCY + 1,
-                          gate_latency=FETCH_STAGES + mac + 3,
+                          drain=fetch + mac + 2 + OUTPUT_UNIT_LATENCY + hb + 1,
+                          gate_latency=fetch + mac + 3,
                           intake=intake, cmd_to_busy=intake + 2)
 
 

@@ -6,7 +6,7 @@ table, a work list and an output bank, and it walks its work items ``(i, p)`` at
 
 Pipeline (one word of ``rows`` MACs per cycle)::
 
-    item setup (5 stages, FIFO) -> issue -> list read -> list register -> act/wgt read
+    item setup (5 stages, FIFO) -> issue -> list read -> list registers (2) -> act/wgt read
         -> operand register -> MacColumn -> accumulate -> gate unit
         -> (conditional-path queue -> issue) or output unit -> output bank
 
@@ -366,15 +366,22 @@ class Column(wiring.Component):
                                geo.act_item_bits)
         wgt_read = lane_banked("wgt_mem", rows * ww, cfg.weight_depth, Target.WGT,
                                geo.wgt_item_bits)
-        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST)
+        # Sliced with ``hard_block_regs``: the list entry leaves through the block RAMs'
+        # output registers (below), which an ECP5 DP16KD has only in its 18-bit and
+        # narrower modes.
+        list_mem = banked("list_mem", geo.list_width, geo.list_depth, Target.LIST,
+                          sliced=cfg.hard_block_regs)
         bias_mem = banked("bias_mem", 32, geo.param_depth, Target.BIAS, sliced=True)
         thr_mem = banked("thr_mem", 32, geo.param_depth, Target.THR, sliced=True)
         mult_mem = banked("mult_mem", 32, geo.param_depth, Target.MULT, sliced=True)
         # The output stage needs only the shift (bits 0..5 of a CFG word): a narrow copy
         # written by the same CFG writes, so that each memory has a single read port; the
-        # generator's copy leaves the shift out (on ECP5 that keeps it 36 bits wide, one
-        # block RAM instead of two per column on ``default``).
-        cfg_mem = banked("cfg_mem", geo.cfg_width - 6, geo.param_depth, Target.CFG, lsb=6)
+        # generator's copy leaves the shift out. Sliced (``hard_block_regs``), so that S2's
+        # registers become the block RAMs' output registers under ``--bram-outreg`` (one
+        # block RAM more per column on ``default``: cfg_mem -> S2 was a wire of 7-8 ns with
+        # no logic).
+        cfg_mem = banked("cfg_mem", geo.cfg_width - 6, geo.param_depth, Target.CFG, lsb=6,
+                         sliced=cfg.hard_block_regs)
         # Yosys maps 2 x 64 x 6 bits to LUT RAM on ECP5 but 2 x 128 to a DP16KD, one per
         # column more than ``default`` has spare: keep deeper-than-minimum tables in LUT RAM
         # (32 TRELLIS_DPR16X4; iCE40 has none, so its builds keep the minimum depth).
@@ -1080,22 +1087,36 @@ class Column(wiring.Component):
         ad_meta = Signal(meta_layout)
         m.d.sync += [ad_valid.eq(iss_valid), ad_pix.eq(iss_pix), ad_wt.eq(iss_wt),
                      ad_bubble.eq(iss_bubble), ad_meta.eq(iss_meta)]
-        # The list entry is registered right after its read port (``le_*``), one fetch stage
-        # more, so the operand address adders start at flip-flops: block-RAM output ->
-        # address adder -> operand block-RAM address was a long path on the ECP5.
-        # (A fabric register on purpose: moved into the list's block RAM by
-        # ``--bram-outreg`` it would start the adders at that block RAM's site, away from
-        # the operand buffers: on ``default``'s top that doubled the failing paths into the
-        # operand addresses.)
-        entry = Signal(geo.list_width)
-        m.d.sync += entry.eq(list_rp.data)
+        # The list entry is registered twice after its read port, two fetch stages: first
+        # right after it, loaded every cycle with no reset (``entry_q``: the block RAMs'
+        # output registers under ``--bram-outreg``, 0.9 ns clock-to-out on ECP5 instead of
+        # 5.8), then in the fabric (``entry``), so that the operand address adders start at
+        # a flip-flop near the operand buffers. (Either register alone left a long path on
+        # ``default``'s top: block-RAM output -> wire -> fabric register with no logic, or
+        # the list's block-RAM site -> address adders -> operand block-RAM address.)
+        # (Without ``hard_block_regs`` only the fabric register.)
+        entry = Signal(geo.list_width, reset_less=cfg.hard_block_regs)
+        if cfg.hard_block_regs:
+            entry_q = Signal(geo.list_width, reset_less=True)
+            m.d.sync += [entry_q.eq(list_rp.data), entry.eq(entry_q)]
+            aq_valid = Signal()
+            aq_pix = Signal(ab)
+            aq_wt = Signal(wgb)
+            aq_bubble = Signal()
+            aq_meta = Signal(meta_layout)
+            m.d.sync += [aq_valid.eq(ad_valid), aq_pix.eq(ad_pix), aq_wt.eq(ad_wt),
+                         aq_bubble.eq(ad_bubble), aq_meta.eq(ad_meta)]
+        else:
+            m.d.sync += entry.eq(list_rp.data)
+            aq_valid, aq_pix, aq_wt, aq_bubble, aq_meta = (ad_valid, ad_pix, ad_wt,
+                                                           ad_bubble, ad_meta)
         le_valid = Signal()
         le_pix = Signal(ab)
         le_wt = Signal(wgb)
         le_bubble = Signal()
         le_meta = Signal(meta_layout)
-        m.d.sync += [le_valid.eq(ad_valid), le_pix.eq(ad_pix), le_wt.eq(ad_wt),
-                     le_bubble.eq(ad_bubble), le_meta.eq(ad_meta)]
+        m.d.sync += [le_valid.eq(aq_valid), le_pix.eq(aq_pix), le_wt.eq(aq_wt),
+                     le_bubble.eq(aq_bubble), le_meta.eq(aq_meta)]
         lo = geo.list_off_bits
         e_off = entry[:lo]
         e_cw = entry[lo:lo + geo.cw_bits]
@@ -1235,7 +1256,7 @@ class Column(wiring.Component):
         o0_addr = Signal(ob)
         m.d.sync += [o0_valid.eq(gate.o_out), o0_acc.eq(gate.o_acc), o0_off.eq(res_meta.off),
                      o0_addr.eq(oaddr_full)]
-        ou = OutputUnit(aw, cfg.acc_width, ob)
+        ou = OutputUnit(aw, cfg.acc_width, ob, dsp_copy=cfg.hard_block_regs)
         m.submodules.output_unit = ou
         m.d.comb += [
             ou.i_valid.eq(o0_valid), ou.i_acc.eq(o0_acc), ou.i_off.eq(o0_off),

@@ -1,11 +1,11 @@
 """Output unit: bias, requantization, residual add and ReLU, bit-exact with the golden model.
 
 ``y = relu?(clamp(clamp(((acc + bias) * mult + 2**(shift-1)) >> shift) + res))`` where a
-channel switched off by the FBS output mask uses ``0`` in place of the requantized value. Nine
-registered stages (add; four DSP-sized partial products; two stages summing them; variable
-shift by ``shift - 1`` in two halves; saturation flags and the rounding ``+ 1``; halve, clamp
-and mask; residual/ReLU), each short enough for the FPGA's clock target; one result per cycle,
-no flow control.
+channel switched off by the FBS output mask uses ``0`` in place of the requantized value. Ten
+registered stages (add; a copy of the sum for the multipliers, ``dsp_copy``; four DSP-sized partial
+products; two stages summing them; variable shift by ``shift - 1`` in two halves; saturation
+flags and the rounding ``+ 1``; halve, clamp and mask; residual/ReLU), each short enough for
+the FPGA's clock target; one result per cycle, no flow control.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -59,12 +59,14 @@ class OutputUnit(wiring.Component):
     o_addr : Out(addr_width)
     o_data : Out(signed(act_width))
         ``latency`` cycles after the input.
+    dsp_copy : bool
+        The multipliers' operands from a plain copy of O1 (stage ``o1b``): ``latency`` 10,
+        else 9.
     """
 
-    latency = 9
     res_delay = 2
 
-    def __init__(self, act_width=8, acc_width=32, addr_width=12):
+    def __init__(self, act_width=8, acc_width=32, addr_width=12, dsp_copy=True):
         try:
             _check_pos("OutputUnit act_width", act_width, 2)
             _check_pos("OutputUnit acc_width", acc_width, 2)
@@ -73,6 +75,8 @@ class OutputUnit(wiring.Component):
             _discard(self)
             raise
         self._aw = act_width
+        self._dsp_copy = bool(dsp_copy)
+        self.latency = 9 + self._dsp_copy
         self._cw = acc_width
         self._adw = addr_width
         super().__init__({
@@ -97,11 +101,15 @@ class OutputUnit(wiring.Component):
         pw = sw + 32                    # (acc + bias) * mult, never wraps
 
         def stage(name, src_valid, src):
+            # With ``dsp_copy`` only ``valid`` is reset: a reset-less stage register in front
+            # of a multiplier is a plain copy, which ``cgaccel synth --dsp-inreg`` moves into
+            # the DSP. (Without it, as before: on the iCE40 UP5K the reset-less form took
+            # more logic cells than ``tiny``'s board design has to spare.)
             v = Signal(name=f"{name}_valid")
             m.d.sync += v.eq(src_valid)
             out = {}
             for key, sig in src.items():
-                r = Signal.like(sig, name=f"{name}_{key}")
+                r = Signal.like(sig, name=f"{name}_{key}", reset_less=self._dsp_copy)
                 m.d.sync += r.eq(sig)
                 out[key] = r
             return v, out
@@ -122,16 +130,27 @@ class OutputUnit(wiring.Component):
         # Every stage holds at most one carry chain of about 34 bits (O4: about 50) or one
         # small LUT/mux tree: the single-stage form (64-bit round add feeding a 64-bit barrel
         # shifter feeding the clamp) was the design's critical path on ECP5 (107 levels).
-        # The residual joins its result two cycles after the input (``res_delay``, at O3) and
-        # travels with it to O9.
+        # The residual joins its result three cycles after the input (``res_delay`` + 1: one
+        # register inside, at O3) and travels with it to O9.
 
         # O1: acc + bias; shift - 1 (the rounding is done as a shift by shift - 1, below).
         s = Signal(signed(sw))
         sh1 = Signal(6)
         m.d.comb += [s.eq(self.i_acc + self.i_bias), sh1.eq(self.i_shift - 1)]
-        v1, r1 = stage("o1", self.i_valid, {
+        v1a, r1a = stage("o1", self.i_valid, {
             "s": s, "mult": self.i_mult, "sh1": sh1, "off": self.i_off,
             "addr": self.i_addr})
+        # O1b: the same values again. The sum's carry chain ends at a fabric register (O1),
+        # and the multipliers' operands come from a plain copy of it (O1b), which
+        # ``--dsp-inreg`` moves into the DSPs: O1 -> DSP operand pins was a wire with no
+        # logic on it, and with the sum in front of it too long for 150 MHz on ECP5.
+        # The residual, which joins at O3, waits a cycle here so that ``res_delay`` stays 2.
+        if self._dsp_copy:
+            v1, r1 = stage("o1b", v1a, r1a)
+            res_d = Signal.like(self.i_res, name="res_d", reset_less=True)
+            m.d.sync += res_d.eq(self.i_res)
+        else:
+            v1, r1, res_d = v1a, r1a, self.i_res
         # O2: four partial products, each small enough for one 18x18 DSP multiplier
         # (17-bit unsigned / 16-bit signed by 16-bit unsigned), instead of one 33x32 multiply
         # whose DSP pieces and fabric adders would sit in one stage.
@@ -152,7 +171,7 @@ class OutputUnit(wiring.Component):
         sb = Signal(signed(len(b_)))
         m.d.comb += [sa.eq(a_), sb.eq(b_)]
         v3, r3 = stage("o3", v2, {
-            "a": sa, "b": sb, "sh1": r2["sh1"], "off": r2["off"], "res": self.i_res,
+            "a": sa, "b": sb, "sh1": r2["sh1"], "off": r2["off"], "res": res_d,
             "addr": r2["addr"]})
         # O4: the product; the low 17 bits are a copy of ``a``.
         p = Signal(signed(pw))
@@ -196,7 +215,7 @@ class OutputUnit(wiring.Component):
         base = Signal(signed(aw))
         m.d.comb += base.eq(Mux(r7["off"], 0, Mux(pos, hi, Mux(neg, lo, r[:aw]))))
         v8, r8 = stage("o8", v7, {"q": base, "res": r7["res"], "addr": r7["addr"]})
-        # O9: residual add with saturation, ReLU.
+        # O9 (the tenth stage): residual add with saturation, ReLU.
         tr = Signal(signed(aw + 1))
         m.d.comb += tr.eq(r8["q"] + Mux(self.residual, r8["res"], 0))
         sat = Signal(signed(aw))

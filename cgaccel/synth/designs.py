@@ -60,7 +60,8 @@ def _mac_column(cfg):
 def _output_unit(cfg):
     from ..engine.geometry import Geometry
     from ..engine.output_unit import OutputUnit
-    return OutputUnit(cfg.act_width, cfg.acc_width, Geometry(cfg).out_bits)
+    return OutputUnit(cfg.act_width, cfg.acc_width, Geometry(cfg).out_bits,
+                      dsp_copy=cfg.hard_block_regs)
 
 
 def _bram_read(no_rw_check):
