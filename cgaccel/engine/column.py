@@ -756,17 +756,13 @@ class Column(wiring.Component):
                         next_channel(g_k < ktc)
 
         # The next cycle's flags, and from them its step kind (see ``wk`` above). ``deal``
-        # and ``d.psplit`` change only as a tile is loaded (``go``).
-        deal_n = Signal()
-        psplit_n = Signal()
-        m.d.comb += [deal_n.eq(deal), psplit_n.eq(d.psplit)]
-        with m.If(go):
-            m.d.comb += psplit_n.eq(self.descs[q_bank[0]].psplit)
-            if cfg.deal:
-                m.d.comb += deal_n.eq(self.descs[q_bank[0]].psplit
-                                      & self.descs[q_bank[0]].pdeal)
-            else:
-                m.d.comb += deal_n.eq(0)
+        # and ``d.psplit`` are taken as they are, not as they will be: they change only as
+        # a tile is loaded (``go``), and the cycle after that the walk starts (``start_w``)
+        # and reads no kind, so a kind is stale only in a cycle that does not use it. (Their
+        # next values come from the engine's tile commands, whose wire to a column's kind
+        # registers was a routed ECP5 path on ``default``'s top.)
+        deal_n = deal
+        psplit_n = d.psplit
         m.d.sync += [dl_end.eq(dl_end_n), g_none.eq(g_none_n), n_end.eq(n_end_n),
                      ox_end.eq(ox_end_n), oy_end.eq(oy_end_n)]
         ff_wait_n = deal_n & (dq_bw_n >= 0)     # the dealt step is not divided yet
