@@ -657,59 +657,48 @@ class Column(wiring.Component):
               for k in ("restart", "dstep", "pend", "x", "y")}
         m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
         m.d.sync += wo_x2.eq(2 * d.wo)
-        # The walk to the first pixel has its step kind as flip-flops too (``fk_*``, loaded
-        # like ``wk_*``): decided in the cycle of the step from ``ff_past``, ``ff_ge``,
-        # ``ff_nz``, ``deal`` and ``dq_bw``'s sign, it was in front of the enables of the
-        # ``st_*`` and ``g_*`` registers (``ff`` -> ``st_iy``, 9.1 ns on a column alone).
-        fk = {k: Signal(init=int(k == "end"), name=f"fk_{k}")
-              for k in ("past_plain", "past_deal", "y", "x", "end")}
-        ff_past_n = Signal()
-        ff_ge_n = Signal()
-        ff_nz_n = Signal()
-        dq_bw_n = Signal.like(dq_bw)
-        m.d.comb += [ff_past_n.eq(ff_past), ff_ge_n.eq(ff_ge), ff_nz_n.eq(ff_nz),
-                     dq_bw_n.eq(dq_bw)]
-        m.d.sync += [ff_past.eq(ff_past_n), ff_ge.eq(ff_ge_n), ff_nz.eq(ff_nz_n),
-                     dq_bw.eq(dq_bw_n)]
         with m.If(start_w):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(ff_rem0), g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols),
+                ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
+                g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
                 nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
+                ff_past.eq(d.ho == 0),
             ]
             # (The registered limits are a cycle late here: from ``d`` itself.)
             m.d.comb += [g_none_n.eq(0), ox_end_n.eq(d.wo == 1), oy_end_n.eq(d.ho == 1),
-                         n_end_n.eq(d.pc == 1), ff_past_n.eq(d.ho == 0),
-                         ff_ge_n.eq(ff_rem0 >= d.wo), ff_nz_n.eq(ff_rem0 != 0),
-                         dq_bw_n.eq(cfg.cols - d.wo)]
+                         n_end_n.eq(d.pc == 1)]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
             with m.Else():
                 m.d.sync += gen_active.eq(self._index < d.kt)
         with m.Elif(ff):
             with m.If(dq_bw >= 0):
-                m.d.comb += dq_bw_n.eq(dq_bw - d.wo)
-                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_a.eq(dq_a + 1),
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1),
                              nw_x.eq(nw_x + d.wo), nw_y0.eq(nw_y0 - 1), nw_y1.eq(nw_y1 - 1)]
-            # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
-            # next channels start at other pixels (once the step is divided).
-            with m.If(fk["past_plain"]):
-                m.d.sync += ff.eq(0)
-            with m.Elif(fk["past_deal"]):
-                m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
-                m.d.comb += g_none_n.eq(1)
-                next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
-            with m.Elif(fk["y"]):
-                m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
-                             g_iy.eq(g_iy + d.stride)]
-                m.d.comb += [oy_end_n.eq(g_oy == ho2), ff_ge_n.eq(ff_rem >= wo_x2),
-                             ff_nz_n.eq(ff_rem != d.wo), ff_past_n.eq(oy_end)]
-            with m.Elif(fk["x"]):
-                m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
+            with m.If(ff_past):
+                # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
+                # next channels start at other pixels (once the step is divided).
+                with m.If(~deal):
+                    m.d.sync += ff.eq(0)
+                with m.Elif(dq_bw < 0):
+                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
+                    m.d.comb += g_none_n.eq(1)
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
+            with m.Elif(ff_ge):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
+                             ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride), ff_past.eq(oy_end)]
+                m.d.comb += oy_end_n.eq(g_oy == ho2)
+            with m.Elif(ff_nz):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
+                             g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride)]
-                m.d.comb += [ox_end_n.eq(g_ox == wo2), ff_ge_n.eq(0), ff_nz_n.eq(ff_rem != 1)]
-            with m.Elif(fk["end"]):
+                m.d.comb += ox_end_n.eq(g_ox == wo2)
+            with m.Elif(deal & (dq_bw >= 0)):
+                pass                        # the step is not divided yet
+            with m.Else():
                 m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
                              st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
                              st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
@@ -765,14 +754,6 @@ class Column(wiring.Component):
         psplit_n = d.psplit
         m.d.sync += [dl_end.eq(dl_end_n), g_none.eq(g_none_n), n_end.eq(n_end_n),
                      ox_end.eq(ox_end_n), oy_end.eq(oy_end_n)]
-        ff_wait_n = deal_n & (dq_bw_n >= 0)     # the dealt step is not divided yet
-        m.d.sync += [
-            fk["past_plain"].eq(ff_past_n & ~deal_n),
-            fk["past_deal"].eq(ff_past_n & deal_n & (dq_bw_n < 0)),
-            fk["y"].eq(~ff_past_n & ff_ge_n),
-            fk["x"].eq(~ff_past_n & ~ff_ge_n & ff_nz_n),
-            fk["end"].eq(~ff_past_n & ~ff_ge_n & ~ff_nz_n & ~ff_wait_n),
-        ]
         restart_n = deal_n & (dl_end_n | g_none_n)
         pend_n = ~deal_n & psplit_n & (n_end_n | (ox_end_n & oy_end_n))
         plain_n = ~deal_n & ~pend_n
