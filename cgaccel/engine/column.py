@@ -746,20 +746,18 @@ class Column(wiring.Component):
 
         # The next cycle's flags, and from them its step kind (see ``wk`` above). ``deal``
         # and ``d.psplit`` are taken as they are, not as they will be: they change only as
-        # a tile is loaded (``go``), and the cycle after that the walk starts (``start_w``)
-        # and reads no kind, so a kind is stale only in a cycle that does not use it. (Their
-        # next values come from the engine's tile commands, whose wire to a column's kind
-        # registers was a routed ECP5 path on ``default``'s top.)
-        deal_n = deal
-        psplit_n = d.psplit
+        # a tile is loaded (``go``), and in the cycle after that the walk starts
+        # (``start_w``) and reads no kind, so a kind is stale only in a cycle that does not
+        # use it. (Their next values come from the engine's tile commands, whose wire to a
+        # column's kind registers was a routed ECP5 path on ``default``'s top.)
         m.d.sync += [dl_end.eq(dl_end_n), g_none.eq(g_none_n), n_end.eq(n_end_n),
                      ox_end.eq(ox_end_n), oy_end.eq(oy_end_n)]
-        restart_n = deal_n & (dl_end_n | g_none_n)
-        pend_n = ~deal_n & psplit_n & (n_end_n | (ox_end_n & oy_end_n))
-        plain_n = ~deal_n & ~pend_n
+        restart_n = deal & (dl_end_n | g_none_n)
+        pend_n = ~deal & d.psplit & (n_end_n | (ox_end_n & oy_end_n))
+        plain_n = ~deal & ~pend_n
         m.d.sync += [
             wk["restart"].eq(restart_n),
-            wk["dstep"].eq(deal_n & ~restart_n),
+            wk["dstep"].eq(deal & ~restart_n),
             wk["pend"].eq(pend_n),
             wk["x"].eq(plain_n & ~ox_end_n),
             wk["y"].eq(plain_n & ox_end_n & ~oy_end_n),
