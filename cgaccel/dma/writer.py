@@ -265,13 +265,8 @@ class WriteDMA(wiring.Component):
                             Mux(use_rot_b[j], rot.word_select(j, 8), 0))
                         for j in range(nbytes)))
         m.d.comb += [wbuf.w_en.eq(go_b), wbuf.w_data.eq(Cat(shifted, strb_b))]
-        # ``room_ok`` from compares of ``room`` selected by ``go`` and ``w_go``, which arrive
-        # late (the producer's ``valid``): through the count's adder and a compare after it
-        # they were the top's routed ECP5 critical path (the controller's ``storing`` ->
-        # ``room_ok``, 11.1 ns). The same value as ``room_next != 0``.
         room_next = room - go + w_go
-        m.d.sync += [room.eq(room_next),
-                     room_ok.eq(Mux(go & ~w_go, room != 1, Mux(~go & w_go, 1, room_ok)))]
+        m.d.sync += [room.eq(room_next), room_ok.eq(room_next != 0)]
         with m.If(flush):
             m.d.sync += [room.eq(depth - 1), room_ok.eq(1)]
         with m.If(go):

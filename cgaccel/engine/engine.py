@@ -203,15 +203,10 @@ class Engine(wiring.Component):
                 m.d.comb += self.i_cmd.ready.eq(
                     Mux(self.i_cmd.payload.obuf,
                         rdy_half.bit_select(self.i_cmd.payload.bank, 1), rdy_alone))
-                # ``cmd`` and ``nk_in`` load in every cycle of IDLE, where nothing reads
-                # them, so that they hold the command taken: loaded under the handshake,
-                # ``ready`` (decoded from the payload) was the enable of all of them, the
-                # command slice's payload -> ``rdy_alone`` mux -> 270 enables, a family of
-                # routed ECP5 paths on ``default``'s top.
-                m.d.sync += [cmd.eq(self.i_cmd.payload), nk_in.eq(nk_of(self.i_cmd.payload))]
                 with m.If(self.i_cmd.valid & self.i_cmd.ready):
                     m.d.comb += sizes.start.eq(1)
-                    m.d.sync += [started.eq(1), intake.eq(1)]
+                    m.d.sync += [cmd.eq(self.i_cmd.payload), started.eq(1), intake.eq(1),
+                                 nk_in.eq(nk_of(self.i_cmd.payload))]
                     m.next = "SIZE"
             with m.State("SIZE"):
                 d = cmd
