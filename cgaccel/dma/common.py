@@ -596,14 +596,22 @@ class SmallFIFO(wiring.Component):
         Keep one slot more than ``depth`` and write the free slot every cycle (see
         ``elaborate``). ``r_data`` while empty is then not the stale entry it is without: only
         for queues whose ``r_data`` is not used while empty.
+    head_reg : bool
+        Keep the head entry in a register of its own, loaded as the queue is read (or
+        written while empty), so that ``r_data`` comes from flip-flops instead of a
+        multiplexer over the slots. The same ``r_data`` whenever the queue is not empty;
+        only for queues whose ``r_en`` is an early signal (it selects the register's next
+        value, so every bit of the head waits for it) and whose ``r_data`` is not used while
+        empty.
     """
 
-    def __init__(self, *, width, depth, spare_slot=False):
+    def __init__(self, *, width, depth, spare_slot=False, head_reg=False):
         _check_int("FIFO width", width, 1)
         _check_int("FIFO depth", depth, 1)
         self._width = width
         self._depth = depth
         self._spare = bool(spare_slot)
+        self._head = bool(head_reg)
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
@@ -637,10 +645,29 @@ class SmallFIFO(wiring.Component):
         m.d.comb += [
             self.r_rdy.eq(nonempty),
             self.w_rdy.eq(notfull | self.r_en),
-            self.r_data.eq(slots[rd]),
             do_r.eq(self.r_en & self.r_rdy),
             do_w.eq(self.w_en & self.w_rdy),
         ]
+        if self._head:
+            # The next head: the entry after the head if there is one, else the word written
+            # in this cycle (a read leaves the queue empty or holding only that word); while
+            # the queue is empty, whatever is written (it is the head if the write happens).
+            head = Signal(self._width, reset_less=True)
+            rd1 = Signal(range(n), init=1 % n)
+            two = Signal()      # ``level >= 2`` as a flip-flop, updated with ``level``
+            with m.If(do_r):
+                m.d.sync += head.eq(Mux(two, slots[rd1], self.w_data))
+            with m.Elif(~nonempty):
+                m.d.sync += head.eq(self.w_data)
+            with m.If(do_r):
+                m.d.sync += rd1.eq(Mux(rd1 == n - 1, 0, rd1 + 1))
+            with m.If(do_w & ~do_r):
+                m.d.sync += two.eq(self.level != 0)
+            with m.Elif(do_r & ~do_w):
+                m.d.sync += two.eq(self.level >= 3)
+            m.d.comb += self.r_data.eq(head)
+        else:
+            m.d.comb += self.r_data.eq(slots[rd])
         if self._spare:
             m.d.sync += slots[wr].eq(self.w_data)
         with m.If(do_w):

@@ -125,7 +125,7 @@ class ReadDMA(wiring.Component):
         rq_layout = data.StructLayout({"off": sh, "obeats": p.beats_width,
                                        "lcount": nbytes.bit_length(), "beats": p.beats_width})
         m.submodules.rq = rq = ResetInserter(flush)(
-            SmallFIFO(width=rq_layout.size, depth=4, spare_slot=True))
+            SmallFIFO(width=rq_layout.size, depth=4, spare_slot=True, head_reg=True))
         # The beat buffer's read leaves the block RAM through its output register (``outreg``):
         # read straight out of the block RAM into the realigner, it was a routed ECP5 path
         # of ``default``'s top at every seed (5.8 ns clock-to-out, then the wire). A beat

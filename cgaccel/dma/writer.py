@@ -119,7 +119,7 @@ class WriteDMA(wiring.Component):
         wq_layout = data.StructLayout({"off": sh, "in_beats": p.beats_width, "lmask": nbytes,
                                        "beats": p.beats_width})
         m.submodules.wq = wq = ResetInserter(flush)(
-            SmallFIFO(width=wq_layout.size, depth=4, spare_slot=True))
+            SmallFIFO(width=wq_layout.size, depth=4, spare_slot=True, head_reg=True))
         m.submodules.wbuf = wbuf = ResetInserter(flush)(
             BufferFIFO(width=width + nbytes, depth=depth))
         # Burst lengths for the W issuer and "last burst of its command" flags for B.

@@ -513,8 +513,6 @@ class Column(wiring.Component):
         n_end = Signal()
         st_ox_end = Signal()
         st_oy_end = Signal()
-        last_pix = Signal()
-        m.d.comb += last_pix.eq(ox_end & oy_end)
         # Dealt pixels (``psplit`` and ``pdeal``): this column computes pixels ``index,
         # index + cols, ...`` of channel 0 (rotated per channel, see ``next_start``). It
         # walks to pixel ``index`` as above and, meanwhile, divides its step ``cols`` by
@@ -587,18 +585,32 @@ class Column(wiring.Component):
             restart_wrap.eq(st_ox >= dl_thx),
             now_wrap.eq(g_ox >= nw_x),
         ]
+        # The walk's step kind (``wk_*``: which of its six moves the next step makes) is a
+        # set of flip-flops loaded with the kind of the next cycle, formed from the next
+        # values (``*_n``, their only source) of the flags it is decided by: decided in the
+        # cycle of the step, from ``deal``, ``psplit``, ``dl_end``, ``g_none``, ``n_end``,
+        # ``ox_end`` and ``oy_end``, it was three LUTs in front of the select of every walk
+        # register, the largest family of a column's routed ECP5 paths on ``default``'s top
+        # (``oy_end`` -> ``n_end``/``dl_end`` decode -> ``g_iy``, 10.1 ns).
+        g_none = Signal()
+        dl_end_n = Signal()
+        g_none_n = Signal()
+        n_end_n = Signal()
+        ox_end_n = Signal()
+        oy_end_n = Signal()
+        m.d.comb += [g_none_n.eq(g_none), n_end_n.eq(n_end), ox_end_n.eq(ox_end),
+                     oy_end_n.eq(oy_end)]
         with m.If(dl_step):
-            m.d.sync += [
-                dl_wrap.eq(step_wrap),
-                dl_end.eq(Mux(step_wrap, Mux(dl_wrap, g_oy >= dl_t11, g_oy >= dl_t10),
-                              Mux(dl_wrap, g_oy >= dl_t01, g_oy >= dl_t00))),
-            ]
+            m.d.sync += dl_wrap.eq(step_wrap)
+            m.d.comb += dl_end_n.eq(Mux(step_wrap,
+                                        Mux(dl_wrap, g_oy >= dl_t11, g_oy >= dl_t10),
+                                        Mux(dl_wrap, g_oy >= dl_t01, g_oy >= dl_t00)))
         with m.Elif(dl_restart):
-            m.d.sync += [dl_wrap.eq(restart_wrap),
-                         dl_end.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))]
+            m.d.sync += dl_wrap.eq(restart_wrap)
+            m.d.comb += dl_end_n.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))
         with m.Else():
-            m.d.sync += [dl_wrap.eq(now_wrap),
-                         dl_end.eq(Mux(now_wrap, g_oy >= nw_y1, g_oy >= nw_y0))]
+            m.d.sync += dl_wrap.eq(now_wrap)
+            m.d.comb += dl_end_n.eq(Mux(now_wrap, g_oy >= nw_y1, g_oy >= nw_y0))
 
         def next_channel(active):
             m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
@@ -614,7 +626,6 @@ class Column(wiring.Component):
         # passes it in one cycle without an item.
         st_s = Signal(range(max(2, cfg.cols)))
         st_past = Signal()
-        g_none = Signal()
 
         # ``ox_e``, ``oy_e``: ``ox == wo1``, ``oy == ho1``, flags kept with the position
         # (``ox_end``, ``oy_end`` in the walk to the first pixel, ``st_ox_end``,
@@ -641,6 +652,9 @@ class Column(wiring.Component):
                 m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride),
                              st_ox_end.eq(ox == wo2)]
 
+        # The flags start at 0, so the first kind is a plain step in x.
+        wk = {k: Signal(init=int(k == "x"), name=f"wk_{k}")
+              for k in ("restart", "dstep", "pend", "x", "y")}
         m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
         m.d.sync += wo_x2.eq(2 * d.wo)
         with m.If(start_w):
@@ -649,11 +663,12 @@ class Column(wiring.Component):
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
                 ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
-                g_none.eq(0), nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
-                # (The registered limits are a cycle late here: from ``d`` itself.)
-                ox_end.eq(d.wo == 1), oy_end.eq(d.ho == 1), n_end.eq(d.pc == 1),
+                nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
                 ff_past.eq(d.ho == 0),
             ]
+            # (The registered limits are a cycle late here: from ``d`` itself.)
+            m.d.comb += [g_none_n.eq(0), ox_end_n.eq(d.wo == 1), oy_end_n.eq(d.ho == 1),
+                         n_end_n.eq(d.pc == 1)]
             with m.If(d.psplit):
                 m.d.sync += [gen_active.eq(0), ff.eq(1)]
             with m.Else():
@@ -668,17 +683,19 @@ class Column(wiring.Component):
                 with m.If(~deal):
                     m.d.sync += ff.eq(0)
                 with m.Elif(dq_bw < 0):
-                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), g_none.eq(1)]
+                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
+                    m.d.comb += g_none_n.eq(1)
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
             with m.Elif(ff_ge):
                 m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
                              ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
-                             g_iy.eq(g_iy + d.stride), oy_end.eq(g_oy == ho2),
-                             ff_past.eq(oy_end)]
+                             g_iy.eq(g_iy + d.stride), ff_past.eq(oy_end)]
+                m.d.comb += oy_end_n.eq(g_oy == ho2)
             with m.Elif(ff_nz):
                 m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
                              g_ox.eq(g_ox + 1),
-                             g_ix.eq(g_ix + d.stride), ox_end.eq(g_ox == wo2)]
+                             g_ix.eq(g_ix + d.stride)]
+                m.d.comb += ox_end_n.eq(g_ox == wo2)
             with m.Elif(deal & (dq_bw >= 0)):
                 pass                        # the step is not divided yet
             with m.Else():
@@ -689,41 +706,62 @@ class Column(wiring.Component):
                     next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
         with m.Elif(adv_c["walk"] & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
-            with m.If(deal):
-                # The next pixel is ``cols`` on; the channel ends when it leaves the tile
-                # (or at once without a pixel here).
-                with m.If(dl_end | g_none):
-                    m.d.comb += dl_restart.eq(1)
-                    m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
-                                 g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
-                                 g_ix.eq(st_ix), g_none.eq(st_past)]
-                    next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past, st_ox_end, st_oy_end)
-                    next_channel(g_i < kt1)
-                with m.Else():
-                    m.d.comb += dl_step.eq(1)
-                    m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
-                                 g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
-                                 g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
-                                 g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
-            with m.Elif(d.psplit & (n_end | last_pix)):
+            # Dealt pixels: the next pixel is ``cols`` on; the channel ends when it leaves
+            # the tile (or at once without a pixel here).
+            with m.If(wk["restart"]):
+                m.d.comb += dl_restart.eq(1)
+                m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
+                             g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy), g_ix.eq(st_ix)]
+                m.d.comb += g_none_n.eq(st_past)
+                next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past, st_ox_end, st_oy_end)
+                next_channel(g_i < kt1)
+            with m.Elif(wk["dstep"]):
+                m.d.comb += dl_step.eq(1)
+                m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
+                             g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
+                             g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
+                             g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
+            with m.Elif(wk["pend"]):
                 m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
-                             g_ix.eq(st_ix), n_end.eq(pc_one), ox_end.eq(st_ox_end),
-                             oy_end.eq(st_oy_end)]
+                             g_ix.eq(st_ix)]
+                m.d.comb += [n_end_n.eq(pc_one), ox_end_n.eq(st_ox_end),
+                             oy_end_n.eq(st_oy_end)]
                 next_channel(g_i < kt1)
             with m.Else():
-                m.d.sync += [g_n.eq(g_n + 1), n_end.eq(g_n == pc2)]
-                with m.If(~ox_end):
-                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride),
-                                 ox_end.eq(g_ox == wo2)]
+                m.d.sync += g_n.eq(g_n + 1)
+                m.d.comb += n_end_n.eq(g_n == pc2)
+                with m.If(wk["x"]):
+                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
+                    m.d.comb += ox_end_n.eq(g_ox == wo2)
                 with m.Else():
-                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l), ox_end.eq(wo_one)]
-                    with m.If(~oy_end):
-                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride),
-                                     oy_end.eq(g_oy == ho2)]
+                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
+                    m.d.comb += ox_end_n.eq(wo_one)
+                    with m.If(wk["y"]):
+                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                        m.d.comb += oy_end_n.eq(g_oy == ho2)
                     with m.Else():
-                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols),
-                                     oy_end.eq(ho_one)]
+                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
+                        m.d.comb += oy_end_n.eq(ho_one)
                         next_channel(g_k < ktc)
+
+        # The next cycle's flags, and from them its step kind (see ``wk`` above). ``deal``
+        # and ``d.psplit`` are taken as they are, not as they will be: they change only as
+        # a tile is loaded (``go``), and in the cycle after that the walk starts
+        # (``start_w``) and reads no kind, so a kind is stale only in a cycle that does not
+        # use it. (Their next values come from the engine's tile commands, whose wire to a
+        # column's kind registers was a routed ECP5 path on ``default``'s top.)
+        m.d.sync += [dl_end.eq(dl_end_n), g_none.eq(g_none_n), n_end.eq(n_end_n),
+                     ox_end.eq(ox_end_n), oy_end.eq(oy_end_n)]
+        restart_n = deal & (dl_end_n | g_none_n)
+        pend_n = ~deal & d.psplit & (n_end_n | (ox_end_n & oy_end_n))
+        plain_n = ~deal & ~pend_n
+        m.d.sync += [
+            wk["restart"].eq(restart_n),
+            wk["dstep"].eq(deal & ~restart_n),
+            wk["pend"].eq(pend_n),
+            wk["x"].eq(plain_n & ~ox_end_n),
+            wk["y"].eq(plain_n & ox_end_n & ~oy_end_n),
+        ]
 
         cfg_rp1 = table_port(cfg_mem)
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
@@ -969,8 +1007,22 @@ class Column(wiring.Component):
         iss_bubble = Signal()
         iss_meta = Signal(meta_layout)
 
+        # ``last_now`` is itself a flip-flop, loaded with its next value from the next values
+        # of ``in_item``, ``cur_bubble`` and the three end flags (``*_n``, the only source of
+        # those registers): as a LUT of the five flags it drove the ``cur_*`` enables, the
+        # queue pop and the FIFO read, and that one wide net (4.4 ns of wire) headed a
+        # column's routed ECP5 paths (``s_end`` -> ``last_now`` -> ``cur_wrow``).
         last_now = Signal()
-        m.d.comb += last_now.eq(in_item & (cur["bubble"] | (l_end & s_end & r_end)))
+        in_item_n = Signal()
+        bubble_n = Signal()
+        l_end_n = Signal()
+        s_end_n = Signal()
+        r_end_n = Signal()
+        m.d.comb += [in_item_n.eq(in_item), bubble_n.eq(cur["bubble"]), l_end_n.eq(l_end),
+                     s_end_n.eq(s_end), r_end_n.eq(r_end)]
+        m.d.sync += [in_item.eq(in_item_n), cur["bubble"].eq(bubble_n), l_end.eq(l_end_n),
+                     s_end.eq(s_end_n), r_end.eq(r_end_n),
+                     last_now.eq(in_item_n & (bubble_n | (l_end_n & s_end_n & r_end_n)))]
         m.d.sync += [
             iss_valid.eq(in_item),
             iss_l.eq(cur["l"]), iss_pix.eq(cur["pix"]), iss_wt.eq(cur["wt"]),
@@ -986,17 +1038,18 @@ class Column(wiring.Component):
         with m.If(in_item & ~last_now):
             m.d.sync += cur["first"].eq(0)
             with m.If(~l_end):
-                m.d.sync += [cur["l"].eq(cur["l"] + 1),
-                             l_end.eq(cur["l"] == cur["lend2"])]
+                m.d.sync += cur["l"].eq(cur["l"] + 1)
+                m.d.comb += l_end_n.eq(cur["l"] == cur["lend2"])
             with m.Else():
-                m.d.sync += [cur["l"].eq(cur["lseg"]), l_end.eq(cur["lone"])]
+                m.d.sync += cur["l"].eq(cur["lseg"])
+                m.d.comb += l_end_n.eq(cur["lone"])
                 with m.If(~s_end):
                     m.d.sync += [cur["s"].eq(cur["s"] + 1), cur["pix"].eq(cur["pix"] + 1),
-                                 cur["wt"].eq(cur["wt"] + d.cw),
-                                 s_end.eq(cur["s"] == cur["ns2"])]
+                                 cur["wt"].eq(cur["wt"] + d.cw)]
+                    m.d.comb += s_end_n.eq(cur["s"] == cur["ns2"])
                 with m.Else():
-                    m.d.sync += [cur["s"].eq(0), s_end.eq(cur["sone"]),
-                                 r_end.eq(cur["r"] == cur["nr2"]),
+                    m.d.comb += [s_end_n.eq(cur["sone"]), r_end_n.eq(cur["r"] == cur["nr2"])]
+                    m.d.sync += [cur["s"].eq(0),
                                  cur["r"].eq(cur["r"] + 1),
                                  cur["prow"].eq(cur["prow"] + d.w),
                                  cur["pix"].eq(cur["prow"] + d.w),
@@ -1050,14 +1103,15 @@ class Column(wiring.Component):
             # ``lend2`` = end - 2, ``nr2`` = rows - 2, ``ns2`` = taps of a row - 2; ``lone``
             # (``lseg + 1 == lend`` in ``cb + 1`` bits, as the walk compares), ``rone``, ``sone``:
             # one list entry, row, tap (from the item setup, S4).
+            m.d.comb += [in_item_n.eq(1), bubble_n.eq(bubble), l_end_n.eq(lone),
+                         s_end_n.eq(sone), r_end_n.eq(rone)]
             m.d.sync += [
-                in_item.eq(1), cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
+                cur["cond"].eq(cond), cur["slot"].eq(slot), cur["i"].eq(i),
                 cur["oaddr"].eq(oaddr), cur["gated"].eq(gated), cur["off"].eq(off),
-                cur["bubble"].eq(bubble), cur["first"].eq(1), cur["l"].eq(lseg),
+                cur["first"].eq(1), cur["l"].eq(lseg),
                 cur["lseg"].eq(lseg), cur["lend2"].eq(lend2), cur["r"].eq(0),
                 cur["s"].eq(0), cur["nr2"].eq(nr2), cur["ns2"].eq(ns2),
                 cur["lone"].eq(lone), cur["sone"].eq(sone),
-                l_end.eq(lone), s_end.eq(sone), r_end.eq(rone),
                 cur["pix"].eq(pix), cur["prow"].eq(pix),
                 cur["wt"].eq(wt), cur["wrow"].eq(wt),
             ]
@@ -1075,7 +1129,7 @@ class Column(wiring.Component):
                      fifo_item.sone, fifo_item.pix, fifo_item.wt)
                 m.d.sync += sw_en.eq(need_slot)
             with m.Else():
-                m.d.sync += in_item.eq(0)
+                m.d.comb += in_item_n.eq(0)
 
         # ------------------------------------------------------- operand fetch ----------
         list_rp = table_port(list_mem)
