@@ -323,8 +323,10 @@ def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
     # With ``outreg`` the queue reads its storage through a second register: under random
     # traffic (often empty, often full, reads and writes in the same cycle) every entry
     # comes out once and in order, ``depth`` entries are held and ``w_rdy`` is low only then,
-    # the storage itself never overflows, and an entry written into an empty queue is
-    # readable three cycles after its write. Storage slices stay within 16 bits.
+    # the storage itself never overflows, and ``r_rdy`` is high exactly when the head entry
+    # was written at least three cycles before and the entry before it read at least one
+    # cycle before (no bubble: one entry per cycle from a filled queue). Storage slices stay
+    # within 16 bits.
     from collections import deque
 
     from cgaccel.dma.common import BufferFIFO
@@ -343,6 +345,8 @@ def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
         queue = deque()
         n = 0
         written_at = {}
+        written_cyc = {}
+        last_read = -1
         for cyc in range(1500):
             phase = (cyc // (4 * depth + 12)) % 2
             w_en, r_en = rng.random() < (0.8, 0.3)[phase], rng.random() < (0.3, 0.8)[phase]
@@ -353,10 +357,13 @@ def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
             assert level == len(queue), cyc
             assert ctx.get(fifo.w_rdy) == (level != depth), cyc
             assert ctx.get(fifo._inner_level) <= depth - 2
+            ready = bool(queue) and cyc >= max(written_cyc[queue[0]] + 3, last_read + 1)
+            assert ctx.get(fifo.r_rdy) == ready, cyc
             if ctx.get(fifo.r_rdy):
                 value = ctx.get(fifo.r_data)
                 assert value == queue[0] * 0x1_0001_0001 & (2**40 - 1), cyc
                 if r_en:
+                    last_read = cyc
                     k = queue.popleft()
                     seen["out"] += 1
                     if written_at[k] == "empty":
@@ -366,6 +373,7 @@ def test_buffer_fifo_outreg_is_a_queue_a_cycle_later(depth):
             seen["both"] += w_en and r_en and ctx.get(fifo.w_rdy) and ctx.get(fifo.r_rdy)
             if w_en and ctx.get(fifo.w_rdy):
                 written_at[n] = "empty" if level == 0 else "busy"
+                written_cyc[n] = cyc
                 queue.append(n)
                 n += 1
             await ctx.tick()
