@@ -464,6 +464,25 @@ class Column(wiring.Component):
         m.d.sync += [c.eq(~s4_next | (level_next != setup_fifo.depth)) for c in adv_c.values()]
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
+        # The issue decision reads the FIFO's "not empty" and its head's ``need`` from
+        # flip-flops kept beside it (``sf_rdy``, ``sf_need`` and the second entry's
+        # ``sf_need2``, loaded with their next values): through the FIFO's asynchronous read
+        # the head's ``need`` led a column's routed ECP5 paths at 150 MHz (the read address
+        # -> entry multiplexer -> slot allocation -> ``n_free`` / ``free`` / ``cur_*``
+        # enables, 7 levels). Only these bits: the whole head in a register moved the late
+        # read onto the selects of its 220 bits.
+        sf_rdy = Signal()
+        sf_need = Signal()
+        sf_need2 = Signal()
+        sf_w = setup_fifo.w_en & setup_fifo.w_rdy
+        sf_r = setup_fifo.r_en & setup_fifo.r_rdy
+        m.d.sync += sf_rdy.eq(level_next != 0)
+        with m.If(sf_w):
+            m.d.sync += sf_need2.eq(s4_out.need)
+        with m.If(sf_r):
+            m.d.sync += sf_need.eq(Mux(setup_fifo.level == 2, sf_need2, s4_out.need))
+        with m.Elif(setup_fifo.level == 0):
+            m.d.sync += sf_need.eq(s4_out.need)
 
         # Pixel split (``psplit``): this column computes every channel on output pixels
         # ``[index*pc, (index+1)*pc)``. It first walks to its first pixel (``ff``: rows, then
@@ -1077,7 +1096,7 @@ class Column(wiring.Component):
         # empty): ``d.gated``'s wire in front of the issue decision was a routed ECP5 path
         # (``d.gated`` -> setup FIFO head -> ``in_item`` -> ``cur_*`` enables). Without
         # gating ``d.gated`` is a constant 0 and synthesis drops the slot logic.
-        need_slot = fifo_item.need if cfg.cgnet else d.gated & fifo_item.omask
+        need_slot = sf_need if cfg.cgnet else d.gated & fifo_item.omask
         # The slot memories are written the cycle after the base issue, from registers (their
         # write ports were on the column's worst routed paths: ``free`` -> issue decision ->
         # LUT-RAM write enable); a slot is read only after its gate's decision, many cycles on.
@@ -1132,7 +1151,7 @@ class Column(wiring.Component):
                 m.d.comb += cq_pop.eq(1)
                 load(1, cq_head_slot, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.cend2,
                      sl.cone, sl.nr2, sl.ns2, sl.rone, sl.sone, sl.pix, sl.wt)
-            with m.Elif(setup_fifo.r_rdy & (~need_slot | free_any)):
+            with m.Elif(sf_rdy & (~need_slot | free_any)):
                 m.d.comb += [setup_fifo.r_en.eq(1), pop_base.eq(1), alloc.eq(need_slot)]
                 load(0, alloc_idx, fifo_item.i, fifo_item.oaddr, need_slot, ~fifo_item.omask,
                      ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.lend2,
