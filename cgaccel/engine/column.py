@@ -464,6 +464,25 @@ class Column(wiring.Component):
         m.d.sync += [c.eq(~s4_next | (level_next != setup_fifo.depth)) for c in adv_c.values()]
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
+        # The issue decision reads the FIFO's "not empty" and its head's ``need`` from
+        # flip-flops kept beside it (``sf_rdy``, ``sf_need`` and the second entry's
+        # ``sf_need2``, loaded with their next values): through the FIFO's asynchronous read
+        # the head's ``need`` led a column's routed ECP5 paths at 150 MHz (the read address
+        # -> entry multiplexer -> slot allocation -> ``n_free`` / ``free`` / ``cur_*``
+        # enables, 7 levels). Only these bits: the whole head in a register moved the late
+        # read onto the selects of its 220 bits.
+        sf_rdy = Signal()
+        sf_need = Signal()
+        sf_need2 = Signal()
+        sf_w = setup_fifo.w_en & setup_fifo.w_rdy
+        sf_r = setup_fifo.r_en & setup_fifo.r_rdy
+        m.d.sync += sf_rdy.eq(level_next != 0)
+        with m.If(sf_w):
+            m.d.sync += sf_need2.eq(s4_out.need)
+        with m.If(sf_r):
+            m.d.sync += sf_need.eq(Mux(setup_fifo.level == 2, sf_need2, s4_out.need))
+        with m.Elif(setup_fifo.level == 0):
+            m.d.sync += sf_need.eq(s4_out.need)
 
         # Pixel split (``psplit``): this column computes every channel on output pixels
         # ``[index*pc, (index+1)*pc)``. It first walks to its first pixel (``ff``: rows, then
@@ -897,7 +916,6 @@ class Column(wiring.Component):
         # the queue at most once, so it never overflows.
         cq = [Signal(sb, name=f"cq{k}") for k in range(nslots)]
         cq_head = Signal(sb)
-        cq_tail = Signal(sb)
         cq_level = Signal(range(nslots + 1))
         cq_pop = Signal()
         cq_push = Signal()
@@ -914,14 +932,25 @@ class Column(wiring.Component):
         # the issue decision and the slot read addresses start at flip-flops.
         cq_rdy = Signal()
         cq_one = Signal()
+        cq_two = Signal()
+        # The entries are written at every gate decision (``cq_dec``, a flip-flop set with the
+        # item's last MAC result), open or not: only the tail and the level wait for the
+        # compare (``cq_push``). A closed gate's write lands at the tail, which holds no entry
+        # (the deciding item's own slot is not queued, so the queue is not full), and is
+        # overwritten by the next push. ``cq_we`` (the decision at the tail, one-hot) and the
+        # head-bypass selects (the decision at level 0/1/2) are flip-flops, computed a cycle
+        # ahead from the MAC output and the next tail: the entries' clock enables start at a
+        # register. (As ``o_open`` & ``tail == k`` they were the column's most failing family
+        # at 150 MHz on ECP5, ~35 endpoints per seed: 4 LUT levels from ``gate.i_*``.)
+        cq_dec = Signal()
+        cq_we = Signal(nslots)
+        cq_tail_oh = Signal(nslots, init=1)
         for k in range(nslots):
             with m.If(cq_head == k):
                 m.d.comb += cq_third.eq(cq[(k + 2) % nslots])
-            with m.If(cq_push & (cq_tail == k)):
+            with m.If(cq_we[k]):
                 m.d.sync += cq[k].eq(cq_wdata)
-        at_tail = [Signal(name=f"cq_at_tail{n}") for n in range(3)]
-        m.d.comb += [t.eq(cq_push & (cq_tail == (cq_head + n)[:sb]))
-                     for n, t in enumerate(at_tail)]
+        at_tail = [cq_dec & ~cq_rdy, cq_dec & cq_one, cq_dec & cq_two]
         with m.If(cq_pop):
             m.d.sync += [cq_head_slot.eq(Mux(at_tail[1], cq_wdata, cq_second)),
                          cq_second.eq(Mux(at_tail[2], cq_wdata, cq_third))]
@@ -929,16 +958,17 @@ class Column(wiring.Component):
             m.d.sync += [cq_head_slot.eq(Mux(at_tail[0], cq_wdata, cq_head_slot)),
                          cq_second.eq(Mux(at_tail[1], cq_wdata, cq_second))]
         with m.If(cq_push):
-            m.d.sync += cq_tail.eq(cq_tail + 1)
+            m.d.sync += cq_tail_oh.eq(cq_tail_oh.rotate_left(1))
         with m.If(cq_pop):
             m.d.sync += cq_head.eq(cq_head + 1)
         # Push (gate compare) and pop (end of the issued item) arrive late in the cycle: they
         # only select between precomputed level +- 1 instead of feeding an adder's carry chain.
         with m.If(cq_push & ~cq_pop):
-            m.d.sync += [cq_level.eq(cq_level + 1), cq_rdy.eq(1), cq_one.eq(cq_level == 0)]
+            m.d.sync += [cq_level.eq(cq_level + 1), cq_rdy.eq(1), cq_one.eq(cq_level == 0),
+                         cq_two.eq(cq_level == 1)]
         with m.Elif(cq_pop & ~cq_push):
             m.d.sync += [cq_level.eq(cq_level - 1), cq_rdy.eq(cq_level != 1),
-                         cq_one.eq(cq_level == 2)]
+                         cq_one.eq(cq_level == 2), cq_two.eq(cq_level == 3)]
         # Head of the next cycle: the pushed slot if the queue is (or becomes) empty, else the
         # entry after a popped head, else the head. Push (gate compare) and pop (end of the
         # issued item) are late, so they do not address ``slot_mem``: each copy reads the
@@ -1066,7 +1096,7 @@ class Column(wiring.Component):
         # empty): ``d.gated``'s wire in front of the issue decision was a routed ECP5 path
         # (``d.gated`` -> setup FIFO head -> ``in_item`` -> ``cur_*`` enables). Without
         # gating ``d.gated`` is a constant 0 and synthesis drops the slot logic.
-        need_slot = fifo_item.need if cfg.cgnet else d.gated & fifo_item.omask
+        need_slot = sf_need if cfg.cgnet else d.gated & fifo_item.omask
         # The slot memories are written the cycle after the base issue, from registers (their
         # write ports were on the column's worst routed paths: ``free`` -> issue decision ->
         # LUT-RAM write enable); a slot is read only after its gate's decision, many cycles on.
@@ -1121,7 +1151,7 @@ class Column(wiring.Component):
                 m.d.comb += cq_pop.eq(1)
                 load(1, cq_head_slot, sl.i, sl.oaddr, 1, 0, sl.empty_c, sl.mid, sl.cend2,
                      sl.cone, sl.nr2, sl.ns2, sl.rone, sl.sone, sl.pix, sl.wt)
-            with m.Elif(setup_fifo.r_rdy & (~need_slot | free_any)):
+            with m.Elif(sf_rdy & (~need_slot | free_any)):
                 m.d.comb += [setup_fifo.r_en.eq(1), pop_base.eq(1), alloc.eq(need_slot)]
                 load(0, alloc_idx, fifo_item.i, fifo_item.oaddr, need_slot, ~fifo_item.omask,
                      ~fifo_item.omask | fifo_item.empty_b, fifo_item.start, fifo_item.lend2,
@@ -1250,6 +1280,13 @@ class Column(wiring.Component):
         res_meta = Signal(meta_layout)
         m.d.sync += [res_valid.eq(mac.o_valid & o_meta.last), res_psum.eq(acc_new),
                      res_meta.eq(o_meta)]
+        # The gate unit's ``decide`` a cycle early, for the queue's writes (see ``cq_dec``).
+        dec_n = Signal()
+        m.d.comb += dec_n.eq(mac.o_valid & o_meta.last & o_meta.gated & ~o_meta.cond
+                             & ~o_meta.off)
+        m.d.sync += [cq_dec.eq(dec_n),
+                     cq_we.eq(Mux(dec_n, Mux(cq_push, cq_tail_oh.rotate_left(1), cq_tail_oh),
+                                  0))]
         with m.If(mac.o_valid):
             m.d.sync += acc.eq(acc_new)
         res_above = Signal()
@@ -1262,12 +1299,13 @@ class Column(wiring.Component):
         # ------------------------------------------------------------ gate decision -----
         gate = GateUnit(cfg.acc_width, early=early)
         m.submodules.gate = gate
-        # The base psum of a slot is written when its gate opens and read when its
-        # conditional item finishes, at least ``gate_latency`` cycles later: no read-write race.
+        # The base psum of a slot is written at its gate decision (``cq_dec``; a closed gate's
+        # slot is released unread) and read when its conditional item finishes, at least
+        # ``gate_latency`` cycles later: no read-write race.
         if cfg.cgnet:
             m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot),
                          gate.i_base.eq(psum_rp.data),
-                         psum_wp.en.eq(gate.o_open), psum_wp.addr.eq(res_meta.slot),
+                         psum_wp.en.eq(cq_dec), psum_wp.addr.eq(res_meta.slot),
                          psum_wp.data.eq(res_psum),
                          self.cnt_skip.eq(Mux(gate.o_closed, ncw_rp.data, 0))]
         m.d.comb += [
