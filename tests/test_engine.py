@@ -105,6 +105,18 @@ def test_dealt_pixels_match_golden(cfg_kw, shp, groups, density, extra):
 
 
 @pytest.mark.parametrize("split", ["channel", "pixel", "deal"])
+def test_padding_wider_than_the_kernel(split):
+    # Pixels whose whole window is padding (the item setup's ``r0`` / ``c0`` up to 5 with
+    # ``max_kernel`` 3): items without a tap, which the item setup's products must leave
+    # empty (a setup that multiplies by the low ``max_kernel.bit_length()`` bits of ``r0``
+    # and ``c0`` is exact only where an item has a tap). Gated, so the skipped-word counts,
+    # another of its products, are compared too.
+    cfg = small_config(rows=2, cols=3)
+    args = make_layer(shape(4, 4, 3, 4, 3, pad=5), 2, 0.5, seed=11, relu=True)
+    check_layer(cfg, args, split=split)
+
+
+@pytest.mark.parametrize("split", ["channel", "pixel", "deal"])
 def test_dense_and_fbs_layers_without_cgnet(split):
     # cgnet=False ties the column's ``gated`` to 0 (synthesis drops the gating hardware,
     # tests/test_synth_breakdown.py): ungated layers, with FBS masks too, still match.
