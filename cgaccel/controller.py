@@ -1072,7 +1072,9 @@ class Controller(wiring.Component):
         pack_mode = [{"row": Signal(name=f"pack_row_c{k}", attrs=LOCAL_COPY),
                       "word": Signal(name=f"pack_word_c{k}", attrs=LOCAL_COPY)}
                      for k in range(n_copies)]
-        m.d.sync += [pack_low.eq(Cat(*(rstep > j for j in range(beat_bytes)))),
+        # (No compare that is constant for ``rstep``'s width: Verilator's lint refuses it.)
+        m.d.sync += [pack_low.eq(Cat(*(rstep > j if j < (1 << len(rstep)) - 1 else Const(0, 1)
+                                       for j in range(beat_bytes)))),
                      *(c["row"].eq(deal if rows else 0) for c in pack_mode),
                      *(c["word"].eq(st_word) for c in pack_mode)]
         for i in range(beat_bytes):
