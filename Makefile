@@ -93,14 +93,17 @@ synth: $(STAMP)
 # about 5 minutes in all): which blocks reach 150 MHz by themselves (docs/synth.md, "Stop
 # 52"). The engine's four columns are left out: alone they spread over the die without the
 # top's floorplan; one column is what its floorplan gives each.
-# SPEED=8 times them for a grade-8 part (the ULX3S's 85F is grade 6, the default).
+# SPEED=8 times them for a grade-8 part (the ULX3S's 85F is grade 6, the default). SEEDS="1 2
+# 3 4" routes each at several placer seeds and adds their Fmax mean, minimum and maximum: a
+# block alone moves by +-6 MHz from seed to seed (docs/synth.md, "Stop 53").
 BLOCKS = regfile controller read-dma write-dma column mac-column output-unit
 SPEED ?= 6
+SEEDS ?= 1
 synth-blocks: $(STAMP)
-	for d in $(BLOCKS); do \
+	for d in $(BLOCKS); do for s in $(SEEDS); do \
 	  $(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --design $$d \
-	    --bram-outreg --dsp-inreg --speed $(SPEED) --out build/synth/blocks-$(SPEED)/$$d \
-	    || exit 1; done
+	    --bram-outreg --dsp-inreg --speed $(SPEED) --seed $$s \
+	    --out build/synth/blocks-$(SPEED)/$$d/seed$$s || exit 1; done; done
 	$(PY) -m cgaccel.synth.table build/synth/blocks-$(SPEED)
 
 # Cold, this simulates every ResNet-18 layer (about an hour); measured results are cached in

@@ -102,7 +102,6 @@ class Controller(wiring.Component):
         # while ``words`` stays by the controller's decode (one register fanned out to both
         # put long wires in front of the decode's adders: ``words`` -> ``st_end``).
         eng_words = Signal(4 * 32, attrs=LOCAL_COPY)
-        op = w[0][0:4]
         target = w[0][4:7]
         bcast = w[0][7]
         bank = w[0][8]
@@ -170,10 +169,11 @@ class Controller(wiring.Component):
             if one:
                 is_one[cnt.name] = Signal(name=f"{cnt.name}_one")
 
-        def load(cnt, value):
-            stmts = [cnt.eq(value), is_zero[cnt.name].eq(value == 0)]
+        def load(cnt, value, zero=None, one=None):
+            # ``zero`` / ``one``: ``value == 0`` / ``== 1`` when already known (flip-flops).
+            stmts = [cnt.eq(value), is_zero[cnt.name].eq(value == 0 if zero is None else zero)]
             if cnt.name in is_one:
-                stmts.append(is_one[cnt.name].eq(value == 1))
+                stmts.append(is_one[cnt.name].eq(value == 1 if one is None else one))
             return stmts
 
         def count_down(cnt):
@@ -226,13 +226,11 @@ class Controller(wiring.Component):
         beat_rem = Signal(range(beat_bytes + 1))
         item_bytes_q = Signal(range(beat_bytes + 1))
         m.d.sync += item_bytes_q.eq(Mux(item_log2 <= beat_log2, 1 << item_log2, 0))
-        # The same for the iteration's last item with one item per write: ``idx`` equal to
-        # a registered ``inner - 1`` (LOAD runs with ``1 <= inner < 1 << LEN_WIDTH``), not
-        # ``idx + 1 == inner``, whose adder fed the same ``ready`` (the next critical path).
-        inner_m1_q = Signal(LEN_WIDTH)
-        m.d.sync += inner_m1_q.eq(inner - 1)
-        # ``idx + 1 == inner_m1_q`` (the next ``ld_last``) without the adder: ``idx`` equal to
-        # a registered ``inner - 2``, when ``inner_m1_q`` is not 0.
+        # The same for the iteration's last item with one item per write: ``idx == inner - 1``
+        # (LOAD runs with ``1 <= inner < 1 << LEN_WIDTH``), not ``idx + 1 == inner``, whose
+        # adder fed the same ``ready`` (the next critical path). The next ``ld_last``
+        # (``idx + 1 == inner - 1``) without the adder: ``idx`` equal to a registered
+        # ``inner - 2``, when ``inner - 1`` is not 0.
         inner_m2_q = Signal(LEN_WIDTH)
         inner_m1_nz = Signal()
         m.d.sync += [inner_m2_q.eq(inner - 2), inner_m1_nz.eq((inner - 1)[:LEN_WIDTH] != 0)]
@@ -290,15 +288,13 @@ class Controller(wiring.Component):
         st_word = Signal()
         aw8 = cfg.act_width
         pack = Signal(beat_bits)
-        pack_n = Signal(range(beat_bytes + 1))
         pack_full = Signal()
-        rq_n = Signal(32)           # read requests: iterations left (and byte ``rq_idx``)
+        rq_n = Signal(32)           # read requests: iterations left
         flags(rq_n)
-        rq_idx = Signal(LEN_WIDTH)
+        rq_zero = [Signal(init=1, name=f"rq_n_zero_c{g}", attrs=LOCAL_COPY) for g in range(4)]
         rq_col = Signal(range(max(2, cols)))
         rq_base = Signal(ob)
-        rq_row = Signal(ob)         # ``deal``: the byte's row in its column (byte // cols)
-        rq_addr = Signal(ob)        # ``rq_base + Mux(deal, rq_row, rq_idx)``, as ``waddr``
+        rq_addr = Signal(ob)        # the request's bank address, stepped as ``waddr``
         rq_col0 = Signal(range(max(2, cols)))   # ``deal``: as ``col0`` and ``dk`` (LOAD)
         rq_k = Signal(range(max(2, cols)))
         # ``deal`` with row reads: the row (columns 0..cols-1) of iteration ``t`` goes to the
@@ -340,29 +336,55 @@ class Controller(wiring.Component):
         # and returned data): "the iteration ends" is ``left <= rstep``, an OR tree over the
         # high bits and a compare of a few low ones, where ``idx + rstep >= inner`` put a
         # 24-bit adder and comparator in front of the packing's enables (70 MHz alone).
-        # Likewise the room left in the beat, ``pack_room``, beside ``pack_n``.
+        # Likewise the room left in the beat, ``pack_room``.
         rq_left = Signal(LEN_WIDTH + 1)
         st_left = Signal(LEN_WIDTH + 1)
         pack_room = Signal(range(beat_bytes + 1))
-        pack_oh = Signal(beat_bytes + 1)    # ``1 << pack_n``
+        # The bytes of the slot the next read fills (``rstep`` bytes), and
+        # those of a beat's first slot (``rstep > j``, registered: ``rstep`` is stable from
+        # DECODE on, and STORE starts three cycles later).
+        pack_span = Signal(beat_bytes)
+        pack_low = Signal(beat_bytes)
         rsb = max(cols, ow).bit_length()
 
-        # Their high bits' zero test as flip-flops set with them (``set_left``): the OR tree
-        # over 22 bits was in front of the request and packing enables.
+        # "The iteration ends" (``left <= rstep``) itself as a flip-flop set with each count
+        # (``rq_ends``, ``st_ends``): a step of ``rstep`` from a count above it ends the
+        # iteration when the count is at most ``2 * rstep``, a test of its high bits' zero
+        # flag (``hi_zero``: bits ``rsb + 1`` on, set with the count: an OR tree over 22
+        # bits) and a compare of its low ones with ``rstep2``; a reload with ``inner`` ends
+        # it when ``inner_ends``. Both registered: ``rstep`` and ``inner`` are stable from
+        # DECODE on, and STORE_CHECK2 loads the flags for STORE. (As the compare of the count
+        # with ``rstep`` the test was two LUTs in front of every request and packing
+        # register, the next families alone: ``rq_left`` -> ``rq_n``, ``rq_base``.)
         hi_zero = {left.name: Signal(init=1, name=f"{left.name}_hi_zero")
                    for left in (rq_left, st_left)}
-
-        def set_left(left, value):
-            return [left.eq(value), hi_zero[left.name].eq(value[rsb:len(left)] == 0)]
-
-        def at_most_rstep(left):
-            return hi_zero[left.name] & (left[:rsb] <= rstep)
-
         rq_ends = Signal()
         st_ends = Signal()
+        left_ends = {rq_left.name: rq_ends, st_left.name: st_ends}
+        rstep2 = Signal(rsb + 2)
+        inner_ends = Signal()
+        m.d.sync += rstep2.eq(rstep << 1)
+
+        def left_values(left, reload):
+            """The count's next value, high bits' zero flag and end flag."""
+            if reload:
+                return inner, inner_hi_zero, inner_ends
+            return (left - rstep, (left - rstep)[rsb + 1:len(left)] == 0,
+                    hi_zero[left.name] & (left[:rsb + 1] <= rstep2))
+
+        def set_left(left, values):
+            value, high_zero, end = values
+            return [left.eq(value), hi_zero[left.name].eq(high_zero),
+                    left_ends[left.name].eq(end)]
+
+        def reload_left(left):
+            return set_left(left, left_values(left, True))
+
+        def step_left(left):
+            return set_left(left, left_values(left, False))
+
         rstep_fills = Signal()
-        m.d.comb += [rq_ends.eq(at_most_rstep(rq_left)), st_ends.eq(at_most_rstep(st_left)),
-                     rstep_fills.eq(rstep == beat_bytes)]
+        m.d.comb += rstep_fills.eq(rstep == beat_bytes)
         with m.If(self.wr_done):
             m.d.sync += count_down(wr_left)
         # The output window's end and the STORE's end, in ``aw + 1``-bit-wide terms: an
@@ -390,6 +412,9 @@ class Controller(wiring.Component):
         # ``dram + inner`` in DECODE, ``+ mul_a`` whenever ``span`` takes it), so both are
         # registers by then: same states, same cycles.
         bad_range = Signal()
+        # Its terms of the window's base alone, set in DECODE (the compare with ``y_addr``'s
+        # register, in front of ``bad_range`` with the others, was the next path alone).
+        base_bad = Signal()
 
         resetting = Signal()
         abort_sent = Signal()
@@ -413,20 +438,30 @@ class Controller(wiring.Component):
         # LOAD's beat register enable reads the state, ``beat_full``, ``beat_one`` and
         # ``ld_last``: each quarter of ``beat`` reads its own copies (``LOCAL_COPY``, equal to
         # them at every cycle), so no single net fans out to the 128 enables.
-        # ``offset`` likewise, for each quarter of the byte shifter in front of the write
-        # payload.
+        # With one item per write the beat register shifts itself as items leave, so the
+        # item is always at bit 0 (``shifted`` is ``beat``) and each quarter reads its own
+        # copy of the item size (``log2``, registered: the words are stable from DECODE on).
+        # A byte shifter by ``offset`` between ``beat`` and the write payload was 3-4 LUTs
+        # in front of the engine's write slice (``offset`` -> ``wr_slice``, a routed ECP5
+        # path of ``default``'s top). Several items per write keep the shifter (``offset``,
+        # a copy per quarter).
+        copied = [("loading", 1), ("beat_full", 1), ("beat_one", 1), ("ld_last", 1),
+                  ("offset", offset.shape()) if lanes > 1 else ("log2", 3)]
         beat_c = [{name: Signal(shape, name=f"{name}_c{k}", attrs=LOCAL_COPY)
-                   for name, shape in (("loading", 1), ("beat_full", 1), ("beat_one", 1),
-                                       ("ld_last", 1), ("offset", offset.shape()))}
+                   for name, shape in copied}
                   for k in range(min(4, beat_bytes))]
         part = -(-beat_bits // len(beat_c))
-        for k, c in enumerate(beat_c):
-            m.d.comb += shifted[k * part:(k + 1) * part].eq(
-                (beat >> (c["offset"] << 3))[k * part:(k + 1) * part])
+        if lanes > 1:
+            for k, c in enumerate(beat_c):
+                m.d.comb += shifted[k * part:(k + 1) * part].eq(
+                    (beat >> (c["offset"] << 3))[k * part:(k + 1) * part])
+        else:
+            m.d.comb += shifted.eq(beat)
+            m.d.sync += [c["log2"].eq(item_log2) for c in beat_c]
         m.d.sync += [c["loading"].eq(state_next[states.index("LOAD")]) for c in beat_c]
 
         def set_copies(name, value):
-            return [c[name].eq(value) for c in beat_c]
+            return [c[name].eq(value) for c in beat_c if name in c]
         in_state = []
 
         @contextmanager
@@ -514,9 +549,9 @@ class Controller(wiring.Component):
         # The tests of the words themselves (``xfer_len``'s shift and compare, 32-bit zero
         # tests) in front of DECODE's transition and ``error`` enable were the block's longest
         # paths.
-        def word_test(j, test, init):
+        def word_test(j, test, init, width=1):
             """``test(w[j])`` as a flip-flop; ``init`` is ``test`` of 0 (the reset words)."""
-            flag = Signal(init=init)
+            flag = Signal(width, init=init, attrs=LOCAL_COPY)
             c, lo = j * 32 // step, j * 32 % step
             part = self.rd_data.payload.data[lo:lo + 32]
             m.d.sync += flag.eq(Mux(fetch_we[c], test(part), flag))
@@ -547,6 +582,17 @@ class Controller(wiring.Component):
                    for t in range(beat_log2 + 1)]
         m.d.comb += mask.eq(Cat(*(mask_at[(i // 8).bit_length()] for i in range(beat_bits))))
         outer_zero = word_test(4, lambda v: v == 0, 1)
+        # DECODE's loads of the counters' flags from flip-flops too (``outer == 1``, ``inner
+        # == 1``, ``inner``'s high bits zero): as tests of ``words`` they were 3 LUTs after
+        # the words' wide nets (``words`` -> ``rq_left_hi_zero``, the next paths alone).
+        outer_one = word_test(4, lambda v: v == 1, 0)
+        inner_one = word_test(3, lambda v: v == 1, 0)
+        inner_hi_zero = word_test(3, lambda v: v[rsb + 1:LEN_WIDTH + 1] == 0, 1)
+        m.d.sync += inner_ends.eq(inner_hi_zero & (inner[:rsb + 1] <= rstep))
+        # DECODE's own copies of the opcode and item size: the words' flip-flops fan out
+        # across the controller, and their wires (3 ns) were in front of the next state.
+        dec_op = word_test(0, lambda v: v[0:4], 0, width=4)
+        dec_log2 = word_test(0, lambda v: v[10:13], 0, width=3)
         inner_big = word_test(3, lambda v: v[LEN_WIDTH:] != 0, 0)
         # ``xfer_len > 1 << LEN_WIDTH`` for each ``item_log2``, picked by it in DECODE.
         xfer_big = Signal(8)
@@ -556,7 +602,7 @@ class Controller(wiring.Component):
         bad = {
             "load_mode": bad_w0["load_mode"],
             "empty": inner_zero | outer_zero,
-            "load_size": (bad_w0["log2"] | xfer_big.bit_select(item_log2, 1) | inner_big
+            "load_size": (bad_w0["log2"] | xfer_big.bit_select(dec_log2, 1) | inner_big
                           | bad_w0["load_col"]),
             "store_mode": bad_w0["store_mode"],
             "store_size": inner_big | bad_w0["store_col"],
@@ -593,43 +639,92 @@ class Controller(wiring.Component):
             # clear enabled by ``rd_cmd.ready`` fanned out to its 256 flip-flops.)
             m.d.sync += [pc.eq(pc + COMMAND_BYTES), *count_down(n_left), fetch_idx.eq(0)]
 
+        # The command words (``words``, ``eng_words``) a 32-bit word at a time, each enabled
+        # from its own copies of FETCH_DATA's flag and of ``fetch_idx`` one-hot (``LOCAL_COPY``,
+        # equal to them at every cycle): one write enable per beat fanned out to 290
+        # flip-flops was 5 ns of wire (the next path alone).
+        n_fetch = max(1, 256 // step)
+        fetch_c = [Signal(name=f"fetching_data_c{j}", attrs=LOCAL_COPY) for j in range(8)]
+        slot_c = [Signal(n_fetch, init=1, name=f"fetch_slot_c{j}", attrs=LOCAL_COPY)
+                  for j in range(8)]
+        m.d.sync += [c.eq(state_next[states.index("FETCH_DATA")]) for c in fetch_c]
+        for j in range(8):
+            w_beat, w_lo = j * 32 // step, j * 32 % step
+            with m.If(fetch_en & ~is_zero["n_left"] & self.rd_cmd.ready):
+                m.d.sync += slot_c[j].eq(1)
+            with m.If(fetch_c[j] & self.rd_data.valid):
+                m.d.sync += slot_c[j].eq(slot_c[j] << 1)
+                with m.If(slot_c[j][w_beat]):
+                    w_data = self.rd_data.payload.data[w_lo:w_lo + 32]
+                    m.d.sync += words[32 * j:32 * (j + 1)].eq(w_data)
+                    if 1 <= j <= 4:
+                        m.d.sync += eng_words[32 * (j - 1):32 * j].eq(w_data)
+
         with when("FETCH_DATA"):
             m.d.comb += [self.rd_data.ready.eq(1)]
             with m.If(self.rd_data.valid):
-                chunk = self.rd_data.payload.data[:step]
                 with m.Switch(fetch_idx):
-                    for i in range(max(1, 256 // step)):
+                    for i in range(n_fetch):
                         with m.Case(i):
-                            m.d.sync += words[i * step:(i + 1) * step].eq(chunk)
-                            lo, hi = max(i * step, 32), min((i + 1) * step, 160)
-                            if lo < hi:
-                                m.d.sync += eng_words[lo - 32:hi - 32].eq(
-                                    chunk[lo - i * step:hi - i * step])
                             m.d.comb += fetch_we[i].eq(1)
                 m.d.sync += fetch_idx.eq(fetch_idx + 1)
                 with m.If(self.rd_data.payload.last):
                     goto("DECODE")
             check_abort()
 
+        # DECODE's loads (about 500 flip-flops) in four groups, each enabled by its own copy
+        # of DECODE's flag (``LOCAL_COPY``, equal to it at every cycle): with the state's
+        # flip-flop fanned out to all of them, its wire to the FSM's own next-state logic was
+        # 3.7 ns, the controller's worst path alone (ECP5, speed grade 6).
+        decoding = [Signal(name=f"decoding_c{k}", attrs=LOCAL_COPY) for k in range(4)]
+        m.d.sync += [c.eq(state_next[states.index("DECODE")]) for c in decoding]
+        dec_loads = [*load(n_data, outer, outer_zero, outer_one), idx.eq(0), col.eq(0),
+                     ld_last.eq(inner_one), *set_copies("ld_last", inner_one),
+                     base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0),
+                     col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
+                     beat_full.eq(0), *set_copies("beat_full", 0),
+                     offset.eq(0), *set_copies("offset", 0),
+                     *set_pack_full(0), *load(rq_n, outer, outer_zero),
+                     *(z.eq(outer_zero) for z in rq_zero),
+                     pack_room.eq(beat_bytes), *reload_left(rq_left), *reload_left(st_left),
+                     rq_col.eq(Mux(chan | deal, 0, col_field)),
+                     rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer, outer_zero),
+                     st_word.eq(st_word_dec),
+                     span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
+                     mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
+                     mul_b.eq(outer - 1), mul_b_zero.eq(outer_one),
+                     win_end.eq(y_low + self.y_len), st_end.eq(dram + inner),
+                     base_bad.eq(dram_high | y_high | (dram < y_low)),
+                     wr_len.eq(inner)]
+        for k, c in enumerate(decoding):
+            with m.If(c):
+                m.d.sync += dec_loads[k::len(decoding)]
+        # The DMA commands' count and address (``n_todo``, ``dram_next``) in slices, each
+        # stepped by its own handshake term, from copies of LOAD's and STORE's flags and of
+        # ``n_todo``'s zero test (``LOCAL_COPY``, equal to them at every cycle): one handshake
+        # net into all 64 enables was 3.4 ns of wire after two LUTs (the next path alone).
+        issuing_ld = [Signal(name=f"issuing_ld_c{k}", attrs=LOCAL_COPY) for k in range(4)]
+        issuing_st = [Signal(name=f"issuing_st_c{k}", attrs=LOCAL_COPY) for k in range(4)]
+        todo_zero = [Signal(init=1, name=f"n_todo_zero_c{k}", attrs=LOCAL_COPY)
+                     for k in range(4)]
+        m.d.sync += [*(c.eq(state_next[states.index("LOAD")]) for c in issuing_ld),
+                     *(c.eq(state_next[states.index("STORE")]) for c in issuing_st)]
+        todo_dec, addr_inc = n_todo - 1, dram_next + dram_stride
+        for k in range(4):
+            ts = slice(k * 8, (k + 1) * 8)
+            ds = slice(k * -(-aw // 4), min(aw, (k + 1) * -(-aw // 4)))
+            issue = ~todo_zero[k] & ((issuing_ld[k] & self.rd_cmd.ready)
+                                     | (issuing_st[k] & self.wr_cmd.ready))
+            flag = [is_zero["n_todo"]] if k == 0 else []
+            with m.If(decoding[k]):
+                # (``outer_zero`` is ``outer == 0`` as a flip-flop.)
+                m.d.sync += [n_todo[ts].eq(outer[ts]), dram_next[ds].eq(dram[ds]),
+                             *(f.eq(outer_zero) for f in [todo_zero[k], *flag])]
+            with m.Elif(issue):
+                m.d.sync += [n_todo[ts].eq(todo_dec[ts]), dram_next[ds].eq(addr_inc[ds]),
+                             *(f.eq(n_todo == 1) for f in [todo_zero[k], *flag])]
         with when("DECODE"):
-            m.d.sync += [*load(n_todo, outer), *load(n_data, outer), idx.eq(0), col.eq(0),
-                         ld_last.eq(inner == 1), *set_copies("ld_last", inner == 1),
-                         base.eq(buf_addr), waddr.eq(buf_addr), drow.eq(0), rq_row.eq(0),
-                         col0.eq(0), dk.eq(0), rq_col0.eq(0), rq_k.eq(0), st_rot.eq(0),
-                         dram_next.eq(dram), beat_full.eq(0), *set_copies("beat_full", 0),
-                         offset.eq(0), *set_copies("offset", 0), pack_n.eq(0),
-                         *set_pack_full(0), *load(rq_n, outer),
-                         pack_room.eq(beat_bytes), *set_left(rq_left, inner),
-                         *set_left(st_left, inner), pack_oh.eq(1),
-                         rq_idx.eq(0), rq_col.eq(Mux(chan | deal, 0, col_field)),
-                         rq_base.eq(buf_addr), rq_addr.eq(buf_addr), *load(wr_left, outer),
-                         st_word.eq(st_word_dec),
-                         span.eq(0), span_big.eq(0), mul_a.eq(dram_stride),
-                         mul_a_big.eq(dram_stride[aw:].any() if aw < 32 else 0),
-                         mul_b.eq(outer - 1), mul_b_zero.eq(outer == 1),
-                         win_end.eq(y_low + self.y_len), st_end.eq(dram + inner),
-                         wr_len.eq(inner)]
-            with m.Switch(op):
+            with m.Switch(dec_op):
                 with m.Case(Op.END):
                     goto("END")
                 with m.Case(Op.LOAD):
@@ -667,9 +762,6 @@ class Controller(wiring.Component):
             # Issue one DMA read per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.rd_cmd.valid.eq(1)
-                with m.If(self.rd_cmd.ready):
-                    m.d.sync += [*count_down(n_todo),
-                                 dram_next.eq(dram_next + dram_stride)]
             # Split beats into items; the next beat is taken as the last item of the
             # current one leaves, so one write per beat still moves every cycle.
             # (The handshakes read this state's own ``valid`` and ``ready`` terms, not the
@@ -720,8 +812,8 @@ class Controller(wiring.Component):
                     m.d.sync += [beat_full.eq(0), *set_copies("beat_full", 0)]
                 with m.If(ends):
                     m.d.sync += [*count_down(n_data), idx.eq(0),
-                                 ld_last.eq(inner_m1_q == 0),
-                                 *set_copies("ld_last", inner_m1_q == 0)]
+                                 ld_last.eq(inner_one),
+                                 *set_copies("ld_last", inner_one)]
                     with m.If(~chan):
                         m.d.sync += base.eq(base + buf_stride)
                     with m.If(deal):
@@ -739,14 +831,22 @@ class Controller(wiring.Component):
                     m.d.sync += beat.eq(self.rd_data.payload.data)
             check_abort()
         if lanes == 1:
-            # ``beat`` a quarter at a time, from the copies: the same enable as
-            # ``rd_data``'s handshake in LOAD.
+            # ``beat`` a quarter at a time, from the copies. A write that leaves items in
+            # the beat shifts it by one item; otherwise (empty, or the write drains it) the
+            # next beat is loaded: the select reads flip-flops only, the engine's ``ready``
+            # is in the enable alone. (A drained beat with no beat behind it loads what
+            # ``rd_data`` holds: ``beat_full`` is low then and that is never written.)
             for k, c in enumerate(beat_c):
-                take = c["loading"] & self.rd_data.valid & (
-                    ~c["beat_full"] | (self.eng_wr.ready & (c["beat_one"] | c["ld_last"])))
-                with m.If(take):
-                    m.d.sync += beat[k * part:(k + 1) * part].eq(
-                        self.rd_data.payload.data[k * part:(k + 1) * part])
+                q = slice(k * part, (k + 1) * part)
+                keep = c["beat_full"] & ~c["beat_one"] & ~c["ld_last"]
+                step = Signal(part, name=f"beat_step_c{k}")
+                with m.Switch(c["log2"]):
+                    for lg in range(beat_log2 + 1):
+                        with m.Case(lg):
+                            m.d.comb += step.eq((beat >> (8 << lg))[q])
+                with m.If(c["loading"] & Mux(c["beat_full"], self.eng_wr.ready,
+                                             self.rd_data.valid)):
+                    m.d.sync += beat[q].eq(Mux(keep, step, self.rd_data.payload.data[q]))
 
         with when("RUN"):
             m.d.comb += [self.eng_cmd.valid.eq(1),
@@ -764,82 +864,105 @@ class Controller(wiring.Component):
         # was the worst path at one seed.
         checking = Signal(attrs=LOCAL_COPY)
         m.d.sync += checking.eq(state_next[states.index("STORE_CHECK")])
+        # A step adds ``mul_a`` where ``mul_b[0]`` (so ``mul_b != 0``). That addend,
+        # ``Mux(mul_b[0], mul_a, 0)`` (and ``mul_a_big`` likewise), is a register loaded with
+        # its next value from DECODE's loads and the step's shifts (``decoding_mul``, a copy of
+        # DECODE's flag), so the adders start at flip-flops. The registers step in every
+        # STORE_CHECK cycle (with ``mul_b`` zero, ``mul_a`` alone moves, and is not read
+        # again before DECODE loads it), so their enable is ``checking`` itself.
+        # (``checking & ~mul_b_zero & mul_b[0]`` fanned out to 64 enables, then a gating
+        # term in front of the adders' 64 inputs, were the next paths alone.)
+        decoding_mul = Signal(attrs=LOCAL_COPY)
+        m.d.sync += decoding_mul.eq(state_next[states.index("DECODE")])
+        addend = Signal(aw)
+        addend_big = Signal()
+        add_next = Mux(decoding_mul, ~outer[0], Mux(checking, mul_b[1], mul_b[0]))
+        mul_a_next = Mux(decoding_mul, dram_stride[:aw], Mux(checking, mul_a << 1, mul_a))
+        big_next = Mux(decoding_mul, dram_stride[aw:].any() if aw < 32 else 0,
+                       Mux(checking, mul_a_big | mul_a[aw - 1], mul_a_big))
+        m.d.sync += [addend.eq(Mux(add_next, mul_a_next, 0)),
+                     addend_big.eq(add_next & big_next)]
         with m.If(checking):
-            with m.If(~mul_b_zero):
-                with m.If(mul_b[0]):
-                    # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
-                    total = span + mul_a
-                    m.d.sync += [span.eq(total), st_end.eq(st_end + mul_a),
-                                 span_big.eq(span_big | mul_a_big | total[aw])]
-                m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
-                             mul_b_zero.eq(mul_b[1:] == 0),
-                             mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
-            with m.Else():
-                m.d.sync += bad_range.eq(dram_high | y_high | span_big | (dram < y_low)
-                                         | (st_end > win_end) | (st_end > (1 << aw)))
+            # ``st_end`` wraps only once ``span`` has: ``span_big`` refuses then.
+            total = span + addend
+            m.d.sync += [span.eq(total), st_end.eq(st_end + addend),
+                         span_big.eq(span_big | addend_big | total[aw]),
+                         mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1),
+                         mul_b_zero.eq(mul_b[1:] == 0),
+                         mul_a_big.eq(mul_a_big | mul_a[aw - 1])]
+            with m.If(mul_b_zero):
+                m.d.sync += bad_range.eq(base_bad | span_big | (st_end > win_end)
+                                         | (st_end > (1 << aw)))
 
         with when("STORE_CHECK2"):
             with m.If(bad_range):
                 m.d.sync += error.eq(ERRORS["out_of_range"])
                 goto("ABORT")
             with m.Else():
-                m.d.sync += set_storing(1)
+                m.d.sync += [*set_storing(1), pack_span.eq(pack_low), rq_ends.eq(inner_ends),
+                             st_ends.eq(inner_ends)]
                 goto("STORE")
 
         with when("STORE"):
             # One DMA write per outer iteration.
             with m.If(~is_zero["n_todo"]):
                 m.d.comb += self.wr_cmd.valid.eq(1)
-                with m.If(self.wr_cmd.ready):
-                    m.d.sync += [*count_down(n_todo),
-                                 dram_next.eq(dram_next + dram_stride)]
-            # Read requests to the engine's output banks.
+            # Read requests to the engine's output banks (their registers: below).
             with m.If(~is_zero["rq_n"]):
                 m.d.comb += self.eng_rd.valid.eq(1)
-                with m.If(self.eng_rd.ready):
-                    # ``rq_addr`` as ``waddr`` in LOAD.
-                    with m.If(rq_ends):
-                        m.d.sync += rq_addr.eq(
-                            Mux(deal | ~chan | (rq_col == cols - 1),
-                                rq_base + buf_stride, rq_base))
-                    with m.Elif(deal):
-                        m.d.sync += rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1)))
-                    with m.Else():
-                        m.d.sync += rq_addr.eq(rq_addr + rstep)
-                    with m.If(rq_ends):
-                        m.d.sync += [rq_idx.eq(0), *count_down(rq_n), *set_left(rq_left, inner)]
-                        with m.If(deal):
-                            nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
-                            m.d.sync += [rq_col.eq(nxt), rq_col0.eq(nxt), rq_row.eq(0),
-                                         rq_k.eq(0), rq_base.eq(rq_base + buf_stride)]
-                        with m.Elif(~chan):
-                            m.d.sync += rq_base.eq(rq_base + buf_stride)
-                        with m.Elif(rq_col == cols - 1):
-                            m.d.sync += [rq_col.eq(0), rq_base.eq(rq_base + buf_stride)]
-                        with m.Else():
-                            m.d.sync += rq_col.eq(rq_col + 1)
-                    with m.Else():
-                        m.d.sync += [rq_idx.eq(rq_idx + rstep),
-                                     *set_left(rq_left, rq_left - rstep)]
-                        # Dealt bytes: byte j of iteration t is column (j - t) % cols's,
-                        # at row j // cols (a row read takes the row's every column, the
-                        # packing rotates it).
-                        with m.If(deal):
-                            if rows:
-                                m.d.sync += rq_row.eq(rq_row + 1)
-                            else:
-                                with m.If(rq_col == cols - 1):
-                                    m.d.sync += rq_col.eq(0)
-                                with m.Else():
-                                    m.d.sync += rq_col.eq(rq_col + 1)
-                                with m.If(rq_k == cols - 1):
-                                    m.d.sync += [rq_k.eq(0), rq_row.eq(rq_row + 1)]
-                                with m.Else():
-                                    m.d.sync += rq_k.eq(rq_k + 1)
             with m.If(is_zero["n_data"] & ~pack_full & is_zero["wr_left"]):
                 m.d.sync += set_storing(0)
                 goto("FETCH")
             check_abort()
+
+        # The read requests' registers in four groups, each stepped by the request handshake
+        # formed from its own copies of STORE's flag (``issuing_st``) and of ``rq_n``'s zero
+        # test (``rq_zero``, ``LOCAL_COPY``): one handshake net into all of their enables was
+        # 3-4 ns of wire (``rq_n``, ``rq_base`` and ``rq_addr``, the next families alone).
+        def request_step(names):
+            def keep(*stmts):
+                return [st for st in stmts if st.lhs.name in names]
+            # ``rq_addr`` as ``waddr`` in LOAD.
+            with m.If(rq_ends):
+                m.d.sync += keep(rq_addr.eq(Mux(deal | ~chan | (rq_col == cols - 1),
+                                                rq_base + buf_stride, rq_base)))
+            with m.Elif(deal):
+                m.d.sync += keep(rq_addr.eq(rq_addr + (1 if rows else (rq_k == cols - 1))))
+            with m.Else():
+                m.d.sync += keep(rq_addr.eq(rq_addr + rstep))
+            with m.If(rq_ends):
+                m.d.sync += keep(*count_down(rq_n), *(z.eq(rq_n == 1) for z in rq_zero),
+                                 *reload_left(rq_left))
+                with m.If(deal):
+                    nxt = Mux(rq_col0 == 0, cols - 1, rq_col0 - 1)
+                    m.d.sync += keep(rq_col.eq(nxt), rq_col0.eq(nxt), rq_k.eq(0),
+                                     rq_base.eq(rq_base + buf_stride))
+                with m.Elif(~chan):
+                    m.d.sync += keep(rq_base.eq(rq_base + buf_stride))
+                with m.Elif(rq_col == cols - 1):
+                    m.d.sync += keep(rq_col.eq(0), rq_base.eq(rq_base + buf_stride))
+                with m.Else():
+                    m.d.sync += keep(rq_col.eq(rq_col + 1))
+            with m.Else():
+                m.d.sync += keep(*step_left(rq_left))
+                # Dealt bytes: byte j of iteration t is column (j - t) % cols's (a row
+                # read takes the row's every column, the packing rotates it).
+                if not rows:
+                    with m.If(deal):
+                        with m.If(rq_col == cols - 1):
+                            m.d.sync += keep(rq_col.eq(0))
+                        with m.Else():
+                            m.d.sync += keep(rq_col.eq(rq_col + 1))
+                        with m.If(rq_k == cols - 1):
+                            m.d.sync += keep(rq_k.eq(0))
+                        with m.Else():
+                            m.d.sync += keep(rq_k.eq(rq_k + 1))
+        rq_groups = [{rq_addr.name}, {rq_n.name, is_zero["rq_n"].name, rq_base.name},
+                     {rq_left.name, hi_zero[rq_left.name].name, rq_ends.name},
+                     {rq_col.name, rq_col0.name, rq_k.name}]
+        for g, names in enumerate(rq_groups):
+            with m.If(issuing_st[g] & ~rq_zero[g] & self.eng_rd.ready):
+                request_step(names | {rq_zero[g].name})
 
         with when("END"):
             with m.If((runs == 0) & ~self.eng_busy & ~self.dma_busy):
@@ -902,44 +1025,70 @@ class Controller(wiring.Component):
                          self.wr_data.valid.eq(wr_skid.o.valid),
                          wr_skid.o.ready.eq(self.wr_data.ready),
                          self.eng_rd_data.ready.eq(pack_ready)]
-            with m.If(flush):
-                m.d.sync += [*set_pack_full(0), pack_n.eq(0), pack_room.eq(beat_bytes),
-                             pack_oh.eq(1)]
-            with m.If(self.eng_rd_data.valid & pack_ready):
-                # The sums are formed from registers and only selected by ``flush``.
-                m.d.sync += [pack_n.eq(Mux(flush, rstep, pack_n + rstep)),
-                             pack_oh.eq(Mux(flush, 1 << rstep, pack_oh << rstep)),
-                             pack_room.eq(Mux(flush, beat_bytes - rstep,
-                                              pack_room - rstep))]
-                with m.If(st_ends):
-                    m.d.sync += [*set_left(st_left, inner), st_counted.eq(1),
-                                 st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
-                with m.Else():
-                    m.d.sync += set_left(st_left, st_left - rstep)
-                with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
-                    m.d.sync += set_pack_full(1)
-        # ``pack`` itself, each byte from its group's copies: cleared by a flush, then the
-        # bytes a read puts at its slot (byte 0 after a flush, else ``pack_n``, one-hot in
-        # ``pack_oh``: no slot decode in front of the byte enables): a row (``cols``) or a
-        # word (``ow``) at a slot that is a multiple of its size, else one byte.
-        c_flush = [full_c[k] & ~skid_c[k] for k in range(n_copies)]
-        c_take = [storing_c[k] & self.eng_rd_data.valid & (~full_c[k] | ~skid_c[k])
-                  for k in range(n_copies)]
+        # The packing's registers in four groups (``st_left``'s halves, the slot, the beat's
+        # state), each stepped by the flush and the read handshake formed from its own
+        # copies of ``storing``, ``pack_full`` and the slice's skid flag: one handshake net
+        # into all of their enables was 3-4 ns of wire (``wr_skid`` -> ``st_left``, the next
+        # family alone). The sums are formed from registers and only selected by the flush.
+        def packing(g):
+            g %= n_copies
+            flush_g = full_c[g] & ~skid_c[g]
+            take_g = storing_c[g] & self.eng_rd_data.valid & (~full_c[g] | ~skid_c[g])
+            return storing_c[g] & flush_g, flush_g, take_g
+        st_value, st_high_zero, st_end_next = (
+            Mux(st_ends, a, b) for a, b in zip(left_values(st_left, True),
+                                               left_values(st_left, False), strict=True))
+        half = len(st_left) // 2
+        _, _, take = packing(0)
+        with m.If(take):
+            m.d.sync += st_left[:half].eq(st_value[:half])
+        _, _, take = packing(1)
+        with m.If(take):
+            m.d.sync += [st_left[half:].eq(st_value[half:len(st_left)]),
+                         hi_zero[st_left.name].eq(st_high_zero), st_ends.eq(st_end_next)]
+        flushing, flush, take = packing(2)
+        with m.If(flushing):
+            m.d.sync += [pack_room.eq(beat_bytes), pack_span.eq(pack_low)]
+        with m.If(take):
+            m.d.sync += [pack_span.eq(Mux(flush, pack_low << rstep, pack_span << rstep)),
+                         pack_room.eq(Mux(flush, beat_bytes - rstep, pack_room - rstep))]
+        flushing, flush, take = packing(3)
+        with m.If(flushing):
+            m.d.sync += set_pack_full(0)
+        with m.If(take):
+            with m.If(st_ends):
+                m.d.sync += [st_counted.eq(1), st_rot.eq(Mux(st_rot == cols - 1, 0, st_rot + 1))]
+            with m.If(st_ends | Mux(flush, rstep_fills, pack_room == rstep)):
+                m.d.sync += set_pack_full(1)
+        # ``pack`` itself, a byte at a time from its group's copies: a read fills the bytes
+        # of its slot (``pack_span``), or after a flush those of the first slot (``pack_low``),
+        # with a row (``cols``, rotated), a word (``ow``) or one byte; a flush clears the
+        # rest. Taken with the flush (``SkidBuffer``'s), a byte past the first slot is
+        # written when the beat is not full, so each enable is one LUT of flip-flops and
+        # ``valid``, and the value's select reads registered copies of the mode (stable from
+        # DECODE on). (A priority of row, word and byte writes at each slot, with the
+        # take and flush terms in front, was four LUTs: the controller's most failing family
+        # alone.)
+        pack_mode = [{"row": Signal(name=f"pack_row_c{k}", attrs=LOCAL_COPY),
+                      "word": Signal(name=f"pack_word_c{k}", attrs=LOCAL_COPY)}
+                     for k in range(n_copies)]
+        # (No compare that is constant for ``rstep``'s width: Verilator's lint refuses it.)
+        m.d.sync += [pack_low.eq(Cat(*(rstep > j if j < (1 << len(rstep)) - 1 else Const(0, 1)
+                                       for j in range(beat_bytes)))),
+                     *(c["row"].eq(deal if rows else 0) for c in pack_mode),
+                     *(c["word"].eq(st_word) for c in pack_mode)]
         for i in range(beat_bytes):
             k = i * n_copies // beat_bytes
-            with m.If(storing_c[k] & c_flush[k]):
+            flush_k = full_c[k] & ~skid_c[k]
+            en = storing_c[k] & self.eng_rd_data.valid & Mux(
+                full_c[k], ~skid_c[k] & pack_low[i], pack_span[i])
+            val = lanes8[0]
+            if ow > 1:
+                val = Mux(pack_mode[k]["word"], lanes8[i % ow], val)
+            if rows:
+                val = Mux(pack_mode[k]["row"], rot8[i % cols], val)
+            with m.If(en):
+                m.d.sync += pack[8 * i:8 * i + 8].eq(val)
+            with m.Elif(storing_c[k] & flush_k):
                 m.d.sync += pack[8 * i:8 * i + 8].eq(0)
-        for i in range(beat_bytes):
-            k = i * n_copies // beat_bytes
-            flush_k = c_flush[k]
-            with m.If(c_take[k] & (flush_k | pack_oh[0] if i == 0 else ~flush_k & pack_oh[i])):
-                row_ok = rows and i % cols == 0
-                word_ok = ow > 1 and i % ow == 0
-                one = pack[8 * i:8 * i + 8].eq(lanes8[0])
-                with m.If(deal & row_ok):
-                    m.d.sync += pack[8 * i:8 * (i + cols)].eq(Cat(*rot8))
-                with m.Elif(st_word & word_ok):
-                    m.d.sync += pack[8 * i:8 * (i + ow)].eq(Cat(*lanes8[:ow]))
-                with m.Else():
-                    m.d.sync += one
         return m

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cgaccel.config import preset
-from cgaccel.synth.table import collect, format_table, main
+from cgaccel.synth.table import SUMMARY_COLUMNS, collect, format_table, main, seed_summary
 
 
 def _write(path, rep):
@@ -73,3 +73,41 @@ def test_cli(tmp_path, capsys):
 def test_presets_are_named(tmp_path, name):
     _write(tmp_path / "r", _report(config=preset(name).to_dict()))
     assert collect(tmp_path)[0]["config"] == name
+
+
+def test_seed_summary_groups_routed_runs_of_one_design(tmp_path):
+    """Several seeds of a block (``make synth-blocks SEEDS=...``): one summary row each with
+    the Fmax over its routed runs; a grade-8 run, a design run once and an unrouted run are
+    not folded into it."""
+    root = tmp_path / "blocks-6"
+    for seed, fmax in ((1, 111.2), (2, 112.2), (3, 114.4), (4, 122.31)):
+        _write(root / "controller" / f"seed{seed}", _report(
+            design="Controller", fmax_mhz=fmax, seed=seed, speed_grade=6))
+    _write(root / "controller" / "seed5", _report(
+        design="Controller", fmax_mhz=99.0, seed=5, routed=False))
+    _write(root / "controller" / "g8", _report(
+        design="Controller", fmax_mhz=152.25, seed=1, speed_grade=8))
+    _write(root / "controller" / "small", _report(
+        design="Controller", fmax_mhz=130.0, seed=1, config=preset("small").to_dict()))
+    for seed, fmax in ((1, 157.21), (2, 152.58)):
+        _write(root / "regfile" / f"seed{seed}", _report(
+            design="RegisterFile", fmax_mhz=fmax, seed=seed))
+    _write(root / "column" / "seed1", _report(design="Column", fmax_mhz=99.44, seed=1))
+    rows = seed_summary(root)
+    assert [(r["design"], r["routed runs"], r["seeds"], r["Fmax mean"], r["Fmax min"],
+             r["Fmax max"]) for r in rows] == [
+        ("block Controller", "4", "1,2,3,4", "115.03", "111.2", "122.31"),
+        ("block RegisterFile", "2", "1,2", "154.90", "152.58", "157.21")]
+    assert {r["target"] for r in rows} == {"ecp5-85k"} and rows[0]["config"] == "default"
+    text = format_table(rows, SUMMARY_COLUMNS)
+    assert text.splitlines()[0].startswith("| design ") and "| 115.03 " in text
+
+
+def test_cli_prints_the_summary_only_for_repeated_runs(tmp_path, capsys):
+    _write(tmp_path / "a" / "seed1", _report(seed=1, fmax_mhz=90.0))
+    assert main([str(tmp_path)]) == 0
+    assert "Over seeds" not in capsys.readouterr().out
+    _write(tmp_path / "a" / "seed2", _report(seed=2, fmax_mhz=95.0))
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Over seeds" in out and "| 92.50 " in out and "| a/seed2 " in out

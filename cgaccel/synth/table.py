@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import PRESETS, preset
 
-__all__ = ["collect", "format_table", "main"]
+__all__ = ["collect", "seed_summary", "format_table", "main"]
 
 COLUMNS = ("dir", "target", "config", "top", "clock MHz", "Fmax MHz", "met", "LUTs", "FFs",
            "DSPs", "BRAMs", "seed", "seconds", "bitstream")
@@ -57,28 +57,64 @@ def _row(path, rep, root):
     }
 
 
-def collect(root):
-    """Rows of every ``report.json`` under ``root`` (sorted by directory)."""
+def _reports(root):
+    """``[(path, report)]`` of every flow report under ``root`` (sorted by directory)."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"Directory must exist, not {str(root)!r}")
-    rows = []
+    out = []
     for path in sorted(root.rglob("report.json")):
         try:
             rep = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"Report must be JSON, not {path} ({e})") from None
         if isinstance(rep, dict) and "target" in rep:
-            rows.append(_row(path, rep, root))
+            out.append((path, rep))
+    return out
+
+
+def collect(root):
+    """Rows of every ``report.json`` under ``root`` (sorted by directory)."""
+    return [_row(path, rep, root) for path, rep in _reports(root)]
+
+
+SUMMARY_COLUMNS = ("design", "target", "config", "routed runs", "seeds", "Fmax mean",
+                   "Fmax min", "Fmax max")
+
+
+def seed_summary(root):
+    """One row per design, target (and speed grade) and configuration routed more than once
+    under ``root``: the Fmax over its runs (seeds). A block's Fmax alone moves by several MHz
+    from seed to seed, more than many changes do, so one seed says little."""
+    groups = {}
+    for path, rep in _reports(root):
+        if rep.get("fmax_mhz") is None or not rep.get("routed", True):
+            continue
+        row = _row(path, rep, root)
+        grade = rep.get("speed_grade")
+        target = row["target"] + (f" (speed {grade})" if grade not in (None, 6) else "")
+        groups.setdefault((row["top"], target, row["config"]), []).append(rep)
+    rows = []
+    for (top, target, config), reps in groups.items():
+        if len(reps) < 2:
+            continue
+        fmax = [r["fmax_mhz"] for r in reps]
+        rows.append({
+            "design": top, "target": target, "config": config,
+            "routed runs": str(len(reps)),
+            "seeds": ",".join(str(r.get("seed", "-")) for r in reps),
+            "Fmax mean": f"{sum(fmax) / len(fmax):.2f}", "Fmax min": f"{min(fmax):g}",
+            "Fmax max": f"{max(fmax):g}",
+        })
     return rows
 
 
-def format_table(rows):
-    """A Markdown table of ``rows`` (every column of :data:`COLUMNS`)."""
-    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in COLUMNS}
-    lines = ["| " + " | ".join(c.ljust(widths[c]) for c in COLUMNS) + " |",
-             "|" + "|".join("-" * (widths[c] + 2) for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(r[c].ljust(widths[c]) for c in COLUMNS) + " |" for r in rows]
+def format_table(rows, columns=COLUMNS):
+    """A Markdown table of ``rows`` (every column of ``columns``)."""
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
+    lines = ["| " + " | ".join(c.ljust(widths[c]) for c in columns) + " |",
+             "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|"]
+    lines += ["| " + " | ".join(r[c].ljust(widths[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -97,6 +133,10 @@ def main(argv=None):
         print(f"{parser.prog}: error: no report.json under {args.dir}", file=sys.stderr)
         return 1
     print(format_table(rows))
+    summary = seed_summary(args.dir)
+    if summary:
+        print("\nOver seeds:\n")
+        print(format_table(summary, SUMMARY_COLUMNS))
     return 0
 
 
