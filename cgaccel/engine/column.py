@@ -694,54 +694,85 @@ class Column(wiring.Component):
               for k in ("restart", "dstep", "pend", "x", "y")}
         m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
         m.d.sync += wo_x2.eq(2 * d.wo)
+        # The walk to the first pixel (``ff``) takes one of six moves a cycle; which one is a
+        # one-hot set of flip-flops (``fk_*``) loaded with the next cycle's move, formed from
+        # the next values (``*_n``) of the flags it is decided by (``ff``, ``ff_past``,
+        # ``ff_ge``, ``ff_nz``, the sign of ``dq_bw``), like ``wk`` below. Decided in the
+        # cycle of the move, the flags were four LUTs in front of the ``st_*`` enables, behind
+        # the wide ``ff`` net: a column's routed ECP5 critical path alone (``ff`` -> ``st_oy``,
+        # 11.2 ns, 4.3 ns of it the wire out of ``ff``). No move: the step is not divided yet.
+        fk = {k: Signal(name=f"fk_{k}") for k in ("pend", "pdone", "row", "pix", "end", "endd")}
+        ff_n = Signal()
+        ff_past_n = Signal()
+        ff_ge_n = Signal()
+        ff_nz_n = Signal()
+        bw_neg_n = Signal()
+        m.d.comb += [ff_n.eq(ff), ff_past_n.eq(ff_past), ff_ge_n.eq(ff_ge), ff_nz_n.eq(ff_nz),
+                     bw_neg_n.eq(dq_bw < 0)]
+        m.d.sync += [ff.eq(ff_n), ff_past.eq(ff_past_n), ff_ge.eq(ff_ge_n), ff_nz.eq(ff_nz_n)]
         with m.If(start_w):
             m.d.sync += [
                 g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
                 g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
+                ff_rem.eq(ff_rem0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
                 nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
-                ff_past.eq(d.ho == 0),
             ]
+            m.d.comb += [ff_ge_n.eq(ff_rem0 >= d.wo), ff_nz_n.eq(ff_rem0 != 0),
+                         ff_past_n.eq(d.ho == 0), bw_neg_n.eq(d.wo > cfg.cols)]
             # (The registered limits are a cycle late here: from ``d`` itself.)
             m.d.comb += [g_none_n.eq(0), ox_end_n.eq(d.wo == 1), oy_end_n.eq(d.ho == 1),
                          n_end_n.eq(d.pc == 1)]
             with m.If(d.psplit):
-                m.d.sync += [gen_active.eq(0), ff.eq(1)]
+                m.d.sync += gen_active.eq(0)
+                m.d.comb += ff_n.eq(1)
             with m.Else():
                 m.d.sync += gen_active.eq(self._index < d.kt)
-        with m.Elif(ff):
-            with m.If(dq_bw >= 0):
+        with m.Else():
+            with m.If(ff & (dq_bw >= 0)):
                 m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1),
                              nw_x.eq(nw_x + d.wo), nw_y0.eq(nw_y0 - 1), nw_y1.eq(nw_y1 - 1)]
-            with m.If(ff_past):
-                # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
-                # next channels start at other pixels (once the step is divided).
-                with m.If(~deal):
-                    m.d.sync += ff.eq(0)
-                with m.Elif(dq_bw < 0):
-                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
-                    m.d.comb += g_none_n.eq(1)
-                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
-            with m.Elif(ff_ge):
-                m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
-                             ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
-                             g_iy.eq(g_iy + d.stride), ff_past.eq(oy_end)]
-                m.d.comb += oy_end_n.eq(g_oy == ho2)
-            with m.Elif(ff_nz):
-                m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
-                             g_ox.eq(g_ox + 1),
+                m.d.comb += bw_neg_n.eq(dq_bw < d.wo)
+            # The chunk starts past the tile: nothing to do, but for dealt pixels, whose next
+            # channels start at other pixels (once the step is divided).
+            with m.If(fk["pend"]):
+                m.d.comb += ff_n.eq(0)
+            with m.If(fk["pdone"]):
+                m.d.sync += gen_active.eq(d.kt != 0)
+                m.d.comb += [ff_n.eq(0), g_none_n.eq(1)]
+                next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
+            with m.If(fk["row"]):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride)]
+                m.d.comb += [oy_end_n.eq(g_oy == ho2), ff_ge_n.eq(ff_rem >= wo_x2),
+                             ff_nz_n.eq(ff_rem != d.wo), ff_past_n.eq(oy_end)]
+            with m.If(fk["pix"]):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), g_ox.eq(g_ox + 1),
                              g_ix.eq(g_ix + d.stride)]
-                m.d.comb += ox_end_n.eq(g_ox == wo2)
-            with m.Elif(deal & (dq_bw >= 0)):
-                pass                        # the step is not divided yet
-            with m.Else():
-                m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
+                m.d.comb += [ox_end_n.eq(g_ox == wo2), ff_ge_n.eq(0), ff_nz_n.eq(ff_rem != 1)]
+            with m.If(fk["end"]):
+                m.d.sync += [gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
                              st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
                              st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
-                with m.If(deal):
-                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
-        with m.Elif(adv_c["walk"] & gen_active):
+                m.d.comb += ff_n.eq(0)
+            with m.If(fk["endd"]):
+                m.d.sync += gen_active.eq(d.kt != 0)
+                m.d.comb += ff_n.eq(0)
+                next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
+        # ``deal`` is taken as it is, not as it will be: it changes only as a tile is loaded
+        # (``go``), a cycle before ``start_w``, whose moves are the first read.
+        fk_walk = ff_n & ~ff_past_n & ~ff_ge_n & ~ff_nz_n
+        m.d.sync += [
+            fk["pend"].eq(ff_n & ff_past_n & ~deal),
+            fk["pdone"].eq(ff_n & ff_past_n & deal & bw_neg_n),
+            fk["row"].eq(ff_n & ~ff_past_n & ff_ge_n),
+            fk["pix"].eq(ff_n & ~ff_past_n & ~ff_ge_n & ff_nz_n),
+            fk["end"].eq(fk_walk & ~deal),
+            fk["endd"].eq(fk_walk & deal & bw_neg_n),
+        ]
+        # ``gen_active`` is 0 while ``ff`` is 1 (set only where ``ff`` ends), so the walk
+        # below needs no ``~ff``.
+        with m.If(~start_w & adv_c["walk"] & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             # Dealt pixels: the next pixel is ``cols`` on; the channel ends when it leaves
             # the tile (or at once without a pixel here).
