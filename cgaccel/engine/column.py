@@ -449,9 +449,6 @@ class Column(wiring.Component):
         m.submodules.setup_fifo = setup_fifo
 
         gen_active = Signal()
-        gen_active_n = Signal()     # its next value (see the ``st_*`` loads)
-        m.d.comb += gen_active_n.eq(gen_active)
-        m.d.sync += gen_active.eq(gen_active_n)
         g_i = Signal(pb + 1)
         g_k = Signal(range(cfg.max_channels + 2 * cfg.cols + 1))
         g_oy = Signal(cfg.dim_bits)
@@ -481,7 +478,7 @@ class Column(wiring.Component):
         # each setup stage, so that no one net spans all of them: on ``default``'s routed top
         # the wire from ``adv`` to the walk's enables alone was 3 ns (``adv`` -> ``st_ix``).
         adv_c = {k: Signal(init=1, name=f"adv_{k}", attrs=LOCAL_COPY)
-                 for k in ("walk", "walk_x", "walk_y", "st", "s1", "s2", "s3", "s4")}
+                 for k in ("walk", "s1", "s2", "s3", "s4")}
         m.d.sync += [c.eq(~s4_next | (level_next != setup_fifo.depth)) for c in adv_c.values()]
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
@@ -653,8 +650,7 @@ class Column(wiring.Component):
             m.d.comb += dl_end_n.eq(Mux(now_wrap, g_oy >= nw_y1, g_oy >= nw_y0))
 
         def next_channel(active):
-            m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l)]
-            m.d.comb += gen_active_n.eq(active)
+            m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
 
         # Dealt pixels rotate a column per channel (``output_places``): this column's first
         # pixel of channel ``k`` is ``s_k = (index + k) % cols``, so that the columns under
@@ -668,90 +664,103 @@ class Column(wiring.Component):
         st_s = Signal(range(max(2, cfg.cols)))
         st_past = Signal()
 
+        # ``ox_e``, ``oy_e``: ``ox == wo1``, ``oy == ho1``, flags kept with the position
+        # (``ox_end``, ``oy_end`` in the walk to the first pixel, ``st_ox_end``,
+        # ``st_oy_end`` with ``st_*``): as compares they were in front of the enables of the
+        # ``st_*`` registers, on the column's routed ECP5 critical path (``d`` -> compares ->
+        # ``st_ix`` enable, 12 levels).
+        def next_start(ox, oy, ix, iy, s, past, ox_e, oy_e):
+            if isinstance(s, int):
+                s = Const(s, st_s.shape())
+            m.d.sync += [st_ox.eq(ox), st_oy.eq(oy), st_ix.eq(ix), st_iy.eq(iy),
+                         st_past.eq(past), st_s.eq(s + 1), st_ox_end.eq(ox_e),
+                         st_oy_end.eq(oy_e)]
+            with m.If(s == cfg.cols - 1):
+                m.d.sync += [st_s.eq(0), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
+                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l),
+                             st_ox_end.eq(wo_one), st_oy_end.eq(ho_one)]
+            with m.Elif(past | (ox_e & oy_e)):
+                m.d.sync += st_past.eq(1)
+            with m.Elif(ox_e):
+                m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(oy + 1),
+                             st_iy.eq(iy + d.stride), st_ox_end.eq(wo_one),
+                             st_oy_end.eq(oy == ho2)]
+            with m.Else():
+                m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride),
+                             st_ox_end.eq(ox == wo2)]
+
         # The flags start at 0, so the first kind is a plain step in x.
         wk = {k: Signal(init=int(k == "x"), name=f"wk_{k}")
               for k in ("restart", "dstep", "pend", "x", "y")}
         m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
         m.d.sync += wo_x2.eq(2 * d.wo)
-        # The walk to the first pixel (``ff``) takes one of six moves a cycle; which one is a
-        # one-hot set of flip-flops (``fk_*``) loaded with the next cycle's move, formed from
-        # the next values (``*_n``) of the flags it is decided by (``ff``, ``ff_past``,
-        # ``ff_ge``, ``ff_nz``, the sign of ``dq_bw``), like ``wk`` below. Decided in the
-        # cycle of the move, the flags were four LUTs in front of the ``st_*`` enables, behind
-        # the wide ``ff`` net: a column's routed ECP5 critical path alone (``ff`` -> ``st_oy``,
-        # 11.2 ns, 4.3 ns of it the wire out of ``ff``). No move: the step is not divided yet.
-        fk = {k: Signal(name=f"fk_{k}") for k in ("pend", "pdone", "row", "pix", "end", "endd")}
-        ff_n = Signal()
-        ff_past_n = Signal()
-        ff_ge_n = Signal()
-        ff_nz_n = Signal()
-        bw_neg_n = Signal()
-        m.d.comb += [ff_n.eq(ff), ff_past_n.eq(ff_past), ff_ge_n.eq(ff_ge), ff_nz_n.eq(ff_nz),
-                     bw_neg_n.eq(dq_bw < 0)]
-        m.d.sync += [ff.eq(ff_n), ff_past.eq(ff_past_n), ff_ge.eq(ff_ge_n), ff_nz.eq(ff_nz_n)]
         with m.If(start_w):
             m.d.sync += [
-                g_i.eq(0), g_k.eq(self._index), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(ff_rem0),
+                g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
+                g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
+                ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
                 nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
+                ff_past.eq(d.ho == 0),
             ]
-            m.d.comb += [ff_ge_n.eq(ff_rem0 >= d.wo), ff_nz_n.eq(ff_rem0 != 0),
-                         ff_past_n.eq(d.ho == 0), bw_neg_n.eq(d.wo > cfg.cols)]
             # (The registered limits are a cycle late here: from ``d`` itself.)
             m.d.comb += [g_none_n.eq(0), ox_end_n.eq(d.wo == 1), oy_end_n.eq(d.ho == 1),
                          n_end_n.eq(d.pc == 1)]
             with m.If(d.psplit):
-                m.d.comb += [gen_active_n.eq(0), ff_n.eq(1)]
+                m.d.sync += [gen_active.eq(0), ff.eq(1)]
             with m.Else():
-                m.d.comb += gen_active_n.eq(self._index < d.kt)
-        with m.Else():
-            with m.If(ff & (dq_bw >= 0)):
+                m.d.sync += gen_active.eq(self._index < d.kt)
+        with m.Elif(ff):
+            with m.If(dq_bw >= 0):
                 m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1),
                              nw_x.eq(nw_x + d.wo), nw_y0.eq(nw_y0 - 1), nw_y1.eq(nw_y1 - 1)]
-                m.d.comb += bw_neg_n.eq(dq_bw < d.wo)
-            # The chunk starts past the tile: nothing to do, but for dealt pixels, whose next
-            # channels start at other pixels (once the step is divided).
-            with m.If(fk["pend"]):
-                m.d.comb += ff_n.eq(0)
-            with m.If(fk["pdone"]):
-                m.d.comb += [gen_active_n.eq(d.kt != 0), ff_n.eq(0), g_none_n.eq(1)]
-            with m.If(fk["row"]):
-                m.d.sync += ff_rem.eq(ff_rem - d.wo)
-                m.d.comb += [oy_end_n.eq(g_oy == ho2), ff_ge_n.eq(ff_rem >= wo_x2),
-                             ff_nz_n.eq(ff_rem != d.wo), ff_past_n.eq(oy_end)]
-            with m.If(fk["pix"]):
-                m.d.sync += ff_rem.eq(ff_rem - 1)
-                m.d.comb += [ox_end_n.eq(g_ox == wo2), ff_ge_n.eq(0), ff_nz_n.eq(ff_rem != 1)]
-            with m.If(fk["end"] | fk["endd"]):
-                m.d.comb += [gen_active_n.eq(d.kt != 0), ff_n.eq(0)]
-        # ``deal`` is taken as it is, not as it will be: it changes only as a tile is loaded
-        # (``go``), a cycle before ``start_w``, whose moves are the first read.
-        fk_walk = ff_n & ~ff_past_n & ~ff_ge_n & ~ff_nz_n
-        fk_n = {
-            "pend": ff_n & ff_past_n & ~deal,
-            "pdone": ff_n & ff_past_n & deal & bw_neg_n,
-            "row": ff_n & ~ff_past_n & ff_ge_n,
-            "pix": ff_n & ~ff_past_n & ~ff_ge_n & ff_nz_n,
-            "end": fk_walk & ~deal,
-            "endd": fk_walk & deal & bw_neg_n,
-        }
-        m.d.sync += [fk[k].eq(v) for k, v in fk_n.items()]
-        # ``gen_active`` is 0 while ``ff`` is 1 (set only where ``ff`` ends), so the walk
-        # below needs no ``~ff``.
-        with m.If(~start_w & adv_c["walk"] & gen_active):
+            with m.If(ff_past):
+                # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
+                # next channels start at other pixels (once the step is divided).
+                with m.If(~deal):
+                    m.d.sync += ff.eq(0)
+                with m.Elif(dq_bw < 0):
+                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
+                    m.d.comb += g_none_n.eq(1)
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
+            with m.Elif(ff_ge):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
+                             ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride), ff_past.eq(oy_end)]
+                m.d.comb += oy_end_n.eq(g_oy == ho2)
+            with m.Elif(ff_nz):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
+                             g_ox.eq(g_ox + 1),
+                             g_ix.eq(g_ix + d.stride)]
+                m.d.comb += ox_end_n.eq(g_ox == wo2)
+            with m.Elif(deal & (dq_bw >= 0)):
+                pass                        # the step is not divided yet
+            with m.Else():
+                m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
+                             st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
+                             st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
+                with m.If(deal):
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
+        with m.Elif(adv_c["walk"] & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             # Dealt pixels: the next pixel is ``cols`` on; the channel ends when it leaves
             # the tile (or at once without a pixel here).
             with m.If(wk["restart"]):
                 m.d.comb += dl_restart.eq(1)
-                m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc)]
+                m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
+                             g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy), g_ix.eq(st_ix)]
                 m.d.comb += g_none_n.eq(st_past)
+                next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past, st_ox_end, st_oy_end)
                 next_channel(g_i < kt1)
             with m.Elif(wk["dstep"]):
                 m.d.comb += dl_step.eq(1)
+                m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
+                             g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
+                             g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
+                             g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
             with m.Elif(wk["pend"]):
-                m.d.sync += g_n.eq(0)
+                m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
+                             g_ix.eq(st_ix)]
                 m.d.comb += [n_end_n.eq(pc_one), ox_end_n.eq(st_ox_end),
                              oy_end_n.eq(st_oy_end)]
                 next_channel(g_i < kt1)
@@ -759,13 +768,16 @@ class Column(wiring.Component):
                 m.d.sync += g_n.eq(g_n + 1)
                 m.d.comb += n_end_n.eq(g_n == pc2)
                 with m.If(wk["x"]):
+                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
                     m.d.comb += ox_end_n.eq(g_ox == wo2)
                 with m.Else():
+                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
                     m.d.comb += ox_end_n.eq(wo_one)
                     with m.If(wk["y"]):
+                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
                         m.d.comb += oy_end_n.eq(g_oy == ho2)
                     with m.Else():
-                        m.d.sync += g_k.eq(g_k + cfg.cols)
+                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
                         m.d.comb += oy_end_n.eq(ho_one)
                         next_channel(g_k < ktc)
 
@@ -787,128 +799,6 @@ class Column(wiring.Component):
             wk["x"].eq(plain_n & ~ox_end_n),
             wk["y"].eq(plain_n & ox_end_n & ~oy_end_n),
         ]
-
-        # The next channel's start ``st_*`` is loaded in three ways: from the first pixel as
-        # the walk to it ends (plainly, ``stk_copy``, or one pixel on, ``stk_g``), and one
-        # pixel on from itself at a channel restart (``stk_rs``, when the walk moves). Each
-        # is a flip-flop (``LOCAL_COPY``, beside ``fk`` and ``wk``) loaded with the next
-        # cycle's value (``go`` is the next ``start_w``), so the enables of the ``st_*``
-        # registers are one LUT of flip-flops and this group's own copy of ``adv``: decided in
-        # the cycle of the load from ``ff``, ``ff_past``, ``gen_active`` and the walk's kind,
-        # they were four LUTs behind the wide ``ff`` net, the worst path of a column alone on
-        # the 85F at five placer seeds of six (``ff`` -> ``st_oy``, 11.2 ns, 4.3 ns of it the
-        # wire out of ``ff``).
-        stk_g = Signal(attrs=LOCAL_COPY)
-        stk_copy = Signal(attrs=LOCAL_COPY)
-        stk_fromg = Signal(attrs=LOCAL_COPY)
-        stk_past = Signal(attrs=LOCAL_COPY)
-        stk_rs = Signal(attrs=LOCAL_COPY)
-        m.d.sync += [stk_g.eq(~go & (fk_n["pdone"] | fk_n["endd"])),
-                     stk_copy.eq(~go & fk_n["end"]),
-                     stk_fromg.eq(~go & (fk_n["pdone"] | fk_n["endd"] | fk_n["end"])),
-                     stk_past.eq(fk_n["pdone"]),
-                     stk_rs.eq(~go & gen_active_n & restart_n)]
-        # Its next value: the position one pixel on from ``src_*`` (the first pixel or the
-        # start itself), or pixel 0 after the last column's (``s == cols - 1``), or ``src``
-        # as it is when that start is past the tile.
-        src_ox = Mux(stk_fromg, g_ox, st_ox)
-        src_oy = Mux(stk_fromg, g_oy, st_oy)
-        src_ix = Mux(stk_fromg, g_ix, st_ix)
-        src_iy = Mux(stk_fromg, g_iy, st_iy)
-        src_s = Mux(stk_fromg, self._index, st_s)
-        src_past = Mux(stk_fromg, stk_past, st_past)
-        src_oxe = Mux(stk_fromg, ox_end, st_ox_end)
-        src_oye = Mux(stk_fromg, oy_end, st_oy_end)
-        with m.If(stk_copy):
-            m.d.sync += [st_ox.eq(g_ox), st_oy.eq(g_oy), st_ix.eq(g_ix), st_iy.eq(g_iy),
-                         st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
-        with m.Elif(stk_g | (stk_rs & adv_c["st"])):
-            m.d.sync += [st_ox.eq(src_ox), st_oy.eq(src_oy), st_ix.eq(src_ix),
-                         st_iy.eq(src_iy), st_past.eq(src_past), st_s.eq(src_s + 1),
-                         st_ox_end.eq(src_oxe), st_oy_end.eq(src_oye)]
-            with m.If(src_s == cfg.cols - 1):
-                m.d.sync += [st_s.eq(0), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
-                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l),
-                             st_ox_end.eq(wo_one), st_oy_end.eq(ho_one)]
-            with m.Elif(src_past | (src_oxe & src_oye)):
-                m.d.sync += st_past.eq(1)
-            with m.Elif(src_oxe):
-                m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(src_oy + 1),
-                             st_iy.eq(src_iy + d.stride), st_ox_end.eq(wo_one),
-                             st_oy_end.eq(src_oy == ho2)]
-            with m.Else():
-                m.d.sync += [st_ox.eq(src_ox + 1), st_ix.eq(src_ix + d.stride),
-                             st_ox_end.eq(src_ox == wo2)]
-
-        # The walk's position (``g_ox``/``g_ix`` and ``g_oy``/``g_iy``) takes one of four
-        # moves, selected by one-hot flip-flops (``gm_*``, ``LOCAL_COPY``) loaded with the
-        # next cycle's move, like ``wk`` and ``stk_*``: one pixel on (the walk to the first
-        # pixel, or a plain step), back to the row's or the channel's start (``go`` is the
-        # next ``start_w``), to the next channel's start ``st_*``, or the dealt step. Its
-        # value is an AND-OR of the candidates and the enable one LUT of flip-flops and the
-        # group's own copy of ``adv``: decided in the cycle of the move (``start_w``, ``fk``,
-        # ``adv``, ``gen_active``, ``wk``) they were three or four LUTs in front of these
-        # registers' selects and enables (``g_ix`` <- ``wk_restart``, ``adv_walk``, 9-10 ns
-        # on a column alone). The moves' constants are copies of the tile command's fields
-        # loaded with ``d`` (``d`` drives most of the column).
-        dsel = self.descs[q_bank[0]]
-        stride_x = Signal(4, attrs=LOCAL_COPY)
-        stride_y = Signal(4, attrs=LOCAL_COPY)
-        npad = Signal(ds, attrs=LOCAL_COPY)
-        iy0 = Signal(ds, attrs=LOCAL_COPY)
-        with m.If(go):
-            m.d.sync += [stride_x.eq(dsel.stride), stride_y.eq(dsel.stride),
-                         npad.eq(-dsel.pad_l), iy0.eq(dsel.iy_base)]
-        walk_ok_n = ~go & gen_active_n
-        gm = {k: Signal(name=f"gm_{k}", attrs=LOCAL_COPY)
-              for k in ("xinc", "xzero", "xother", "yinc", "yzero", "yother", "st_x", "st_y",
-                        "dstep_x", "dstep_y", "wok_x", "wok_y")}
-        x_n = plain_n & ~ox_end_n
-        y_n = plain_n & ox_end_n & ~oy_end_n
-        m.d.sync += [
-            gm["xinc"].eq(~go & fk_n["pix"] | walk_ok_n & x_n),
-            gm["xzero"].eq(go | walk_ok_n & plain_n & ox_end_n),
-            gm["xother"].eq(go | ~go & fk_n["pix"]),
-            gm["yinc"].eq(~go & fk_n["row"] | walk_ok_n & y_n),
-            gm["yzero"].eq(go | walk_ok_n & plain_n & ox_end_n & oy_end_n),
-            gm["yother"].eq(go | ~go & fk_n["row"]),
-            gm["st_x"].eq(walk_ok_n & (restart_n | pend_n)),
-            gm["st_y"].eq(walk_ok_n & (restart_n | pend_n)),
-            gm["dstep_x"].eq(walk_ok_n & deal & ~restart_n),
-            gm["dstep_y"].eq(walk_ok_n & deal & ~restart_n),
-            gm["wok_x"].eq(walk_ok_n),
-            gm["wok_y"].eq(walk_ok_n & ~x_n),   # a plain step in x leaves y as it is
-        ]
-
-        def one_hot(target, *pairs):
-            """``target``'s next value: the candidate of the one set select of ``pairs``."""
-            value = 0
-            for sel, cand in pairs:
-                c = Signal.like(target, name=f"{target.name}_c")
-                m.d.comb += c.eq(cand)
-                value = value | Mux(sel, c, 0)
-            v = Signal.like(target, name=f"{target.name}_n")
-            m.d.comb += v.eq(value)
-            return v
-
-        with m.If(gm["xother"] | adv_c["walk_x"] & gm["wok_x"]):
-            m.d.sync += [
-                g_ox.eq(one_hot(g_ox, (gm["xinc"], g_ox + 1), (gm["st_x"], st_ox),
-                                (gm["dstep_x"] & dl_wrap, g_ox + dl_bx),
-                                (gm["dstep_x"] & ~dl_wrap, g_ox + dq_b))),
-                g_ix.eq(one_hot(g_ix, (gm["xinc"], g_ix + stride_x), (gm["xzero"], npad),
-                                (gm["st_x"], st_ix), (gm["dstep_x"] & dl_wrap, g_ix + st_dxw),
-                                (gm["dstep_x"] & ~dl_wrap, g_ix + st_dx))),
-            ]
-        with m.If(gm["yother"] | adv_c["walk_y"] & gm["wok_y"]):
-            m.d.sync += [
-                g_oy.eq(one_hot(g_oy, (gm["yinc"], g_oy + 1), (gm["st_y"], st_oy),
-                                (gm["dstep_y"] & dl_wrap, g_oy + dq_a1),
-                                (gm["dstep_y"] & ~dl_wrap, g_oy + dq_a))),
-                g_iy.eq(one_hot(g_iy, (gm["yinc"], g_iy + stride_y), (gm["yzero"], iy0),
-                                (gm["st_y"], st_iy), (gm["dstep_y"] & dl_wrap, g_iy + st_dy1),
-                                (gm["dstep_y"] & ~dl_wrap, g_iy + st_dy))),
-            ]
 
         cfg_rp1 = table_port(cfg_mem)
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]
