@@ -122,6 +122,7 @@ class Engine(wiring.Component):
         descs = Signal(data.ArrayLayout(tl, 2))
         scws = Signal(data.ArrayLayout(wb, 2))
         rscws = Signal(data.ArrayLayout(wb, 2))
+        pts = Signal(data.ArrayLayout(range(cfg.cols + 1), 2))
         remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
@@ -241,7 +242,7 @@ class Engine(wiring.Component):
                 # the size checks' compare ran on into the enables of about 250 flip-flops
                 # (``sizes.bad_out`` -> ``descs`` on ``default``'s routed top, 11.2 ns).
                 m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(sizes.scw),
-                             rscws[d.bank].eq(sizes.rscw)]
+                             rscws[d.bank].eq(sizes.rscw), pts[d.bank].eq(sizes.pt)]
                 m.d.comb += [ofull_next.bit_select(d.bank, 1).eq(~d.obuf),
                              awide_next.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
@@ -255,7 +256,7 @@ class Engine(wiring.Component):
             m.d.comb += busy_next[b].eq(nxt.any())
         for c, c_start in zip(cols, start_c, strict=True):
             m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
-                         c.scw.eq(scws), c.rscw.eq(rscws)]
+                         c.scw.eq(scws), c.rscw.eq(rscws), c.pt.eq(pts)]
 
         # A half is in use from intake until every column finished its tile. ``in_use`` is a
         # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start
