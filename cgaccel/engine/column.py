@@ -116,6 +116,8 @@ class Column(wiring.Component):
         ``S*CW`` and ``R*S*CW`` of each half's tile (weight-address strides).
     pt : In(ArrayLayout(_, 2))
         A dealt tile's ``ho*wo - (pc - 1)*cols`` of each half (see the dealt walk).
+    wk0 : In(ArrayLayout(start_layout, 2))
+        The first flags of each half's walk to the first pixel (:meth:`start_layout`).
     busy : Out(1)
         The column has work of a tile in flight.
     fin, fin_bank : Out(1)
@@ -133,6 +135,26 @@ class Column(wiring.Component):
     cnt_skip : Out
         Words of conditional work skipped by a gate that closed this cycle.
     """
+
+    @staticmethod
+    def start_layout(config):
+        """Layout of a tile's first flags of the walk to the first pixel, per column (``wk0``):
+        its remaining pixels ``rem0`` (``pc*index``, or ``index`` for dealt pixels), ``rem0 >=
+        wo`` (``ge``), ``rem0 != 0`` (``nz``), ``wo > cols`` (``bw0``), ``2*wo > cols``
+        (``bw1``) and ``ho == 0`` (``ho0``). The engine forms them while it checks the
+        command's sizes: formed here from the tile command as the tile starts, they were
+        paths from the engine's command registers across the die into every column's move
+        flip-flops (11 ns, 14-16 levels, on ``default``'s routed top)."""
+        geo = Geometry(config)
+        return data.StructLayout({"rem0": geo.out_bits + geo.col_bits, "ge": 1, "nz": 1,
+                                  "bw0": 1, "bw1": 1, "ho0": 1})
+
+    @staticmethod
+    def start_flags(config, index, cmd):
+        """``cmd``'s :meth:`start_layout` fields for column ``index``, as a dict of values."""
+        rem0 = Mux(cmd.pdeal, index, shift_add(cmd.pc, index))
+        return {"rem0": rem0, "nz": rem0 != 0, "bw0": cmd.wo > config.cols,
+                "bw1": (cmd.wo << 1) > config.cols, "ho0": cmd.ho == 0}
 
     def __init__(self, config, index, *, collision_check=False):
         if not isinstance(index, int) or not 0 <= index < config.cols:
@@ -153,6 +175,7 @@ class Column(wiring.Component):
             "descs": In(data.ArrayLayout(self._tl, 2)),
             "scw": In(data.ArrayLayout(wb, 2)), "rscw": In(data.ArrayLayout(wb, 2)),
             "pt": In(data.ArrayLayout(range(config.cols + 1), 2)),
+            "wk0": In(data.ArrayLayout(self.start_layout(config), 2)),
             "busy": Out(1), "fin": Out(1), "fin_bank": Out(1),
             "rd_en": In(1), "rd_addr": In(geo.out_bits),
             "rd_data": Out(config.out_word * config.act_width),
@@ -729,10 +752,10 @@ class Column(wiring.Component):
         ff_ge0 = Signal()
         ff_bw1 = Signal()       # ``dq_bw < wo``: ``bw_neg`` after a division step
         with m.If(go):
-            rem0 = Mux(dsel.pdeal, self._index, shift_add(dsel.pc, self._index))
-            m.d.sync += [ff_rem0.eq(rem0), wo_l.eq(dsel.wo), ff_ho0.eq(dsel.ho == 0),
-                         ff_bw0.eq(dsel.wo > cfg.cols), ff_nz0.eq(rem0 != 0),
-                         ff_ge0.eq(rem0 >= dsel.wo), ff_bw1.eq(2 * dsel.wo > cfg.cols)]
+            w0 = self.wk0[q_bank[0]]
+            m.d.sync += [ff_rem0.eq(w0.rem0), wo_l.eq(dsel.wo), ff_ho0.eq(w0.ho0),
+                         ff_bw0.eq(w0.bw0), ff_nz0.eq(w0.nz), ff_ge0.eq(w0.ge),
+                         ff_bw1.eq(w0.bw1)]
         # The walk's next flags are flip-flops too, set a move ahead: ``ff_ra`` / ``ff_rb``
         # (``ff_rem >= 2*wo``, ``ff_rem != wo``: ``ff_ge`` and ``ff_nz`` after a row) and
         # ``ff_pb`` (``ff_rem != 1``: ``ff_nz`` after a pixel). As compares of ``ff_rem``
@@ -743,7 +766,7 @@ class Column(wiring.Component):
         ff_ra = Signal()
         ff_rb = Signal()
         ff_pb = Signal()
-        m.d.sync += [wo_x2.eq(2 * wo_l), wo_x3.eq(3 * wo_l), wo_p1.eq(wo_l + 1)]
+        m.d.sync += [wo_x2.eq(wo_l << 1), wo_x3.eq(wo_l + (wo_l << 1)), wo_p1.eq(wo_l + 1)]
         # The walk to the first pixel (``ff``) takes one of six moves a cycle; which one is a
         # one-hot set of flip-flops (``fk_*``) loaded with the next cycle's move, formed from
         # the next values (``*_n``) of the flags it is decided by (``ff``, ``ff_past``,
