@@ -122,13 +122,6 @@ class Engine(wiring.Component):
         descs = Signal(data.ArrayLayout(tl, 2))
         scws = Signal(data.ArrayLayout(wb, 2))
         rscws = Signal(data.ArrayLayout(wb, 2))
-        pts = Signal(data.ArrayLayout(range(cfg.cols + 1), 2))
-        wk0s = [Signal(data.ArrayLayout(Column.start_layout(cfg), 2), name=f"wk0s{j}")
-                for j in range(cfg.cols)]
-        # Each column's first walk flags (``Column.start_layout``), formed in two steps while
-        # the sizes are checked (SIZE lasts ``intake_cycles`` > 2 cycles): the product, then
-        # its compare.
-        wk0_in = [Signal(Column.start_layout(cfg), name=f"wk0_in{j}") for j in range(cfg.cols)]
         remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
@@ -228,10 +221,6 @@ class Engine(wiring.Component):
                 # Registered in every SIZE cycle: SIZE lasts ``intake_cycles`` (> 1), so they
                 # hold the command's checks by its last cycle.
                 m.d.sync += [bad_fld.eq(fld), bad_par.eq(nk_in > geo.param_depth)]
-                for j, w in enumerate(wk0_in):
-                    m.d.sync += [getattr(w, k).eq(v)
-                                 for k, v in Column.start_flags(cfg, j, d).items()]
-                    m.d.sync += w.ge.eq(w.rem0 >= d.wo)
                 with m.If(sizes.last):
                     # The verdict and ``start`` as flip-flops for CHECK (its only cycle):
                     # read there through the size flags' OR, ``start`` was a path from
@@ -252,8 +241,7 @@ class Engine(wiring.Component):
                 # the size checks' compare ran on into the enables of about 250 flip-flops
                 # (``sizes.bad_out`` -> ``descs`` on ``default``'s routed top, 11.2 ns).
                 m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(sizes.scw),
-                             rscws[d.bank].eq(sizes.rscw), pts[d.bank].eq(sizes.pt),
-                             *(w[d.bank].eq(wi) for w, wi in zip(wk0s, wk0_in, strict=True))]
+                             rscws[d.bank].eq(sizes.rscw)]
                 m.d.comb += [ofull_next.bit_select(d.bank, 1).eq(~d.obuf),
                              awide_next.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
@@ -265,11 +253,9 @@ class Engine(wiring.Component):
             nxt = Mux(start & (cmd.bank == b), allcols, remaining[b] & ~fins)
             m.d.sync += remaining[b].eq(nxt)
             m.d.comb += busy_next[b].eq(nxt.any())
-        for c, w in zip(cols, wk0s, strict=True):
-            m.d.comb += c.wk0.eq(w)
         for c, c_start in zip(cols, start_c, strict=True):
             m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
-                         c.scw.eq(scws), c.rscw.eq(rscws), c.pt.eq(pts)]
+                         c.scw.eq(scws), c.rscw.eq(rscws)]
 
         # A half is in use from intake until every column finished its tile. ``in_use`` is a
         # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start
