@@ -116,12 +116,8 @@ class Engine(wiring.Component):
         for j, c in enumerate(cols):
             m.submodules[f"col{j}"] = c
         tl = geo.tile_layout()
-        wb = geo.wgt_bits + 1
         allcols = (1 << cfg.cols) - 1
 
-        descs = Signal(data.ArrayLayout(tl, 2))
-        scws = Signal(data.ArrayLayout(wb, 2))
-        rscws = Signal(data.ArrayLayout(wb, 2))
         remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
@@ -235,13 +231,8 @@ class Engine(wiring.Component):
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
                     m.d.comb += set_inflight.eq(Mux(d.bank, 0b10, 0b01))
-                # Stored whether or not the command is bad: a command is taken only while its
-                # half is not in flight, so no column has that half queued and nothing reads
-                # these until the half's next good command stores them again. Under ``~bad``
-                # the size checks' compare ran on into the enables of about 250 flip-flops
-                # (``sizes.bad_out`` -> ``descs`` on ``default``'s routed top, 11.2 ns).
-                m.d.sync += [descs[d.bank].eq(d), scws[d.bank].eq(sizes.scw),
-                             rscws[d.bank].eq(sizes.rscw)]
+                # The columns store the command, ``sizes.scw`` and ``sizes.rscw`` with
+                # ``start`` (a flip-flop), each its own copy (see ``Column``).
                 m.d.comb += [ofull_next.bit_select(d.bank, 1).eq(~d.obuf),
                              awide_next.bit_select(d.bank, 1).eq(d.wide)]
                 m.next = "IDLE"
@@ -254,8 +245,8 @@ class Engine(wiring.Component):
             m.d.sync += remaining[b].eq(nxt)
             m.d.comb += busy_next[b].eq(nxt.any())
         for c, c_start in zip(cols, start_c, strict=True):
-            m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.descs.eq(descs),
-                         c.scw.eq(scws), c.rscw.eq(rscws)]
+            m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.desc.eq(cmd),
+                         c.scw.eq(sizes.scw), c.rscw.eq(sizes.rscw)]
 
         # A half is in use from intake until every column finished its tile. ``in_use`` is a
         # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start
