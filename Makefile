@@ -65,10 +65,10 @@ sim: deps
 # DMA engines): block top, then loadable ULX3S 85F and 25F bitstreams on the board's SDRAM at
 # its 25 MHz oscillator, and one with on-chip RAM on the FPGA's PLL at 50 MHz (--clock; about
 # 6 minutes each); tiny (the direct-host build): block top and loadable iCEBreaker bitstream on
-# the UP5K (about 3 minutes each); default, the block top on the 85F (about 25 minutes
-# per seed: it sits at the 85F's routing limit, so a seed whose routing stalls is followed by
-# the next, 1 then 4 then 2, the fastest first for the current netlist; the tools are
-# deterministic, docs/synth.md) and its ULX3S 85F
+# the UP5K (about 3 minutes each); default, the block top on the 85F (about 8 minutes
+# per seed: placed and routed at seeds 1-4, the fastest kept and repaired, about 45 minutes in
+# all; the seed alone moves its Fmax by up to 14 MHz and the tools are deterministic,
+# docs/synth.md, "Stop 56") and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
 # and DSPs in its own quarter of the die (--floorplan: a fifth less wire, docs/synth.md),
 # and the columns' operand reads in the block RAMs' output registers (--bram-outreg);
@@ -83,8 +83,8 @@ synth: $(STAMP)
 	$(PY) -m cgaccel synth --target ecp5-25k --config small --top board --router router2
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny
 	$(PY) -m cgaccel synth --target ice40-up5k --config tiny --top board
-	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 --seed 1,4,2 \
-		--floorplan --bram-outreg --dsp-inreg --repair
+	$(PY) -m cgaccel synth --target ecp5-85k --config default --router router2 \
+		--seed 1,2,3,4 --sweep --floorplan --bram-outreg --dsp-inreg --repair
 	$(PY) -m cgaccel synth --target ecp5-85k --config default --top board --router router2 \
 		--floorplan --bram-outreg --out build/synth/ecp5-85k/default-board
 	$(PY) -m cgaccel.synth.table build/synth

@@ -222,14 +222,18 @@ class ReadDMA(wiring.Component):
         # (the realigner walks ``rq`` by the same counts): R data never precedes its AR, and
         # a command's AR follows its intake by two cycles, so the head is loaded in time.
         m.submodules.tq = tq = ResetInserter(flush)(
-            SmallFIFO(width=sh + p.beats_width, depth=4, spare_slot=True))
+            SmallFIFO(width=sh + p.beats_width + 1, depth=4, spare_slot=True))
         t_active = Signal()
         t_left = Signal(p.beats_width)
         t_one = Signal()    # ``t_left == 1`` as a flip-flop, updated with the count
         # The offset in copies, one per two byte lanes (``LOCAL_COPY``): one register would
         # fan out to every lane's multiplexer.
         t_offs = [Signal(sh, name=f"t_off{k}", attrs=LOCAL_COPY) for k in range(nbytes // 2)]
-        t_head = data.View(data.StructLayout({"off": sh, "beats": p.beats_width}), tq.r_data)
+        # ``one``: the command spans one beat, compared as it is queued (from the decode
+        # stage's registers): compared at the head, behind the queue's read multiplexer, it
+        # was a routed ECP5 path of ``default``'s top (``tq.rd`` -> ``t_one``, 8 levels).
+        t_head = data.View(data.StructLayout({"off": sh, "beats": p.beats_width, "one": 1}),
+                           tq.r_data)
         wrote = Signal()    # an R beat taken into the buffer (rotated, a cycle later)
         m.d.comb += wrote.eq(axi.rvalid & axi.rready & run & r_ok)
         lanes = [axi.rdata.word_select(k, 8) for k in range(nbytes)]
@@ -250,14 +254,14 @@ class ReadDMA(wiring.Component):
             fifo.w_en.eq(w_valid),
             fifo.w_data.eq(w_beat),
             tq.w_en.eq(rq.w_en),
-            tq.w_data.eq(Cat(dec.addr[:sh], dec.beats)),
+            tq.w_data.eq(Cat(dec.addr[:sh], dec.beats, dec.beats == 1)),
         ]
         with m.If(wrote):
             m.d.sync += [t_left.eq(t_left - 1), t_one.eq(t_left == 2)]
         with m.If(~t_active | (wrote & t_one)):
             m.d.comb += tq.r_en.eq(1)
             m.d.sync += [t_active.eq(tq.r_rdy), t_left.eq(t_head.beats),
-                         t_one.eq(t_head.beats == 1)]
+                         t_one.eq(t_head.one)]
             m.d.sync += [t_off.eq(t_head.off) for t_off in t_offs]
         with m.If(flush):
             m.d.sync += t_active.eq(0)
