@@ -114,11 +114,6 @@ class Column(wiring.Component):
         The tile command queued by ``start`` (read with ``start``).
     scw, rscw : In(_)
         ``S*CW`` and ``R*S*CW`` of that tile (weight-address strides; read with ``start``).
-    pt : In(range(cols + 1))
-        A dealt tile's ``ho*wo - (pc - 1)*cols`` (see the dealt walk; read with ``start``).
-    wk0 : In(start_layout)
-        The first flags of the tile's walk to the first pixel (:meth:`start_layout`; read
-        with ``start``).
     busy : Out(1)
         The column has work of a tile in flight.
     fin, fin_bank : Out(1)
@@ -137,26 +132,6 @@ class Column(wiring.Component):
         Words of conditional work skipped by a gate that closed this cycle.
     """
 
-    @staticmethod
-    def start_layout(config):
-        """Layout of a tile's first flags of the walk to the first pixel, per column (``wk0``):
-        its remaining pixels ``rem0`` (``pc*index``, or ``index`` for dealt pixels), ``rem0 >=
-        wo`` (``ge``), ``rem0 != 0`` (``nz``), ``wo > cols`` (``bw0``), ``2*wo > cols``
-        (``bw1``) and ``ho == 0`` (``ho0``). The engine forms them while it checks the
-        command's sizes: formed here from the tile command as the tile starts, they were
-        paths from the engine's command registers across the die into every column's move
-        flip-flops (11 ns, 14-16 levels, on ``default``'s routed top)."""
-        geo = Geometry(config)
-        return data.StructLayout({"rem0": geo.out_bits + geo.col_bits, "ge": 1, "nz": 1,
-                                  "bw0": 1, "bw1": 1, "ho0": 1})
-
-    @staticmethod
-    def start_flags(config, index, cmd):
-        """``cmd``'s :meth:`start_layout` fields for column ``index``, as a dict of values."""
-        rem0 = Mux(cmd.pdeal, index, shift_add(cmd.pc, index))
-        return {"rem0": rem0, "nz": rem0 != 0, "bw0": cmd.wo > config.cols,
-                "bw1": (cmd.wo << 1) > config.cols, "ho0": cmd.ho == 0}
-
     def __init__(self, config, index, *, collision_check=False):
         if not isinstance(index, int) or not 0 <= index < config.cols:
             _discard(self)
@@ -174,7 +149,6 @@ class Column(wiring.Component):
             "wr_more": In(max(1, (config.load_lanes - 1).bit_length())),
             "start": In(1), "start_bank": In(1),
             "desc": In(self._tl), "scw": In(wb), "rscw": In(wb),
-            "pt": In(range(config.cols + 1)), "wk0": In(self.start_layout(config)),
             "busy": Out(1), "fin": Out(1), "fin_bank": Out(1),
             "rd_en": In(1), "rd_addr": In(geo.out_bits),
             "rd_data": Out(config.out_word * config.act_width),
@@ -209,7 +183,6 @@ class Column(wiring.Component):
         bank = Signal()
         scw_l = Signal(geo.wgt_bits + 1)
         rscw_l = Signal(geo.wgt_bits + 1)
-        pt_l = Signal(range(cfg.cols + 1))
         m.d.comb += go.eq(~self.busy & ~start_i & q_valid[0])
         m.d.sync += start_i.eq(go)
         # A copy of ``start_i`` for the walk (``LOCAL_COPY``, equal in every cycle): it heads
@@ -232,18 +205,14 @@ class Column(wiring.Component):
         descs = Signal(data.ArrayLayout(self._tl, 2))
         scws = Signal(data.ArrayLayout(self.scw.shape(), 2))
         rscws = Signal(data.ArrayLayout(self.rscw.shape(), 2))
-        pts = Signal(data.ArrayLayout(self.pt.shape(), 2))
-        wk0s = Signal(data.ArrayLayout(self.wk0.shape(), 2))
         with m.If(self.start):
             m.d.sync += [descs[self.start_bank].eq(self.desc),
-                         scws[self.start_bank].eq(self.scw), rscws[self.start_bank].eq(self.rscw),
-                         pts[self.start_bank].eq(self.pt), wk0s[self.start_bank].eq(self.wk0)]
+                         scws[self.start_bank].eq(self.scw), rscws[self.start_bank].eq(self.rscw)]
         with m.If(go):
             m.d.sync += [d.eq(descs[q_bank[0]]), bank.eq(q_bank[0]),
                          deal.eq(descs[q_bank[0]].psplit & descs[q_bank[0]].pdeal),
                          act_hi.eq(q_bank[0] & ~descs[q_bank[0]].wide),
-                         scw_l.eq(scws[q_bank[0]]), rscw_l.eq(rscws[q_bank[0]]),
-                         pt_l.eq(pts[q_bank[0]])]
+                         scw_l.eq(scws[q_bank[0]]), rscw_l.eq(rscws[q_bank[0]])]
             # The engine refuses the tiles of a feature the configuration leaves out; a
             # constant here lets synthesis drop its logic: without CGNet gating the slots,
             # the conditional queue and the gate decision, without dealt pixels the dealt
@@ -489,9 +458,6 @@ class Column(wiring.Component):
         m.submodules.setup_fifo = setup_fifo
 
         gen_active = Signal()
-        gen_active_n = Signal()     # its next value (see the ``st_*`` loads)
-        m.d.comb += gen_active_n.eq(gen_active)
-        m.d.sync += gen_active.eq(gen_active_n)
         g_i = Signal(pb + 1)
         g_k = Signal(range(cfg.max_channels + 2 * cfg.cols + 1))
         g_oy = Signal(cfg.dim_bits)
@@ -521,7 +487,7 @@ class Column(wiring.Component):
         # each setup stage, so that no one net spans all of them: on ``default``'s routed top
         # the wire from ``adv`` to the walk's enables alone was 3 ns (``adv`` -> ``st_ix``).
         adv_c = {k: Signal(init=1, name=f"adv_{k}", attrs=LOCAL_COPY)
-                 for k in ("walk", "walk_x", "walk_y", "st", "s1", "s2", "s3", "s4")}
+                 for k in ("walk", "s1", "s2", "s3", "s4")}
         m.d.sync += [c.eq(~s4_next | (level_next != setup_fifo.depth)) for c in adv_c.values()]
         m.d.comb += [setup_fifo.w_en.eq(s_valid[4] & setup_fifo.w_rdy),
                      setup_fifo.w_data.eq(s4_out.as_value())]
@@ -557,7 +523,7 @@ class Column(wiring.Component):
         ff_ge = Signal()
         ff_nz = Signal()
         ff_rem0 = Signal.like(ff_rem)
-        wo_x2 = Signal(max(geo.out_bits + geo.col_bits, cfg.dim_bits) + 2)
+        wo_x2 = Signal(geo.out_bits + geo.col_bits + 1)
         g_n = Signal(geo.out_bits + 1)
         st_oy = Signal.like(g_oy)
         st_ox = Signal.like(g_ox)
@@ -568,33 +534,14 @@ class Column(wiring.Component):
         # compare on the generator's loop. The limits follow ``d`` a cycle late; the walk
         # starts two cycles after ``d`` is loaded (``go``, then ``start_i``).
         lim = signed(max(cfg.dim_bits, geo.out_bits, cfg.channel_bits) + 3)
-        # Whether another channel follows the current one (``g_i < kt - 1`` for a pixel
-        # split, ``g_k < kt - cols`` for a channel split) are flags set a channel ahead, with
-        # ``g_i`` and ``g_k``: as compares they were in front of ``gen_active``'s next value
-        # and so of every move flip-flop (``g_i`` -> ``gm_st_x``, 10.6-11.0 ns, 16-18 levels,
-        # once the channel's end was counted).
-        kt2 = Signal(lim)
-        ktcc = Signal(lim)
-        m.d.sync += [kt2.eq(d.kt - 2), ktcc.eq(d.kt - 2 * cfg.cols)]
-        i_more = Signal()
-        k_more = Signal()
-        # The tile command's tests the walk's first cycle (``start_w``) reads, as flip-flops
-        # loaded with ``d`` (at ``go``): as compares of ``d`` they were in the cone of the
-        # move flip-flops too.
-        dsel = descs[q_bank[0]]
-        tf = {k: Signal(name=f"tf_{k}") for k in ("wo1", "ho1", "pc1", "wo2", "ho2", "pc2",
-                                                    "act", "kt_nz", "i_more", "k_more",
-                                                    "psplit")}
-        with m.If(go):
-            m.d.sync += [tf["wo1"].eq(dsel.wo == 1), tf["ho1"].eq(dsel.ho == 1),
-                         tf["pc1"].eq(dsel.pc == 1), tf["wo2"].eq(dsel.wo == 2),
-                         tf["ho2"].eq(dsel.ho == 2), tf["pc2"].eq(dsel.pc == 2),
-                         tf["act"].eq(self._index < dsel.kt),
-                         tf["kt_nz"].eq(dsel.kt != 0), tf["i_more"].eq(dsel.kt > 1),
-                         tf["k_more"].eq(self._index + cfg.cols < dsel.kt),
-                         tf["psplit"].eq(dsel.psplit)]
+        wo1 = Signal(lim)
+        ho1 = Signal(lim)
+        kt1 = Signal(lim)
+        ktc = Signal(lim)
+        m.d.sync += [wo1.eq(d.wo - 1), ho1.eq(d.ho - 1), kt1.eq(d.kt - 1),
+                     ktc.eq(d.kt - cfg.cols)]
         # The plain walk's end tests (``g_ox == wo - 1``, ``g_oy == ho - 1``, ``g_n == pc - 1``)
-        # are flags set with the counters (``g_ox + 1 == wo - 1`` as ``g_ox == wo2``), so the
+        # are flags set with the counters (``g_ox + 1 == wo1`` as ``g_ox == wo2``), so the
         # next position is selected by flip-flops: as compares they headed a column's routed
         # ECP5 critical path (``g_oy`` -> compares -> next-position select -> ``g_oy``). They
         # hold outside dealt tiles (the dealt walk has its own tests), and in a pixel chunk
@@ -607,24 +554,6 @@ class Column(wiring.Component):
         pc_one = Signal()
         m.d.sync += [wo2.eq(d.wo - 2), ho2.eq(d.ho - 2), pc2.eq(d.pc - 2),
                      wo_one.eq(d.wo == 1), ho_one.eq(d.ho == 1), pc_one.eq(d.pc == 1)]
-        # Each flag has a second one set a move ahead (``ox_e1``: ``g_ox == wo - 2``, ...),
-        # the flag's next value at a step: so a step's next flags, and from them the next
-        # move, are flip-flops, and the compares (``g_ox == wo3`` ...) only load the second
-        # flags. (As the next flags, they were the walk's one-cycle loop: ``g_ox`` ->
-        # ``g_ox == wo2`` -> the move flip-flops -> ``g_ox``.)
-        wo3 = Signal(lim)
-        ho3 = Signal(lim)
-        pc3 = Signal(lim)
-        wo_two = Signal()
-        ho_two = Signal()
-        pc_two = Signal()
-        m.d.sync += [wo3.eq(d.wo - 3), ho3.eq(d.ho - 3), pc3.eq(d.pc - 3),
-                     wo_two.eq(d.wo == 2), ho_two.eq(d.ho == 2), pc_two.eq(d.pc == 2)]
-        ox_e1 = Signal()
-        oy_e1 = Signal()
-        n_e1 = Signal()
-        st_ox_e1 = Signal()
-        st_oy_e1 = Signal()
         ox_end = Signal()
         oy_end = Signal()
         n_end = Signal()
@@ -659,46 +588,39 @@ class Column(wiring.Component):
         # of adder -> compare -> adder -> compare -> adder in a row (as such the routed ECP5
         # critical path, ``dq_b`` -> ``gen_active``, 25 logic levels).
         dl_thx = Signal(lim)     # wo - dq_b
+        dl_thy0 = Signal(lim)    # ho - dq_a
+        dl_thy1 = Signal(lim)    # ho - dq_a - 1
         dl_bx = Signal(lim)      # dq_b - wo
         dq_a1 = Signal(range(cfg.cols + 2))
-        m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
-        # The wrap of the dealt walk's current position is a flip-flop (``dl_wrap``), set
-        # with the position: as a compare of the counters it selected the next position of
-        # every walk register (about 150 flip-flops) and headed a column's routed ECP5
-        # critical path. Stepping, the next position's wrap is a compare of the current
-        # ``g_ox`` with a limit less the step (``dl_t*``, registered from ``dq_*`` like
-        # ``dl_thx``), picked by the current wrap; restarting, a compare of ``st_ox``. In
-        # any other cycle the position does not change before the next step, so it is the
-        # test of the current ``g_ox``, against a limit formed from ``dq_*`` (a cycle fresher
-        # than ``dl_thx``: the walk can start the cycle after the division).
+        m.d.sync += [dl_thx.eq(d.wo - dq_b), dl_thy0.eq(d.ho - dq_a),
+                     dl_thy1.eq(d.ho - dq_a - 1), dl_bx.eq(dq_b - d.wo), dq_a1.eq(dq_a + 1)]
+        # The wrap and the end test of the dealt walk's current position are flip-flops
+        # (``dl_wrap``, ``dl_end``), set with the position: as compares of the counters they
+        # selected the next position of every walk register (about 150 flip-flops) and
+        # headed a column's routed ECP5 critical path. Stepping, the next position's tests are
+        # compares of the current counters with limits less the step (``dl_t*``, registered
+        # from ``dq_*`` like ``dl_th*``), picked by the current wrap; restarting, compares of
+        # ``st_*``. In any other cycle the position does not change before the next step, so
+        # they are the tests of the current counters, against limits formed from ``dq_*``
+        # (a cycle fresher than ``dl_th*``: the walk can start the cycle after the division).
         dl_tw = Signal(lim)      # dl_thx - dl_bx: the x wrap after a wrapping step
         dl_tn = Signal(lim)      # dl_thx - dq_b: after a plain one
-        m.d.sync += [dl_tw.eq(2 * d.wo - 2 * dq_b), dl_tn.eq(d.wo - 2 * dq_b)]
-        # The same limit for the current position (``wo - dq_b``) as a register kept with
-        # ``dq_*`` through the division: as a difference of ``d`` and ``dq_*`` in front of the
-        # compare it headed the top's routed ECP5 critical path (``d`` -> ``dl_end``, 16
-        # levels) at stop 36.
+        dl_t11 = Signal(lim)     # dl_thy1 - dq_a1: the end, wrapping after a wrapping step
+        dl_t10 = Signal(lim)     # dl_thy1 - dq_a: wrapping after a plain step
+        dl_t01 = Signal(lim)     # dl_thy0 - dq_a1: not wrapping after a wrapping step
+        dl_t00 = Signal(lim)     # dl_thy0 - dq_a: not wrapping after a plain step
+        m.d.sync += [dl_tw.eq(2 * d.wo - 2 * dq_b), dl_tn.eq(d.wo - 2 * dq_b),
+                     dl_t11.eq(d.ho - 2 * dq_a - 2), dl_t10.eq(d.ho - 2 * dq_a - 1),
+                     dl_t01.eq(d.ho - 2 * dq_a - 1), dl_t00.eq(d.ho - 2 * dq_a)]
+        # The same limits for the current position (``wo - dq_b``, ``ho - dq_a``, ``ho - dq_a -
+        # 1``) as registers kept with ``dq_*`` through the division: as differences of ``d``
+        # and ``dq_*`` in front of the compares they headed the top's routed ECP5 critical
+        # path (``d`` -> ``dl_end``, 16 levels) at stop 36.
         nw_x = Signal(lim)
+        nw_y0 = Signal(lim)
+        nw_y1 = Signal(lim)
         dl_wrap = Signal()
-        # The channel's end is counted, not compared: channel ``k`` of a dealt tile has
-        # ``n(s) = pc`` pixels here if its first pixel's slot ``s`` is below ``pt`` (the
-        # tile's ``ho*wo - (pc - 1)*cols``, from the engine's size checks), else ``pc - 1``.
-        # ``dl_rem`` counts the pixels after the current one, and ``dl_end`` (it is 0) and
-        # ``dl_e1`` (it is 1) are flags set a step ahead, so the next step's kind is a
-        # multiplexer of flip-flops: as compares of the position with the tile's limits the
-        # end test was the column's one-cycle decision loop (``g_oy`` -> compares ->
-        # ``restart_n`` -> the kind and move flip-flops, 9-11 ns with 9-18 levels).
         dl_end = Signal()
-        dl_e1 = Signal()
-        dl_rem = Signal(ob + 1)
-        pc_m1 = Signal(ob + 1)
-        pc_m2 = Signal(ob + 1)
-        pc_is = [Signal(name=f"pc_is{n}") for n in (1, 2, 3)]
-        ix_lt = Signal()        # this column's first slot ``index`` is below ``pt``
-        pt_m1 = Signal(range(cfg.cols + 1))
-        m.d.sync += [pc_m1.eq(d.pc - 1), pc_m2.eq(d.pc - 2),
-                     *(f.eq(d.pc == n) for n, f in zip((1, 2, 3), pc_is, strict=True)),
-                     ix_lt.eq(self._index < pt_l), pt_m1.eq(pt_l - 1)]
         dl_step = Signal()       # set in a step of the dealt walk below
         dl_restart = Signal()    # set in a channel restart of the dealt walk below
         step_wrap = Signal()
@@ -726,14 +648,18 @@ class Column(wiring.Component):
                      oy_end_n.eq(oy_end)]
         with m.If(dl_step):
             m.d.sync += dl_wrap.eq(step_wrap)
+            m.d.comb += dl_end_n.eq(Mux(step_wrap,
+                                        Mux(dl_wrap, g_oy >= dl_t11, g_oy >= dl_t10),
+                                        Mux(dl_wrap, g_oy >= dl_t01, g_oy >= dl_t00)))
         with m.Elif(dl_restart):
             m.d.sync += dl_wrap.eq(restart_wrap)
+            m.d.comb += dl_end_n.eq(Mux(restart_wrap, st_oy >= dl_thy1, st_oy >= dl_thy0))
         with m.Else():
             m.d.sync += dl_wrap.eq(now_wrap)
+            m.d.comb += dl_end_n.eq(Mux(now_wrap, g_oy >= nw_y1, g_oy >= nw_y0))
 
         def next_channel(active):
-            m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), i_more.eq(g_i < kt2)]
-            m.d.comb += gen_active_n.eq(active)
+            m.d.sync += [g_i.eq(g_i + 1), g_wt.eq(g_wt + rscw_l), gen_active.eq(active)]
 
         # Dealt pixels rotate a column per channel (``output_places``): this column's first
         # pixel of channel ``k`` is ``s_k = (index + k) % cols``, so that the columns under
@@ -746,151 +672,123 @@ class Column(wiring.Component):
         # passes it in one cycle without an item.
         st_s = Signal(range(max(2, cfg.cols)))
         st_past = Signal()
-        st_lt = Signal()        # ``st_s`` is below ``pt``: that channel has ``pc`` pixels here
+
+        # ``ox_e``, ``oy_e``: ``ox == wo1``, ``oy == ho1``, flags kept with the position
+        # (``ox_end``, ``oy_end`` in the walk to the first pixel, ``st_ox_end``,
+        # ``st_oy_end`` with ``st_*``): as compares they were in front of the enables of the
+        # ``st_*`` registers, on the column's routed ECP5 critical path (``d`` -> compares ->
+        # ``st_ix`` enable, 12 levels).
+        def next_start(ox, oy, ix, iy, s, past, ox_e, oy_e):
+            if isinstance(s, int):
+                s = Const(s, st_s.shape())
+            m.d.sync += [st_ox.eq(ox), st_oy.eq(oy), st_ix.eq(ix), st_iy.eq(iy),
+                         st_past.eq(past), st_s.eq(s + 1), st_ox_end.eq(ox_e),
+                         st_oy_end.eq(oy_e)]
+            with m.If(s == cfg.cols - 1):
+                m.d.sync += [st_s.eq(0), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
+                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l),
+                             st_ox_end.eq(wo_one), st_oy_end.eq(ho_one)]
+            with m.Elif(past | (ox_e & oy_e)):
+                m.d.sync += st_past.eq(1)
+            with m.Elif(ox_e):
+                m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(oy + 1),
+                             st_iy.eq(iy + d.stride), st_ox_end.eq(wo_one),
+                             st_oy_end.eq(oy == ho2)]
+            with m.Else():
+                m.d.sync += [st_ox.eq(ox + 1), st_ix.eq(ix + d.stride),
+                             st_ox_end.eq(ox == wo2)]
 
         # The flags start at 0, so the first kind is a plain step in x.
         wk = {k: Signal(init=int(k == "x"), name=f"wk_{k}")
               for k in ("restart", "dstep", "pend", "x", "y")}
-        # The walk to the first pixel starts from registers loaded with ``d`` (at ``go``):
-        # its remaining pixels ``ff_rem0`` (a product of ``pc``), a copy of ``wo`` for its
-        # compares and steps, and its first flags; as compares of ``d`` (a product ahead of
-        # one of them) they were in front of the ``fk``, ``stk`` and ``gm`` flip-flops, a
-        # column's routed ECP5 paths at three placer seeds of six (``d`` -> ``stk_fromg``,
-        # 9.5-10.4 ns).
-        wo_l = Signal.like(d.wo, attrs=LOCAL_COPY)
-        ff_ho0 = Signal()
-        ff_bw0 = Signal()
-        ff_nz0 = Signal()
-        ff_ge0 = Signal()
-        ff_bw1 = Signal()       # ``dq_bw < wo``: ``bw_neg`` after a division step
-        with m.If(go):
-            w0 = wk0s[q_bank[0]]
-            m.d.sync += [ff_rem0.eq(w0.rem0), wo_l.eq(dsel.wo), ff_ho0.eq(w0.ho0),
-                         ff_bw0.eq(w0.bw0), ff_nz0.eq(w0.nz), ff_ge0.eq(w0.ge),
-                         ff_bw1.eq(w0.bw1)]
-        # The walk's next flags are flip-flops too, set a move ahead: ``ff_ra`` / ``ff_rb``
-        # (``ff_rem >= 2*wo``, ``ff_rem != wo``: ``ff_ge`` and ``ff_nz`` after a row) and
-        # ``ff_pb`` (``ff_rem != 1``: ``ff_nz`` after a pixel). As compares of ``ff_rem``
-        # they were the walk's one-cycle loop (``ff_rem`` -> ``ff_rem >= 2*wo`` -> the move
-        # flip-flops, 10.0-10.3 ns with 18-19 levels on a column alone).
-        wo_x3 = Signal.like(wo_x2)
-        wo_p1 = Signal.like(wo_x2)
-        ff_ra = Signal()
-        ff_rb = Signal()
-        ff_pb = Signal()
-        m.d.sync += [wo_x2.eq(wo_l << 1), wo_x3.eq(wo_l + (wo_l << 1)), wo_p1.eq(wo_l + 1)]
-        # The walk to the first pixel (``ff``) takes one of six moves a cycle; which one is a
-        # one-hot set of flip-flops (``fk_*``) loaded with the next cycle's move, formed from
-        # the next values (``*_n``) of the flags it is decided by (``ff``, ``ff_past``,
-        # ``ff_ge``, ``ff_nz``, the sign of ``dq_bw``), like ``wk`` below. Decided in the
-        # cycle of the move, the flags were four LUTs in front of the ``st_*`` enables, behind
-        # the wide ``ff`` net: a column's routed ECP5 critical path alone (``ff`` -> ``st_oy``,
-        # 11.2 ns, 4.3 ns of it the wire out of ``ff``). No move: the step is not divided yet.
-        fk = {k: Signal(name=f"fk_{k}") for k in ("pend", "pdone", "row", "pix", "end", "endd")}
-        ff_n = Signal()
-        ff_past_n = Signal()
-        ff_ge_n = Signal()
-        ff_nz_n = Signal()
-        bw_neg_n = Signal()
-        m.d.comb += [ff_n.eq(ff), ff_past_n.eq(ff_past), ff_ge_n.eq(ff_ge), ff_nz_n.eq(ff_nz),
-                     bw_neg_n.eq(dq_bw < 0)]
-        m.d.sync += [ff.eq(ff_n), ff_past.eq(ff_past_n), ff_ge.eq(ff_ge_n), ff_nz.eq(ff_nz_n)]
+        m.d.comb += ff_rem0.eq(Mux(d.pdeal, self._index, shift_add(d.pc, self._index)))
+        m.d.sync += wo_x2.eq(2 * d.wo)
         with m.If(start_w):
             m.d.sync += [
-                g_i.eq(0), g_k.eq(self._index), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
-                ff_rem.eq(ff_rem0),
+                g_i.eq(0), g_k.eq(self._index), g_oy.eq(0), g_ox.eq(0),
+                g_iy.eq(d.iy_base), g_ix.eq(-d.pad_l), g_oaddr.eq(0), g_wt.eq(0), g_n.eq(0),
+                ff_rem.eq(ff_rem0), ff_ge.eq(ff_rem0 >= d.wo), ff_nz.eq(ff_rem0 != 0),
                 g_ob.eq(0), dq_a.eq(0), dq_b.eq(cfg.cols), dq_bw.eq(cfg.cols - d.wo),
-                nw_x.eq(d.wo - cfg.cols),
+                nw_x.eq(d.wo - cfg.cols), nw_y0.eq(d.ho), nw_y1.eq(d.ho - 1),
+                ff_past.eq(d.ho == 0),
             ]
-            m.d.comb += [ff_ge_n.eq(ff_ge0), ff_nz_n.eq(ff_nz0),
-                         ff_past_n.eq(ff_ho0), bw_neg_n.eq(ff_bw0)]
-            # (``wo_x2`` is a cycle late here.)
-            m.d.sync += [ff_ra.eq(ff_rem0 >= 2 * wo_l), ff_rb.eq(ff_rem0 != wo_l),
-                         ff_pb.eq(ff_rem0 != 1)]
-            # (The registered limits are a cycle late here: from the command's flags.)
-            m.d.sync += [i_more.eq(tf["i_more"]), k_more.eq(tf["k_more"])]
-            m.d.comb += [g_none_n.eq(0), ox_end_n.eq(tf["wo1"]), oy_end_n.eq(tf["ho1"]),
-                         n_end_n.eq(tf["pc1"])]
-            m.d.sync += [ox_e1.eq(tf["wo2"]), oy_e1.eq(tf["ho2"]), n_e1.eq(tf["pc2"])]
-            with m.If(tf["psplit"]):
-                m.d.comb += [gen_active_n.eq(0), ff_n.eq(1)]
+            # (The registered limits are a cycle late here: from ``d`` itself.)
+            m.d.comb += [g_none_n.eq(0), ox_end_n.eq(d.wo == 1), oy_end_n.eq(d.ho == 1),
+                         n_end_n.eq(d.pc == 1)]
+            with m.If(d.psplit):
+                m.d.sync += [gen_active.eq(0), ff.eq(1)]
             with m.Else():
-                m.d.comb += gen_active_n.eq(tf["act"])
-        with m.Else():
-            with m.If(ff & (dq_bw >= 0)):
-                m.d.sync += [dq_b.eq(dq_b - wo_l), dq_bw.eq(dq_bw - wo_l), dq_a.eq(dq_a + 1),
-                             nw_x.eq(nw_x + wo_l), ff_bw1.eq(dq_bw < wo_x2)]
-                m.d.comb += bw_neg_n.eq(ff_bw1)
-            # The chunk starts past the tile: nothing to do, but for dealt pixels, whose next
-            # channels start at other pixels (once the step is divided).
-            with m.If(fk["pend"]):
-                m.d.comb += ff_n.eq(0)
-            with m.If(fk["pdone"]):
-                m.d.comb += [gen_active_n.eq(tf["kt_nz"]), ff_n.eq(0), g_none_n.eq(1)]
-            with m.If(fk["row"]):
-                m.d.sync += ff_rem.eq(ff_rem - wo_l)
-                m.d.sync += [ff_ra.eq(ff_rem >= wo_x3), ff_rb.eq(ff_rem != wo_x2),
-                             ff_pb.eq(ff_rem != wo_p1)]
-                m.d.sync += oy_e1.eq(g_oy == ho3)
-                m.d.comb += [oy_end_n.eq(oy_e1), ff_ge_n.eq(ff_ra),
-                             ff_nz_n.eq(ff_rb), ff_past_n.eq(oy_end)]
-            with m.If(fk["pix"]):
-                m.d.sync += ff_rem.eq(ff_rem - 1)
-                # (A pixel move has ``ff_rem < wo``: after it ``ff_rem - 1 < 2*wo``.)
-                m.d.sync += [ff_ra.eq(0), ff_rb.eq(1), ff_pb.eq(ff_rem != 2)]
-                m.d.sync += ox_e1.eq(g_ox == wo3)
-                m.d.comb += [ox_end_n.eq(ox_e1), ff_ge_n.eq(0), ff_nz_n.eq(ff_pb)]
-            with m.If(fk["end"] | fk["endd"]):
-                m.d.comb += [gen_active_n.eq(tf["kt_nz"]), ff_n.eq(0)]
-        # ``deal`` is taken as it is, not as it will be: it changes only as a tile is loaded
-        # (``go``), a cycle before ``start_w``, whose moves are the first read.
-        fk_walk = ff_n & ~ff_past_n & ~ff_ge_n & ~ff_nz_n
-        fk_n = {
-            "pend": ff_n & ff_past_n & ~deal,
-            "pdone": ff_n & ff_past_n & deal & bw_neg_n,
-            "row": ff_n & ~ff_past_n & ff_ge_n,
-            "pix": ff_n & ~ff_past_n & ~ff_ge_n & ff_nz_n,
-            "end": fk_walk & ~deal,
-            "endd": fk_walk & deal & bw_neg_n,
-        }
-        m.d.sync += [fk[k].eq(v) for k, v in fk_n.items()]
-        # ``gen_active`` is 0 while ``ff`` is 1 (set only where ``ff`` ends), so the walk
-        # below needs no ``~ff``.
-        with m.If(~start_w & adv_c["walk"] & gen_active):
+                m.d.sync += gen_active.eq(self._index < d.kt)
+        with m.Elif(ff):
+            with m.If(dq_bw >= 0):
+                m.d.sync += [dq_b.eq(dq_b - d.wo), dq_bw.eq(dq_bw - d.wo), dq_a.eq(dq_a + 1),
+                             nw_x.eq(nw_x + d.wo), nw_y0.eq(nw_y0 - 1), nw_y1.eq(nw_y1 - 1)]
+            with m.If(ff_past):
+                # The chunk starts past the tile: nothing to do, but for dealt pixels, whose
+                # next channels start at other pixels (once the step is divided).
+                with m.If(~deal):
+                    m.d.sync += ff.eq(0)
+                with m.Elif(dq_bw < 0):
+                    m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0)]
+                    m.d.comb += g_none_n.eq(1)
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 1, ox_end, oy_end)
+            with m.Elif(ff_ge):
+                m.d.sync += [ff_rem.eq(ff_rem - d.wo), ff_ge.eq(ff_rem >= wo_x2),
+                             ff_nz.eq(ff_rem != d.wo), g_oy.eq(g_oy + 1),
+                             g_iy.eq(g_iy + d.stride), ff_past.eq(oy_end)]
+                m.d.comb += oy_end_n.eq(g_oy == ho2)
+            with m.Elif(ff_nz):
+                m.d.sync += [ff_rem.eq(ff_rem - 1), ff_ge.eq(0), ff_nz.eq(ff_rem != 1),
+                             g_ox.eq(g_ox + 1),
+                             g_ix.eq(g_ix + d.stride)]
+                m.d.comb += ox_end_n.eq(g_ox == wo2)
+            with m.Elif(deal & (dq_bw >= 0)):
+                pass                        # the step is not divided yet
+            with m.Else():
+                m.d.sync += [ff.eq(0), gen_active.eq(d.kt != 0), st_oy.eq(g_oy),
+                             st_ox.eq(g_ox), st_iy.eq(g_iy), st_ix.eq(g_ix),
+                             st_ox_end.eq(ox_end), st_oy_end.eq(oy_end)]
+                with m.If(deal):
+                    next_start(g_ox, g_oy, g_ix, g_iy, self._index, 0, ox_end, oy_end)
+        with m.Elif(adv_c["walk"] & gen_active):
             m.d.sync += g_oaddr.eq(g_oaddr + 1)
             # Dealt pixels: the next pixel is ``cols`` on; the channel ends when it leaves
             # the tile (or at once without a pixel here).
             with m.If(wk["restart"]):
                 m.d.comb += dl_restart.eq(1)
-                m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc)]
+                m.d.sync += [g_ob.eq(g_ob + d.pc), g_oaddr.eq(g_ob + d.pc),
+                             g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy), g_ix.eq(st_ix)]
                 m.d.comb += g_none_n.eq(st_past)
-                next_channel(i_more)
+                next_start(st_ox, st_oy, st_ix, st_iy, st_s, st_past, st_ox_end, st_oy_end)
+                next_channel(g_i < kt1)
             with m.Elif(wk["dstep"]):
                 m.d.comb += dl_step.eq(1)
+                m.d.sync += [g_oy.eq(Mux(dl_wrap, g_oy + dq_a1, g_oy + dq_a)),
+                             g_ox.eq(Mux(dl_wrap, g_ox + dl_bx, g_ox + dq_b)),
+                             g_ix.eq(Mux(dl_wrap, g_ix + st_dxw, g_ix + st_dx)),
+                             g_iy.eq(Mux(dl_wrap, g_iy + st_dy1, g_iy + st_dy))]
             with m.Elif(wk["pend"]):
-                m.d.sync += g_n.eq(0)
+                m.d.sync += [g_n.eq(0), g_oy.eq(st_oy), g_ox.eq(st_ox), g_iy.eq(st_iy),
+                             g_ix.eq(st_ix)]
                 m.d.comb += [n_end_n.eq(pc_one), ox_end_n.eq(st_ox_end),
                              oy_end_n.eq(st_oy_end)]
-                m.d.sync += [n_e1.eq(pc_two), ox_e1.eq(st_ox_e1), oy_e1.eq(st_oy_e1)]
-                next_channel(i_more)
+                next_channel(g_i < kt1)
             with m.Else():
                 m.d.sync += g_n.eq(g_n + 1)
-                m.d.sync += n_e1.eq(g_n == pc3)
-                m.d.comb += n_end_n.eq(n_e1)
+                m.d.comb += n_end_n.eq(g_n == pc2)
                 with m.If(wk["x"]):
-                    m.d.sync += ox_e1.eq(g_ox == wo3)
-                    m.d.comb += ox_end_n.eq(ox_e1)
+                    m.d.sync += [g_ox.eq(g_ox + 1), g_ix.eq(g_ix + d.stride)]
+                    m.d.comb += ox_end_n.eq(g_ox == wo2)
                 with m.Else():
-                    m.d.sync += ox_e1.eq(wo_two)
+                    m.d.sync += [g_ox.eq(0), g_ix.eq(-d.pad_l)]
                     m.d.comb += ox_end_n.eq(wo_one)
                     with m.If(wk["y"]):
-                        m.d.sync += oy_e1.eq(g_oy == ho3)
-                        m.d.comb += oy_end_n.eq(oy_e1)
+                        m.d.sync += [g_oy.eq(g_oy + 1), g_iy.eq(g_iy + d.stride)]
+                        m.d.comb += oy_end_n.eq(g_oy == ho2)
                     with m.Else():
-                        m.d.sync += [g_k.eq(g_k + cfg.cols), k_more.eq(g_k < ktcc)]
-                        m.d.sync += oy_e1.eq(ho_two)
+                        m.d.sync += [g_oy.eq(0), g_iy.eq(d.iy_base), g_k.eq(g_k + cfg.cols)]
                         m.d.comb += oy_end_n.eq(ho_one)
-                        next_channel(k_more)
+                        next_channel(g_k < ktc)
 
         # The next cycle's flags, and from them its step kind (see ``wk`` above). ``deal``
         # and ``d.psplit`` are taken as they are, not as they will be: they change only as
@@ -898,27 +796,10 @@ class Column(wiring.Component):
         # (``start_w``) and reads no kind, so a kind is stale only in a cycle that does not
         # use it. (Their next values come from the engine's tile commands, whose wire to a
         # column's kind registers was a routed ECP5 path on ``default``'s top.)
-        # The dealt channel's pixel count (see ``dl_rem``): a step counts one down, a restart
-        # or the first channel's start (as the walk to the first pixel ends) loads the count
-        # of its slot; otherwise the position, and so the count, holds.
-        def dl_load(lt):
-            m.d.sync += [dl_rem.eq(Mux(lt, pc_m1, pc_m2)),
-                         dl_e1.eq(Mux(lt, pc_is[1], pc_is[2]))]
-            m.d.comb += dl_end_n.eq(Mux(lt, pc_is[0], pc_is[1]))
-
-        with m.If(dl_step):
-            m.d.sync += [dl_rem.eq(dl_rem - 1), dl_e1.eq(dl_rem == 2)]
-            m.d.comb += dl_end_n.eq(dl_e1)
-        with m.Elif(dl_restart):
-            dl_load(st_lt)
-        with m.Elif(fk["endd"]):
-            dl_load(ix_lt)
-        with m.Else():
-            m.d.comb += dl_end_n.eq(dl_end)
         m.d.sync += [dl_end.eq(dl_end_n), g_none.eq(g_none_n), n_end.eq(n_end_n),
                      ox_end.eq(ox_end_n), oy_end.eq(oy_end_n)]
         restart_n = deal & (dl_end_n | g_none_n)
-        pend_n = ~deal & tf["psplit"] & (n_end_n | (ox_end_n & oy_end_n))
+        pend_n = ~deal & d.psplit & (n_end_n | (ox_end_n & oy_end_n))
         plain_n = ~deal & ~pend_n
         m.d.sync += [
             wk["restart"].eq(restart_n),
@@ -927,138 +808,6 @@ class Column(wiring.Component):
             wk["x"].eq(plain_n & ~ox_end_n),
             wk["y"].eq(plain_n & ox_end_n & ~oy_end_n),
         ]
-
-        # The next channel's start ``st_*`` is loaded in three ways: from the first pixel as
-        # the walk to it ends (plainly, ``stk_copy``, or one pixel on, ``stk_g``), and one
-        # pixel on from itself at a channel restart (``stk_rs``, when the walk moves). Each
-        # is a flip-flop (``LOCAL_COPY``, beside ``fk`` and ``wk``) loaded with the next
-        # cycle's value (``go`` is the next ``start_w``), so the enables of the ``st_*``
-        # registers are one LUT of flip-flops and this group's own copy of ``adv``: decided in
-        # the cycle of the load from ``ff``, ``ff_past``, ``gen_active`` and the walk's kind,
-        # they were four LUTs behind the wide ``ff`` net, the worst path of a column alone on
-        # the 85F at five placer seeds of six (``ff`` -> ``st_oy``, 11.2 ns, 4.3 ns of it the
-        # wire out of ``ff``).
-        stk_g = Signal(attrs=LOCAL_COPY)
-        stk_copy = Signal(attrs=LOCAL_COPY)
-        stk_past = Signal(attrs=LOCAL_COPY)
-        stk_rs = Signal(attrs=LOCAL_COPY)
-        m.d.sync += [stk_g.eq(~go & (fk_n["pdone"] | fk_n["endd"])),
-                     stk_copy.eq(~go & fk_n["end"]),
-                     stk_past.eq(fk_n["pdone"]),
-                     stk_rs.eq(~go & gen_active_n & restart_n)]
-        # Its next value: the position one pixel on from ``src_*`` (the first pixel or the
-        # start itself), or pixel 0 after the last column's (``s == cols - 1``), or ``src``
-        # as it is when that start is past the tile.
-        # ``stk_fromg`` in three copies (``LOCAL_COPY``), one per group of ``st_*``: as one
-        # net selecting all of them (about 80 bits) it led a column's routed ECP5 paths
-        # (``stk_fromg`` -> ``st_ox``, 9.0-9.6 ns with 5-6 levels).
-        fromg = {k: Signal(name=f"stk_fromg_{k}", attrs=LOCAL_COPY) for k in ("x", "y", "c")}
-        m.d.sync += [v.eq(~go & (fk_n["pdone"] | fk_n["endd"] | fk_n["end"]))
-                     for v in fromg.values()]
-        src_ox = Mux(fromg["x"], g_ox, st_ox)
-        src_oy = Mux(fromg["y"], g_oy, st_oy)
-        src_ix = Mux(fromg["x"], g_ix, st_ix)
-        src_iy = Mux(fromg["y"], g_iy, st_iy)
-        src_s = Mux(fromg["c"], self._index, st_s)
-        src_past = Mux(fromg["c"], stk_past, st_past)
-        src_oxe = Mux(fromg["c"], ox_end, st_ox_end)
-        src_oye = Mux(fromg["c"], oy_end, st_oy_end)
-        src_oxe1 = Mux(fromg["c"], ox_e1, st_ox_e1)
-        src_oye1 = Mux(fromg["c"], oy_e1, st_oy_e1)
-        with m.If(stk_copy):
-            m.d.sync += [st_ox.eq(g_ox), st_oy.eq(g_oy), st_ix.eq(g_ix), st_iy.eq(g_iy),
-                         st_ox_end.eq(ox_end), st_oy_end.eq(oy_end),
-                         st_ox_e1.eq(ox_e1), st_oy_e1.eq(oy_e1)]
-        with m.Elif(stk_g | (stk_rs & adv_c["st"])):
-            m.d.sync += [st_ox.eq(src_ox), st_oy.eq(src_oy), st_ix.eq(src_ix),
-                         st_iy.eq(src_iy), st_past.eq(src_past), st_s.eq(src_s + 1),
-                         st_lt.eq(src_s < pt_m1),
-                         st_ox_end.eq(src_oxe), st_oy_end.eq(src_oye),
-                         st_ox_e1.eq(src_oxe1), st_oy_e1.eq(src_oye1)]
-            with m.If(src_s == cfg.cols - 1):
-                m.d.sync += [st_s.eq(0), st_lt.eq(1), st_past.eq(0), st_oy.eq(0), st_ox.eq(0),
-                             st_iy.eq(d.iy_base), st_ix.eq(-d.pad_l),
-                             st_ox_end.eq(wo_one), st_oy_end.eq(ho_one),
-                             st_ox_e1.eq(wo_two), st_oy_e1.eq(ho_two)]
-            with m.Elif(src_past | (src_oxe & src_oye)):
-                m.d.sync += st_past.eq(1)
-            with m.Elif(src_oxe):
-                m.d.sync += [st_ox.eq(0), st_ix.eq(-d.pad_l), st_oy.eq(src_oy + 1),
-                             st_iy.eq(src_iy + d.stride), st_ox_end.eq(wo_one),
-                             st_oy_end.eq(src_oy == ho2), st_ox_e1.eq(wo_two),
-                             st_oy_e1.eq(src_oy == ho3)]
-            with m.Else():
-                m.d.sync += [st_ox.eq(src_ox + 1), st_ix.eq(src_ix + d.stride),
-                             st_ox_end.eq(src_ox == wo2), st_ox_e1.eq(src_ox == wo3)]
-
-        # The walk's position (``g_ox``/``g_ix`` and ``g_oy``/``g_iy``) takes one of four
-        # moves, selected by one-hot flip-flops (``gm_*``, ``LOCAL_COPY``) loaded with the
-        # next cycle's move, like ``wk`` and ``stk_*``: one pixel on (the walk to the first
-        # pixel, or a plain step), back to the row's or the channel's start (``go`` is the
-        # next ``start_w``), to the next channel's start ``st_*``, or the dealt step. Its
-        # value is an AND-OR of the candidates and the enable one LUT of flip-flops and the
-        # group's own copy of ``adv``: decided in the cycle of the move (``start_w``, ``fk``,
-        # ``adv``, ``gen_active``, ``wk``) they were three or four LUTs in front of these
-        # registers' selects and enables (``g_ix`` <- ``wk_restart``, ``adv_walk``, 9-10 ns
-        # on a column alone). The moves' constants are copies of the tile command's fields
-        # loaded with ``d`` (``d`` drives most of the column).
-        stride_x = Signal(4, attrs=LOCAL_COPY)
-        stride_y = Signal(4, attrs=LOCAL_COPY)
-        npad = Signal(ds, attrs=LOCAL_COPY)
-        iy0 = Signal(ds, attrs=LOCAL_COPY)
-        with m.If(go):
-            m.d.sync += [stride_x.eq(dsel.stride), stride_y.eq(dsel.stride),
-                         npad.eq(-dsel.pad_l), iy0.eq(dsel.iy_base)]
-        walk_ok_n = ~go & gen_active_n
-        gm = {k: Signal(name=f"gm_{k}", attrs=LOCAL_COPY)
-              for k in ("xinc", "xzero", "xother", "yinc", "yzero", "yother", "st_x", "st_y",
-                        "dstep_x", "dstep_y", "wok_x", "wok_y")}
-        x_n = plain_n & ~ox_end_n
-        y_n = plain_n & ox_end_n & ~oy_end_n
-        m.d.sync += [
-            gm["xinc"].eq(~go & fk_n["pix"] | walk_ok_n & x_n),
-            gm["xzero"].eq(go | walk_ok_n & plain_n & ox_end_n),
-            gm["xother"].eq(go | ~go & fk_n["pix"]),
-            gm["yinc"].eq(~go & fk_n["row"] | walk_ok_n & y_n),
-            gm["yzero"].eq(go | walk_ok_n & plain_n & ox_end_n & oy_end_n),
-            gm["yother"].eq(go | ~go & fk_n["row"]),
-            gm["st_x"].eq(walk_ok_n & (restart_n | pend_n)),
-            gm["st_y"].eq(walk_ok_n & (restart_n | pend_n)),
-            gm["dstep_x"].eq(walk_ok_n & deal & ~restart_n),
-            gm["dstep_y"].eq(walk_ok_n & deal & ~restart_n),
-            gm["wok_x"].eq(walk_ok_n),
-            gm["wok_y"].eq(walk_ok_n & ~x_n),   # a plain step in x leaves y as it is
-        ]
-
-        def one_hot(target, *pairs):
-            """``target``'s next value: the candidate of the one set select of ``pairs``."""
-            value = 0
-            for sel, cand in pairs:
-                c = Signal.like(target, name=f"{target.name}_c")
-                m.d.comb += c.eq(cand)
-                value = value | Mux(sel, c, 0)
-            v = Signal.like(target, name=f"{target.name}_n")
-            m.d.comb += v.eq(value)
-            return v
-
-        with m.If(gm["xother"] | adv_c["walk_x"] & gm["wok_x"]):
-            m.d.sync += [
-                g_ox.eq(one_hot(g_ox, (gm["xinc"], g_ox + 1), (gm["st_x"], st_ox),
-                                (gm["dstep_x"] & dl_wrap, g_ox + dl_bx),
-                                (gm["dstep_x"] & ~dl_wrap, g_ox + dq_b))),
-                g_ix.eq(one_hot(g_ix, (gm["xinc"], g_ix + stride_x), (gm["xzero"], npad),
-                                (gm["st_x"], st_ix), (gm["dstep_x"] & dl_wrap, g_ix + st_dxw),
-                                (gm["dstep_x"] & ~dl_wrap, g_ix + st_dx))),
-            ]
-        with m.If(gm["yother"] | adv_c["walk_y"] & gm["wok_y"]):
-            m.d.sync += [
-                g_oy.eq(one_hot(g_oy, (gm["yinc"], g_oy + 1), (gm["st_y"], st_oy),
-                                (gm["dstep_y"] & dl_wrap, g_oy + dq_a1),
-                                (gm["dstep_y"] & ~dl_wrap, g_oy + dq_a))),
-                g_iy.eq(one_hot(g_iy, (gm["yinc"], g_iy + stride_y), (gm["yzero"], iy0),
-                                (gm["st_y"], st_iy), (gm["dstep_y"] & dl_wrap, g_iy + st_dy1),
-                                (gm["dstep_y"] & ~dl_wrap, g_iy + st_dy))),
-            ]
 
         cfg_rp1 = table_port(cfg_mem)
         m.d.comb += [cfg_rp1.addr.eq(Cat(g_i[:pb], bank)), cfg_rp1.en.eq(adv)]

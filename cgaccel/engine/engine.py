@@ -118,10 +118,6 @@ class Engine(wiring.Component):
         tl = geo.tile_layout()
         allcols = (1 << cfg.cols) - 1
 
-        # Each column's first walk flags (``Column.start_layout``), formed in two steps while
-        # the sizes are checked (SIZE lasts ``intake_cycles`` > 2 cycles): the product, then
-        # its compare. The columns store them with ``start``.
-        wk0_in = [Signal(Column.start_layout(cfg), name=f"wk0_in{j}") for j in range(cfg.cols)]
         remaining = [Signal(cfg.cols, name=f"remaining{b}") for b in range(2)]
         inflight = Signal(2)   # accepted, o_done not yet taken
         ofull = Signal(2)      # that tile uses the whole output bank (obuf = 0)
@@ -221,10 +217,6 @@ class Engine(wiring.Component):
                 # Registered in every SIZE cycle: SIZE lasts ``intake_cycles`` (> 1), so they
                 # hold the command's checks by its last cycle.
                 m.d.sync += [bad_fld.eq(fld), bad_par.eq(nk_in > geo.param_depth)]
-                for j, w in enumerate(wk0_in):
-                    m.d.sync += [getattr(w, k).eq(v)
-                                 for k, v in Column.start_flags(cfg, j, d).items()]
-                    m.d.sync += w.ge.eq(w.rem0 >= d.wo)
                 with m.If(sizes.last):
                     # The verdict and ``start`` as flip-flops for CHECK (its only cycle):
                     # read there through the size flags' OR, ``start`` was a path from
@@ -239,8 +231,7 @@ class Engine(wiring.Component):
                 m.d.comb += [recs.w_en.eq(1), recs.w_data.eq(Cat(d.bank, bad))]
                 with m.If(~bad):
                     m.d.comb += set_inflight.eq(Mux(d.bank, 0b10, 0b01))
-                # The columns store the command, ``sizes.scw``, ``sizes.rscw``, ``sizes.pt`` and
-                # its ``wk0_in`` with
+                # The columns store the command, ``sizes.scw`` and ``sizes.rscw`` with
                 # ``start`` (a flip-flop), each its own copy (see ``Column``).
                 m.d.comb += [ofull_next.bit_select(d.bank, 1).eq(~d.obuf),
                              awide_next.bit_select(d.bank, 1).eq(d.wide)]
@@ -253,11 +244,9 @@ class Engine(wiring.Component):
             nxt = Mux(start & (cmd.bank == b), allcols, remaining[b] & ~fins)
             m.d.sync += remaining[b].eq(nxt)
             m.d.comb += busy_next[b].eq(nxt.any())
-        for c, w in zip(cols, wk0_in, strict=True):
-            m.d.comb += c.wk0.eq(w)
         for c, c_start in zip(cols, start_c, strict=True):
             m.d.comb += [c.start.eq(c_start), c.start_bank.eq(cmd.bank), c.desc.eq(cmd),
-                         c.scw.eq(sizes.scw), c.rscw.eq(sizes.rscw), c.pt.eq(sizes.pt)]
+                         c.scw.eq(sizes.scw), c.rscw.eq(sizes.rscw)]
 
         # A half is in use from intake until every column finished its tile. ``in_use`` is a
         # flip-flop loaded with its next value, so the buffer-write and read ``ready`` start

@@ -2,9 +2,7 @@
 
 A tile command must fit the buffers it names: ``r*s*cw*nk`` weight words, ``hb*w*cw``
 activation words (``hb*w`` per word plane of a wide band), ``ho*wo*nk`` (or a pixel split's
-``pc*nk``) output activations, and a pixel split's ``pc*cols`` must cover ``ho*wo`` (a dealt
-split's exactly: ``pc = ceil(ho*wo / cols)``, so that its last pixel is in slot ``pt - 1``,
-``pt = ho*wo - (pc - 1)*cols``, which the columns' dealt walks count with). These
+``pc*nk``) output activations, and a pixel split's ``pc*cols`` must cover ``ho*wo``. These
 products used to be formed at once, as trees of adders and constant division tables: about 760
 LUT4 of a one-column engine's 4,077 on an iCE40 UP5K, and their trees were on the routed ECP5
 critical paths of earlier stops. A command is checked once per tile, and tiles run for
@@ -17,7 +15,7 @@ product never shrinks and ``over`` means "above every limit"; a factor of 0 is r
 engine's field checks, whatever this unit says.
 """
 
-from amaranth import Module, Mux, Shape, Signal, signed
+from amaranth import Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,10 +78,6 @@ class IntakeCheck(wiring.Component):
         register its verdict in the ``last`` cycle.
     scw, rscw : ``Out(wgt_bits + 1)``
         ``s * cw`` and ``r * s * cw`` (exact when ``bad`` is low).
-    pt : ``Out(range(cols + 1))``
-        A dealt tile's ``ho*wo - (pc - 1)*cols`` (1 .. ``cols`` when ``bad`` is low): the
-        columns whose first pixel ``s`` of a channel is below it get ``pc`` pixels of it, the
-        others ``pc - 1``.
     """
 
     def __init__(self, config):
@@ -98,7 +92,6 @@ class IntakeCheck(wiring.Component):
             "bad": Out(1),
             "scw": Out(wb),
             "rscw": Out(wb),
-            "pt": Out(range(config.cols + 1)),
         })
 
     def elaborate(self, platform):
@@ -134,11 +127,6 @@ class IntakeCheck(wiring.Component):
         out_over = over_limit(Mux(cmd.obuf, cfg.out_depth // 2, cfg.out_depth))
         pccols = Signal(W)
         m.d.comb += pccols.eq(shift_add(cmd.pc, cfg.cols))
-        # ``ho*wo - (pc - 1)*cols``, taken with the pixel check (``acc`` = ``ho*wo`` then).
-        # A dealt tile must have it in 1 .. ``cols``: beyond, a column would walk a channel's
-        # pixels past the tile.
-        pt_full = Signal(signed(W + 2))
-        m.d.comb += pt_full.eq(acc + cfg.cols - pccols)
         checks = [
             lambda: self.scw.eq(acc),
             lambda: self.rscw.eq(acc),
@@ -147,10 +135,8 @@ class IntakeCheck(wiring.Component):
             lambda: flags["act"].eq(over_limit(Mux(cmd.wide, 2 * cfg.act_depth,
                                                    cfg.act_depth))),
             # ``pc * cols`` pixels must cover ``ho * wo``; a dealt tile is a pixel split.
-            lambda: [flags["pc"].eq((cmd.psplit & ((cmd.pc == 0) | over | (pccols < acc)))
-                                    | (cmd.pdeal & ~cmd.psplit)
-                                    | (cmd.pdeal & (pt_full < 1))),
-                     self.pt.eq(pt_full)],
+            lambda: flags["pc"].eq((cmd.psplit & ((cmd.pc == 0) | over | (pccols < acc)))
+                                   | (cmd.pdeal & ~cmd.psplit)),
             lambda: flags["out"].eq(out_over),
         ]
         program = _program(cfg)
