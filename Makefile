@@ -66,7 +66,7 @@ sim: deps
 # its 25 MHz oscillator, and one with on-chip RAM on the FPGA's PLL at 50 MHz (--clock; about
 # 6 minutes each); tiny (the direct-host build): block top and loadable iCEBreaker bitstream on
 # the UP5K (about 3 minutes each); default, the block top on the 85F (about 8 minutes
-# per seed: placed and routed at seeds 1-4, the fastest kept and repaired, about 45 minutes in
+# per seed: placed and routed at seeds 1-4, the fastest kept and repaired, 40-70 minutes in
 # all; the seed alone moves its Fmax by up to 14 MHz and the tools are deterministic,
 # docs/synth.md, "Stop 56") and its ULX3S 85F
 # bitstream on the board's SDRAM (about 10-25 minutes), both with each column's block RAMs
