@@ -34,9 +34,6 @@ __all__ = ["Column"]
 #: The widest memory a sliced table (``banked``) is built from: an ECP5 DP16KD's widest mode
 #: with an output register per port.
 TABLE_SLICE = 18
-#: Groups of the tile command's flip-flops loaded at a tile's start, each with its own copy of
-#: the load enable and of the queue's select (see ``Column.elaborate``).
-LOAD_GROUPS = 4
 #: Cycles from a write-back read (``rd_en``) to its word on ``rd_data``: the block RAMs'
 #: read, their output register (``res_q``), the column's ``rd_hold``.
 WRITEBACK_LATENCY = 3
@@ -188,12 +185,6 @@ class Column(wiring.Component):
         rscw_l = Signal(geo.wgt_bits + 1)
         m.d.comb += go.eq(~self.busy & ~start_i & q_valid[0])
         m.d.sync += start_i.eq(go)
-        # Copies (``LOCAL_COPY``, equal in every cycle) of the flip-flops ``go`` is formed
-        # from, and of ``q_bank[0]``, one per group of the tile command's load (below).
-        busy_c, start_c, qv0_c, qb0_c = (
-            [Signal(name=f"{n}_c{k}", attrs=LOCAL_COPY) for k in range(LOAD_GROUPS)]
-            for n in ("busy", "start_i", "q_valid0", "q_bank0"))
-        m.d.sync += [c.eq(go) for c in start_c]
         # A copy of ``start_i`` for the walk (``LOCAL_COPY``, equal in every cycle): it heads
         # the next-position select of about 200 walk flip-flops, and as one net with the
         # setup stages' clears it was on a column's routed ECP5 paths (``start_i`` ->
@@ -217,61 +208,33 @@ class Column(wiring.Component):
         with m.If(self.start):
             m.d.sync += [descs[self.start_bank].eq(self.desc),
                          scws[self.start_bank].eq(self.scw), rscws[self.start_bank].eq(self.rscw)]
-        # The load of ``d``, ``scw_l`` and ``rscw_l`` (about 300 flip-flops) in
-        # ``LOAD_GROUPS`` groups, each enabled by its own ``go`` (a LUT of its own copies of
-        # ``busy``, ``start_i`` and ``q_valid[0]``) and selected by its own copy of
-        # ``q_bank[0]``: as one ``go`` net and one ``q_bank[0]`` net they spanned the column
-        # (``q_bank`` -> ``d``, one LUT and 8.1 ns of wire, 36 of 267 endpoints failing at
-        # 150 MHz on a column alone).
-        #
-        # The engine refuses the tiles of a feature the configuration leaves out; a constant
-        # in the loaded command lets synthesis drop its logic: without CGNet gating the
-        # slots, the conditional queue and the gate decision, without dealt pixels the dealt
-        # walk (each about a sixth of a column's LUTs). The constant is in the queued
-        # command the groups load (``kept_desc*``), so every group loads it.
-        kept = []
-        for h in range(2):
-            kd = Signal(self._tl, name=f"kept_desc{h}")
-            m.d.comb += kd.eq(descs[h])
-            if not cfg.cgnet:
-                m.d.comb += kd.gated.eq(0)
-            if not cfg.deal:
-                m.d.comb += kd.pdeal.eq(0)
-            kept.append(kd)
-        loaded = Cat(d.as_value(), scw_l, rscw_l)
-        queued = [Cat(kept[h].as_value(), scws[h], rscws[h]) for h in range(2)]
-        step = -(-len(loaded) // LOAD_GROUPS)
-        for k, lo in enumerate(range(0, len(loaded), step)):
-            hi = min(lo + step, len(loaded))
-            go_k = Signal(name=f"go_{k}")
-            m.d.comb += go_k.eq(~busy_c[k] & ~start_c[k] & qv0_c[k])
-            with m.If(go_k):
-                m.d.sync += loaded[lo:hi].eq(Mux(qb0_c[k], queued[1][lo:hi], queued[0][lo:hi]))
         with m.If(go):
-            m.d.sync += [
-                bank.eq(q_bank[0]),
-                deal.eq(Mux(q_bank[0], kept[1].psplit & kept[1].pdeal,
-                            kept[0].psplit & kept[0].pdeal)),
-                act_hi.eq(q_bank[0] & ~Mux(q_bank[0], kept[1].wide, kept[0].wide))]
+            m.d.sync += [d.eq(descs[q_bank[0]]), bank.eq(q_bank[0]),
+                         deal.eq(descs[q_bank[0]].psplit & descs[q_bank[0]].pdeal),
+                         act_hi.eq(q_bank[0] & ~descs[q_bank[0]].wide),
+                         scw_l.eq(scws[q_bank[0]]), rscw_l.eq(rscws[q_bank[0]])]
+            # The engine refuses the tiles of a feature the configuration leaves out; a
+            # constant here lets synthesis drop its logic: without CGNet gating the slots,
+            # the conditional queue and the gate decision, without dealt pixels the dealt
+            # walk (each about a sixth of a column's LUTs).
+            if not cfg.cgnet:
+                m.d.sync += d.gated.eq(0)
+            if not cfg.deal:
+                m.d.sync += [d.pdeal.eq(0), deal.eq(0)]
         # Pop on go, push on start (into the first free entry after the pop).
-        qv_n = Signal(2)
-        qb_n = Signal(2)
-        m.d.comb += [qv_n.eq(q_valid), qb_n.eq(q_bank)]
         with m.If(go):
             with m.If(self.start):
                 with m.If(q_valid[1]):
-                    m.d.comb += [qb_n[0].eq(q_bank[1]), qb_n[1].eq(self.start_bank)]
+                    m.d.sync += [q_bank[0].eq(q_bank[1]), q_bank[1].eq(self.start_bank)]
                 with m.Else():
-                    m.d.comb += [qb_n[0].eq(self.start_bank), qv_n.eq(0b01)]
+                    m.d.sync += [q_bank[0].eq(self.start_bank), q_valid.eq(0b01)]
             with m.Else():
-                m.d.comb += [qb_n[0].eq(q_bank[1]), qv_n.eq(q_valid[1])]
+                m.d.sync += [q_bank[0].eq(q_bank[1]), q_valid.eq(q_valid[1])]
         with m.Elif(self.start):
             with m.If(q_valid[0]):
-                m.d.comb += [qb_n[1].eq(self.start_bank), qv_n[1].eq(1)]
+                m.d.sync += [q_bank[1].eq(self.start_bank), q_valid[1].eq(1)]
             with m.Else():
-                m.d.comb += [qb_n[0].eq(self.start_bank), qv_n[0].eq(1)]
-        m.d.sync += [q_valid.eq(qv_n), q_bank.eq(qb_n)]
-        m.d.sync += [c.eq(qv_n[0]) for c in qv0_c] + [c.eq(qb_n[0]) for c in qb0_c]
+                m.d.sync += [q_bank[0].eq(self.start_bank), q_valid[0].eq(1)]
 
         # Buffer writes: registered once more here so the broadcast fan-out is not a long net
         # (``LOCAL_COPY``: yosys would otherwise merge the columns' copies into one register
@@ -484,8 +447,7 @@ class Column(wiring.Component):
         item_layout = data.StructLayout({
             "i": pb, "oaddr": ob, "pix": ab, "wt": wgb, "nr2": 5, "ns2": 5, "rone": 1,
             "sone": 1, "start": cb, "mid": cb, "lend2": cb + 1, "lone": 1, "cend2": cb + 1,
-            "cone": 1, "omask": 1, "cwn": signed(cb + 1), "nr": 4, "ns": 4, "empty_b": 1, "empty_c": 1,
-            "need": 1,
+            "cone": 1, "omask": 1, "ncw": nb, "empty_b": 1, "empty_c": 1, "need": 1,
         })
         # Two entries only: kept in flip-flops on purpose (``SyncFIFO`` reads asynchronously).
         # A block RAM would hold them in several mostly empty blocks, and the buffered FIFO's
@@ -907,19 +869,13 @@ class Column(wiring.Component):
                 s2["omask"].eq(c1["omask"]),
                 s2["nr"].eq(Mux(nr_s > 0, nr_s, 0)), s2["ns"].eq(Mux(ns_s > 0, ns_s, 0)),
                 s2["ixs"].eq(ixs), s2["pixm"].eq(shift_add(iyr, d.w)),
-                # ``r0`` and ``c0`` (padding rows above, columns left of the window) are below
-                # 16 in every item with a tap: ``r1 <= r`` and ``c1 <= s`` (4-bit fields), so
-                # ``r0 >= 16`` leaves no row (``nr = 0``), an empty item whose address is not
-                # used. Their 4 low bits are the multipliers, so each product is a sum of 4
-                # terms (one per set bit of ``shift_add``'s second operand), not of the 12 or
-                # so of ``scw`` and ``cw`` (as such ``s1_r0`` -> ``s2_wr``, 9 logic levels).
-                s2["wr"].eq(shift_add(scw_l, r0[:4])), s2["wc"].eq(shift_add(d.cw, c0[:4])),
+                s2["wr"].eq(shift_add(r0, scw_l)), s2["wc"].eq(shift_add(c0, d.cw)),
             ]
 
         # S3: addresses of the first valid tap, tap count. The item setup's products are
         # shift-and-add trees (``shift_add``), not multipliers: DSP blocks are for the MACs.
         s3 = stage("s3", i=pb + 1, oaddr=ob + 1, start=cb, mid=cb, end=cb, segend=cb, omask=1,
-                   nr=4, ns=4, pix=ab + 8, wt=wgb + 8, cwn=signed(cb + 1))
+                   nr=4, ns=4, pix=ab + 8, wt=wgb + 8, taps=tb, cwn=signed(cb + 1))
         with m.If(adv_c["s3"]):
             m.d.sync += [s_valid[3].eq(s_valid[2] & ~start_i)]
             for k in ("i", "oaddr", "start", "mid", "end", "omask", "nr", "ns"):
@@ -928,14 +884,11 @@ class Column(wiring.Component):
             m.d.sync += [
                 s3["pix"].eq(s2["pixm"] + s2["ixs"]),
                 s3["wt"].eq(s2["wt"] + s2["wr"] + s2["wc"]),
+                s3["taps"].eq(shift_add(s2["ns"], s2["nr"])),
                 s3["cwn"].eq(s2["end"] - s2["mid"]),
             ]
 
-        # S4: emptiness. The conditional word count of an item (for the skip counter, ``cwn *
-        # nr * ns``) is formed only when its gate closes (see "gate decision"): its factors go
-        # with the item. (As one product here, ``s3_cwn`` -> setup FIFO, 11-15 logic levels,
-        # it was a column's worst path alone at two seeds of four.)
-        no_taps = (s3["nr"] == 0) | (s3["ns"] == 0)
+        # S4: conditional word count (for the skip counter), emptiness.
         with m.If(adv_c["s4"]):
             m.d.sync += [
                 s_valid[4].eq(s_valid[3] & ~start_i),
@@ -948,9 +901,9 @@ class Column(wiring.Component):
                 s4_out.lone.eq(s3["start"] + 1 == s3["segend"]),
                 s4_out.cend2.eq(s3["end"] - 2), s4_out.cone.eq(s3["segend"] + 1 == s3["end"]),
                 s4_out.omask.eq(s3["omask"]), s4_out.need.eq(d.gated & s3["omask"]),
-                s4_out.cwn.eq(s3["cwn"]), s4_out.nr.eq(s3["nr"]), s4_out.ns.eq(s3["ns"]),
-                s4_out.empty_b.eq(no_taps | (s3["segend"] == s3["start"])),
-                s4_out.empty_c.eq(no_taps | (s3["end"] == s3["mid"])),
+                s4_out.ncw.eq(shift_add(s3["cwn"], s3["taps"])),
+                s4_out.empty_b.eq((s3["taps"] == 0) | (s3["segend"] == s3["start"])),
+                s4_out.empty_c.eq((s3["taps"] == 0) | (s3["end"] == s3["mid"])),
             ]
 
         # ------------------------------------------------------------------ issue -------
@@ -974,10 +927,8 @@ class Column(wiring.Component):
         slot_rp_b = slot_mem_b.read_port()
         m.d.comb += [slot_wp_b.en.eq(slot_wp.en), slot_wp_b.addr.eq(slot_wp.addr),
                      slot_wp_b.data.eq(slot_wp.data)]
-        # The factors of a slot's conditional word count (``cwn * nr * ns``).
-        ncw_layout = data.StructLayout({"cwn": signed(cb + 1), "nr": 4, "ns": 4})
         if cfg.cgnet:
-            ncw_mem = Memory(shape=ncw_layout, depth=nslots, init=[])
+            ncw_mem = Memory(shape=nb, depth=nslots, init=[])
             m.submodules.ncw_mem = ncw_mem
             ncw_wp = ncw_mem.write_port()
             ncw_rp = ncw_mem.read_port()
@@ -1179,7 +1130,7 @@ class Column(wiring.Component):
         sw_en = Signal()
         sw_addr = Signal(sb, reset_less=True)
         sw_data = Signal(slot_layout, reset_less=True)
-        sw_ncw = Signal(ncw_layout, reset_less=True)
+        sw_ncw = Signal(nb, reset_less=True)
         m.d.sync += sw_en.eq(0)
         # The slot write's address and data load every cycle, from the FIFO's head and the
         # slot the issue would take: in the cycle after a base issue (``sw_en``) they are that
@@ -1193,7 +1144,7 @@ class Column(wiring.Component):
             sw_data.rone.eq(fifo_item.rone), sw_data.sone.eq(fifo_item.sone),
             sw_data.mid.eq(fifo_item.mid), sw_data.cend2.eq(fifo_item.cend2),
             sw_data.cone.eq(fifo_item.cone), sw_data.empty_c.eq(fifo_item.empty_c),
-            sw_ncw.cwn.eq(fifo_item.cwn), sw_ncw.nr.eq(fifo_item.nr), sw_ncw.ns.eq(fifo_item.ns),
+            sw_ncw.eq(fifo_item.ncw),
         ]
         m.d.comb += [slot_wp.en.eq(sw_en), slot_wp.addr.eq(sw_addr), slot_wp.data.eq(sw_data)]
         if cfg.cgnet:
@@ -1382,38 +1333,8 @@ class Column(wiring.Component):
             m.d.comb += [psum_rp.addr.eq(o_meta.slot), ncw_rp.addr.eq(o_meta.slot),
                          gate.i_base.eq(psum_rp.data),
                          psum_wp.en.eq(cq_dec), psum_wp.addr.eq(res_meta.slot),
-                         psum_wp.data.eq(res_psum)]
-            # The skipped words of a closed gate, ``cwn * nr * ns`` (mod ``2**nb``; ``nr`` and
-            # ``ns`` are at most ``max_kernel``), as two shift-and-add products whose terms
-            # are added in pairs, one adder per stage (as one product in S4, 11-15 logic
-            # levels, it was a column's worst path alone at two seeds of four). The count
-            # reaches the engine's counter a few cycles after the decision, before the item's
-            # output is written; only the counter's total is read.
-            kb = cfg.max_kernel.bit_length()
-            sk_f = Signal(ncw_layout, reset_less=True)
-            sk_closed = Signal()
-            m.d.sync += [sk_f.eq(ncw_rp.data), sk_closed.eq(gate.o_closed)]
-            stage_n = 0
-
-            def staged_product(a, b, along):
-                nonlocal stage_n
-                terms = [Mux(b[k], (a << k)[:nb], 0) for k in range(kb)]
-                while len(terms) > 1:
-                    sums = [(terms[k] + terms[k + 1])[:nb] if k + 1 < len(terms) else terms[k]
-                            for k in range(0, len(terms), 2)]
-                    regs = [Signal(nb, name=f"sk_t{stage_n}_{k}", reset_less=True)
-                            for k in range(len(sums))]
-                    late = [Signal.like(v, name=f"sk_{v.name}{stage_n}") for v in along]
-                    m.d.sync += [r.eq(v) for r, v in zip(regs + late, sums + along,
-                                                          strict=True)]
-                    terms, along, stage_n = regs, late, stage_n + 1
-                return terms[0], along
-
-            sk_ns = Signal(kb, reset_less=True, name="ns")
-            m.d.comb += sk_ns.eq(sk_f.ns)
-            p_nr, (p_ns, p_closed) = staged_product(sk_f.cwn, sk_f.nr, [sk_ns, sk_closed])
-            p_all, (p_closed,) = staged_product(p_nr, p_ns, [p_closed])
-            m.d.sync += self.cnt_skip.eq(Mux(p_closed, p_all, 0))
+                         psum_wp.data.eq(res_psum),
+                         self.cnt_skip.eq(Mux(gate.o_closed, ncw_rp.data, 0))]
         m.d.comb += [
             gate.i_valid.eq(res_valid), gate.i_psum.eq(res_psum),
             (gate.i_above.eq(res_above) if early else gate.i_thr.eq(thr_q)),
@@ -1546,12 +1467,11 @@ class Column(wiring.Component):
         # ``ready``; as a pulse straight from it that was a routed ECP5 critical path.
         m.d.sync += self.fin.eq(0)
         with m.If(start_i):
-            m.d.sync += [c.eq(1) for c in (self.busy, *busy_c)]
+            m.d.sync += self.busy.eq(1)
         with m.Elif(self.busy & ~ff & ~gen_active & ~s_valid[1] & ~s_valid[2] & ~s_valid[3]
                     & ~s_valid[4] & ~setup_fifo.r_rdy & ~in_item & ~cq_rdy
                     & (outstanding == 0) & ~pop_base & ~pop_base_d):
             m.d.sync += [self.busy.eq(0), self.fin.eq(1), self.fin_bank.eq(bank)]
-            m.d.sync += [c.eq(0) for c in busy_c]
         if self._check:
             m.d.comb += self.cnt_collide.eq(Cat(collisions).any())
         return m

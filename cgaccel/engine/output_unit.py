@@ -214,17 +214,12 @@ class OutputUnit(wiring.Component):
         neg = r7["ovf_n"] | (~r7["ovf_p"] & r[-1] & ~rtop.all())
         base = Signal(signed(aw))
         m.d.comb += base.eq(Mux(r7["off"], 0, Mux(pos, hi, Mux(neg, lo, r[:aw]))))
-        # The residual is selected here, a stage ahead of its add, and the add's saturation
-        # tests its two top bits: as ``q + Mux(residual, res, 0)`` then compares with ``hi``
-        # and ``lo``, O9 was two carry chains in a row after ``residual``'s wire (10-12
-        # logic levels, a column's failing family at 150 MHz on ECP5).
-        v8, r8 = stage("o8", v7, {"q": base, "res": Mux(self.residual, r7["res"], 0),
-                                  "addr": r7["addr"]})
+        v8, r8 = stage("o8", v7, {"q": base, "res": r7["res"], "addr": r7["addr"]})
         # O9 (the tenth stage): residual add with saturation, ReLU.
         tr = Signal(signed(aw + 1))
-        m.d.comb += tr.eq(r8["q"] + r8["res"])
+        m.d.comb += tr.eq(r8["q"] + Mux(self.residual, r8["res"], 0))
         sat = Signal(signed(aw))
-        m.d.comb += sat.eq(Mux(tr[aw] == tr[aw - 1], tr[:aw], Mux(tr[aw], lo, hi)))
+        m.d.comb += sat.eq(Mux(tr > hi, hi, Mux(tr < lo, lo, tr)))
         y = Mux(self.relu & sat[-1], 0, sat)
         m.d.sync += [
             self.o_valid.eq(v8),
