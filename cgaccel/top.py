@@ -68,7 +68,7 @@ class Top(wiring.Component):
         m.submodules.rdma = rdma = ReadDMA(params)
         m.submodules.wdma = wdma = WriteDMA(params)
         connect_axi(m, self.m_axi, read=rdma.m_axi, write=wdma.m_axi)
-        m.submodules.engine = engine = Engine(cfg)
+        m.submodules.engine = engine = Engine(cfg, wr_copies=True)
         m.submodules.controller = ctl = Controller(cfg)
 
         # The controller's LOAD moves a beat from the read DMA into an engine buffer write
@@ -82,7 +82,8 @@ class Top(wiring.Component):
         # slice is a ``PairBuffer``: a skid buffer cycle for cycle, whose wide payload
         # registers are not enabled by the engine's ``ready``.
         m.submodules.rd_slice = rd_slice = SkidBuffer(rdma.o_stream.payload.shape())
-        m.submodules.wr_slice = wr_slice = PairBuffer(engine.i_wr.payload.shape())
+        m.submodules.wr_slice = wr_slice = PairBuffer(engine.i_wr.payload.shape(),
+                                                      outputs=cfg.cols)
         wiring.connect(m, ctl.rd_cmd, rdma.cmd)
         wiring.connect(m, rdma.o_stream, rd_slice.i)
         wiring.connect(m, rd_slice.o, ctl.rd_data)
@@ -90,6 +91,8 @@ class Top(wiring.Component):
         wiring.connect(m, ctl.wr_data, wdma.i_stream)
         wiring.connect(m, ctl.eng_wr, wr_slice.i)
         wiring.connect(m, wr_slice.o, engine.i_wr)
+        # Each column's buffer write from a copy of the slice of its own (see ``Engine``).
+        m.d.comb += engine.i_wr_copies.eq(wr_slice.o_copies)
         wr_pending = wr_slice.o.valid
         # Tile commands and output reads through register slices too, gated behind a pending
         # write at their outputs: with the engine's ``ready`` and the write slice's ``valid``
@@ -97,7 +100,10 @@ class Top(wiring.Component):
         # request registers (``fetching``, ``rq_base``, ``rq_left``: some 200 flip-flops)
         # over the wire from the engine, routed ECP5 paths of ``default``'s top (11-13 ns,
         # 9-11 ns of it wire). One cycle more per tile command and per STORE's first read.
-        m.submodules.cmd_slice = cmd_slice = SkidBuffer(ctl.eng_cmd.payload.shape())
+        # The command slice is a ``PairBuffer``: as a skid buffer, the engine's ``ready``
+        # (a select by the command's own bank) enabled its ~150 payload flip-flops
+        # (``rdy_half`` -> ``i_cmd`` payload, 3 levels, 56 endpoints failing at 150 MHz).
+        m.submodules.cmd_slice = cmd_slice = PairBuffer(ctl.eng_cmd.payload.shape())
         m.submodules.rq_slice = rq_slice = SkidBuffer(ctl.eng_rd.payload.shape())
         wiring.connect(m, ctl.eng_cmd, cmd_slice.i)
         wiring.connect(m, ctl.eng_rd, rq_slice.i)
