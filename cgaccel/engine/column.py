@@ -216,20 +216,29 @@ class Column(wiring.Component):
         # engine's registers, the wire across the die ran into the entries' enables
         # (``cmd.bank`` -> ``descs``, one LUT and about 8 ns of wire, 82 endpoints failing at
         # 150 MHz on ``default``'s ECP5 top; with the copies alone, ``start`` -> ``descs``).
-        desc_l = Signal(self._tl, attrs=LOCAL_COPY, reset_less=True)
-        start_bank_l = Signal(attrs=LOCAL_COPY, reset_less=True)
-        scw_in = Signal.like(self.scw, attrs=LOCAL_COPY, reset_less=True)
-        rscw_in = Signal.like(self.rscw, attrs=LOCAL_COPY, reset_less=True)
-        m.d.sync += [desc_l.eq(self.desc), start_bank_l.eq(self.start_bank),
-                     scw_in.eq(self.scw), rscw_in.eq(self.rscw)]
-        held = Signal(2)
-        for b in range(2):
-            with m.If(~held[b]):
-                m.d.sync += [descs[b].eq(desc_l), scws[b].eq(scw_in), rscws[b].eq(rscw_in)]
-            with m.If(self.start & (start_bank_l == b)):
-                m.d.sync += held[b].eq(1)
-            with m.Elif(go & (q_bank[0] == b)):
-                m.d.sync += held[b].eq(0)
+        # A single column (``tiny``) sits by the engine's registers and stores from them
+        # under ``start``: the copies would cost an iCE40 UP5K about 100 logic cells.
+        if cfg.cols > 1:
+            desc_l = Signal(self._tl, attrs=LOCAL_COPY, reset_less=True)
+            start_bank_l = Signal(attrs=LOCAL_COPY, reset_less=True)
+            scw_in = Signal.like(self.scw, attrs=LOCAL_COPY, reset_less=True)
+            rscw_in = Signal.like(self.rscw, attrs=LOCAL_COPY, reset_less=True)
+            m.d.sync += [desc_l.eq(self.desc), start_bank_l.eq(self.start_bank),
+                         scw_in.eq(self.scw), rscw_in.eq(self.rscw)]
+            held = Signal(2)
+            for b in range(2):
+                with m.If(~held[b]):
+                    m.d.sync += [descs[b].eq(desc_l), scws[b].eq(scw_in),
+                                 rscws[b].eq(rscw_in)]
+                with m.If(self.start & (start_bank_l == b)):
+                    m.d.sync += held[b].eq(1)
+                with m.Elif(go & (q_bank[0] == b)):
+                    m.d.sync += held[b].eq(0)
+        else:
+            start_bank_l = self.start_bank
+            with m.If(self.start):
+                m.d.sync += [descs[start_bank_l].eq(self.desc),
+                             scws[start_bank_l].eq(self.scw), rscws[start_bank_l].eq(self.rscw)]
         with m.If(go):
             m.d.sync += [d.eq(descs[q_bank[0]]), bank.eq(q_bank[0]),
                          deal.eq(descs[q_bank[0]].psplit & descs[q_bank[0]].pdeal),
