@@ -475,10 +475,14 @@ def test_engine_rejects_non_bool_wr_copies(value):
 
 
 def test_engine_wr_copies_port_per_column():
-    cfg = preset("tiny")
-    assert "i_wr_copies" not in Engine(cfg).signature.members
-    port = Engine(cfg, wr_copies=True).signature.members["i_wr_copies"]
-    assert port.flow == In and port.shape.length == cfg.cols
+    from cgaccel.engine.pe import _discard
+    cfg = preset("small")
+    plain, copies = Engine(cfg), Engine(cfg, wr_copies=True)
+    _discard(plain)             # built to be looked at, not elaborated
+    _discard(copies)
+    assert "i_wr_copies" not in plain.signature.members
+    port = copies.signature.members["i_wr_copies"]
+    assert port.flow == In and port.shape.length == cfg.cols == 2
 
 
 def _verilator_bin():
