@@ -1,7 +1,7 @@
 """Generic stream plumbing: full-throughput register slices (skid buffer, pair buffer)."""
 
 from amaranth.hdl import Module, Mux, Shape, Signal, Value
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .rtl import LOCAL_COPY
@@ -97,12 +97,6 @@ class PairBuffer(wiring.Component):
     -------
     i : ``In(stream.Signature(shape))``
     o : ``Out(stream.Signature(shape))``
-    o_copies : ``Out(data.ArrayLayout(shape, outputs))``
-        With ``outputs``: copies of ``o.payload``, equal to it at every clock, each from
-        entry registers, flags and head pointer of its own (``LOCAL_COPY``), for consumers
-        in different places: each copy can sit by its consumer, so the only wire from the
-        buffer's input to a far consumer ends at a flip-flop with a local enable, not at a
-        multiplexer whose output spans them all.
 
     Parameters
     ----------
@@ -112,18 +106,16 @@ class PairBuffer(wiring.Component):
         Groups of payload bits, each with its own copies of the entry flags and the head
         pointer (``LOCAL_COPY``, equal at every cycle), so that no flip-flop fans out to the
         whole payload.
-    outputs : int
-        Copies of the payload in ``o_copies`` (0: no such member).
 
     Raises
     ------
     TypeError
         If ``shape`` is not shape-castable.
     ValueError
-        If ``copies`` is not a positive int, or ``outputs`` not a non-negative int.
+        If ``copies`` is not a positive int.
     """
 
-    def __init__(self, shape, *, copies=4, outputs=0):
+    def __init__(self, shape, *, copies=4):
         try:
             if isinstance(shape, bool):
                 raise TypeError
@@ -133,16 +125,9 @@ class PairBuffer(wiring.Component):
                             f"not {shape!r}") from None
         if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
             raise ValueError(f"Pair buffer copies must be a positive int, not {copies!r}")
-        if not isinstance(outputs, int) or isinstance(outputs, bool) or outputs < 0:
-            raise ValueError(f"Pair buffer outputs must be a non-negative int, "
-                             f"not {outputs!r}")
         self._shape = shape
         self._copies = copies
-        self._outputs = outputs
-        members = {"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))}
-        if outputs:
-            members["o_copies"] = Out(data.ArrayLayout(shape, outputs))
-        super().__init__(members)
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     @property
     def shape(self):
@@ -181,15 +166,4 @@ class PairBuffer(wiring.Component):
                     m.d.sync += entry[k][lo:hi].eq(Value.cast(self.i.payload)[lo:hi])
             m.d.comb += payload[lo:hi].eq(Mux(head_c, entry[1][lo:hi], entry[0][lo:hi]))
         m.d.comb += self.o.payload.eq(payload)
-        for j in range(self._outputs):
-            ent = [Signal(width, name=f"out{j}_entry{k}", attrs=LOCAL_COPY) for k in range(2)]
-            free_c = [Signal(init=1, name=f"out{j}_free{k}", attrs=LOCAL_COPY)
-                      for k in range(2)]
-            head_c = Signal(name=f"out{j}_head", attrs=LOCAL_COPY)
-            m.d.sync += [*(f.eq(~hn) for f, hn in zip(free_c, held_next, strict=True)),
-                         head_c.eq(head_next)]
-            for k in range(2):
-                with m.If(free_c[k]):
-                    m.d.sync += ent[k].eq(Value.cast(self.i.payload))
-            m.d.comb += Value.cast(self.o_copies[j]).eq(Mux(head_c, ent[1], ent[0]))
         return m

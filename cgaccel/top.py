@@ -68,7 +68,7 @@ class Top(wiring.Component):
         m.submodules.rdma = rdma = ReadDMA(params)
         m.submodules.wdma = wdma = WriteDMA(params)
         connect_axi(m, self.m_axi, read=rdma.m_axi, write=wdma.m_axi)
-        m.submodules.engine = engine = Engine(cfg, wr_copies=True)
+        m.submodules.engine = engine = Engine(cfg)
         m.submodules.controller = ctl = Controller(cfg)
 
         # The controller's LOAD moves a beat from the read DMA into an engine buffer write
@@ -82,8 +82,7 @@ class Top(wiring.Component):
         # slice is a ``PairBuffer``: a skid buffer cycle for cycle, whose wide payload
         # registers are not enabled by the engine's ``ready``.
         m.submodules.rd_slice = rd_slice = SkidBuffer(rdma.o_stream.payload.shape())
-        m.submodules.wr_slice = wr_slice = PairBuffer(engine.i_wr.payload.shape(),
-                                                      outputs=cfg.cols)
+        m.submodules.wr_slice = wr_slice = PairBuffer(engine.i_wr.payload.shape())
         wiring.connect(m, ctl.rd_cmd, rdma.cmd)
         wiring.connect(m, rdma.o_stream, rd_slice.i)
         wiring.connect(m, rd_slice.o, ctl.rd_data)
@@ -91,8 +90,6 @@ class Top(wiring.Component):
         wiring.connect(m, ctl.wr_data, wdma.i_stream)
         wiring.connect(m, ctl.eng_wr, wr_slice.i)
         wiring.connect(m, wr_slice.o, engine.i_wr)
-        # Each column's buffer write from a copy of the slice of its own (see ``Engine``).
-        m.d.comb += engine.i_wr_copies.eq(wr_slice.o_copies)
         wr_pending = wr_slice.o.valid
         # Tile commands and output reads through register slices too, gated behind a pending
         # write at their outputs: with the engine's ``ready`` and the write slice's ``valid``

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
 from cgaccel.config import AccelConfig, preset
@@ -466,23 +465,6 @@ def test_output_size_check_at_the_boundary():
 def test_engine_rejects_non_config():
     with pytest.raises(TypeError, match="Engine config must be an AccelConfig, not 4"):
         Engine(4)
-
-
-@pytest.mark.parametrize("value", [1, None, "yes"])
-def test_engine_rejects_non_bool_wr_copies(value):
-    with pytest.raises(TypeError, match=f"Engine wr_copies must be a bool, not {value!r}"):
-        Engine(preset("tiny"), wr_copies=value)
-
-
-def test_engine_wr_copies_port_per_column():
-    from cgaccel.engine.pe import _discard
-    cfg = preset("small")
-    plain, copies = Engine(cfg), Engine(cfg, wr_copies=True)
-    _discard(plain)             # built to be looked at, not elaborated
-    _discard(copies)
-    assert "i_wr_copies" not in plain.signature.members
-    port = copies.signature.members["i_wr_copies"]
-    assert port.flow == In and port.shape.length == cfg.cols == 2
 
 
 def _verilator_bin():

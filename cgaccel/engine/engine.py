@@ -71,14 +71,6 @@ class Engine(wiring.Component):
     config : AccelConfig
     collision_check : bool
         Poison reads that collide with a write and count them (simulation only).
-    wr_copies : bool
-        Add ``i_wr_copies`` (``In(data.ArrayLayout(write_layout, cols))``): per column a
-        copy of ``i_wr.payload``, equal to it at every cycle (a
-        :class:`~cgaccel.stream.PairBuffer`'s ``o_copies``), from which that column's
-        registered buffer write is loaded; ``i_wr.payload`` then only decides ``ready``
-        and the columns addressed. One multiplexer's output (the write slice's head
-        select) reached all four columns' quarters of the die: ``wr_slice.head_c*`` ->
-        ``q*_data``, one LUT and 8-10 ns of wire, on ``default``'s ECP5 top.
 
     Raises
     ------
@@ -88,7 +80,7 @@ class Engine(wiring.Component):
 
     max_counter_width = 48
 
-    def __init__(self, config, *, collision_check=False, wr_copies=False):
+    def __init__(self, config, *, collision_check=False):
         from ..config import AccelConfig
         if not isinstance(config, AccelConfig):
             _discard(self)
@@ -96,15 +88,9 @@ class Engine(wiring.Component):
         self._cfg = config
         self._geo = geo = Geometry(config)
         self._check = bool(collision_check)
-        if not isinstance(wr_copies, bool):
-            _discard(self)
-            raise TypeError(f"Engine wr_copies must be a bool, not {wr_copies!r}")
-        self._wr_copies = wr_copies
         self.counter_width = cw = min(self.max_counter_width, config.counter_width)
         super().__init__({
             "i_wr": In(stream.Signature(geo.write_layout())),
-            **({"i_wr_copies": In(data.ArrayLayout(geo.write_layout(), config.cols))}
-               if wr_copies else {}),
             "i_cmd": In(stream.Signature(geo.tile_layout())),
             "o_done": Out(stream.Signature(data.StructLayout({"error": 1}))),
             "i_rd": In(stream.Signature(geo.read_layout())),
@@ -311,14 +297,13 @@ class Engine(wiring.Component):
         for j in range(cfg.cols):
             m.d.comb += colmask[j].eq(wr.bcast | (wr.col == j))
         for j, c in enumerate(cols):
-            src = self.i_wr_copies[j] if self._wr_copies else wr
             q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
             q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
                                 reset_less=True)
                  for f in ("target", "bank", "addr", "data", "more")}
-            m.d.sync += [q_en.eq(colmask[j] & take), q["target"].eq(src.target),
-                         q["bank"].eq(src.bank), q["addr"].eq(src.addr), q["data"].eq(src.data),
-                         q["more"].eq(src.more)]
+            m.d.sync += [q_en.eq(colmask[j] & take), q["target"].eq(wr.target),
+                         q["bank"].eq(wr.bank), q["addr"].eq(wr.addr), q["data"].eq(wr.data),
+                         q["more"].eq(wr.more)]
             m.d.comb += [c.wr_en.eq(q_en), *(getattr(c, f"wr_{f}").eq(q[f]) for f in q)]
 
         # Write-back reads: one request per cycle. Each column registers its word (a block
