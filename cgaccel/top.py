@@ -97,7 +97,10 @@ class Top(wiring.Component):
         # request registers (``fetching``, ``rq_base``, ``rq_left``: some 200 flip-flops)
         # over the wire from the engine, routed ECP5 paths of ``default``'s top (11-13 ns,
         # 9-11 ns of it wire). One cycle more per tile command and per STORE's first read.
-        m.submodules.cmd_slice = cmd_slice = SkidBuffer(ctl.eng_cmd.payload.shape())
+        # The command slice is a ``PairBuffer``: as a skid buffer, the engine's ``ready``
+        # (a select by the command's own bank) enabled its ~150 payload flip-flops
+        # (``rdy_half`` -> ``i_cmd`` payload, 3 levels, 56 endpoints failing at 150 MHz).
+        m.submodules.cmd_slice = cmd_slice = PairBuffer(ctl.eng_cmd.payload.shape())
         m.submodules.rq_slice = rq_slice = SkidBuffer(ctl.eng_rd.payload.shape())
         wiring.connect(m, ctl.eng_cmd, cmd_slice.i)
         wiring.connect(m, ctl.eng_rd, rq_slice.i)

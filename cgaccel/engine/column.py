@@ -110,10 +110,12 @@ class Column(wiring.Component):
         Pulse: queue the tile of buffer half ``start_bank`` (at most one per half). Tiles run
         in the order they were queued; the column starts the next one as soon as it has
         finished its part of the previous one, without waiting for the other columns.
+        ``start_bank`` is read in the cycle before ``start``.
     desc : In(Geometry.tile_layout())
-        The tile command queued by ``start`` (read with ``start``).
+        The tile command queued by ``start`` (read in the cycle before ``start``).
     scw, rscw : In(_)
-        ``S*CW`` and ``R*S*CW`` of that tile (weight-address strides; read with ``start``).
+        ``S*CW`` and ``R*S*CW`` of that tile (weight-address strides; read in the cycle
+        before ``start``).
     busy : Out(1)
         The column has work of a tile in flight.
     fin, fin_bank : Out(1)
@@ -205,9 +207,38 @@ class Column(wiring.Component):
         descs = Signal(data.ArrayLayout(self._tl, 2))
         scws = Signal(data.ArrayLayout(self.scw.shape(), 2))
         rscws = Signal(data.ArrayLayout(self.rscw.shape(), 2))
-        with m.If(self.start):
-            m.d.sync += [descs[self.start_bank].eq(self.desc),
-                         scws[self.start_bank].eq(self.scw), rscws[self.start_bank].eq(self.rscw)]
+        # The command, its bank and strides as the column's own registers, loaded every
+        # cycle (``LOCAL_COPY``, no enable): the engine holds them from the cycle before
+        # ``start`` (see ``desc``), so at ``start`` these equal the inputs. A half's entry
+        # follows them while the half is not queued here (``held``, flip-flops set on
+        # ``start``, cleared on ``go``), so it holds the queued command from ``start`` on and
+        # its enable is one local flip-flop. Stored under ``start`` straight from the
+        # engine's registers, the wire across the die ran into the entries' enables
+        # (``cmd.bank`` -> ``descs``, one LUT and about 8 ns of wire, 82 endpoints failing at
+        # 150 MHz on ``default``'s ECP5 top; with the copies alone, ``start`` -> ``descs``).
+        # A single column (``tiny``) sits by the engine's registers and stores from them
+        # under ``start``: the copies would cost an iCE40 UP5K about 100 logic cells.
+        if cfg.cols > 1:
+            desc_l = Signal(self._tl, attrs=LOCAL_COPY, reset_less=True)
+            start_bank_l = Signal(attrs=LOCAL_COPY, reset_less=True)
+            scw_in = Signal.like(self.scw, attrs=LOCAL_COPY, reset_less=True)
+            rscw_in = Signal.like(self.rscw, attrs=LOCAL_COPY, reset_less=True)
+            m.d.sync += [desc_l.eq(self.desc), start_bank_l.eq(self.start_bank),
+                         scw_in.eq(self.scw), rscw_in.eq(self.rscw)]
+            held = Signal(2)
+            for b in range(2):
+                with m.If(~held[b]):
+                    m.d.sync += [descs[b].eq(desc_l), scws[b].eq(scw_in),
+                                 rscws[b].eq(rscw_in)]
+                with m.If(self.start & (start_bank_l == b)):
+                    m.d.sync += held[b].eq(1)
+                with m.Elif(go & (q_bank[0] == b)):
+                    m.d.sync += held[b].eq(0)
+        else:
+            start_bank_l = self.start_bank
+            with m.If(self.start):
+                m.d.sync += [descs[start_bank_l].eq(self.desc),
+                             scws[start_bank_l].eq(self.scw), rscws[start_bank_l].eq(self.rscw)]
         with m.If(go):
             m.d.sync += [d.eq(descs[q_bank[0]]), bank.eq(q_bank[0]),
                          deal.eq(descs[q_bank[0]].psplit & descs[q_bank[0]].pdeal),
@@ -225,16 +256,16 @@ class Column(wiring.Component):
         with m.If(go):
             with m.If(self.start):
                 with m.If(q_valid[1]):
-                    m.d.sync += [q_bank[0].eq(q_bank[1]), q_bank[1].eq(self.start_bank)]
+                    m.d.sync += [q_bank[0].eq(q_bank[1]), q_bank[1].eq(start_bank_l)]
                 with m.Else():
-                    m.d.sync += [q_bank[0].eq(self.start_bank), q_valid.eq(0b01)]
+                    m.d.sync += [q_bank[0].eq(start_bank_l), q_valid.eq(0b01)]
             with m.Else():
                 m.d.sync += [q_bank[0].eq(q_bank[1]), q_valid.eq(q_valid[1])]
         with m.Elif(self.start):
             with m.If(q_valid[0]):
-                m.d.sync += [q_bank[1].eq(self.start_bank), q_valid[1].eq(1)]
+                m.d.sync += [q_bank[1].eq(start_bank_l), q_valid[1].eq(1)]
             with m.Else():
-                m.d.sync += [q_bank[0].eq(self.start_bank), q_valid[0].eq(1)]
+                m.d.sync += [q_bank[0].eq(start_bank_l), q_valid[0].eq(1)]
 
         # Buffer writes: registered once more here so the broadcast fan-out is not a long net
         # (``LOCAL_COPY``: yosys would otherwise merge the columns' copies into one register
