@@ -86,9 +86,10 @@ COL_RESTART = 3
 # Last busy cycle of a tile's last column -> its ``fin`` flip-flop -> the engine's
 # ``remaining`` clear: the tile is done (``o_done``, its half free) this many cycles later.
 HALF_FREE = 2
-# Testbench: o_done handshake, then the last read's data latency (4: read port, the block
-# RAM's output register, the column's word register, the write-back FIFO).
-TB_READBACK = 5
+# Testbench: o_done handshake, then the last read's data latency (5: the columns' request
+# registers, read port, the block RAM's output register, the column's word register, the
+# write-back FIFO).
+TB_READBACK = 6
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 
