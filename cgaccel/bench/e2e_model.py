@@ -75,7 +75,7 @@ class FrontEnd:
     fetch: int = 14
     load_latency: int = 11
     transfer_gap: int = 3
-    store_first: int = 6
+    store_first: int = 7
     store_min: int = 4
     store_tail: int = 7
     done: int = 0
