@@ -291,35 +291,32 @@ class Engine(wiring.Component):
             Mux(wr.target == Target.OUT, ~out_blocked,
                 ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
         take = self.i_wr.valid & self.i_wr.ready
-        # The accepted write is registered once per column (``LOCAL_COPY``), each copy
-        # feeding only its column: one register for all four columns sat where no column
-        # is, and its nets to the columns' write-port copies in the four quarters of the die
-        # were the routed critical path of ``default``'s ECP5 top at seeds 1 and 2 (10.8-15.5
-        # ns of wire, no logic). A copy per column can sit on its column's way; no cycle added.
-        colmask = Signal(cfg.cols)
-        for j in range(cfg.cols):
-            m.d.comb += colmask[j].eq(wr.bcast | (wr.col == j))
-        # Then once more (``p``): yosys shares the write slice's output multiplexer between the
-        # four copies, so each copy was one long wire from the die's middle (``wr_slice.head``
-        # -> ``q0_data``, 7 ns of wire after one LUT: the routed critical path of stop 58's
-        # figure of record). With two copies in a row each wire can be half of the way. A
-        # write reaches a column's buffers a cycle later; a tile's first read is still two
-        # cycles after the last write before its command, and output reads wait for the
+        # The accepted write is registered twice on its way to the columns: once as taken
+        # (``w``, next to the write slice), then once per column (``q``, ``LOCAL_COPY``), each
+        # copy feeding only its column, which registers it again. One register for all four
+        # columns, straight into the columns' copies in the four quarters of the die, was the
+        # routed critical path of ``default``'s ECP5 top at seeds 1 and 2 (10.8-15.5 ns of
+        # wire, no logic); the per-column copies straight from the slice shared its output
+        # multiplexer, one LUT whose output ran to all four (``wr_slice.head`` -> ``q0_data``,
+        # 7 ns of wire after it: the critical path of stop 58's figure of record). Now the
+        # multiplexer reaches one register beside it, and the way to a column is two
+        # register-to-register wires. A tile's first buffer read is still two cycles after
+        # the last write before its command reaches its column; output reads wait for the
         # output-bank writes in flight (``out_wr_pend`` below).
         fields = ("target", "bank", "addr", "data", "more")
+        w_en = Signal()
+        w = {f: Signal.like(getattr(wr, f), name=f"w_{f}", reset_less=True)
+             for f in (*fields, "col", "bcast")}
+        m.d.sync += [w_en.eq(take), *(w[f].eq(getattr(wr, f)) for f in w)]
         for j, c in enumerate(cols):
-            stage = []
-            for s in ("q", "p"):
-                en = Signal(name=f"{s}{j}_en", attrs=LOCAL_COPY)
-                regs = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"{s}{j}_{f}",
-                                       attrs=LOCAL_COPY, reset_less=True)
-                        for f in fields}
-                stage.append((en, regs))
-            (q_en, q), (p_en, p) = stage
-            m.d.sync += [q_en.eq(colmask[j] & take), *(q[f].eq(getattr(wr, f)) for f in fields),
-                         p_en.eq(q_en), *(p[f].eq(q[f]) for f in fields)]
-            m.d.comb += [c.wr_en.eq(p_en), *(getattr(c, f"wr_{f}").eq(p[f]) for f in fields)]
-        # An output-bank write taken in cycle t is in the bank from cycle t + 4 (``q``, ``p``,
+            q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
+            q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
+                                reset_less=True)
+                 for f in fields}
+            hit = w["bcast"] | (w["col"] == j) if cfg.cols > 1 else 1
+            m.d.sync += [q_en.eq(w_en & hit), *(q[f].eq(w[f]) for f in fields)]
+            m.d.comb += [c.wr_en.eq(q_en), *(getattr(c, f"wr_{f}").eq(q[f]) for f in fields)]
+        # An output-bank write taken in cycle t is in the bank from cycle t + 4 (``w``, ``q``,
         # the column's own copy, the block RAM's write); a read taken in cycle t + 3 reads
         # the bank in t + 4 (its registered request). Reads wait while one is younger.
         out_wr_pend = Signal(2)
