@@ -60,10 +60,15 @@ from .geometry import Geometry, Target
 from .intake import IntakeCheck
 from .pe import _discard, shift_add
 
-__all__ = ["Engine", "READ_LATENCY"]
+__all__ = ["Engine", "read_latency"]
 
-#: Cycles from a write-back request taken on ``i_rd`` to its word entering the read FIFO.
-READ_LATENCY = WRITEBACK_LATENCY + 1
+
+def read_latency(config):
+    """Cycles from a write-back request taken on ``i_rd`` to its word entering the read FIFO:
+    the column's ``WRITEBACK_LATENCY``, after the per-column request registers of an engine
+    with more than one column (one column needs none: nothing is far from it, and on the
+    iCE40 UP5K, where ``tiny`` has one, the flip-flops would not fit)."""
+    return WRITEBACK_LATENCY + int(config.cols > 1)
 
 
 class Engine(wiring.Component):
@@ -303,11 +308,15 @@ class Engine(wiring.Component):
         # register-to-register wires. A tile's first buffer read is still two cycles after
         # the last write before its command reaches its column; output reads wait for the
         # output-bank writes in flight (``out_wr_pend`` below).
+        # One column is registered once, as before (the UP5K's ``tiny`` has no room for more).
         fields = ("target", "bank", "addr", "data", "more")
-        w_en = Signal()
-        w = {f: Signal.like(getattr(wr, f), name=f"w_{f}", reset_less=True)
-             for f in (*fields, "col", "bcast")}
-        m.d.sync += [w_en.eq(take), *(w[f].eq(getattr(wr, f)) for f in w)]
+        if cfg.cols > 1:
+            w_en = Signal()
+            w = {f: Signal.like(getattr(wr, f), name=f"w_{f}", reset_less=True)
+                 for f in (*fields, "col", "bcast")}
+            m.d.sync += [w_en.eq(take), *(w[f].eq(getattr(wr, f)) for f in w)]
+        else:
+            w_en, w = take, {f: getattr(wr, f) for f in fields}
         for j, c in enumerate(cols):
             q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
             q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
@@ -318,7 +327,8 @@ class Engine(wiring.Component):
             m.d.comb += [c.wr_en.eq(q_en), *(getattr(c, f"wr_{f}").eq(q[f]) for f in fields)]
         # An output-bank write taken in cycle t is in the bank from cycle t + 4 (``w``, ``q``,
         # the column's own copy, the block RAM's write); a read taken in cycle t + 3 reads
-        # the bank in t + 4 (its registered request). Reads wait while one is younger.
+        # the bank in t + 4 (its registered request). With one column both are a cycle
+        # earlier. Reads wait while such a write is younger.
         out_wr_pend = Signal(2)
         m.d.sync += out_wr_pend.eq(Cat(take & (wr.target == Target.OUT), out_wr_pend[0]))
 
@@ -329,15 +339,17 @@ class Engine(wiring.Component):
         # still in flight (``rd_credit``, flip-flops), so nothing in the pipeline ever has to
         # stall and ``i_rd.ready`` does not depend on ``o_rd.ready``. The block RAM ->
         # column -> engine multiplexers -> output register path was the routed ECP5 critical
-        # path. ``READ_LATENCY`` (4: the columns' request registers, then the column's
-        # ``WRITEBACK_LATENCY``) cycles from a request to the FIFO, one more to ``o_rd``; one
-        # read a cycle (``READ_LATENCY + 2`` credits cover the request -> pop -> credit loop).
+        # path. ``read_latency`` (4: the columns' request registers, then the column's
+        # ``WRITEBACK_LATENCY``; 3 with one column) cycles from a request to the FIFO, one
+        # more to ``o_rd``; one read a cycle (``read_latency + 2`` credits cover the request
+        # -> pop -> credit loop).
         rd = self.i_rd.payload
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
         # The direct host (``host="mmio"``) takes one read per register access: two entries.
-        depth = READ_LATENCY + 2 if cfg.host == "dma" else 2
+        lat = read_latency(cfg)
+        depth = lat + 2 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
         # ``o_rd.valid`` is the FIFO's ``r_rdy`` (``level != 0``) as a flip-flop loaded with
         # its next value, equal to it at every cycle: the decode of the FIFO's level in front of
@@ -360,7 +372,7 @@ class Engine(wiring.Component):
         # Stage k: ``k`` cycles after the request; in the last the columns' ``rd_data``
         # registers hold the word.
         stages = []
-        for k in range(1, READ_LATENCY + 1):
+        for k in range(1, lat + 1):
             st = {"valid": Signal(name=f"rd{k}_valid"), "col": Signal(geo.col_bits,
                                                                      name=f"rd{k}_col"),
                   "row": Signal(name=f"rd{k}_row"), "word": Signal(name=f"rd{k}_word"),
@@ -381,16 +393,20 @@ class Engine(wiring.Component):
         # word read puts the named column's whole word in lanes 0 .. out_word - 1 (one mux on
         # registered selects). Lanes a read leaves unspecified carry whatever is cheapest.
         one = Signal(ow * aw8)
-        # Each column takes the request from registers of its own (``LOCAL_COPY``): from the
-        # read slice's output multiplexer in the die's middle straight into a column's block
-        # RAM address was a routed ECP5 path of ``default``'s top (``i_rd`` -> ``out_mem``,
-        # one LUT, up to 9.5 ns). One cycle of the read latency.
+        # Each of several columns takes the request from registers of its own
+        # (``LOCAL_COPY``): from the read slice's output multiplexer in the die's middle
+        # straight into a column's block RAM address was a routed ECP5 path of ``default``'s
+        # top (``i_rd`` -> ``out_mem``, one LUT, up to 9.5 ns). One cycle of the read latency.
         for j, c in enumerate(cols):
-            c_en = Signal(name=f"rd_en_c{j}", attrs=LOCAL_COPY)
-            c_addr = Signal.like(c.rd_addr, name=f"rd_addr_c{j}", attrs=LOCAL_COPY,
-                                 reset_less=True)
-            m.d.sync += [c_en.eq(accept & (rd.row | (rd.col == j))), c_addr.eq(rd.addr)]
-            m.d.comb += [c.rd_en.eq(c_en), c.rd_addr.eq(c_addr)]
+            en = accept & (rd.row | (rd.col == j))
+            if cfg.cols > 1:
+                c_en = Signal(name=f"rd_en_c{j}", attrs=LOCAL_COPY)
+                c_addr = Signal.like(c.rd_addr, name=f"rd_addr_c{j}", attrs=LOCAL_COPY,
+                                     reset_less=True)
+                m.d.sync += [c_en.eq(en), c_addr.eq(rd.addr)]
+                m.d.comb += [c.rd_en.eq(c_en), c.rd_addr.eq(c_addr)]
+            else:
+                m.d.comb += [c.rd_en.eq(en), c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
                 m.d.comb += one.eq(c.rd_data)
 
