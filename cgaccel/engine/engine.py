@@ -308,27 +308,32 @@ class Engine(wiring.Component):
         # register-to-register wires. A tile's first buffer read is still two cycles after
         # the last write before its command reaches its column; output reads wait for the
         # output-bank writes in flight (``out_wr_pend`` below).
-        # One column is registered once, as before (the UP5K's ``tiny`` has no room for more).
+        # One column takes the write as it is taken and registers it once itself: on the
+        # iCE40 UP5K, where ``tiny`` has one column, a flip-flop loaded from another takes a
+        # logic cell of its own, and the board design fills 97% of them.
         fields = ("target", "bank", "addr", "data", "more")
         if cfg.cols > 1:
             w_en = Signal()
             w = {f: Signal.like(getattr(wr, f), name=f"w_{f}", reset_less=True)
                  for f in (*fields, "col", "bcast")}
             m.d.sync += [w_en.eq(take), *(w[f].eq(getattr(wr, f)) for f in w)]
+            for j, c in enumerate(cols):
+                q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
+                q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
+                                    reset_less=True)
+                     for f in fields}
+                m.d.sync += [q_en.eq(w_en & (w["bcast"] | (w["col"] == j))),
+                             *(q[f].eq(w[f]) for f in fields)]
+                m.d.comb += [c.wr_en.eq(q_en),
+                             *(getattr(c, f"wr_{f}").eq(q[f]) for f in fields)]
         else:
-            w_en, w = take, {f: getattr(wr, f) for f in fields}
-        for j, c in enumerate(cols):
-            q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
-            q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
-                                reset_less=True)
-                 for f in fields}
-            hit = w["bcast"] | (w["col"] == j) if cfg.cols > 1 else 1
-            m.d.sync += [q_en.eq(w_en & hit), *(q[f].eq(w[f]) for f in fields)]
-            m.d.comb += [c.wr_en.eq(q_en), *(getattr(c, f"wr_{f}").eq(q[f]) for f in fields)]
+            c, = cols
+            m.d.comb += [c.wr_en.eq(take), *(getattr(c, f"wr_{f}").eq(getattr(wr, f))
+                                              for f in fields)]
         # An output-bank write taken in cycle t is in the bank from cycle t + 4 (``w``, ``q``,
         # the column's own copy, the block RAM's write); a read taken in cycle t + 3 reads
-        # the bank in t + 4 (its registered request). With one column both are a cycle
-        # earlier. Reads wait while such a write is younger.
+        # the bank in t + 4 (its registered request). With one column the write is there
+        # from t + 2 and a read reads at once. Reads wait while such a write is younger.
         out_wr_pend = Signal(2)
         m.d.sync += out_wr_pend.eq(Cat(take & (wr.target == Target.OUT), out_wr_pend[0]))
 
