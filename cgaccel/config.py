@@ -309,7 +309,7 @@ PRESETS = {
     # board has no DRAM for a controller and DMA engines to read. Dense, FBS and statically
     # pruned (Gator) layers; CGNet's fine-grained gating (about 1,400 more logic cells) and
     # word reads of the output bank (300) do not fit beside it, nor do dealt pixels (one
-    # column has nothing to deal them to). The board design takes 96% of the logic cells.
+    # column has nothing to deal them to). The board design takes 97% of the logic cells.
     "tiny": AccelConfig(rows=4, cols=1, max_channels=64, max_kernel=3, max_dim=32,
                         act_depth=256, weight_depth=256, out_depth=256, psum_slots=4,
                         axi_data_width=32, max_outstanding=2, max_groups=2, out_word=1,

@@ -10,7 +10,8 @@ __all__ = ["LOCAL_COPY", "NO_RW_CHECK", "to_verilog", "write_verilog"]
 #: ``attrs`` of a register that is a deliberate local copy of a value other blocks register
 #: too (a broadcast bus registered once per column, so that no net fans out over the whole
 #: device). Yosys merges registers with identical inputs, which makes the copies one register
-#: again; the synthesis flow marks the flip-flops of signals with this attribute ``keep``.
+#: again; the synthesis flow marks the flip-flops of signals with this attribute ``keep``
+#: for ECP5 (on iCE40 it lets them merge: the UP5K is short of logic cells, not of wire).
 LOCAL_COPY = {"cgaccel_local_copy": 1}
 
 #: ``attrs`` of a memory whose read data is never used in a cycle that writes the same address

@@ -66,6 +66,9 @@ FAST = [
      LayerShape("t", 8, 5, 5, 6, 1, 1, 1, 0), 1, 0.0, dict(residual=True)),
     ("pixel_gated_3x3", dict(cols=3), LayerShape("t", 4, 6, 5, 4, 3, 3, 1, 1), 2, 0.4,
      dict(band_rows=2, split="pixel", double_out=True)),
+    # One column (``tiny``): no per-column write-back request registers, a read cycle less.
+    ("one_column_res", dict(rows=4, cols=1, hard_block_regs=False),
+     LayerShape("t", 8, 5, 5, 6, 1, 1, 1, 0), 2, 0.5, dict(residual=True, double_out=True)),
     # Dealt pixels: 4 columns on rows of 3 (the step wraps rows), P = 2*3 not a multiple of 4.
     ("deal_gated_1x1_cols_gt_wo", dict(cols=4), LayerShape("t", 4, 6, 3, 6, 1, 1, 1, 0), 2,
      0.5, dict(band_rows=2, split="deal", double_out=True)),

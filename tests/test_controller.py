@@ -10,6 +10,7 @@ from cgaccel.commands import Command, Op, encode
 from cgaccel.config import AccelConfig
 from cgaccel.controller import Controller
 from cgaccel.engine.engine import Engine
+from cgaccel.engine.geometry import Target
 from cgaccel.regs import ERRORS
 
 CFG = AccelConfig(rows=2, cols=2, max_channels=16, max_kernel=3, max_dim=16, act_depth=256,
@@ -508,3 +509,24 @@ def test_controller_runs_a_compiled_layer_bit_exact(case):
     name, dims, groups, density, kw = case
     y, expect = _run_compiled((LayerShape(name, *dims), groups, density, kw))
     np.testing.assert_array_equal(y, expect)
+
+
+@pytest.mark.parametrize("cols", [2, 3])
+def test_store_right_after_an_output_load_reads_the_loaded_bytes(cols):
+    """LOAD to the output bank (a residual preload), then at once a STORE of the same
+    addresses: the STORE's reads must see every loaded byte (the engine holds a read while an
+    output-bank write is still on its way to the column)."""
+    cfg = CFG.with_overrides(cols=cols)
+    mem = bytearray(4096)
+    mem[0x1000:0x1040] = bytes((7 * i + 3) & 0xFF for i in range(0x40))
+    mem[0:128] = program(
+        Command(op=Op.LOAD, target=Target.OUT, deal=1, buf_addr=4, buf_stride=5, inner=6,
+                outer=2, dram=0x1000, dram_stride=16),
+        Command(op=Op.STORE, deal=1, buf_addr=4, buf_stride=5, inner=6, outer=2, dram=0x800,
+                dram_stride=16),
+        Command(op=Op.END))
+    out, _ = simulate(mem, cmd_addr=0, cmd_len=96, y_addr=0x800, y_len=0x100, config=cfg)
+    assert out["error"] == 0 and out["done"] == 1
+    for n in range(2):
+        assert bytes(mem[0x800 + 16 * n:0x806 + 16 * n]) == bytes(mem[0x1000 + 16 * n:
+                                                                       0x1006 + 16 * n])

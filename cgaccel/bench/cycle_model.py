@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.engine import read_latency
 from ..engine.geometry import Geometry, Target
 from ..engine.intake import intake_cycles
 
@@ -86,9 +87,10 @@ COL_RESTART = 3
 # Last busy cycle of a tile's last column -> its ``fin`` flip-flop -> the engine's
 # ``remaining`` clear: the tile is done (``o_done``, its half free) this many cycles later.
 HALF_FREE = 2
-# Testbench: o_done handshake, then the last read's data latency (4: read port, the block
-# RAM's output register, the column's word register, the write-back FIFO).
-TB_READBACK = 5
+# Testbench: o_done handshake and the write-back FIFO, besides the last read's latency to the
+# FIFO (``cgaccel.engine.engine.read_latency``: the columns' request registers with more than
+# one column, read port, the block RAM's output register, the column's word register).
+TB_READBACK = 2
 TB_WAKEUP = 1             # testbench: a waiting process sees another's progress a cycle later
 
 
@@ -121,6 +123,9 @@ class PipelineTiming:
     cmd_to_busy : int
         Cycles from an accepted command to its columns' first busy cycle: the intake, then
         column queue valid, go, registered start.
+    readback : int
+        Testbench: a tile's ``o_done`` to its last write-back read's data, besides one cycle
+        per read request (``TB_READBACK`` and the engine's ``read_latency``).
     """
 
     mac_latency: int
@@ -129,6 +134,7 @@ class PipelineTiming:
     gate_latency: int
     intake: int
     cmd_to_busy: int
+    readback: int
 
 
 def pipeline_timing(config):
@@ -141,7 +147,8 @@ def pipeline_timing(config):
     return PipelineTiming(mac_latency=mac, fill=6,
                           drain=fetch + mac + 2 + OUTPUT_UNIT_LATENCY + hb + 1,
                           gate_latency=fetch + mac + 3,
-                          intake=intake, cmd_to_busy=intake + 2)
+                          intake=intake, cmd_to_busy=intake + 2,
+                          readback=TB_READBACK + read_latency(config))
 
 
 @dataclass(frozen=True)
@@ -476,7 +483,7 @@ def _timeline(tiles, cols, tm):
         start_rd = fin[n] + HALF_FREE
         if n:
             start_rd = max(start_rd, rb[n - 1] + TB_WAKEUP)
-        rb.append(start_rd + t.read_reqs + TB_READBACK)
+        rb.append(start_rd + t.read_reqs + tm.readback)
         loader = accept + 1
         accept_prev = accept
     return _union_length(intervals), (rb[-1] if rb else 0)

@@ -34,6 +34,7 @@ off AXI traces of the end-to-end bench (``docs/bench.md`` says how) and checked 
 from dataclasses import dataclass
 
 from ..commands import COMMAND_BYTES, Op
+from ..engine.engine import read_latency
 from ..engine.geometry import Geometry, Target
 from .cycle_model import COL_RESTART, HALF_FREE, _union_length, estimate_plan, pipeline_timing
 
@@ -57,7 +58,9 @@ class FrontEnd:
         Cycles between the data beats of two transfers of a LOAD (the read DMA's command to
         data latency, not hidden behind the previous transfer's short burst).
     store_first : int
-        STORE check to the first DMA write, besides packing its bytes (one per cycle).
+        STORE check to the first DMA write, besides packing its bytes (one per cycle) and
+        the engine's read latency (:func:`~cgaccel.engine.engine.read_latency`: 4 with
+        several columns, 3 with one).
     store_min : int
         Least cycles between two DMA writes of a STORE (the write engine's command latency).
     store_tail : int
@@ -75,7 +78,7 @@ class FrontEnd:
     fetch: int = 14
     load_latency: int = 11
     transfer_gap: int = 3
-    store_first: int = 6
+    store_first: int = 3
     store_min: int = 4
     store_tail: int = 7
     done: int = 0
@@ -156,6 +159,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
     lanes = config.load_lanes
     beat = config.axi_bytes
     fetch = fe.fetch + -(-COMMAND_BYTES // config.axi_bytes)
+    rd_lat = read_latency(config)
     geo = Geometry(config)
     lane_items = {(Target.ACT, geo.act_item_bits), (Target.WGT, geo.wgt_item_bits)}
     col_end = [None] * cols
@@ -235,7 +239,7 @@ def estimate_e2e(config, compiled, gate=None, fe=FrontEnd(), timeline=False):
             step = _store_step(config, cmd.deal, cmd.buf_addr, cmd.buf_stride)
             reads = -(-cmd.inner // step)
             first = min(reads, 3 * (beat // step))
-            t += fe.store_first + reads
+            t += fe.store_first + rd_lat + reads
             least = -(-cmd.inner // beat)
             for i in range(cmd.outer):
                 beats = -(-((cmd.dram + i * cmd.dram_stride) % beat + cmd.inner) // beat)

@@ -27,7 +27,7 @@ Ports (all ``amaranth.lib.stream`` streams follow the four transfer rules):
     ``i_rd`` names a column and an output-bank address; ``o_rd`` (``max(cols, out_word) *
     act_width`` bits)
     returns the value there in its low ``act_width`` bits (the other bits are unspecified),
-    in order, three cycles after the request at the earliest, one per cycle. With ``row`` set
+    in order, four cycles after the request at the earliest, one per cycle. With ``row`` set
     every column reads the address and ``o_rd`` returns all of them, column ``j``'s value in
     bits ``j * act_width`` on: the ``cols`` consecutive bytes of a dealt tile's output row
     in one read. With ``word`` (not ``row``) the named column returns the ``out_word``
@@ -60,7 +60,15 @@ from .geometry import Geometry, Target
 from .intake import IntakeCheck
 from .pe import _discard, shift_add
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "read_latency"]
+
+
+def read_latency(config):
+    """Cycles from a write-back request taken on ``i_rd`` to its word entering the read FIFO:
+    the column's ``WRITEBACK_LATENCY``, after the per-column request registers of an engine
+    with more than one column (one column needs none: nothing is far from it, and on the
+    iCE40 UP5K, where ``tiny`` has one, the flip-flops would not fit)."""
+    return WRITEBACK_LATENCY + int(config.cols > 1)
 
 
 class Engine(wiring.Component):
@@ -288,23 +296,46 @@ class Engine(wiring.Component):
             Mux(wr.target == Target.OUT, ~out_blocked,
                 ~in_use.bit_select(wr.bank, 1) & ~((wr.target == Target.ACT) & act_all)))
         take = self.i_wr.valid & self.i_wr.ready
-        # The accepted write is registered once per column (``LOCAL_COPY``), each copy
-        # feeding only its column: one register for all four columns sat where no column
-        # is, and its nets to the columns' write-port copies in the four quarters of the die
-        # were the routed critical path of ``default``'s ECP5 top at seeds 1 and 2 (10.8-15.5
-        # ns of wire, no logic). A copy per column can sit on its column's way; no cycle added.
-        colmask = Signal(cfg.cols)
-        for j in range(cfg.cols):
-            m.d.comb += colmask[j].eq(wr.bcast | (wr.col == j))
-        for j, c in enumerate(cols):
-            q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
-            q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
-                                reset_less=True)
-                 for f in ("target", "bank", "addr", "data", "more")}
-            m.d.sync += [q_en.eq(colmask[j] & take), q["target"].eq(wr.target),
-                         q["bank"].eq(wr.bank), q["addr"].eq(wr.addr), q["data"].eq(wr.data),
-                         q["more"].eq(wr.more)]
-            m.d.comb += [c.wr_en.eq(q_en), *(getattr(c, f"wr_{f}").eq(q[f]) for f in q)]
+        # The accepted write is registered twice on its way to the columns: once as taken
+        # (``w``, next to the write slice), then once per column (``q``, ``LOCAL_COPY``), each
+        # copy feeding only its column, which registers it again. One register for all four
+        # columns, straight into the columns' copies in the four quarters of the die, was the
+        # routed critical path of ``default``'s ECP5 top at seeds 1 and 2 (10.8-15.5 ns of
+        # wire, no logic); the per-column copies straight from the slice shared its output
+        # multiplexer, one LUT whose output ran to all four (``wr_slice.head`` -> ``q0_data``,
+        # 7 ns of wire after it: the critical path of stop 58's figure of record). Now the
+        # multiplexer reaches one register beside it, and the way to a column is two
+        # register-to-register wires. A tile's first buffer read is still two cycles after
+        # the last write before its command reaches its column; output reads wait for the
+        # output-bank writes in flight (``out_wr_pend`` below).
+        # One column takes the write as it is taken and registers it once itself: on the
+        # iCE40 UP5K, where ``tiny`` has one column, a flip-flop loaded from another takes a
+        # logic cell of its own, and the board design fills 97% of them.
+        fields = ("target", "bank", "addr", "data", "more")
+        if cfg.cols > 1:
+            w_en = Signal()
+            w = {f: Signal.like(getattr(wr, f), name=f"w_{f}", reset_less=True)
+                 for f in (*fields, "col", "bcast")}
+            m.d.sync += [w_en.eq(take), *(w[f].eq(getattr(wr, f)) for f in w)]
+            for j, c in enumerate(cols):
+                q_en = Signal(name=f"q{j}_en", attrs=LOCAL_COPY)
+                q = {f: Signal.like(getattr(c, f"wr_{f}"), name=f"q{j}_{f}", attrs=LOCAL_COPY,
+                                    reset_less=True)
+                     for f in fields}
+                m.d.sync += [q_en.eq(w_en & (w["bcast"] | (w["col"] == j))),
+                             *(q[f].eq(w[f]) for f in fields)]
+                m.d.comb += [c.wr_en.eq(q_en),
+                             *(getattr(c, f"wr_{f}").eq(q[f]) for f in fields)]
+        else:
+            c, = cols
+            m.d.comb += [c.wr_en.eq(take), *(getattr(c, f"wr_{f}").eq(getattr(wr, f))
+                                              for f in fields)]
+        # An output-bank write taken in cycle t is in the bank from cycle t + 4 (``w``, ``q``,
+        # the column's own copy, the block RAM's write); a read taken in cycle t + 3 reads
+        # the bank in t + 4 (its registered request). With one column the write is there
+        # from t + 2 and a read reads at once. Reads wait while such a write is younger.
+        out_wr_pend = Signal(2)
+        m.d.sync += out_wr_pend.eq(Cat(take & (wr.target == Target.OUT), out_wr_pend[0]))
 
         # Write-back reads: one request per cycle. Each column registers its word (a block
         # RAM's 5.8 ns clock-to-out on ECP5 reaches one flip-flop in its own column), the
@@ -313,14 +344,17 @@ class Engine(wiring.Component):
         # still in flight (``rd_credit``, flip-flops), so nothing in the pipeline ever has to
         # stall and ``i_rd.ready`` does not depend on ``o_rd.ready``. The block RAM ->
         # column -> engine multiplexers -> output register path was the routed ECP5 critical
-        # path. ``WRITEBACK_LATENCY`` (3) cycles from a request to the FIFO, one more to
-        # ``o_rd``; one read a cycle (five credits cover the request -> pop -> credit loop).
+        # path. ``read_latency`` (4: the columns' request registers, then the column's
+        # ``WRITEBACK_LATENCY``; 3 with one column) cycles from a request to the FIFO, one
+        # more to ``o_rd``; one read a cycle (``read_latency + 2`` credits cover the request
+        # -> pop -> credit loop).
         rd = self.i_rd.payload
         aw8 = cfg.act_width
         ow = cfg.out_word
         lgw = (ow - 1).bit_length()
         # The direct host (``host="mmio"``) takes one read per register access: two entries.
-        depth = WRITEBACK_LATENCY + 2 if cfg.host == "dma" else 2
+        lat = read_latency(cfg)
+        depth = lat + 2 if cfg.host == "dma" else 2
         m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=geo.read_width, depth=depth)
         # ``o_rd.valid`` is the FIFO's ``r_rdy`` (``level != 0``) as a flip-flop loaded with
         # its next value, equal to it at every cycle: the decode of the FIFO's level in front of
@@ -336,13 +370,14 @@ class Engine(wiring.Component):
         rd_room = Signal(init=1)                # ``rd_credit < depth``, as a flip-flop
         accept = self.i_rd.valid & self.i_rd.ready
         pop = self.o_rd.valid & self.o_rd.ready
-        m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1) & rd_room)
+        m.d.comb += self.i_rd.ready.eq(~out_all & ~in_use.bit_select(rd.addr[ob1], 1) & rd_room
+                                       & ~out_wr_pend.any())
         credit_next = rd_credit + accept - pop
         m.d.sync += [rd_credit.eq(credit_next), rd_room.eq(credit_next < depth)]
         # Stage k: ``k`` cycles after the request; in the last the columns' ``rd_data``
         # registers hold the word.
         stages = []
-        for k in range(1, WRITEBACK_LATENCY + 1):
+        for k in range(1, lat + 1):
             st = {"valid": Signal(name=f"rd{k}_valid"), "col": Signal(geo.col_bits,
                                                                      name=f"rd{k}_col"),
                   "row": Signal(name=f"rd{k}_row"), "word": Signal(name=f"rd{k}_word"),
@@ -363,9 +398,20 @@ class Engine(wiring.Component):
         # word read puts the named column's whole word in lanes 0 .. out_word - 1 (one mux on
         # registered selects). Lanes a read leaves unspecified carry whatever is cheapest.
         one = Signal(ow * aw8)
+        # Each of several columns takes the request from registers of its own
+        # (``LOCAL_COPY``): from the read slice's output multiplexer in the die's middle
+        # straight into a column's block RAM address was a routed ECP5 path of ``default``'s
+        # top (``i_rd`` -> ``out_mem``, one LUT, up to 9.5 ns). One cycle of the read latency.
         for j, c in enumerate(cols):
-            m.d.comb += [c.rd_en.eq(accept & (rd.row | (rd.col == j))),
-                         c.rd_addr.eq(rd.addr)]
+            en = accept & (rd.row | (rd.col == j))
+            if cfg.cols > 1:
+                c_en = Signal(name=f"rd_en_c{j}", attrs=LOCAL_COPY)
+                c_addr = Signal.like(c.rd_addr, name=f"rd_addr_c{j}", attrs=LOCAL_COPY,
+                                     reset_less=True)
+                m.d.sync += [c_en.eq(en), c_addr.eq(rd.addr)]
+                m.d.comb += [c.rd_en.eq(c_en), c.rd_addr.eq(c_addr)]
+            else:
+                m.d.comb += [c.rd_en.eq(en), c.rd_addr.eq(rd.addr)]
             with m.If(rd_col == j):
                 m.d.comb += one.eq(c.rd_data)
 

@@ -168,10 +168,13 @@ def _yosys_script(family, module, verilog, netlist, stat, *, dsp):
         synth = f"synth_ecp5 -top {module} -json {netlist}" + ("" if dsp else " -nodsp")
     else:
         synth = f"synth_ice40 -top {module} -json {netlist} -spram" + (" -dsp" if dsp else "")
-    # Flip-flops of LOCAL_COPY signals get ``keep``, which stops opt_merge from merging them.
+    # Flip-flops of LOCAL_COPY signals get ``keep`` on ECP5, which stops opt_merge from
+    # merging them. On iCE40 they merge: the copies are for ECP5's long wires, and on the
+    # UP5K, where a flip-flop loaded from another one takes a logic cell of its own, ``tiny``'s
+    # board design did not fit with them (5,365 of 5,280 cells; 5,171 merged).
     (attr, _), = LOCAL_COPY.items()
-    keep = f"setattr -set keep 1 a:{attr} %ci1 t:$dff %i"
-    return "\n".join([f"read_verilog -sv {verilog}", f"hierarchy -top {module}", "proc", keep,
+    keep = [f"setattr -set keep 1 a:{attr} %ci1 t:$dff %i"] if family == "ecp5" else []
+    return "\n".join([f"read_verilog -sv {verilog}", f"hierarchy -top {module}", "proc", *keep,
                       synth, f"tee -q -o {stat} stat -json", ""])
 
 
